@@ -1,0 +1,1 @@
+"""Tasks, benchmark runs and reports."""

@@ -1,0 +1,204 @@
+"""Command-line interface. Heavy imports happen inside commands so ``--help`` stays instant.
+
+Every user error is printed as one line (``error: ...``) with exit code 2; nothing on disk is
+written until the inputs have been checked, and outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from genunlearn.errors import GenUnlearnError
+
+TASKS = "ring8|checkerboard|moons|circles|digits|shapes, a folder of class sub-folders, or an .npz"
+
+
+def _check_out_dir(out: str) -> Path:
+    """An output folder must be new, empty, or a genunlearn checkpoint we may replace."""
+    path = Path(out)
+    if path.exists():
+        if not path.is_dir():
+            raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
+        if any(path.iterdir()) and not (path / "config.json").is_file():
+            raise GenUnlearnError(f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it")
+        if (path / "config.json").is_file():
+            from genunlearn.checkpoint import read_config
+
+            read_config(path)  # a foreign config.json: refuse
+    return path
+
+
+def _setup_torch(threads: int | None = None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genunlearn")
+def cli():
+    """genunlearn: make a trained generative model forget, and prove it."""
+
+
+@cli.command()
+@click.option("--task", required=True, help=f"Data: {TASKS}.")
+@click.option("--model", "kind", type=click.Choice(["flow", "diffusion"]), default="flow", show_default=True)
+@click.option("--out", required=True, help="Output model folder.")
+@click.option("--forget", "forget_spec", default=None, help="Train on the retain split only (retrain gold standard), e.g. classes=3.")
+@click.option("--steps", type=int, default=None, help="Training steps (default: the task's recipe).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--unconditional", is_flag=True, help="Ignore labels (image tasks are class-conditional by default).")
+@click.option("--no-cache", is_flag=True, help="Train even if an identical model is cached.")
+def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
+    """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
+    from genunlearn.data import load_dataset
+    from genunlearn.forget import parse_forget
+    from genunlearn.recipes import TrainJob, train_cached
+
+    out_path = _check_out_dir(out)
+    request = parse_forget(forget_spec)
+    data = load_dataset(task)
+    if request is not None:
+        data.split(request)  # validate the request before any training
+    if steps is not None and steps < 1:
+        raise GenUnlearnError("--steps must be >= 1")
+    overrides = {"conditional": False} if unconditional else {}
+    job = TrainJob(task, kind, forget=request, steps=steps, seed=seed, overrides=overrides)
+    model = train_cached(job, use_cache=not no_cache)
+    model.save_pretrained(out_path)
+    click.echo(f"saved {model.info['role']} model to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
+
+
+@cli.command()
+@click.argument("model_dir")
+@click.option("--n", type=int, default=64, show_default=True, help="Number of samples.")
+@click.option("--out", required=True, help="Output .npz file.")
+@click.option("--labels", default=None, help="Class ids or names, comma-separated, cycled over the samples (default: all classes evenly).")
+@click.option("--prompt", default=None, help='A prompt for multi-attribute models, e.g. "a red circle".')
+@click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
+@click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale s.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def sample(model_dir, n, out, labels, prompt, steps, guidance, seed):
+    """Draw samples into an .npz: images uint8 (N,H,W,C) or samples float32 (N,2), plus labels."""
+    from genunlearn.sampling import sample_to_npz
+
+    if n < 1:
+        raise GenUnlearnError("--n must be >= 1")
+    if not out.endswith(".npz"):
+        raise GenUnlearnError(f"--out must be an .npz file, got {out!r}")
+    path = sample_to_npz(model_dir, n, out, labels=labels, prompt=prompt, steps=steps, guidance=guidance, seed=seed)
+    click.echo(f"wrote {n} samples to {path}")
+
+
+@cli.command()
+@click.argument("model_dir")
+@click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3.")
+@click.option("--n-per-prompt", type=int, default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
+def evaluate(model_dir, forget_spec, n_per_prompt, seed, out):
+    """Judge a model: forget metrics, retained quality (accuracy, FD/KID with floor) or 2D mass/MMD."""
+    from genunlearn.checkpoint import write_json
+    from genunlearn.data import load_dataset
+    from genunlearn.eval.evaluate import evaluate as run_eval
+    from genunlearn.forget import parse_forget
+    from genunlearn.generative import GenerativeModel
+
+    model = GenerativeModel.from_pretrained(model_dir)
+    request = parse_forget(forget_spec)
+    if request is not None:
+        load_dataset(model.info.get("task", model.data["name"])).split(request)
+    metrics = run_eval(model, request, n_per_prompt=n_per_prompt, seed=seed)
+    metrics["forget"] = request.spec() if request else None
+    write_json(out or Path(model_dir) / "metrics.json", metrics)
+    click.echo(format_metrics(metrics))
+
+
+def format_metrics(metrics: dict) -> str:
+    lines = []
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{kk}: {vv:.3f}" if isinstance(vv, float) else f"{kk}: {vv}" for kk, vv in v.items())
+        elif isinstance(v, list):
+            v = "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
+        elif isinstance(v, float):
+            v = f"{v:.4f}"
+        lines.append(f"{k:>22}: {v}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("model_dir")
+@click.option("--method", required=True, help="Unlearning method (see `genunlearn methods`).")
+@click.option("--forget", "forget_spec", required=True, help="What to forget, e.g. classes=3.")
+@click.option("--out", required=True, help="Output folder for the unlearned model.")
+@click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
+@click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
+@click.option("--steps", type=int, default=None, help="Step budget.")
+def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps):
+    """Run an unlearning method on a saved model and save the result in the same format."""
+    from genunlearn.config import parse_overrides, read_config_file
+    from genunlearn.data import load_dataset
+    from genunlearn.forget import parse_forget
+    from genunlearn.generative import GenerativeModel
+    from genunlearn.methods import get_method
+
+    out_path = _check_out_dir(out)
+    values = read_config_file(config_file) if config_file else {}
+    values.update(parse_overrides(sets))
+    m = get_method(method, values)
+    model = GenerativeModel.from_pretrained(model_dir)
+    request = parse_forget(forget_spec)
+    m.check(model, request)
+    data = load_dataset(model.info.get("task", model.data["name"]))
+    data.split(request)
+    result = m.unlearn(model, request, data, budget=steps)
+    result.info = {**result.info, "method": method, "forget": request.spec()}
+    result.save_pretrained(out_path)
+    click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+
+
+@cli.command()
+def methods():
+    """List the registered unlearning methods and the requests they accept."""
+    from genunlearn.methods import REGISTRY, load_all
+
+    load_all()
+    for name, cls in sorted(REGISTRY.items()):
+        click.echo(f"{name:>18}: accepts {', '.join(cls.accepts)}; models {', '.join(cls.model_kinds)}")
+
+
+@cli.command()
+@click.option("--out", default="runs/demo", show_default=True, help="Folder for the demo's models and report.")
+@click.option("--steps", type=int, default=None, help="Training steps for both models (default: the recipe's).")
+def demo(out, steps):
+    """Digits: train the base model and the retrain-without-3 model, evaluate both, write a report."""
+    from genunlearn.demo import run_demo
+
+    run_demo(Path(out), steps=steps)
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="genunlearn", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except GenUnlearnError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

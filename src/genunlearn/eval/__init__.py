@@ -1,0 +1,1 @@
+"""Evaluation: judges and metrics. Only this package judges how well a method did."""

@@ -1,0 +1,119 @@
+"""Domain judges: the only networks that say what a generated sample shows.
+
+Image tasks get a classifier trained once on the task's training split (cached; held-out accuracy
+recorded and reported). 2D tasks are judged analytically from the known geometry. A judge is never
+the network a method uses internally (energy proxies, override classifiers train their own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+
+JUDGE_SEED = 12345  # distinct from every proxy's seed
+
+
+@dataclass
+class ImageJudge:
+    net: torch.nn.Module
+    attributes: tuple
+    test_accuracy: dict  # attribute name → held-out accuracy
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """``(N, A)`` predicted attribute ids."""
+        self.net.eval()
+        out = []
+        for i in range(0, x.shape[0], batch_size):
+            heads = self.net.split_heads(self.net(x[i : i + batch_size].clamp(-1, 1)))
+            out.append(torch.stack([h.argmax(1) for h in heads], 1))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        self.net.eval()
+        return torch.cat([self.net.features(x[i : i + batch_size].clamp(-1, 1)) for i in range(0, x.shape[0], batch_size)])
+
+
+@dataclass
+class ToyJudge:
+    """Component and on-support flag from the distribution's geometry."""
+
+    toy: object
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.toy.assign(x)[0][:, None]
+
+    def on_support(self, x: torch.Tensor) -> torch.Tensor:
+        return self.toy.assign(x)[1]
+
+
+JUDGE_TRAIN = {"steps": 600, "lr": 2e-3, "batch": 128, "optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
+
+
+def _shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 1) -> torch.Tensor:
+    """Random translation by up to ``max_shift`` pixels (replicate padding): cheap augmentation."""
+    n, _, h, w = x.shape
+    pad = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
+    dx, dy = torch.randint(0, 2 * max_shift + 1, (2,), generator=g).tolist()
+    return pad[:, :, dy : dy + h, dx : dx + w]
+
+
+def train_classifier(net, data, cfg: dict, *, seed: int, augment: bool, progress: bool = False, desc: str = "classifier"):
+    """Cross-entropy on every attribute head, through the shared loop."""
+    from genunlearn.training import TrainConfig, train
+
+    x, y = data.x, data.cond()
+    batch = min(cfg["batch"], len(data))
+
+    def step_loss(model, g):
+        idx = torch.randint(len(x), (batch,), generator=g)
+        xb = _shift(x[idx], g) if augment else x[idx]
+        heads = model.split_heads(model(xb))
+        return sum(torch.nn.functional.cross_entropy(h, y[idx, a]) for a, h in enumerate(heads))
+
+    tc = TrainConfig(steps=cfg["steps"], lr=cfg["lr"], optimizer=cfg["optimizer"], weight_decay=cfg["weight_decay"], lr_schedule=cfg["lr_schedule"], seed=seed, log_every=100)
+    return train(net, step_loss, tc, desc=desc, progress=progress)
+
+
+def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
+    pred = judge.predict(data.x)
+    truth = data.cond()
+    return {a.name: float((pred[:, i] == truth[:, i]).float().mean()) for i, a in enumerate(data.attributes)}
+
+
+def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
+    """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
+    from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
+    from genunlearn.data import TOY_TASKS, load_dataset
+    from genunlearn.data.toy2d import TOYS
+    from genunlearn.models import build_network, load_network, save_network
+    from genunlearn.recipes import cache_root, config_hash
+
+    if task in TOY_TASKS:
+        return ToyJudge(TOYS[task])
+    train_data = load_dataset(task, "train")
+    net_cfg = {"_class_name": "ConvClassifier", "in_channels": train_data.sample_shape[0], "channels": [32, 64], "heads": list(train_data.cond_vocab), "feature_dim": 128}
+    key = config_hash({"judge": task, "net": net_cfg, "train": JUDGE_TRAIN, "seed": JUDGE_SEED, "n": len(train_data), "x0": float(train_data.x[0].sum())})
+    folder = cache_root() / "judges" / f"{train_data.name}-{key}"
+    if (folder / "config.json").is_file():
+        cfg = read_config(folder, kind="judge")
+        judge = ImageJudge(load_network(folder, cfg["network"]), train_data.attributes, cfg["test_accuracy"])
+    else:
+        torch.manual_seed(JUDGE_SEED)
+        net = build_network(net_cfg)
+        train_classifier(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
+        judge = ImageJudge(net.eval(), train_data.attributes, {})
+        judge.test_accuracy = accuracy_per_attribute(judge, load_dataset(task, "test"))
+        with atomic_dir(folder) as tmp:
+            cfg = save_network(tmp, net)
+            write_json(tmp / "config.json", header("judge", network=cfg, task=task, test_accuracy=judge.test_accuracy))
+    if verbose:
+        accs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in judge.test_accuracy.items())
+        print(f"judge[{task}] held-out accuracy: {accs}")
+    if min(judge.test_accuracy.values()) < 0.9:
+        raise GenUnlearnError(f"judge for {task} is unreliable (held-out accuracy {judge.test_accuracy}); metrics would mislead")
+    return judge

@@ -1,0 +1,15 @@
+"""Unlearning methods, one file each, registered by name (baselines are methods too)."""
+
+from genunlearn.methods.base import REGISTRY, Method, get_method, register
+
+_MODULES = ("retrain",)
+
+
+def load_all() -> None:
+    import importlib
+
+    for m in _MODULES:
+        importlib.import_module(f"genunlearn.methods.{m}")
+
+
+__all__ = ["REGISTRY", "Method", "get_method", "load_all", "register"]

@@ -1,0 +1,26 @@
+"""Retrain from scratch on the retain split with the base recipe: the gold standard (cached)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genunlearn.methods.base import Method, register
+
+
+@dataclass
+class RetrainConfig:
+    use_cache: bool = True
+
+
+@register
+class Retrain(Method):
+    name = "retrain"
+    accepts = ("classes", "samples", "concept", "energy")
+    Config = RetrainConfig
+
+    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
+        from genunlearn.recipes import TrainJob, train_cached
+
+        info = model.info
+        job = TrainJob(info["task"], info["model"], forget=request, steps=budget or info.get("steps"), seed=info.get("seed", 0))
+        return train_cached(job, use_cache=self.config.use_cache)

@@ -1,0 +1,61 @@
+"""Networks (weights only; the generative process is separate) and their save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genunlearn.errors import GenUnlearnError
+
+# class name → module; imported on demand (torch and diffusers are slow to import)
+NETWORKS = {
+    "MLPNet": "genunlearn.models.mlp",
+    "ConvUNet": "genunlearn.models.unet",
+    "DiffusersUNet": "genunlearn.models.diffusers_unet",
+    "ConvClassifier": "genunlearn.models.classifier",
+    "MLPClassifier": "genunlearn.models.classifier",
+}
+
+
+def network_class(name: str):
+    import importlib
+
+    if name not in NETWORKS:
+        raise GenUnlearnError(f"unknown network class {name!r} in checkpoint (known: {', '.join(NETWORKS)})")
+    return getattr(importlib.import_module(NETWORKS[name]), name)
+
+
+def network_config(net) -> dict:
+    """diffusers-style config: ``_class_name`` plus the constructor arguments."""
+    cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in net.config.items() if not k.startswith("_")}
+    return {"_class_name": type(net).__name__, **cfg}
+
+
+def build_network(cfg: dict):
+    cfg = dict(cfg)
+    cls = network_class(cfg.pop("_class_name", None))
+    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise GenUnlearnError(f"network config does not fit {cls.__name__}: {e}") from None
+
+
+def save_network(folder: Path, net, name: str = "network") -> dict:
+    """Write ``<name>.safetensors`` into ``folder``; return the config entry to store."""
+    from genunlearn.checkpoint import save_tensors
+
+    save_tensors(Path(folder) / f"{name}.safetensors", net.state_dict())
+    return network_config(net)
+
+
+def load_network(folder: Path, cfg: dict, name: str = "network"):
+    from genunlearn.checkpoint import load_tensors
+
+    net = build_network(cfg)
+    state = load_tensors(Path(folder) / f"{name}.safetensors")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise GenUnlearnError(f"{folder}: weights do not match the network in config.json ({first})") from None
+    return net.eval()

@@ -1,0 +1,20 @@
+"""Generative processes: how a network becomes a sampler and a loss. They hold no weights."""
+
+from __future__ import annotations
+
+from genunlearn.errors import GenUnlearnError
+
+
+def build_process(cfg: dict):
+    from genunlearn.processes.diffusion import Diffusion
+    from genunlearn.processes.flow_matching import FlowMatching
+
+    cfg = dict(cfg)
+    kinds = {"flow": FlowMatching, "diffusion": Diffusion}
+    name = cfg.pop("name", None)
+    if name not in kinds:
+        raise GenUnlearnError(f"unknown process {name!r} (known: {', '.join(kinds)})")
+    try:
+        return kinds[name](**cfg)
+    except TypeError as e:
+        raise GenUnlearnError(f"bad {name} process config: {e}") from None

@@ -1,0 +1,101 @@
+"""DDPM diffusion with ε-prediction. Convention: t = 0 data, t = T − 1 (almost) pure noise.
+
+x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε. Networks see t / T ∈ [0, 1). Sampling uses diffusers' DDIM / DDPM
+schedulers; classifier-free guidance is ε̂ = ε_∅ + s (ε_c − ε_∅).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import torch
+
+from genunlearn.processes.conditioning import drop_condition, guided
+
+SAMPLERS = ("ddim", "ddpm")
+
+
+@dataclass
+class Diffusion:
+    num_train_timesteps: int = 1000
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    sampler: str = "ddim"
+    steps: int = 50
+    eta: float = 1.0
+    guidance: float = 3.0
+    clip_sample: bool = True
+    cond_dropout: float = 0.1
+    attr_dropout: float = 0.0
+
+    name = "diffusion"
+
+    def config(self) -> dict:
+        return {"name": self.name, **asdict(self)}
+
+    @cached_property
+    def alphas_cumprod(self) -> torch.Tensor:
+        betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
+        return torch.cumprod(1 - betas, 0).float()
+
+    def _coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ab = self.alphas_cumprod[t].view(-1, *([1] * (ndim - 1)))
+        return ab.sqrt(), (1 - ab).sqrt()
+
+    def add_noise(self, x0, t, noise):
+        a, b = self._coef(t, x0.dim())
+        return a * x0 + b * noise
+
+    def sample_timesteps(self, n: int, generator=None, antithetic: bool = False) -> torch.Tensor:
+        T = self.num_train_timesteps
+        if not antithetic:
+            return torch.randint(0, T, (n,), generator=generator)
+        half = torch.randint(0, T, ((n + 1) // 2,), generator=generator)
+        return torch.cat([half, T - 1 - half])[:n]
+
+    def net_time(self, t: torch.Tensor) -> torch.Tensor:
+        return t.float() / self.num_train_timesteps
+
+    def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True) -> torch.Tensor:
+        n = x0.shape[0]
+        t = self.sample_timesteps(n, generator) if t is None else t
+        noise = torch.randn(x0.shape, generator=generator) if noise is None else noise
+        if drop_cond:
+            cond = drop_condition(net, cond, self.cond_dropout, self.attr_dropout, generator)
+        xt = self.add_noise(x0, t, noise)
+        return (net(xt, self.net_time(t), cond) - noise).pow(2).flatten(1).mean(1)
+
+    def predict_eps(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        return guided(net, xt, self.net_time(t), cond, guidance)
+
+    def predict_x0(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        a, b = self._coef(t, xt.dim())
+        return (xt - b * self.predict_eps(net, xt, t, cond, guidance)) / a
+
+    def scheduler(self, sampler: str):
+        from diffusers import DDIMScheduler, DDPMScheduler
+
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
+        cls = DDIMScheduler if sampler == "ddim" else DDPMScheduler
+        return cls(
+            num_train_timesteps=self.num_train_timesteps,
+            beta_start=self.beta_start,
+            beta_end=self.beta_end,
+            beta_schedule="linear",
+            clip_sample=self.clip_sample,
+        )
+
+    @torch.no_grad()
+    def sample(self, net, n, cond=None, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None):
+        sampler = sampler or self.sampler
+        sched = self.scheduler(sampler)
+        sched.set_timesteps(steps or self.steps)
+        scale = self.guidance if guidance is None else guidance
+        x = torch.randn((n, *shape), generator=generator) if x_T is None else x_T.clone()
+        for t in sched.timesteps:
+            eps = self.predict_eps(net, x, t.expand(n), cond, scale)
+            kwargs = {"eta": self.eta if eta is None else eta} if sampler == "ddim" else {}
+            x = sched.step(eps, t, x, generator=generator, **kwargs).prev_sample
+        return x

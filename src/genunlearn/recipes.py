@@ -1,0 +1,148 @@
+"""Base recipes: how the library trains a generative model for each built-in task.
+
+The same recipe trains the base model (all data) and the retrain gold standard (retain split
+only), so the two differ in their data and nothing else. Results are cached by a hash of the
+recipe, task, forget request, steps and seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from genunlearn.errors import GenUnlearnError
+from genunlearn.forget import ForgetRequest
+
+MODEL_KINDS = ("flow", "diffusion")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    network: dict
+    process: dict
+    train: dict  # TrainConfig fields
+    batch_size: int
+    conditional: bool = True
+
+
+def _image_net(in_channels: int, mult: tuple) -> dict:
+    return {"_class_name": "ConvUNet", "in_channels": in_channels, "base_channels": 32, "channel_mult": mult, "emb_dim": 128}
+
+
+_TOY_NET = {"_class_name": "MLPNet", "dim": 2, "hidden": 256, "depth": 4}
+_TRAIN = {"optimizer": "adamw", "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": 0.999, "log_every": 50}
+
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("toy", "flow"): Recipe(_TOY_NET, {"name": "flow", "solver": "midpoint", "steps": 50}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
+    ("toy", "diffusion"): Recipe(_TOY_NET, {"name": "diffusion", "steps": 100, "clip_sample": False, "guidance": 1.0}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
+    ("digits", "flow"): Recipe(_image_net(1, (1, 2)), {"name": "flow", "solver": "midpoint", "steps": 20, "guidance": 1.0}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 128),
+    ("digits", "diffusion"): Recipe(_image_net(1, (1, 2)), {"name": "diffusion", "steps": 50, "guidance": 3.0}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 128),
+    ("shapes", "flow"): Recipe(_image_net(3, (1, 2, 2)), {"name": "flow", "solver": "midpoint", "steps": 20, "guidance": 1.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+    ("shapes", "diffusion"): Recipe(_image_net(3, (1, 2, 2)), {"name": "diffusion", "steps": 50, "guidance": 3.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+}
+
+
+def recipe_for(task: str, kind: str) -> Recipe:
+    from genunlearn.data import TOY_TASKS
+
+    if kind not in MODEL_KINDS:
+        raise GenUnlearnError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    family = "toy" if task in TOY_TASKS else task
+    if (family, kind) not in RECIPES:
+        family = "digits"  # user image data: the digits recipe, channels set from the data
+    return RECIPES[(family, kind)]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GENUNLEARN_CACHE", Path.home() / ".cache" / "genunlearn"))
+
+
+def config_hash(obj) -> str:
+    from genunlearn import __version__
+
+    blob = json.dumps({"v": __version__, **obj}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainJob:
+    """Everything that determines a trained generative model (and its cache key)."""
+
+    task: str
+    kind: str = "flow"
+    forget: ForgetRequest | None = None
+    steps: int | None = None
+    seed: int = 0
+    overrides: dict = field(default_factory=dict)  # recipe field overrides, e.g. {"conditional": False}
+
+    def recipe(self) -> Recipe:
+        r = replace(recipe_for(self.task, self.kind), **self.overrides)
+        train = {**r.train, **({"steps": self.steps} if self.steps else {}), "seed": self.seed}
+        return replace(r, train=train)
+
+    def key(self) -> str:
+        return config_hash({"task": self.task, "kind": self.kind, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe())})
+
+
+def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progress: bool = True):
+    """Train a model by its recipe on the task's data (the retain split if ``job.forget``)."""
+    import torch
+
+    from genunlearn.data import load_dataset
+    from genunlearn.generative import GenerativeModel
+    from genunlearn.models import build_network
+    from genunlearn.processes import build_process
+    from genunlearn.training import TrainConfig, train
+
+    data = load_dataset(job.task)
+    meta = data.meta()
+    if job.forget is not None:
+        _, data = data.split(job.forget)
+    recipe = job.recipe()
+    torch.manual_seed(job.seed)
+    net_cfg = dict(recipe.network)
+    if "in_channels" in net_cfg:
+        net_cfg["in_channels"] = data.sample_shape[0]
+    if "dim" in net_cfg:
+        net_cfg["dim"] = math.prod(data.sample_shape)
+    net_cfg["cond_vocab"] = data.cond_vocab if recipe.conditional else ()
+    net = build_network(net_cfg)
+    process = build_process(recipe.process)
+    x, cond = data.x, (data.cond() if recipe.conditional else None)
+    batch = min(recipe.batch_size, len(data))
+
+    def step_loss(model, g):
+        idx = torch.randint(len(x), (batch,), generator=g)
+        return process.loss(model, x[idx], None if cond is None else cond[idx], generator=g).mean()
+
+    what = "retrain" if job.forget else "base"
+    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/{job.kind}", progress=progress)
+    info = {
+        "task": job.task,
+        "model": job.kind,
+        "role": what,
+        "forget": job.forget.spec() if job.forget else None,
+        "seed": job.seed,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 3),
+        "recipe": asdict(recipe),
+        "key": job.key(),
+    }
+    return GenerativeModel(net, process, meta, info)
+
+
+def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):
+    """Load the model for ``job`` from the cache, or train and cache it."""
+    from genunlearn.generative import GenerativeModel
+
+    folder = cache_root() / "models" / job.key()
+    if use_cache and (folder / "config.json").is_file():
+        return GenerativeModel.from_pretrained(folder)
+    work = cache_root() / "work" / job.key()
+    model = train_generative(job, out_dir=work, resume=True, progress=progress)
+    model.save_pretrained(folder)
+    return model
