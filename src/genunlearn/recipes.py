@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -145,4 +146,5 @@ def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True
     work = cache_root() / "work" / job.key()
     model = train_generative(job, out_dir=work, resume=True, progress=progress)
     model.save_pretrained(folder)
+    shutil.rmtree(work, ignore_errors=True)
     return model

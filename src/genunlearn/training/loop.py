@@ -124,6 +124,8 @@ def train(
     model, optimizer = accelerator.prepare(net, optimizer)
 
     out_dir = Path(out_dir) if out_dir is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "checkpoint" if out_dir is not None else None
     start, elapsed, losses = 0, 0.0, []
     if resume and ckpt is not None and (ckpt / "state.json").is_file():
