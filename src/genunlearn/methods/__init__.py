@@ -2,7 +2,7 @@
 
 from genunlearn.methods.base import REGISTRY, Method, get_method, register
 
-_MODULES = ("retrain",)
+_MODULES = ("retrain", "continualflow", "finetune")
 
 
 def load_all() -> None:

@@ -13,6 +13,7 @@ NETWORKS = {
     "DiffusersUNet": "genunlearn.models.diffusers_unet",
     "ConvClassifier": "genunlearn.models.classifier",
     "MLPClassifier": "genunlearn.models.classifier",
+    "ComposedNet": "genunlearn.models.composed",
 }
 
 

@@ -6,11 +6,12 @@ from genunlearn.errors import GenUnlearnError
 
 
 def build_process(cfg: dict):
+    from genunlearn.processes.composed import ComposedFlow
     from genunlearn.processes.diffusion import Diffusion
     from genunlearn.processes.flow_matching import FlowMatching
 
     cfg = dict(cfg)
-    kinds = {"flow": FlowMatching, "diffusion": Diffusion}
+    kinds = {"flow": FlowMatching, "diffusion": Diffusion, "composed": ComposedFlow}
     name = cfg.pop("name", None)
     if name not in kinds:
         raise GenUnlearnError(f"unknown process {name!r} (known: {', '.join(kinds)})")

@@ -1,0 +1,268 @@
+"""ContinualFlow: energy-reweighted flow matching (Simone et al., arXiv:2506.18747).
+
+Target q̃(x) ∝ q0(x)·σ(−λF(x)): the pretrained model's own distribution q0 with the forget region
+(high energy F) subtracted. The loss is the flow process's per-sample loss on samples x1 of a
+pool drawn once from the frozen pretrained model, weighted by w = σ(−λF(x1)) and normalised by
+Σw. The unlearning stage never reads data: only the energy stage does (``classes`` requests train
+a retain-vs-forget proxy first, see ``genunlearn.energy``).
+
+Modes. ``finetune`` (default, a project choice): the pretrained network is fine-tuned in place from
+noise to q̃, so sampling is unchanged. ``composed`` (the reference code): a new network transports
+pool samples to reweighted pool samples (independent pairs); the model becomes a ``ComposedNet``
+sampled by the ``ComposedFlow`` process (unconditional models only).
+
+Conditional models (project rule): a condition whose mean weight Z_c is below ``tau_c``·max Z is
+"vanishing" (a forgotten class); it and the null condition (with the base's dropout probability)
+learn the reweighted marginal from the whole pool (or anchor class k with ``fallback="class:k"``).
+
+Continual use: every energy applied is stored in ``info["continualflow"]["energies"]``; a later
+request multiplies all weights, w = Π_k σ(−λ_k F_k), with the pool drawn from the current model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
+from genunlearn.errors import GenUnlearnError
+from genunlearn.methods.base import Method, register
+
+MODES = ("finetune", "composed")
+ESS_WARN = 0.05
+
+
+@dataclass
+class ContinualFlowConfig:
+    lam: float = 5.0  # suppression strength λ (paper/reference: 5)
+    mode: str = "finetune"  # "finetune" (in place, default) or "composed" (new transport flow, reference code)
+    energy: str = "logodds"  # "logodds" (F = logit P(forget)) or "neglogretain" (reference: −log P(retain))
+    pool: int = 10000  # M samples drawn once from the frozen pretrained model
+    steps: int = 1000  # optimiser steps (the CLI's --steps overrides)
+    lr: float | None = None  # None: the base recipe's lr / 10 (finetune) or 1e-2 (composed, reference)
+    batch: int = 512
+    eps: float = 1e-8  # clamp of Σw in the normaliser
+    tau_c: float = 0.1  # conditional models: a condition vanishes when Z_c < tau_c · max Z
+    fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
+    keep_previous: bool = True  # multiply in the energies of earlier ContinualFlow requests
+    pool_steps: int | None = None  # sampler steps for the pool (None: the model's own)
+    transport_steps: int = 10  # composed mode: midpoint steps of the transport flow (reference: 10)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise GenUnlearnError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.energy not in ENERGY_FORMS:
+            raise GenUnlearnError(f"unknown energy {self.energy!r}; expected one of {', '.join(ENERGY_FORMS)}")
+        if self.lam <= 0 or self.pool < 2 or self.steps < 1 or self.batch < 1 or not 0 <= self.tau_c < 1:
+            raise GenUnlearnError("continualflow needs lam > 0, pool >= 2, steps >= 1, batch >= 1 and 0 <= tau_c < 1")
+        if self.fallback != "marginal" and not (self.fallback.startswith("class:") and self.fallback[6:].isdigit()):
+            raise GenUnlearnError(f"bad fallback {self.fallback!r}: expected 'marginal' or 'class:K'")
+
+
+def erfm_loss(per_sample: torch.Tensor, w: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Σ w·err / max(Σw, ε): the self-normalised energy-reweighted flow-matching loss."""
+    return (w * per_sample).sum() / w.sum().clamp_min(eps)
+
+
+def weighted_flow_loss(process, net, x1, w, cond=None, *, eps: float = 1e-8, **loss_kw) -> torch.Tensor:
+    """The process's own per-sample loss, reweighted (equal weights give the plain mean)."""
+    return erfm_loss(process.loss(net, x1, cond, **loss_kw), w, eps)
+
+
+def pool_weights(energies: list[tuple[float, Energy]], x: torch.Tensor) -> torch.Tensor:
+    """w = Π_k σ(−λ_k F_k(x)), computed once, without gradient."""
+    with torch.no_grad():
+        w = torch.ones(x.shape[0])
+        for lam, energy in energies:
+            w = w * torch.sigmoid(-lam * energy(x))
+    return w
+
+
+@dataclass
+class Pool:
+    x: torch.Tensor
+    w: torch.Tensor
+    cond: torch.Tensor | None  # (M, A) conditions that produced each sample, or None
+
+
+@register
+class ContinualFlow(Method):
+    name = "continualflow"
+    accepts = ("energy", "classes")
+    model_kinds = ("flow",)
+    Config = ContinualFlowConfig
+
+    def check(self, model, request) -> None:
+        super().check(model, request)
+        if model.process.name == "composed" and self.config.mode != "composed":
+            raise GenUnlearnError("this model is a composed flow: unlearn it again with mode=composed")
+        if self.config.mode == "composed" and model.conditional:
+            raise GenUnlearnError("mode=composed supports unconditional models only; use mode=finetune")
+
+    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
+        """Build the energy from ``request`` (the only stage that may read ``data``), then unlearn."""
+        self.check(model, request)
+        t0 = time.perf_counter()
+        energy = energy_for_request(request, data, form=self.config.energy, task=model.info.get("task"))
+        energy_wall = time.perf_counter() - t0
+        return self.unlearn_energy(model, energy, budget=budget, callbacks=callbacks, energy_seconds=max(energy.seconds, energy_wall))
+
+    def unlearn_energy(self, model, energy: Energy, *, budget=None, callbacks=(), energy_seconds: float = 0.0):
+        """Unlearn the region where ``energy`` is high; reads no data at all."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        history = list(model.info.get("continualflow", {}).get("energies", [])) if cfg.keep_previous else []
+        energies = [(h["lam"], restore_energy(h["energy"])) for h in history] + [(cfg.lam, energy)]
+        pool = self._draw_pool(model, energies)
+        pool_seconds = time.perf_counter() - t0
+        stats = self._pool_stats(pool)
+        steps = budget or cfg.steps
+        if cfg.mode == "finetune":
+            net, result = self._finetune(model, pool, steps, callbacks)
+        else:
+            net, result = self._compose(model, pool, steps, callbacks)
+        process = model.process
+        if cfg.mode == "composed":
+            from genunlearn.processes.composed import ComposedFlow
+
+            process = ComposedFlow(base=model.process.config(), steps=cfg.transport_steps)
+        seconds = time.perf_counter() - t0 + energy_seconds
+        history.append({"lam": cfg.lam, "energy": energy.spec})
+        info = {
+            **model.info,
+            "role": "unlearned",
+            "method": self.name,
+            "unlearn_seconds": round(seconds, 3),
+            "continualflow": {
+                "energies": history,
+                "config": vars(cfg).copy(),
+                "cost_seconds": {"energy": round(energy_seconds, 3), "pool": round(pool_seconds, 3), "train": round(result.seconds, 3)},
+                "energy_info": energy.info,
+                "steps": steps,
+                **stats,
+            },
+        }
+        from genunlearn.generative import GenerativeModel
+
+        return GenerativeModel(net, process, model.data, info)
+
+    # --- pool ------------------------------------------------------------------------------------
+    def _draw_pool(self, model, energies) -> Pool:
+        """M samples of the frozen current model (balanced per condition), weighted once."""
+        cfg = self.config
+        g = torch.Generator().manual_seed(cfg.seed)
+        kw = {"steps": cfg.pool_steps} if cfg.pool_steps else {}
+        cond = None
+        if model.conditional:
+            k = len(model.attributes[0].values)
+            labels = torch.arange(k).repeat_interleave(math.ceil(cfg.pool / k))
+            cond = model.cond_for_labels(labels)
+        n = cfg.pool if cond is None else cond.shape[0]
+        x = model.sample(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
+        return Pool(x, pool_weights(energies, x), cond)
+
+    def _pool_stats(self, pool: Pool) -> dict:
+        w, m = pool.w, pool.w.shape[0]
+        ess = float(w.sum() ** 2 / (w.pow(2).sum().clamp_min(1e-30)))
+        stats = {"Z": float(w.mean()), "ess": ess, "ess_fraction": ess / m, "pool": m}
+        if ess / m < ESS_WARN:
+            warnings.warn(f"continualflow: effective sample size {ess:.0f} of {m} pool samples (< {ESS_WARN:.0%}); lower lam or enlarge the pool", stacklevel=3)
+        if pool.cond is not None:
+            z = self._condition_z(pool)
+            stats["Z_per_condition"] = z.tolist()
+            stats["vanishing_conditions"] = self._vanishing(z).nonzero().squeeze(1).tolist()
+        return stats
+
+    @staticmethod
+    def _condition_z(pool: Pool) -> torch.Tensor:
+        labels = pool.cond[:, 0]
+        k = int(labels.max()) + 1
+        return torch.zeros(k).index_add_(0, labels, pool.w) / torch.bincount(labels, minlength=k).clamp_min(1)
+
+    def _vanishing(self, z: torch.Tensor) -> torch.Tensor:
+        return z < self.config.tau_c * z.max()
+
+    # --- mode A: fine-tune in place -------------------------------------------------------------
+    def _lr(self, model, default: float) -> float:
+        if self.config.lr is not None:
+            return self.config.lr
+        base = model.info.get("recipe", {}).get("train", {}).get("lr")
+        return base / 10 if base and self.config.mode == "finetune" else default
+
+    def _finetune(self, model, pool: Pool, steps: int, callbacks):
+        from genunlearn.processes.conditioning import null_cond
+        from genunlearn.training import TrainConfig, train
+
+        cfg, process = self.config, model.process
+        net = copy.deepcopy(model.net)
+        batch, m = cfg.batch, pool.x.shape[0]
+        sources = self._condition_sources(model, pool) if pool.cond is not None else None
+        p_null = getattr(process, "cond_dropout", 0.0)
+
+        def step_loss(model_net, g):
+            i = torch.randint(m, (batch,), generator=g)
+            if sources is None:
+                return weighted_flow_loss(process, model_net, pool.x[i], pool.w[i], None, eps=cfg.eps, generator=g, drop_cond=False)
+            cond = pool.cond[i]
+            null = torch.rand(batch, generator=g) < p_null
+            cond = torch.where(null[:, None], null_cond(model_net, batch), cond)
+            j = self._redirect(sources, pool.cond[i, 0], null, g)
+            return weighted_flow_loss(process, model_net, pool.x[j], pool.w[j], cond, eps=cfg.eps, generator=g, drop_cond=False)
+
+        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-4), optimizer="adam", grad_clip=1.0, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        result = train(net, step_loss, tc, desc="continualflow", callbacks=callbacks, progress=False)
+        return net, result
+
+    def _condition_sources(self, model, pool: Pool) -> dict:
+        """Where each condition's x1 come from: its own pool items, or (vanishing) the fallback."""
+        labels = pool.cond[:, 0]
+        vanishing = self._vanishing(self._condition_z(pool))
+        own = [(labels == c).nonzero().squeeze(1) for c in range(len(vanishing))]
+        if self.config.fallback == "marginal":
+            fallback = torch.arange(labels.shape[0])
+        else:
+            k = int(self.config.fallback[6:])
+            if not 0 <= k < len(vanishing) or vanishing[k]:
+                raise GenUnlearnError(f"fallback class {k} is not a retained condition of this model")
+            fallback = own[k]
+        return {"own": own, "vanishing": vanishing, "fallback": fallback}
+
+    @staticmethod
+    def _redirect(sources: dict, labels: torch.Tensor, null: torch.Tensor, g) -> torch.Tensor:
+        """Pool indices of x1 per batch item: same-condition items, or the fallback set."""
+        out = torch.empty(labels.shape[0], dtype=torch.long)
+        to_fallback = null | sources["vanishing"][labels]
+        fb = sources["fallback"]
+        out[to_fallback] = fb[torch.randint(len(fb), (int(to_fallback.sum()),), generator=g)]
+        for c, own in enumerate(sources["own"]):
+            sel = (labels == c) & ~to_fallback
+            out[sel] = own[torch.randint(len(own), (int(sel.sum()),), generator=g)]
+        return out
+
+    # --- mode B: composed flow ------------------------------------------------------------------
+    def _compose(self, model, pool: Pool, steps: int, callbacks):
+        from genunlearn.models import build_network, network_config
+        from genunlearn.models.composed import ComposedNet
+        from genunlearn.processes.flow_matching import FlowMatching
+        from genunlearn.training import TrainConfig, train
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        base_net = model.net.flow if model.process.name == "composed" else model.net
+        flow_net = build_network({**network_config(base_net), "cond_vocab": []})
+        transport, m = FlowMatching(solver="midpoint", steps=cfg.transport_steps), pool.x.shape[0]
+
+        def step_loss(net, g):
+            i = torch.randint(m, (cfg.batch,), generator=g)  # x0: pool draws
+            j = torch.randint(m, (cfg.batch,), generator=g)  # x1: independent pool draws
+            return weighted_flow_loss(transport, net, pool.x[j], pool.w[j], None, eps=cfg.eps, x0=pool.x[i], generator=g, drop_cond=False)
+
+        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-2), optimizer="adam", grad_clip=None, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        result = train(flow_net, step_loss, tc, desc="continualflow (composed)", callbacks=callbacks, progress=False)
+        return ComposedNet.of(model.net, flow_net), result

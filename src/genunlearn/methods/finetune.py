@@ -1,0 +1,55 @@
+"""Fine-tune baseline: keep training the pretrained model on the retain split with its normal loss.
+
+Generic over processes (flow matching, diffusion): it calls the process's own per-sample loss,
+with the base model's condition dropout. The paper gives no details of its fine-tuning baseline;
+this definition (Adam, base lr / 10, no EMA) is a project choice.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import torch
+
+from genunlearn.methods.base import Method, register
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 1000  # optimiser steps (the CLI's --steps overrides)
+    lr: float | None = None  # None: the base recipe's lr / 10 (1e-4 when unknown)
+    batch: int = 512
+    seed: int = 0
+
+
+@register
+class Finetune(Method):
+    name = "finetune"
+    accepts = ("classes", "samples", "concept", "energy")
+    Config = FinetuneConfig
+
+    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
+        from genunlearn.generative import GenerativeModel
+        from genunlearn.training import TrainConfig, train
+
+        self.check(model, request)
+        cfg, process = self.config, model.process
+        t0 = time.perf_counter()
+        _, retain = data.split(request)
+        x = retain.x
+        cond = retain.cond() if model.conditional else None
+        batch = min(cfg.batch, len(retain))
+        net = copy.deepcopy(model.net)
+
+        def step_loss(net, g):
+            i = torch.randint(len(x), (batch,), generator=g)
+            return process.loss(net, x[i], None if cond is None else cond[i], generator=g).mean()
+
+        base_lr = model.info.get("recipe", {}).get("train", {}).get("lr")
+        lr = cfg.lr if cfg.lr is not None else (base_lr / 10 if base_lr else 1e-4)
+        steps = budget or cfg.steps
+        result = train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
+        info = {**model.info, "role": "unlearned", "method": self.name, "unlearn_seconds": round(time.perf_counter() - t0, 3), "finetune": {"steps": steps, "lr": lr, "train_seconds": round(result.seconds, 3)}}
+        return GenerativeModel(net, process, model.data, info)
