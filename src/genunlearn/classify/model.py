@@ -1,0 +1,138 @@
+"""The classifier recipe (original and retrain models), epoch schedules, scenarios and save/load.
+
+Training runs through the shared loop (``genunlearn.training.train``): an epoch schedule is a
+precomputed list of minibatches, and ``step_loss`` consumes one per step. A minibatch is
+``(epoch, x, y, w)`` with loss mean_i w_i · CE(f(x_i), y_i), so fine-tuning, random labelling
+(y = a wrong label) and gradient ascent (w = −1) are all the same step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+from genunlearn.forget import ForgetRequest
+
+NETWORK = {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128}
+SCENARIOS = ("classwise", "random")
+CLASSWISE_CLASS = 3
+RANDOM_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Original/retrain classifier training (spec §5, CPU scale): SGD, momentum, wd, cosine LR."""
+
+    epochs: int = 50
+    lr: float = 0.05
+    batch_size: int = 64
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+
+
+Batch = tuple  # (epoch, x, y, w)
+
+
+def epoch_batches(n: int, batch_size: int, g: torch.Generator) -> list[torch.Tensor]:
+    """One shuffled pass over ``n`` items as index minibatches (the last one may be short)."""
+    return list(torch.randperm(n, generator=g).split(batch_size))
+
+
+def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, weight: float = 1.0) -> list[Batch]:
+    """Plain cross-entropy minibatches over ``data`` for ``epochs`` epochs."""
+    w = torch.full((len(data),), weight)
+    return [(e, data.x[i], data.labels[i], w[i]) for e in range(epochs) for i in epoch_batches(len(data), batch_size, g)]
+
+
+def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, desc: str = "classifier") -> float:
+    """SGD over a precomputed schedule, one minibatch per step; ``extra(net, epoch)`` adds a
+    regulariser. Returns wall-clock seconds."""
+    from genunlearn.training import TrainConfig, train
+
+    if not batches:
+        raise GenUnlearnError(f"{desc}: nothing to train on (empty schedule)")
+    it = iter(batches)
+
+    def step_loss(model, _g):
+        epoch, x, y, w = next(it)
+        ce = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+        loss = (w * ce).mean()
+        return loss + extra(model, epoch) if extra is not None else loss
+
+    cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
+    return train(net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=False).seconds
+
+
+def new_classifier(data, seed: int):
+    from genunlearn.models import build_network
+
+    torch.manual_seed(seed)
+    return build_network({**NETWORK, "in_channels": data.sample_shape[0], "heads": [data.num_classes]})
+
+
+def train_classifier(data, seed: int, recipe: Recipe = Recipe()):
+    """A classifier trained from scratch on ``data`` (all of it for the original model, the retain
+    split for Retrain). Returns (net, seconds)."""
+    if data.kind != "images":
+        raise GenUnlearnError(f"{data.name}: classifier unlearning needs image data")
+    net = new_classifier(data, seed)
+    g = torch.Generator().manual_seed(seed)
+    batches = supervised_batches(data, recipe.epochs, recipe.batch_size, g)
+    seconds = fit(net, batches, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, seed=seed, desc="train classifier")
+    return net.eval(), seconds
+
+
+def scenario_request(data, scenario: str, seed: int = 0) -> ForgetRequest:
+    """Class-wise: forget class 3. Random: a seeded 10 % of the training items."""
+    if scenario == "classwise":
+        return ForgetRequest.of_classes(CLASSWISE_CLASS)
+    if scenario == "random":
+        return random_request(data, RANDOM_FRACTION, seed)
+    raise GenUnlearnError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
+
+
+def random_request(data, fraction: float, seed: int) -> ForgetRequest:
+    if not 0 < fraction < 1:
+        raise GenUnlearnError(f"forget fraction must be in (0, 1), got {fraction}")
+    k = max(1, round(fraction * len(data)))
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:k]
+    return ForgetRequest("samples", samples=tuple(sorted(idx.tolist())))
+
+
+def eval_splits(train_data, test_data, request: ForgetRequest):
+    """(forget, retain, test) — for class requests the test set loses the forgotten classes."""
+    forget, retain = train_data.split(request)
+    test = test_data.split(request)[1] if request.kind == "classes" else test_data
+    return forget, retain, test
+
+
+def check_request(request: ForgetRequest) -> None:
+    if request.kind not in ("classes", "samples"):
+        raise GenUnlearnError(f"classifier unlearning accepts 'classes' or 'samples' requests, not {request.kind!r}")
+
+
+# --- save / load ------------------------------------------------------------------------------
+def save_classifier(folder, net, info: dict) -> None:
+    from genunlearn.checkpoint import atomic_dir, header, write_json
+    from genunlearn.models import save_network
+
+    with atomic_dir(folder) as tmp:
+        cfg = save_network(tmp, net)
+        write_json(tmp / "config.json", header("classifier", network=cfg, info=info))
+
+
+def load_classifier(folder):
+    """(net, info) from a folder written by ``save_classifier``."""
+    from genunlearn.checkpoint import read_config
+    from genunlearn.models import load_network
+
+    cfg = read_config(Path(folder), kind="classifier")
+    return load_network(Path(folder), cfg["network"]), cfg.get("info", {})
+
+
+def with_epochs(recipe: Recipe, epochs: int | None) -> Recipe:
+    return recipe if epochs is None else replace(recipe, epochs=epochs)

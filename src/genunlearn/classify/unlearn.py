@@ -1,0 +1,134 @@
+"""Classifier unlearning: SalUn (masked random labelling) and the baselines FT, RL, GA, ℓ1-sparse,
+Retrain — one shared loop, the methods differ only in their per-epoch passes (spec §3.2, §7).
+
+Each epoch runs the method's passes in order (sequential, not summed): ``relabel`` = D_f with a
+random label ≠ the true one, ``retain`` = α·CE on D_r, ``ascent`` = −CE on D_f. SalUn adds the
+saliency mask (masked weights never move: zero grads, restored values, zeroed SGD momentum).
+BatchNorm runs in train mode during unlearning, as in the reference.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from genunlearn.classify.model import Batch, Recipe, check_request, epoch_batches, fit, train_classifier, with_epochs
+from genunlearn.errors import GenUnlearnError
+
+
+@dataclass(frozen=True)
+class Plan:
+    passes: tuple[str, ...]
+    epochs: int
+    masked: bool = False
+    l1: bool = False
+
+
+PLANS = {
+    "salun": Plan(("relabel", "retain"), epochs=5, masked=True),
+    "rl": Plan(("relabel", "retain"), epochs=5),
+    "ft": Plan(("retain",), epochs=5),
+    "ga": Plan(("ascent",), epochs=3),
+    "l1_sparse": Plan(("retain",), epochs=5, l1=True),
+}
+METHODS = (*PLANS, "retrain")
+
+
+@dataclass
+class UnlearnConfig:
+    method: str = "salun"
+    lr: float = 1e-2
+    epochs: int | None = None  # None: the method's default (PLANS)
+    batch_size: int = 64
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    mask_ratio: float = 0.5  # SalUn: fraction of weights updated
+    mask_batch_size: int = 256
+    alpha: float = 1.0  # weight of the retain term (SalUn, RL)
+    l1: float = 1e-4  # ℓ1-sparse: α, decayed linearly to 0 over the epochs
+    allow_true_label: bool = False  # the reference code's random labels may equal the true one
+    schedule: str = "sequential"  # or "mixed": D_f (relabelled) and D_r in one shuffled loader
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise GenUnlearnError(f"unknown classifier unlearning method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.schedule not in ("sequential", "mixed"):
+            raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
+        if self.lr <= 0 or self.batch_size < 1 or (self.epochs is not None and self.epochs < 1):
+            raise GenUnlearnError("unlearning needs lr > 0, batch_size >= 1 and epochs >= 1")
+
+
+def random_labels(y: torch.Tensor, num_classes: int, g: torch.Generator, allow_true: bool = False) -> torch.Tensor:
+    """Uniform over the C − 1 wrong classes (or over all C with ``allow_true``)."""
+    if allow_true:
+        return torch.randint(num_classes, y.shape, generator=g)
+    return (y + torch.randint(1, num_classes, y.shape, generator=g)) % num_classes
+
+
+def schedule(plan: Plan, cfg: UnlearnConfig, forget, retain, num_classes: int, g: torch.Generator) -> list[Batch]:
+    """Every minibatch of the run, in order."""
+    out: list[Batch] = []
+    for e in range(cfg.epochs or plan.epochs):
+        parts = []
+        for p in plan.passes:
+            if p == "retain":
+                parts.append((retain.x, retain.labels, torch.full((len(retain),), cfg.alpha)))
+            elif p == "relabel":
+                parts.append((forget.x, random_labels(forget.labels, num_classes, g, cfg.allow_true_label), torch.ones(len(forget))))
+            else:
+                parts.append((forget.x, forget.labels, -torch.ones(len(forget))))
+        if cfg.schedule == "mixed":
+            parts = [tuple(torch.cat(t) for t in zip(*parts))]
+        for x, y, w in parts:
+            out += [(e, x[i], y[i], w[i]) for i in epoch_batches(len(y), cfg.batch_size, g)]
+    return out
+
+
+def classifier_saliency(net, forget, ratio: float, batch_size: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """SalUn mask from CE on D_f at the original weights (eval mode, shuffled batches, summed)."""
+    from genunlearn.methods.saliency import saliency_mask
+
+    def loss(model, idx):
+        return torch.nn.functional.cross_entropy(model(forget.x[idx]), forget.labels[idx])
+
+    return saliency_mask(net, loss, epoch_batches(len(forget), batch_size, g), ratio)
+
+
+def l1_penalty(alpha: float, epochs: int):
+    def extra(model, epoch):
+        return alpha * (1 - epoch / epochs) * sum(p.abs().sum() for p in model.parameters())
+
+    return extra
+
+
+def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, *, num_classes: int, recipe: Recipe = Recipe()):
+    """Unlearn in place (Retrain: a fresh network). Returns (net, info) with the wall-clock seconds
+    (mask included)."""
+    if cfg.method == "retrain":
+        fresh, seconds = train_classifier(retain, cfg.seed, with_epochs(recipe, cfg.epochs))
+        return fresh, {"method": "retrain", "seconds": seconds, "steps": None}
+    plan = PLANS[cfg.method]
+    epochs = cfg.epochs or plan.epochs
+    g = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    mask = classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g) if plan.masked and cfg.mask_ratio < 1 else None
+    batches = schedule(plan, cfg, forget, retain, num_classes, g)
+    extra = l1_penalty(cfg.l1, epochs) if plan.l1 else None
+    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, desc=cfg.method)
+    info = {**asdict(cfg), "epochs": epochs, "steps": len(batches), "seconds": time.perf_counter() - t0, "bn_mode": "train"}
+    if mask is not None:
+        from genunlearn.methods.saliency import mask_density
+
+        info["mask_density"] = mask_density(mask)
+    return net.eval(), info
+
+
+def unlearn_request(net, train_data, request, cfg: UnlearnConfig, recipe: Recipe = Recipe()):
+    """Split ``train_data`` by the request and unlearn; bad requests fail before any work."""
+    check_request(request)
+    forget, retain = train_data.split(request)
+    return unlearn_classifier(net, forget, retain, cfg, num_classes=train_data.num_classes, recipe=recipe)
+
