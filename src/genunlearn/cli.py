@@ -183,6 +183,10 @@ def demo(out, steps):
     run_demo(Path(out), steps=steps)
 
 
+from genunlearn.classify.cli import classify  # noqa: E402
+cli.add_command(classify)
+
+
 def main(argv=None) -> None:
     try:
         cli.main(args=argv, prog_name="genunlearn", standalone_mode=False)
