@@ -97,3 +97,11 @@ def test_corrupt_checkpoint_leaves_output_untouched(ring_model, tmp_path, capsys
     code, _, err = run(capsys, "sample", str(bad), "--out", str(tmp_path / "s.npz"))
     assert code == 2 and "corrupt" in err
     assert (tmp_path / "s.npz").read_bytes() == b"old"
+
+
+def test_retrain_gold_standard_never_generates_forgotten_modes(tmp_path, capsys):
+    code, out, _ = run(capsys, "train", "--task", "ring8", "--forget", "classes=0,1", "--out", str(tmp_path / "rt"), "--steps", "400")
+    assert code == 0 and "retrain model" in out
+    code, out, _ = run(capsys, "evaluate", str(tmp_path / "rt"), "--forget", "classes=0,1", "--n-per-prompt", "20")
+    metrics = json.loads((tmp_path / "rt" / "metrics.json").read_text())
+    assert metrics["forget_mass"] < 0.05 and metrics["forget"] == "classes=0,1"

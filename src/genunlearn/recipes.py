@@ -30,20 +30,23 @@ class Recipe:
     conditional: bool = True
 
 
-def _image_net(in_channels: int, mult: tuple) -> dict:
-    return {"_class_name": "ConvUNet", "in_channels": in_channels, "base_channels": 32, "channel_mult": mult, "emb_dim": 128}
+def _conv_unet(mult: tuple) -> dict:
+    return {"_class_name": "ConvUNet", "in_channels": 3, "base_channels": 32, "channel_mult": mult, "emb_dim": 128}
 
 
-_TOY_NET = {"_class_name": "MLPNet", "dim": 2, "hidden": 256, "depth": 4}
+_MLP = {"_class_name": "MLPNet", "dim": 2, "hidden": 256, "depth": 4}  # dim is set from the data
+_PIXEL_MLP = {"_class_name": "MLPNet", "dim": 64, "hidden": 512, "depth": 4}
 _TRAIN = {"optimizer": "adamw", "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": 0.999, "log_every": 50}
+_FLOW = {"name": "flow", "solver": "midpoint"}
+_DIFFUSION = {"name": "diffusion", "sampler": "ddim", "eta": 1.0, "clip_sample": False}
 
 RECIPES: dict[tuple[str, str], Recipe] = {
-    ("toy", "flow"): Recipe(_TOY_NET, {"name": "flow", "solver": "midpoint", "steps": 50}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
-    ("toy", "diffusion"): Recipe(_TOY_NET, {"name": "diffusion", "steps": 100, "clip_sample": False, "guidance": 1.0}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
-    ("digits", "flow"): Recipe(_image_net(1, (1, 2)), {"name": "flow", "solver": "midpoint", "steps": 20, "guidance": 1.0}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 128),
-    ("digits", "diffusion"): Recipe(_image_net(1, (1, 2)), {"name": "diffusion", "steps": 50, "guidance": 3.0}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 128),
-    ("shapes", "flow"): Recipe(_image_net(3, (1, 2, 2)), {"name": "flow", "solver": "midpoint", "steps": 20, "guidance": 1.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
-    ("shapes", "diffusion"): Recipe(_image_net(3, (1, 2, 2)), {"name": "diffusion", "steps": 50, "guidance": 3.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+    ("toy", "flow"): Recipe(_MLP, {**_FLOW, "steps": 50}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
+    ("toy", "diffusion"): Recipe(_MLP, {**_DIFFUSION, "steps": 100, "guidance": 1.0}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
+    ("digits", "flow"): Recipe(_PIXEL_MLP, {**_FLOW, "steps": 20, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+    ("digits", "diffusion"): Recipe(_PIXEL_MLP, {**_DIFFUSION, "steps": 50, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+    ("shapes", "flow"): Recipe(_conv_unet((1, 2, 2)), {**_FLOW, "steps": 20, "guidance": 2.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 64),
+    ("shapes", "diffusion"): Recipe(_conv_unet((1, 2, 2)), {**_DIFFUSION, "steps": 50, "guidance": 2.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 2000, "lr": 2e-3}, 64),
 }
 
 
@@ -128,6 +131,7 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
         "role": what,
         "forget": job.forget.spec() if job.forget else None,
         "seed": job.seed,
+        "overrides": job.overrides,
         "steps": result.steps,
         "train_seconds": round(result.seconds, 3),
         "recipe": asdict(recipe),
