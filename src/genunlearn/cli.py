@@ -140,7 +140,8 @@ def format_metrics(metrics: dict) -> str:
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
 @click.option("--steps", type=int, default=None, help="Step budget.")
-def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps):
+@click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
+def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps, override):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
     from genunlearn.data import load_dataset
@@ -151,6 +152,8 @@ def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps):
     out_path = _check_out_dir(out)
     values = read_config_file(config_file) if config_file else {}
     values.update(parse_overrides(sets))
+    if override is not None:
+        values["override"] = override
     m = get_method(method, values)
     model = GenerativeModel.from_pretrained(model_dir)
     request = parse_forget(forget_spec)
@@ -171,6 +174,29 @@ def methods():
     load_all()
     for name, cls in sorted(REGISTRY.items()):
         click.echo(f"{name:>18}: accepts {', '.join(cls.accepts)}; models {', '.join(cls.model_kinds)}")
+
+
+@cli.command()
+@click.option("--suite", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
+@click.option("--out", default="runs", show_default=True, help="Runs folder (resumable: finished cells are skipped).")
+def bench(suite, out):
+    """Run every registered method on every task of a suite against base and retrain, then report."""
+    from genunlearn.bench.report import build_report
+    from genunlearn.bench.runner import run_suite
+
+    run_suite(suite, out)
+    click.echo(f"report: {build_report(out)}")
+
+
+@cli.command()
+@click.argument("runs", default="runs")
+def report(runs):
+    """Rebuild RUNS/report.md (tables and figures) from the run folders' metrics.json."""
+    from genunlearn.bench.report import build_report
+
+    if not Path(runs).is_dir():
+        raise GenUnlearnError(f"{runs}: no such runs folder")
+    click.echo(f"report: {build_report(runs)}")
 
 
 @cli.command()

@@ -9,9 +9,10 @@ def build_process(cfg: dict):
     from genunlearn.processes.composed import ComposedFlow
     from genunlearn.processes.diffusion import Diffusion
     from genunlearn.processes.flow_matching import FlowMatching
+    from genunlearn.processes.one_step import OneStep
 
     cfg = dict(cfg)
-    kinds = {"flow": FlowMatching, "diffusion": Diffusion, "composed": ComposedFlow}
+    kinds = {"flow": FlowMatching, "diffusion": Diffusion, "composed": ComposedFlow, "one_step": OneStep}
     name = cfg.pop("name", None)
     if name not in kinds:
         raise GenUnlearnError(f"unknown process {name!r} (known: {', '.join(kinds)})")

@@ -1,0 +1,269 @@
+"""SFD, Score Forgetting Distillation (Chen, Zhang & Zhou, ICLR 2025): a data-free distillation of a
+class-conditional diffusion (or flow) teacher into a one-step generator that has forgotten classes.
+
+Three copies of the teacher network: the teacher f_φ (frozen), a fake score f_ψ and the generator
+G_θ(z, c) = f_θ(b_{t*} z, t*, c) (``OneStep`` process). Each iteration:
+1. fake-score step: denoising score matching of f_ψ on sg[G(z, c)] for retained c and on sg[G(z′, c_f)];
+2. generator step: SiD loss ℓ(r, s, x_g) = Σ (r − s) ⊙ [(r − x_g) − α (r − s)] / ω,
+   ω = sg mean|r − x_g|, with r = f_φ(x_t, t, c), s = f_ψ(x_t, t, c) for retained c, and the
+   cross-condition forgetting term r = f_φ(x_t, t, **c_o**), s = f_ψ(x_t, t, **c_f**) on G(z′, c_f).
+   Gradients reach θ through the inputs x_t of f_φ and f_ψ (their parameters are frozen, not no_grad).
+Nothing real is read: retained labels are a uniform draw over the retained classes; ``data`` is ignored.
+
+Loop integration: the shared loop trains G (Adam β1 = 0, clip by value, EMA) from the generator loss;
+``step_loss`` first runs the fake-score update with its own optimiser (same settings). One CPU
+process: the fake score is not wrapped by accelerate (the loop still is).
+Spec: ../shared/methods/sfd.md; user doc: docs/methods/sfd.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+from genunlearn.methods.base import Method, register
+from genunlearn.methods.salun import check_conditional
+from genunlearn.processes.one_step import OneStep
+
+OVERRIDE_MODES = ("fixed", "random", "classifier")
+DEFAULT_OVERRIDE = {("digits", 3): 8}  # a look-alike safe class; otherwise the next retained class
+
+
+@dataclass
+class SFDConfig:
+    steps: int = 1000  # iterations, each one fake-score and one generator update
+    batch_size: int = 32  # retain and forget batches each
+    alpha: float = 1.2  # SiD α; α = 1 keeps only the cross term (r − s)ᵀ(s − x_g)/ω
+    t_star: int = 440  # generator time (σ ≈ 2.5 on linear β 1e-4..0.02, T = 1000)
+    t_min: int = 38  # distillation times t ~ U{t_min, …, t_max − 1} (σ ≈ 0.137 .. 13.1)
+    t_max: int = 712
+    lambda_fake_retain: float = 1.0  # λψ_r
+    lambda_fake_forget: float = 1.0  # λψ_f (paper: 0.01 for 50k iterations)
+    lambda_gen_retain: float = 1.0  # λG_r
+    lambda_gen_forget: float = 1.0  # λG_f (paper: 0.01 for 50k iterations)
+    lr_fake: float = 1e-4
+    lr_gen: float = 1e-4
+    adam_beta2: float = 0.999  # Adam β1 is 0 (reference)
+    grad_clip: float = 1.0  # by value (reference), both networks
+    ema_decay: float | None = 0.99  # EMA of G (paper 0.9999 over 50k iterations)
+    guidance: float = 1.0  # classifier-free guidance scale s of the teacher f_φ only; 1 = none (reference DDPM)
+    override: int | str | None = None  # c_o for mode "fixed"; None: 3 → 8 on digits, else the next retained class
+    override_mode: str = "fixed"  # fixed | random (uniform over retained classes per sample) | classifier
+    override_classifier: str | None = None  # folder of a saved classifier (mode "classifier"; not the judge)
+    forget_warmup: float = 0.0  # fraction of iterations whose forget branches draw t from [0.02T, 0.98T)
+    dropout: float | None = 0.0  # dropout of G and f_ψ while distilling; None: the networks' own, in train mode (reference)
+    distill_only: bool = False  # plain SiD distillation of every class (no forgetting; the request is ignored)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.override_mode not in OVERRIDE_MODES:
+            raise GenUnlearnError(f"sfd: override_mode must be one of {', '.join(OVERRIDE_MODES)}, not {self.override_mode!r}")
+        if self.override_mode == "classifier" and not self.override_classifier:
+            raise GenUnlearnError("sfd: override_mode=classifier needs override_classifier (a saved classifier folder)")
+        if self.steps < 1 or self.batch_size < 1 or self.lr_fake <= 0 or self.lr_gen <= 0:
+            raise GenUnlearnError("sfd needs steps >= 1, batch_size >= 1 and positive learning rates")
+        if not 0 <= self.t_min < self.t_max:
+            raise GenUnlearnError(f"sfd needs 0 <= t_min < t_max, got t_min={self.t_min}, t_max={self.t_max}")
+        if min(self.lambda_fake_retain, self.lambda_fake_forget, self.lambda_gen_retain, self.lambda_gen_forget) < 0:
+            raise GenUnlearnError("sfd: loss weights (lambda_*) must be >= 0")
+        if self.lambda_gen_forget > 0 and self.lambda_fake_forget == 0:
+            raise GenUnlearnError("sfd: lambda_gen_forget > 0 needs lambda_fake_forget > 0 (the fake score must track G's forget output)")
+        if not 0 <= self.forget_warmup <= 1:
+            raise GenUnlearnError(f"sfd: forget_warmup is a fraction of the iterations, got {self.forget_warmup}")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise GenUnlearnError(f"sfd: dropout must be in [0, 1) or none, got {self.dropout}")
+
+
+def sid_loss(r: torch.Tensor, s: torch.Tensor, x_g: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Per-sample SiD generator loss Σ (r − s) ⊙ [(r − x_g) − α (r − s)] / ω, ω = sg mean|r − x_g| ≥ 1e-5."""
+    omega = (r - x_g).abs().flatten(1).mean(1).clamp_min(1e-5).detach()
+    d = r - s
+    return (d * ((r - x_g) - alpha * d)).flatten(1).sum(1) / omega
+
+
+def sid_terms(process, teacher, fake, x_g, t, eps, cond, teacher_cond, alpha: float, guidance: float = 1.0) -> torch.Tensor:
+    """Per-sample SiD loss of generated ``x_g`` at one shared (x_t, t, ε): s = f_ψ(x_t, t, ``cond``) and
+    r = f_φ(x_t, t, ``teacher_cond``) (the override where ``cond`` is the forget class). Both nets are
+    called with gradients so that the loss reaches x_g through their inputs."""
+    x_t = process.add_noise(x_g, t, eps)
+    s = process.denoise(fake, x_t, t, cond)
+    r = process.denoise(teacher, x_t, t, teacher_cond, guidance)
+    return sid_loss(r, s, x_g, alpha)
+
+
+def class_ids(model, classes) -> list[int]:
+    """Class ids or names → ids, resolved against the model's own class names (no data read)."""
+    from genunlearn.data.dataset import Dataset
+
+    lookup = Dataset("model", torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), model.attributes)
+    return [lookup.class_id(c) for c in classes]
+
+
+def copy_net(net: torch.nn.Module, *, trainable: bool) -> torch.nn.Module:
+    """A copy of the teacher; frozen copies are still differentiated through their inputs."""
+    out = copy.deepcopy(net)
+    out.requires_grad_(trainable)
+    return out
+
+
+def set_dropout(net: torch.nn.Module, p: float) -> None:
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = p
+
+
+class Overrides:
+    """Chooses c_o for each forget sample: a fixed class, a uniform retained class, or a classifier's pick."""
+
+    def __init__(self, cfg: SFDConfig, model, forget: list[int], retained: list[int]):
+        self.mode, self.forget, self.retained = cfg.override_mode, forget, torch.tensor(retained)
+        self.fixed = self.classifier = None
+        if self.mode == "fixed":
+            default = DEFAULT_OVERRIDE.get((model.data["name"], forget[0]), next((c for c in retained if c > forget[0]), retained[0]))
+            self.fixed = class_ids(model, [cfg.override])[0] if cfg.override is not None else default
+            if self.fixed in forget:
+                raise GenUnlearnError(f"sfd: the override class {self.fixed} is itself being forgotten")
+        elif cfg.override is not None:
+            raise GenUnlearnError(f"sfd: override={cfg.override!r} only applies to override_mode=fixed")
+        if self.mode == "classifier":
+            from genunlearn.classify.model import load_classifier
+
+            self.classifier = load_classifier(cfg.override_classifier)[0].eval().requires_grad_(False)
+
+    def __call__(self, n: int, g: torch.Generator, denoised: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """(n,) override class ids; ``denoised()`` gives f_ψ(x_t^f, t, c_f), called by the classifier mode only."""
+        if self.mode == "fixed":
+            return torch.full((n,), self.fixed, dtype=torch.long)
+        if self.mode == "random":
+            return self.retained[torch.randint(len(self.retained), (n,), generator=g)]
+        with torch.no_grad():
+            logits = self.classifier.split_heads(self.classifier(denoised().clamp(-1, 1)))[0]
+        logits[:, self.forget] = -torch.inf
+        return logits.argmax(1)
+
+    def describe(self) -> str:
+        return f"fixed {self.fixed}" if self.mode == "fixed" else self.mode
+
+
+@register
+class SFD(Method):
+    name = "sfd"
+    accepts = ("classes",)
+    Config = SFDConfig
+
+    def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), snapshot_steps: tuple[int, ...] = (), on_snapshot: Callable | None = None):
+        """Distil ``model`` into a one-step generator that has forgotten ``request``. ``data`` is never
+        read. ``on_snapshot(step, model)`` receives the generator after each of ``snapshot_steps``
+        iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
+        from genunlearn.generative import GenerativeModel
+        from genunlearn.training import TrainConfig, train
+        from genunlearn.training.loop import make_optimizer
+
+        self.check(model, request)
+        check_conditional(self, model)
+        cfg = self.config
+        process = OneStep.for_teacher(model.process, cfg.t_star)
+        T = process.num_train_timesteps
+        if cfg.t_max > T:
+            raise GenUnlearnError(f"sfd: t_max={cfg.t_max} exceeds the teacher's {T} timesteps")
+        num_classes = len(model.attributes[0].values)
+        forget = [] if cfg.distill_only else sorted(set(class_ids(model, request.classes)))
+        retained = [c for c in range(num_classes) if c not in forget]
+        if not retained:
+            raise GenUnlearnError("sfd: cannot forget every class (no retained class to distil)")
+        forgetting = bool(forget) and cfg.lambda_gen_forget + cfg.lambda_fake_forget > 0
+        overrides = Overrides(cfg, model, forget, retained) if forgetting else None
+
+        teacher = copy_net(model.net, trainable=False).eval()
+        fake = copy_net(model.net, trainable=True)
+        gen = copy_net(model.net, trainable=True)
+        if cfg.dropout is not None:
+            for net in (fake, gen):
+                set_dropout(net, cfg.dropout)
+        fake.train()
+        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", seed=cfg.seed)
+        steps = budget or cfg.steps
+        fake_opt = make_optimizer(list(fake.parameters()), TrainConfig(steps=steps, lr=cfg.lr_fake, **opt_cfg))
+        shape = tuple(model.sample_shape)
+        B = cfg.batch_size
+        warmup_until = cfg.forget_warmup * steps
+        iteration = [0]
+        info = {**model.info, "model": "one_step", "teacher_model": model.info.get("model") or model.process.name}
+
+        def conditions(g):
+            """Retained conditions (uniform over retained classes), then forget conditions if forgetting."""
+            labels = torch.tensor(retained)[torch.randint(len(retained), (B,), generator=g)]
+            if forgetting:
+                labels = torch.cat([labels, torch.tensor(forget)[torch.randint(len(forget), (B,), generator=g)]])
+            return model.cond_for_labels(labels)
+
+        def times(n, g):
+            t = torch.randint(cfg.t_min, cfg.t_max, (n,), generator=g)
+            if forgetting and iteration[0] < warmup_until:
+                t[B:] = torch.randint(int(0.02 * T), int(0.98 * T), (n - B,), generator=g)
+            return t
+
+
+        def weighted(per_sample, w_retain, w_forget):
+            out = w_retain * per_sample[:B].mean()
+            return out + w_forget * per_sample[B:].mean() if forgetting else out
+
+        def fake_step(g) -> float:
+            cond = conditions(g)
+            with torch.no_grad():
+                x_g = process.generate(gen, torch.randn((cond.shape[0], *shape), generator=g), cond)
+            t, eps = times(x_g.shape[0], g), torch.randn(x_g.shape, generator=g)
+            fake.requires_grad_(True)
+            dsm = (process.predict_eps(fake, process.add_noise(x_g, t, eps), t, cond) - eps).pow(2).flatten(1).sum(1)
+            loss = weighted(dsm, cfg.lambda_fake_retain, cfg.lambda_fake_forget)
+            if not torch.isfinite(loss):
+                raise GenUnlearnError(f"sfd: fake-score loss became {loss.item()} at iteration {iteration[0]}; lower lr_fake")
+            fake_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_value_(fake.parameters(), cfg.grad_clip)
+            fake_opt.step()
+            fake.requires_grad_(False)
+            return loss.item()
+
+        def step_loss(g_net, g):
+            if iteration[0] in snapshot_steps and on_snapshot is not None:
+                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, info))
+            fake_loss = fake_step(g)
+            cond = conditions(g)
+            x_g = process.generate(g_net, torch.randn((cond.shape[0], *shape), generator=g), cond)
+            t, eps = times(x_g.shape[0], g), torch.randn(x_g.shape, generator=g)
+            t_cond = cond
+            if forgetting:  # the teacher sees the override c_o where the fake score sees c_f
+                f = slice(B, None)
+                c_o = overrides(B, g, lambda: process.denoise(fake, process.add_noise(x_g[f], t[f], eps[f]), t[f], cond[f]))
+                t_cond = torch.cat([cond[:B], model.cond_for_labels(c_o)])
+            per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, cfg.guidance)
+            iteration[0] += 1
+            logs = {"fake_loss": fake_loss, "gen_retain": per[:B].mean().item()}
+            if forgetting:
+                logs["gen_forget"] = per[B:].mean().item()
+            return weighted(per, cfg.lambda_gen_retain, cfg.lambda_gen_forget), logs
+
+        tc = TrainConfig(steps=steps, lr=cfg.lr_gen, ema_decay=cfg.ema_decay, log_every=max(1, steps // 20), **opt_cfg)
+        t0 = time.perf_counter()
+        train(gen, step_loss, tc, params=list(gen.parameters()), desc=self.name, callbacks=callbacks)
+        seconds = time.perf_counter() - t0
+        info["unlearn"] = {
+            "method": self.name,
+            "config": asdict(cfg),
+            "steps": steps,
+            "seconds": round(seconds, 3),
+            "forget_classes": forget,
+            "retained_classes": retained,
+            "override": overrides.describe() if overrides else None,
+            "data_free": True,
+        }
+        result = GenerativeModel(gen, process, model.data, info)
+        if steps in snapshot_steps and on_snapshot is not None:
+            on_snapshot(steps, result)
+        return result
