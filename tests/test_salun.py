@@ -79,10 +79,10 @@ def tiny_diffusion(digits):
     x, c = digits.x, digits.cond()
 
     def step_loss(m, g):
-        i = torch.randint(len(x), (128,), generator=g)
+        i = torch.randint(len(x), (64,), generator=g)
         return process.loss(m, x[i], c[i], generator=g).mean()
 
-    train(net, step_loss, TrainConfig(steps=300, lr=2e-3), progress=False)
+    train(net, step_loss, TrainConfig(steps=200, lr=3e-3), progress=False)
     return GenerativeModel(net, process, digits.meta(), {"task": "digits", "model": "diffusion"})
 
 
@@ -102,7 +102,7 @@ def retain_loss(model, data):
 
 def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, digits):
     request = ForgetRequest.of_classes(3)
-    method = get_method("salun", {"steps": 60, "lr": 1e-3, "batch_size": 32, "mask_batch_size": 64})
+    method = get_method("salun", {"steps": 80, "lr": 2e-3, "batch_size": 32, "mask_batch_size": 64})
     out = method.unlearn(tiny_diffusion, request, digits)
     assert out.info["unlearn"]["mask_density"] == pytest.approx(0.5, abs=1e-6)
     forget, _ = digits.split(request)
@@ -111,10 +111,11 @@ def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, d
     for k, m in mask.items():  # Adam: frozen coordinates bit-identical, salient ones moved
         assert torch.equal(after[k][m == 0], before[k][m == 0])
     assert sum(int((after[k] != before[k]).sum()) for k in mask) > 0.3 * sum(m.numel() for m in mask.values())
-    # the forget metric moves: class-3 images now denoise like "4" under the "3" label
-    gap_before = class_losses(tiny_diffusion, digits, 3) / class_losses(tiny_diffusion, digits, 3, cond_cls=4)
-    gap_after = class_losses(out, digits, 3) / class_losses(out, digits, 3, cond_cls=4)
-    assert gap_after > 1.15 * gap_before
+    # the forget metric moves: label "3" loses its denoising advantage over "4" on images of 3
+    def advantage(model):
+        return class_losses(model, digits, 3, cond_cls=4) - class_losses(model, digits, 3)
+
+    assert advantage(out) < 0.5 * advantage(tiny_diffusion)
     assert retain_loss(out, digits) < 1.15 * retain_loss(tiny_diffusion, digits)
 
 

@@ -27,11 +27,11 @@ class Plan:
 
 
 PLANS = {
-    "salun": Plan(("relabel", "retain"), epochs=5, masked=True),
-    "rl": Plan(("relabel", "retain"), epochs=5),
-    "ft": Plan(("retain",), epochs=5),
+    "salun": Plan(("relabel", "retain"), epochs=3, masked=True),
+    "rl": Plan(("relabel", "retain"), epochs=3),
+    "ft": Plan(("retain",), epochs=3),
     "ga": Plan(("ascent",), epochs=3),
-    "l1_sparse": Plan(("retain",), epochs=5, l1=True),
+    "l1_sparse": Plan(("retain",), epochs=3, l1=True),
 }
 METHODS = (*PLANS, "retrain")
 
