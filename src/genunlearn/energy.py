@@ -27,7 +27,8 @@ from genunlearn.errors import GenUnlearnError
 
 ENERGY_FORMS = ("logodds", "neglogretain")
 PROXY_SEED = 777  # distinct from the judge's seed (12345) and from base-model seeds
-PROXY_TRAIN = {"steps": 400, "lr": 3e-3, "batch": 256, "optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
+_PROXY_OPT = {"optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
+PROXY_TRAIN = {"points": {"steps": 200, "lr": 1e-2, "batch": 256, **_PROXY_OPT}, "images": {"steps": 400, "lr": 3e-3, "batch": 128, **_PROXY_OPT}}
 HOLDOUT_FRACTION = 0.1  # labelled points kept aside for the sign check and the proxy's accuracy
 
 
@@ -122,7 +123,8 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     binary = Dataset(data.name, data.x[idx], is_forget[idx].long(), (Attribute("forget", ("retain", "forget")),))
     net_cfg = _proxy_network(data)
     fingerprint = {"n": len(data), "x": float(data.x.double().sum()), "y": int(data.labels.sum())}
-    key = config_hash({"proxy": data.name, "classes": ids, "net": net_cfg, "train": PROXY_TRAIN, "seed": seed, **fingerprint})
+    train_cfg = PROXY_TRAIN[data.kind]
+    key = config_hash({"proxy": data.name, "classes": ids, "net": net_cfg, "train": train_cfg, "seed": seed, **fingerprint})
     folder = cache_root() / "proxies" / f"{data.name.replace('/', '_')}-{key}"
     if use_cache and (folder / "config.json").is_file():
         cfg = read_config(folder, kind="proxy")
@@ -131,7 +133,7 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         net = build_network(net_cfg)
-        train_classifier(net, binary, PROXY_TRAIN, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
+        train_classifier(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
         seconds = time.perf_counter() - t0
         with atomic_dir(folder) as tmp:
             cfg = save_network(tmp, net)
