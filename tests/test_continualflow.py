@@ -104,13 +104,13 @@ def test_vanishing_condition_learns_from_whole_pool():
     method = ContinualFlow()
     cond = torch.arange(3).repeat_interleave(4)[:, None]
     pool = Pool(torch.zeros(12, 2), torch.tensor([0.0] * 4 + [1.0] * 8), cond)
-    sources = method._condition_sources(None, pool)
+    sources = method._condition_sources(pool)
     assert sources["vanishing"].tolist() == [True, False, False]
     labels, null = torch.tensor([0, 1, 2, 1]), torch.tensor([False, False, False, True])
     j = method._redirect(sources, labels, null, torch.Generator().manual_seed(0))
     assert cond[j[1], 0] == 1 and cond[j[2], 0] == 2  # retained conditions keep their own samples
     method.config.fallback = "class:2"
-    j = method._redirect(method._condition_sources(None, pool), labels, null, torch.Generator().manual_seed(0))
+    j = method._redirect(method._condition_sources(pool), labels, null, torch.Generator().manual_seed(0))
     assert cond[j[0], 0] == 2 and cond[j[3], 0] == 2
 
 

@@ -142,7 +142,7 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     gap = _logit_gap(net)
     energy = Energy(_shape_energy(gap, form), {"kind": "classifier", "task": task or data.name, "classes": ids, "form": form, "seed": seed}, seconds)
     with torch.no_grad():
-        acc = float(((Energy(gap, {})(data.x[hold]) > 0) == is_forget[hold]).float().mean())
+        acc = float(((Energy(gap, {"kind": "classifier"})(data.x[hold]) > 0) == is_forget[hold]).float().mean())
     mean_f, mean_r = check_sign(energy, data.x[hold][is_forget[hold]], data.x[hold][~is_forget[hold]]) if is_forget[hold].any() and (~is_forget[hold]).any() else (None, None)
     energy.info = {"proxy_holdout_accuracy": acc, "mean_energy_forget": mean_f, "mean_energy_retain": mean_r}
     return energy

@@ -202,7 +202,7 @@ class ContinualFlow(Method):
         cfg, process = self.config, model.process
         net = copy.deepcopy(model.net)
         batch, m = cfg.batch, pool.x.shape[0]
-        sources = self._condition_sources(model, pool) if pool.cond is not None else None
+        sources = self._condition_sources(pool) if pool.cond is not None else None
         p_null = getattr(process, "cond_dropout", 0.0)
 
         def step_loss(model_net, g):
@@ -219,7 +219,7 @@ class ContinualFlow(Method):
         result = train(net, step_loss, tc, desc="continualflow", callbacks=callbacks, progress=False)
         return net, result
 
-    def _condition_sources(self, model, pool: Pool) -> dict:
+    def _condition_sources(self, pool: Pool) -> dict:
         """Where each condition's x1 come from: its own pool items, or (vanishing) the fallback."""
         labels = pool.cond[:, 0]
         vanishing = self._vanishing(self._condition_z(pool))
