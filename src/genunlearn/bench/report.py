@@ -1,21 +1,31 @@
-"""Markdown tables read from run folders' ``metrics.json`` (numbers are never retyped)."""
+"""Reports: leaderboards, sample grids, 2D scatter and trade-off plots, all read from run folders.
+
+Numbers come from each cell's ``metrics.json`` and pictures from its ``samples.npz``; nothing is
+retyped. ``build_report(runs)`` writes ``runs/report.md`` (and PNGs beside it).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import torch
+
 COLUMNS = [
     ("forget_rate", "forget rate ↓", "{:.1%}"),
+    ("forget_mass", "forget mass ↓", "{:.3f}"),
     ("retain_accuracy", "retain acc ↑", "{:.1%}"),
     ("fd_retain", "FD retain ↓", "{:.2f}"),
     ("fd_floor", "FD floor", "{:.2f}"),
     ("kid_retain", "KID retain ↓", "{:.3f}"),
-    ("forget_mass", "forget mass ↓", "{:.3f}"),
     ("off_support", "off-support ↓", "{:.3f}"),
     ("mmd_retain", "MMD retain ↓", "{:.4f}"),
     ("seconds", "time (s)", "{:.1f}"),
+    ("time_ratio", "time / retrain", "{:.2f}"),
 ]
+GAP_KEYS = ("forget_rate", "forget_mass", "retain_accuracy", "fd_retain", "mmd_retain")
+CELL_ORDER = ("base", "retrain")
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -23,12 +33,88 @@ def read_metrics(run_dir: Path) -> dict:
 
 
 def leaderboard(rows: dict[str, dict]) -> str:
-    """A markdown table: one row per model, only the columns some row has."""
-    cols = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
-    head = "| model | " + " | ".join(c[1] for c in cols) + " |"
-    sep = "|---|" + "---|" * len(cols)
+    """Markdown table, one row per model, only the columns some row has; adds time/retrain and
+    the mean absolute gap to retrain over the forget/retain metrics present."""
+    rows = {k: dict(v) for k, v in rows.items()}
+    retrain = rows.get("retrain")
+    if retrain and retrain.get("seconds"):
+        for r in rows.values():
+            r.setdefault("time_ratio", r["seconds"] / retrain["seconds"])
+    cols = [c for c in COLUMNS if any(isinstance(r.get(c[0]), (int, float)) for r in rows.values())]
+    gap_keys = [k for k in GAP_KEYS if retrain and isinstance(retrain.get(k), (int, float))]
+    head = "| model | " + " | ".join(c[1] for c in cols) + (" | gap to retrain ↓ |" if gap_keys else " |")
+    sep = "|---|" + "---|" * (len(cols) + bool(gap_keys))
     body = []
     for name, r in rows.items():
         cells = [c[2].format(r[c[0]]) if isinstance(r.get(c[0]), (int, float)) else "–" for c in cols]
+        if gap_keys:
+            gaps = [abs(r[k] - retrain[k]) / max(abs(retrain[k]), 1e-3 if k != "retain_accuracy" else 1.0) for k in gap_keys if isinstance(r.get(k), (int, float))]
+            cells.append(f"{np.mean(gaps):.3f}" if gaps else "–")
         body.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
+
+
+def _cells(task_dir: Path) -> dict[str, Path]:
+    found = {p.name: p for p in task_dir.iterdir() if (p / "metrics.json").is_file()}
+    order = [c for c in CELL_ORDER if c in found] + sorted(c for c in found if c not in CELL_ORDER)
+    return {c: found[c] for c in order}
+
+
+def _load_samples(cell: Path) -> torch.Tensor:
+    with np.load(cell / "samples.npz", allow_pickle=False) as f:
+        if "samples" in f.files:
+            return torch.from_numpy(f["samples"])
+        return torch.from_numpy(f["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
+    from genunlearn.bench.figures import _plt
+
+    forget_key = next((k for k in ("forget_rate", "forget_mass") if all(k in r for r in rows.values())), None)
+    retain_key = next((k for k in ("fd_retain", "mmd_retain") if all(k in r for r in rows.values())), None)
+    if forget_key is None or retain_key is None:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    secs = np.array([max(r.get("seconds", 1.0), 1e-3) for r in rows.values()])
+    sizes = 30 + 300 * secs / secs.max()
+    for (name, r), s in zip(rows.items(), sizes):
+        ax.scatter(r[forget_key], r[retain_key], s=s, alpha=0.6)
+        ax.annotate(name, (r[forget_key], r[retain_key]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+    ax.set_xlabel(f"{forget_key} (↓ better)")
+    ax.set_ylabel(f"{retain_key} (↓ better)")
+    ax.set_title("forget vs retain (marker area ∝ wall time)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_report(runs: str | Path) -> Path:
+    """Write ``runs/report.md`` (+ PNGs) from every ``runs/<task>/<cell>/`` folder found."""
+    from genunlearn.bench.figures import save_sample_grids, save_scatter
+    from genunlearn.checkpoint import atomic_write_text
+
+    runs = Path(runs)
+    tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
+    parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
+    for task_dir in tasks:
+        cells = _cells(task_dir)
+        rows = {c: read_metrics(p) for c, p in cells.items()}
+        first = next(iter(rows.values()))
+        parts += [f"## {task_dir.name}", "", f"Forget request: `{first.get('forget')}`.", "", leaderboard(rows), ""]
+        samples = {c: _load_samples(p) for c, p in cells.items() if (p / "samples.npz").is_file()}
+        if samples:
+            fig = runs / f"{task_dir.name}-samples.png"
+            if next(iter(samples.values())).dim() == 2:
+                save_scatter(samples, fig)
+            else:
+                n = next(iter(samples.values())).shape[0]
+                save_sample_grids(samples, rows=max(1, n // 8), path=fig)
+            parts += [f"![{task_dir.name} samples]({fig.name})", ""]
+        trade = _tradeoff_plot(rows, runs / f"{task_dir.name}-tradeoff.png")
+        if trade is not None:
+            parts += [f"![{task_dir.name} trade-off]({trade.name})", ""]
+    report = runs / "report.md"
+    atomic_write_text(report, "\n".join(parts))
+    return report

@@ -1,0 +1,54 @@
+"""Benchmark tasks: data set + base recipe + forget request + the methods judged on it.
+
+Each suite lists its tasks; ``quick`` shrinks every training budget so the whole suite runs in
+minutes on 2 cores (numbers are then indicative, not the benchmark figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genunlearn.errors import GenUnlearnError
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    dataset: str
+    model: str  # "flow" | "diffusion"
+    forget: str  # forget spec
+    methods: tuple[str, ...]
+    overrides: dict = field(default_factory=dict, hash=False)  # base-recipe overrides (TrainJob)
+    method_config: dict = field(default_factory=dict, hash=False)  # method name → config values
+    n_per_prompt: int = 100
+
+
+_CF_DIGITS = {"continualflow": {"lam": 5.0}}
+
+SUITES: dict[str, dict] = {
+    "quick": {
+        "scale": 0.25,  # fraction of each recipe's training steps and of each method's step budget
+        "tasks": (
+            Task("ring8-forget01", "ring8", "flow", "classes=0,1", ("finetune", "continualflow")),
+            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),
+        ),
+    },
+    "full": {
+        "scale": 1.0,
+        "tasks": (
+            Task("ring8-forget01", "ring8", "flow", "classes=0,1", ("finetune", "continualflow")),
+            Task("checkerboard-quadrant", "checkerboard", "flow", "energy=quadrant", ("finetune", "continualflow")),
+            Task("moons-forget-upper", "moons", "flow", "classes=0", ("finetune", "continualflow")),
+            Task("circles-forget-inner", "circles", "flow", "classes=1", ("finetune", "continualflow")),
+            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS),
+            Task("digits-diffusion-forget3", "digits", "diffusion", "classes=3", ("finetune", "random_label", "salun", "esd", "sfd")),
+        ),
+    },
+}
+
+
+def suite_tasks(suite: str) -> tuple[float, tuple[Task, ...]]:
+    if suite not in SUITES:
+        raise GenUnlearnError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    s = SUITES[suite]
+    return s["scale"], s["tasks"]
