@@ -161,7 +161,8 @@ def test_data_free_and_seeded_runs_are_bit_identical(teacher):
     assert all(torch.equal(x, y) for x, y in zip(a.net.state_dict().values(), b.net.state_dict().values()))
     assert a.info["unlearn"]["data_free"] and a.info["unlearn"]["retained_classes"] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert a.info["unlearn"]["override"] == "random"
-    assert sfd().unlearn(teacher, FORGET, NoData()).info["unlearn"]["override"] == "fixed 8"  # the digits default
+    info = sfd().unlearn(teacher, FORGET, NoData()).info["unlearn"]
+    assert info["override"] == "fixed 8" and info["teacher_guidance"] == teacher.process.guidance  # digits default; teacher's sampler guidance
 
 
 def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
@@ -176,11 +177,26 @@ def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
 
     snaps = {}
     steps = (0, 5, 20, 60)
-    model = sfd(steps=60, batch_size=16, lr_gen=2e-2, lr_fake=2e-2, ema_decay=None).unlearn(exact, FORGET, NoData(), snapshot_steps=steps, on_snapshot=lambda k, m: snaps.update({k: m}))
+    model = sfd(steps=60, batch_size=16, lr_gen=2e-2, lr_fake=2e-2, ema_decay=None, guidance=1.0).unlearn(exact, FORGET, NoData(), snapshot_steps=steps, on_snapshot=lambda k, m: snaps.update({k: m}))
     assert snaps[60] is model
     rates = [share(snaps[k], 3, 3) for k in steps]
     assert rates[0] == 1.0 and rates[-1] == 0.0 and rates == sorted(rates, reverse=True), rates
     assert share(model, 3, 8) == 1.0 and share(model, 5, 5) == 1.0
+
+
+def test_classifier_override_never_picks_a_forget_class(teacher, tmp_path):
+    from genunlearn.classify.model import save_classifier
+    from genunlearn.methods.sfd import Overrides
+
+    clf = build_network({"_class_name": "ConvClassifier", "in_channels": 1, "channels": (4,), "heads": (10,), "feature_dim": 8})
+    with torch.no_grad():
+        clf.head.weight.zero_()
+        clf.head.bias.copy_(torch.tensor([0, 0, 0, 9, 0, 0, 5, 0, 0, 0.0]))  # favourite: the forget class 3, then 6
+    save_classifier(tmp_path / "clf", clf, {})
+    kw = {"override_mode": "classifier", "override_classifier": str(tmp_path / "clf")}
+    pick = Overrides(sfd(**kw).config, teacher, [3], [c for c in range(10) if c != 3])
+    assert pick(4, torch.Generator(), lambda: torch.zeros(4, 1, 8, 8)).tolist() == [6] * 4
+    assert sfd(**kw).unlearn(teacher, FORGET, NoData()).info["unlearn"]["override"] == "classifier"
 
 
 def test_plain_distillation_never_computes_the_forget_term(teacher):

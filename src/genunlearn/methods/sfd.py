@@ -43,15 +43,15 @@ class SFDConfig:
     t_min: int = 38  # distillation times t ~ U{t_min, …, t_max − 1} (σ ≈ 0.137 .. 13.1)
     t_max: int = 712
     lambda_fake_retain: float = 1.0  # λψ_r
-    lambda_fake_forget: float = 1.0  # λψ_f (paper: 0.01 for 50k iterations)
+    lambda_fake_forget: float = 0.1  # λψ_f (paper: 0.01 for 50k iterations)
     lambda_gen_retain: float = 1.0  # λG_r
-    lambda_gen_forget: float = 1.0  # λG_f (paper: 0.01 for 50k iterations)
+    lambda_gen_forget: float = 0.1  # λG_f (paper: 0.01 for 50k iterations)
     lr_fake: float = 1e-4
     lr_gen: float = 1e-4
     adam_beta2: float = 0.999  # Adam β1 is 0 (reference)
     grad_clip: float = 1.0  # by value (reference), both networks
     ema_decay: float | None = 0.99  # EMA of G (paper 0.9999 over 50k iterations)
-    guidance: float = 1.0  # classifier-free guidance scale s of the teacher f_φ only; 1 = none (reference DDPM)
+    guidance: float | None = None  # guidance scale of the teacher f_φ only; None: the teacher's own sampler's; 1 = none (reference)
     override: int | str | None = None  # c_o for mode "fixed"; None: 3 → 8 on digits, else the next retained class
     override_mode: str = "fixed"  # fixed | random (uniform over retained classes per sample) | classifier
     override_classifier: str | None = None  # folder of a saved classifier (mode "classifier"; not the judge)
@@ -169,6 +169,7 @@ class SFD(Method):
         cfg = self.config
         process = OneStep.for_teacher(model.process, cfg.t_star)
         T = process.num_train_timesteps
+        guidance = getattr(model.process, "guidance", 1.0) if cfg.guidance is None else cfg.guidance
         if cfg.t_max > T:
             raise GenUnlearnError(f"sfd: t_max={cfg.t_max} exceeds the teacher's {T} timesteps")
         num_classes = len(model.attributes[0].values)
@@ -186,7 +187,7 @@ class SFD(Method):
             for net in (fake, gen):
                 set_dropout(net, cfg.dropout)
         fake.train()
-        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", seed=cfg.seed)
+        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", fused=True, seed=cfg.seed)
         steps = budget or cfg.steps
         fake_opt = make_optimizer(list(fake.parameters()), TrainConfig(steps=steps, lr=cfg.lr_fake, **opt_cfg))
         shape = tuple(model.sample_shape)
@@ -207,7 +208,6 @@ class SFD(Method):
             if forgetting and iteration[0] < warmup_until:
                 t[B:] = torch.randint(int(0.02 * T), int(0.98 * T), (n - B,), generator=g)
             return t
-
 
         def weighted(per_sample, w_retain, w_forget):
             out = w_retain * per_sample[:B].mean()
@@ -232,7 +232,7 @@ class SFD(Method):
 
         def step_loss(g_net, g):
             if iteration[0] in snapshot_steps and on_snapshot is not None:
-                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, info))
+                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, {**info, "snapshot": iteration[0]}))
             fake_loss = fake_step(g)
             cond = conditions(g)
             x_g = process.generate(g_net, torch.randn((cond.shape[0], *shape), generator=g), cond)
@@ -242,7 +242,7 @@ class SFD(Method):
                 f = slice(B, None)
                 c_o = overrides(B, g, lambda: process.denoise(fake, process.add_noise(x_g[f], t[f], eps[f]), t[f], cond[f]))
                 t_cond = torch.cat([cond[:B], model.cond_for_labels(c_o)])
-            per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, cfg.guidance)
+            per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, guidance)
             iteration[0] += 1
             logs = {"fake_loss": fake_loss, "gen_retain": per[:B].mean().item()}
             if forgetting:
@@ -261,6 +261,7 @@ class SFD(Method):
             "forget_classes": forget,
             "retained_classes": retained,
             "override": overrides.describe() if overrides else None,
+            "teacher_guidance": guidance,
             "data_free": True,
         }
         result = GenerativeModel(gen, process, model.data, info)
