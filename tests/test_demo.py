@@ -1,21 +1,25 @@
-"""The README's main command on a tiny budget: both models, metrics and a report with figures."""
+"""The README's main command on a tiny budget: every cell judged, leaderboard printed, report written."""
 
 import json
 
+from genunlearn.bench import tasks
 from genunlearn.demo import run_demo
 
 
-def test_demo_writes_report(tmp_path):
-    rows = run_demo(tmp_path, steps=40, progress=False)
-    assert set(rows) == {"base", "retrain"}
+def test_demo_writes_report(tmp_path, monkeypatch, capsys):
+    demo = tasks.SUITES["demo"]
+    task = demo["tasks"][0]
+    tiny = tasks.Task(task.name, task.dataset, task.model, task.forget, task.methods, method_config={"continualflow": {"pool": 200, "batch": 64}, "finetune": {"batch": 64}}, n_per_prompt=5)
+    monkeypatch.setitem(tasks.SUITES, "demo", {"scale": 0.01, "tasks": (tiny,)})
+    rows = run_demo(tmp_path, progress=False)
+    assert list(rows) == ["base", "retrain", "finetune", "continualflow"]
+    printed = capsys.readouterr().out
+    assert "| retrain |" in printed and "| continualflow |" in printed and "report.md" in printed
     report = (tmp_path / "report.md").read_text()
-    assert "| base |" in report and "| retrain |" in report and "samples.png" in report
-    assert (tmp_path / "samples.png").stat().st_size > 1000
-    for name in rows:
-        m = json.loads((tmp_path / name / "metrics.json").read_text())
-        assert 0 <= m["forget_rate"] <= 1 and m["fd_floor"] >= 0
-        assert (tmp_path / name / "model" / "network.safetensors").is_file()
-    # the retrained model never saw a 3 and the base did; info records which is which
-    base = json.loads((tmp_path / "base" / "model" / "config.json").read_text())["info"]
-    retrain = json.loads((tmp_path / "retrain" / "model" / "config.json").read_text())["info"]
+    assert "## digits-flow-forget3" in report and "digits-flow-forget3-samples.png" in report
+    assert (tmp_path / "digits-flow-forget3-samples.png").stat().st_size > 1000
+    base = json.loads((tmp_path / task.name / "base" / "model" / "config.json").read_text())["info"]
+    retrain = json.loads((tmp_path / task.name / "retrain" / "model" / "config.json").read_text())["info"]
     assert base["forget"] is None and retrain["forget"] == "classes=3" and base["key"] != retrain["key"]
+    for cell in rows:
+        assert 0 <= rows[cell]["forget_rate"] <= 1

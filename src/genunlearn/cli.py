@@ -201,12 +201,11 @@ def report(runs):
 
 @cli.command()
 @click.option("--out", default="runs/demo", show_default=True, help="Folder for the demo's models and report.")
-@click.option("--steps", type=int, default=None, help="Training steps for both models (default: the recipe's).")
-def demo(out, steps):
-    """Digits: train the base model and the retrain-without-3 model, evaluate both, write a report."""
+def demo(out):
+    """Digits, forget class 3: base, retrain and the two fastest methods, judged; prints the leaderboard."""
     from genunlearn.demo import run_demo
 
-    run_demo(Path(out), steps=steps)
+    run_demo(Path(out))
 
 
 from genunlearn.classify.cli import classify  # noqa: E402

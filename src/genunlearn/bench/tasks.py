@@ -26,6 +26,10 @@ class Task:
 _CF_DIGITS = {"continualflow": {"lam": 5.0}}
 
 SUITES: dict[str, dict] = {
+    "demo": {  # `genunlearn demo`: the README's main command, a few minutes on 2 cores
+        "scale": 0.3,
+        "tasks": (Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),),
+    },
     "quick": {
         "scale": 0.25,  # fraction of each recipe's training steps and of each method's step budget
         "tasks": (
