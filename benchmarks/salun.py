@@ -190,6 +190,7 @@ def sweep_plot(cls_sweep: list | None, diff_sweep: list | None, path: Path) -> N
             ax.set_title("DDPM digits, forget 3")
         ax.set_xlabel("mask density r (% of weights updated)")
         ax.set_ylabel("%")
+        ax.set_ylim(-2, 102)
         ax.legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
