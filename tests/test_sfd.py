@@ -111,6 +111,17 @@ def test_generator_input_is_scaled_noise_and_flow_view_is_a_denoiser():
     assert torch.allclose(flow.denoise(exact, y, t), x0, atol=1e-4)
 
 
+def test_flow_teacher_distils_into_a_flow_one_step_model(teacher, tmp_path):
+    from genunlearn.processes.flow_matching import FlowMatching
+
+    flow = GenerativeModel(teacher.net, FlowMatching(), teacher.data, {"task": "digits", "model": "flow"})
+    model = sfd().unlearn(flow, FORGET, NoData())
+    assert model.process.net_kind == "flow" and model.info["teacher_model"] == "flow"
+    model.save_pretrained(tmp_path / "g")
+    x = GenerativeModel.from_pretrained(tmp_path / "g").sample(4, model.cond_for_labels(torch.arange(4)))
+    assert x.shape == (4, 1, 8, 8) and torch.isfinite(x).all()
+
+
 # --- losses -----------------------------------------------------------------------------------
 def test_sid_loss_matches_both_forms_and_alpha_one_keeps_only_the_cross_term():
     g = torch.Generator().manual_seed(0)
