@@ -36,14 +36,17 @@ TASKS = {
 CF = {"points": {"lam": 5.0, "pool": 10000, "steps": 600, "batch": 512}, "images": {"lam": 5.0, "pool": 2000, "steps": 300, "batch": 128, "lr": 1e-3}}
 TASK_CF = {"checkerboard": {"lam": 20.0}}  # the region energy's soft edge leaves ~1 % at λ = 5 (measured)
 LAMBDAS = (0.5, 1.0, 2.0, 5.0, 10.0)
-SWEEP_CF = {"points": {"pool": 5000, "steps": 300}, "images": {}}  # lighter 2D runs for the sweep (CPU time)
+SWEEP_CF = {"points": {"pool": 3000, "steps": 200}, "images": {}}  # lighter 2D runs for the sweep (CPU time)
 
 
-def models_for(name: str):
+def base_for(name: str):
     task, request, overrides = TASKS[name]
-    base = train_cached(TrainJob(task, "flow", overrides=overrides), progress=False)
-    retrain = train_cached(TrainJob(task, "flow", forget=request, overrides=overrides), progress=False)
-    return task, request, base, retrain
+    return task, request, train_cached(TrainJob(task, "flow", overrides=overrides), progress=False)
+
+
+def retrain_for(name: str):
+    task, request, overrides = TASKS[name]
+    return train_cached(TrainJob(task, "flow", forget=request, overrides=overrides), progress=False)
 
 
 def run_continualflow(base, request, data, **cfg):
@@ -52,7 +55,8 @@ def run_continualflow(base, request, data, **cfg):
 
 
 def run_task(name: str) -> list[dict]:
-    task, request, base, retrain = models_for(name)
+    task, request, base = base_for(name)
+    retrain = retrain_for(name)
     data = load_dataset(task)
     cf = {**CF[data.kind], **TASK_CF.get(name, {})}
     t0 = time.perf_counter()
@@ -81,7 +85,7 @@ def table(rows: list[dict]) -> str:
 
 
 def sweep(name: str) -> list[dict]:
-    task, request, base, retrain = models_for(name)
+    task, request, base = base_for(name)
     data = load_dataset(task)
     out = []
     for lam in LAMBDAS:
