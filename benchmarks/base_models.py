@@ -126,6 +126,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench/base_models.json")
+    ap.add_argument("--network-budget", type=float, default=90.0, help="seconds of training per network in the network-choice section (0: skip)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     steps = 60 if args.quick else None
@@ -142,8 +143,9 @@ def main():
         q = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k not in ("task", "model", "wall_s", "steps", "steps_per_s", "pass"))
         print(f"{task:>12} {kind:<9} {r['wall_s']:7.1f} s  {r['steps']:5d} steps  {r['steps_per_s']:6.1f} steps/s  {'PASS' if r['pass'] else 'MISS'}  {q}", flush=True)
 
-    print("\n## Digits network choice (flow, same wall-clock budget each)")
-    nets = network_choice(10 if args.quick else 90, n)
+    nets = network_choice(10 if args.quick else args.network_budget, n) if args.network_budget > 0 else []
+    if nets:
+        print("\n## Digits network choice (flow, same wall-clock budget each)")
     for r in nets:
         print(f"{r['network']:>24}: {r['params']:8d} params  {r['steps_per_s']:6.1f} steps/s  {r['steps']:5d} steps  prompt acc {r['mean_prompt_acc']:.3f}  FD/floor {r['fd_ratio']:.2f}", flush=True)
 
