@@ -32,13 +32,6 @@ def _check_out_dir(out: str) -> Path:
     return path
 
 
-def _setup_torch(threads: int | None = None) -> None:
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="genunlearn")
 def cli():
