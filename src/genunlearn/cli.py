@@ -128,17 +128,19 @@ def format_metrics(metrics: dict) -> str:
 @cli.command()
 @click.argument("model_dir")
 @click.option("--method", required=True, help="Unlearning method (see `genunlearn methods`).")
-@click.option("--forget", "forget_spec", required=True, help="What to forget, e.g. classes=3.")
+@click.option("--forget", "forget_spec", default=None, help="What to forget, e.g. classes=3 (or use --concept/--anchor).")
+@click.option("--concept", default=None, help="Concept word to erase, e.g. circle (same as --forget 'concept=circle;anchor=...').")
+@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic) or square (sibling).")
 @click.option("--out", required=True, help="Output folder for the unlearned model.")
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
 @click.option("--steps", type=int, default=None, help="Step budget.")
 @click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
-def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps, override):
+@click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
+def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
     from genunlearn.data import load_dataset
-    from genunlearn.forget import parse_forget
     from genunlearn.generative import GenerativeModel
     from genunlearn.methods import get_method
 
@@ -147,9 +149,11 @@ def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps, overr
     values.update(parse_overrides(sets))
     if override is not None:
         values["override"] = override
+    if divergence is not None:
+        values["divergence"] = divergence
+    request = _unlearn_request(forget_spec, concept, anchor)
     m = get_method(method, values)
     model = GenerativeModel.from_pretrained(model_dir)
-    request = parse_forget(forget_spec)
     m.check(model, request)
     data = load_dataset(model.info.get("task", model.data["name"]))
     data.split(request)
@@ -157,6 +161,21 @@ def unlearn(model_dir, method, forget_spec, out, config_file, sets, steps, overr
     result.info = {**result.info, "method": method, "forget": request.spec()}
     result.save_pretrained(out_path)
     click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+
+
+def _unlearn_request(forget_spec, concept, anchor):
+    """The forget request from either --forget or --concept/--anchor (not both)."""
+    from genunlearn.forget import ForgetRequest, parse_forget
+
+    if forget_spec and (concept or anchor):
+        raise GenUnlearnError("give either --forget or --concept/--anchor, not both")
+    if concept or anchor:
+        if not (concept and anchor):
+            raise GenUnlearnError("--concept and --anchor go together (e.g. --concept circle --anchor shape)")
+        return ForgetRequest("concept", concept=concept, anchor=anchor)
+    if not forget_spec:
+        raise GenUnlearnError("say what to forget: --forget SPEC (e.g. classes=3) or --concept WORD --anchor WORD")
+    return parse_forget(forget_spec)
 
 
 @cli.command()
