@@ -59,3 +59,23 @@ def test_resume_rerun_and_report(tiny_suite, tmp_path):
 def test_unknown_suite():
     with pytest.raises(GenUnlearnError, match="unknown suite"):
         run_suite("huge", "/tmp/never", progress=False)
+
+
+def test_classifier_family_cells_and_avg_gap(monkeypatch, tmp_path):
+    task = tasks.Task("digits-cls-tiny", "digits", "classifier", "classes=3", ("salun", "ft"), method_config={"salun": {"lr": 0.05, "epochs": 1}, "ft": {"epochs": 1}})
+    monkeypatch.setitem(tasks.SUITES, "tiny-cls", {"scale": 0.04, "tasks": (task,)})
+    rows = {r["cell"]: r for r in run_suite("tiny-cls", tmp_path, progress=False, log=lambda _: None)}
+    assert set(rows) == {"base", "retrain", "salun", "ft"}
+    assert rows["retrain"]["UA"] == 100.0  # retrain never saw class 3
+    assert rows["salun"]["UA"] > rows["base"]["UA"] + 50  # random labelling forgets class 3
+    assert (tmp_path / "digits-cls-tiny" / "salun" / "model" / "config.json").is_file()
+    text = build_report(tmp_path).read_text()
+    salun_gap = sum(abs(rows["salun"][k] - rows["retrain"][k]) for k in ("UA", "RA", "TA", "MIA")) / 4
+    assert f"| salun | {rows['salun']['UA']:.2f} |" in text and text.count(f"| {salun_gap:.2f} |") >= 1  # Avg. Gap
+
+
+def test_unknown_family(monkeypatch, tmp_path):
+    task = tasks.Task("bad", "digits", "gan", "classes=3", ())
+    monkeypatch.setitem(tasks.SUITES, "bad", {"scale": 0.1, "tasks": (task,)})
+    with pytest.raises(GenUnlearnError, match="unknown model family 'gan'"):
+        run_suite("bad", tmp_path, progress=False)

@@ -15,7 +15,7 @@ from genunlearn.errors import GenUnlearnError
 class Task:
     name: str
     dataset: str
-    model: str  # "flow" | "diffusion"
+    model: str  # model family: "flow" | "diffusion" | "classifier" (see bench/cells.py)
     forget: str  # forget spec
     methods: tuple[str, ...]
     overrides: dict = field(default_factory=dict, hash=False)  # base-recipe overrides (TrainJob)
@@ -24,6 +24,9 @@ class Task:
 
 
 _CF_DIGITS = {"continualflow": {"lam": 5.0}}
+# learning rates picked on a validation seed by Avg. Gap (benchmarks/salun.py, class-wise 3)
+_CLASSIFY = {"salun": {"lr": 0.05, "mask_ratio": 0.9}, "rl": {"lr": 0.05}, "ft": {"lr": 0.005}, "ga": {"lr": 0.001}, "l1_sparse": {"lr": 0.005}}
+_CLASSIFY_TASK = Task("digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY)
 
 SUITES: dict[str, dict] = {
     "demo": {  # `genunlearn demo`: the README's main command, a few minutes on 2 cores
@@ -35,6 +38,7 @@ SUITES: dict[str, dict] = {
         "tasks": (
             Task("ring8-forget01", "ring8", "flow", "classes=0,1", ("finetune", "continualflow")),
             Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),
+            _CLASSIFY_TASK,
         ),
     },
     "full": {
@@ -46,6 +50,7 @@ SUITES: dict[str, dict] = {
             Task("circles-forget-inner", "circles", "flow", "classes=1", ("finetune", "continualflow")),
             Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS),
             Task("digits-diffusion-forget3", "digits", "diffusion", "classes=3", ("finetune", "random_label", "salun", "esd", "sfd")),
+            _CLASSIFY_TASK,
         ),
     },
 }
