@@ -54,6 +54,8 @@ def test_resume_rerun_and_report(tiny_suite, tmp_path):
     assert (tmp_path / "ring8-tiny-tradeoff.png").is_file()
     retrain = json.loads((tmp_path / "ring8-tiny" / "retrain" / "metrics.json").read_text())
     assert f"{retrain['mmd_retain']:.4f}" in text  # numbers come from metrics.json
+    page = (tmp_path / "report.html").read_text()
+    assert "<table>" in page and "<td>finetune</td>" in page and 'src="ring8-tiny-samples.png"' in page
 
 
 def test_unknown_suite():
@@ -71,6 +73,7 @@ def test_classifier_family_cells_and_avg_gap(monkeypatch, tmp_path):
     assert (tmp_path / "digits-cls-tiny" / "salun" / "model" / "config.json").is_file()
     text = build_report(tmp_path).read_text()
     salun_gap = sum(abs(rows["salun"][k] - rows["retrain"][k]) for k in ("UA", "RA", "TA", "MIA")) / 4
+    assert f"| digits-cls-tiny | `classes=3` | salun | {salun_gap:.2f} |" in text  # summary: closest to retrain
     assert f"| salun | {rows['salun']['UA']:.2f} |" in text and text.count(f"| {salun_gap:.2f} |") >= 1  # Avg. Gap
 
 

@@ -55,10 +55,33 @@ def leaderboard(rows: dict[str, dict]) -> str:
     for name, r in rows.items():
         cells = [c[2].format(r[c[0]]) if isinstance(r.get(c[0]), (int, float)) else "–" for c in cols]
         if gap_keys:
-            gaps = [GAP_KEYS[k] * abs(r[k] - retrain[k]) for k in gap_keys if isinstance(r.get(k), (int, float))]
-            cells.append(f"{np.mean(gaps):.2f}" if gaps else "–")
+            gap = gap_to_retrain(r, retrain)
+            cells.append(f"{gap:.2f}" if gap is not None else "–")
         body.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
+
+
+def gap_to_retrain(row: dict, retrain: dict) -> float | None:
+    """Mean absolute gap to retrain in points over the ``GAP_KEYS`` both rows have."""
+    gaps = [f * abs(row[k] - retrain[k]) for k, f in GAP_KEYS.items() if isinstance(row.get(k), (int, float)) and isinstance(retrain.get(k), (int, float))]
+    return float(np.mean(gaps)) if gaps else None
+
+
+def summary(task_rows: dict[str, dict[str, dict]]) -> str:
+    """One line per task: the method closest to retrain (gap in points) and its cost."""
+    lines = ["| task | forget | closest to retrain | gap (pts) ↓ | time / retrain | base gap (pts) |", "|---|---|---|---|---|---|"]
+    for task, rows in task_rows.items():
+        retrain = rows.get("retrain")
+        methods = {c: r for c, r in rows.items() if c not in CELL_ORDER}
+        scored = {c: gap_to_retrain(r, retrain) for c, r in methods.items()} if retrain else {}
+        scored = {c: g for c, g in scored.items() if g is not None}
+        if not scored:
+            continue
+        best = min(scored, key=scored.get)
+        ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") else float("nan")
+        base_gap = gap_to_retrain(rows["base"], retrain) if "base" in rows else None
+        lines.append(f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | " + (f"{base_gap:.2f}" if base_gap is not None else "–") + " |")
+    return "\n".join(lines)
 
 
 def _cells(task_dir: Path) -> dict[str, Path]:
@@ -98,16 +121,20 @@ def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
 
 
 def build_report(runs: str | Path) -> Path:
-    """Write ``runs/report.md`` (+ PNGs) from every ``runs/<task>/<cell>/`` folder found."""
+    """Write ``runs/report.md``, ``runs/report.html`` and the PNGs from every ``runs/<task>/<cell>/``
+    folder found."""
     from genunlearn.bench.figures import save_sample_grids, save_scatter
+    from genunlearn.bench.html import markdown_to_html
     from genunlearn.checkpoint import atomic_write_text
 
     runs = Path(runs)
     tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
+    task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
+    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap).", "", summary(task_rows), ""]
     for task_dir in tasks:
         cells = _cells(task_dir)
-        rows = {c: read_metrics(p) for c, p in cells.items()}
+        rows = task_rows[task_dir.name]
         first = next(iter(rows.values()))
         parts += [f"## {task_dir.name}", "", f"Forget request: `{first.get('forget')}`.", "", leaderboard(rows), ""]
         samples = {c: _load_samples(p) for c, p in cells.items() if (p / "samples.npz").is_file()}
@@ -124,4 +151,5 @@ def build_report(runs: str | Path) -> Path:
             parts += [f"![{task_dir.name} trade-off]({trade.name})", ""]
     report = runs / "report.md"
     atomic_write_text(report, "\n".join(parts))
+    atomic_write_text(runs / "report.html", markdown_to_html("\n".join(parts)))
     return report
