@@ -2,7 +2,7 @@
 
 from genunlearn.methods.base import REGISTRY, Method, get_method, register
 
-_MODULES = ("retrain", "continualflow", "finetune", "salun", "random_label", "esd", "sfd")
+_MODULES = ("retrain", "continualflow", "finetune", "salun", "random_label", "esd", "sfd", "fdiv")
 
 
 def load_all() -> None:

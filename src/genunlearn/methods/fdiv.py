@@ -1,0 +1,319 @@
+"""f-DMU: concept erasure as f-divergence minimisation (Novello et al., arXiv:2509.21167), and
+Concept Ablation (Kumari et al. 2023) as its MSE case.
+
+The trainable model under the **target** prompt ("a red circle") is pulled towards the frozen original
+under the **anchor** prompt ("a red shape"): per DDPM step, D_f(p_Φ(x_{t−1}|x_t, anchor) ‖
+p_Φ̂(x_{t−1}|x_t, target)). Anchor images are drawn once from the original model with the anchor
+prompts (never real data); each step takes (x_0, anchor prompt, target prompt) triples, one shared
+(x_t, t, ε), target = sg ε_Φ(x_t, t, anchor), pred = ε_Φ̂(x_t, t, target).
+
+* ``form="closed"``: per-sample m_b = mean (pred − target)², K_b = m_b / 2 (``div_scale="mean"``, the
+  reference) or K_b = ω_t Σ (pred − target)² with ω_t = β_t / (2 α_t (1 − ᾱ_t)) (``"exact"``: the
+  true Gaussian KL for σ_t² = β_t); loss = mean_b g(K_b) with g from ``divergences.py``.
+* ``form="variational"``: f-GAN. A small spectral-norm PatchGAN critic sees ε-maps (real = target,
+  fake = pred; with ``critic_conditioning="xt_t"`` also x_t and a t/T channel). ``critic_warmup``
+  critic-only steps first, then per step one critic update (inside ``step_loss``, with its own
+  AdamW, as SFD's fake score) and one model update through the shared loop.
+
+Spec: ../shared/methods/fdivergence.md; user doc: docs/methods/fdiv.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from genunlearn.data.dataset import concept_slot
+from genunlearn.errors import GenUnlearnError
+from genunlearn.methods import divergences
+from genunlearn.methods.base import Method, register
+from genunlearn.methods.salun import check_conditional
+from genunlearn.methods.sfd import copy_net
+
+# parameter-name pieces of the conditioning path: ConvUNet's condition embedding tables (``cond.*``) and
+# every ResBlock's FiLM projection (``.film.``); DiffusersUNet's class embedding; cross-attention K/V
+CONDITIONING_PARAMS = (".cond.", ".film.", ".class_embedding.", ".attn2.to_k.", ".attn2.to_v.")
+DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3}
+
+
+@dataclass
+class FDivConfig:
+    divergence: str = "hellinger"  # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
+    form: str = "closed"  # closed | variational
+    div_scale: str = "mean"  # mean: K = per-element-mean MSE / 2 (reference) | exact: Gaussian KL ω_t Σ Δε²
+    params: str = "all"  # all | conditioning (condition embeddings + FiLM projections)
+    steps: int = 400
+    lr: float | None = None  # None: 1e-4 for params=all, 1e-3 for params=conditioning
+    batch_size: int = 32
+    weight_decay: float = 1e-2  # AdamW
+    grad_clip: float | None = 1.0
+    max_exponent: float = 30.0  # clamp of the exponent in chi2 / alpha closed forms
+    t_sampling: str = "uniform"  # uniform | importance (mostly t in [0.2T, 0.4T])
+    anchor_images: int = 200  # per anchor prompt, drawn from the original model
+    anchor_sampler_steps: int = 25
+    anchor_guidance: float = 3.0
+    anchor_from_live_model: bool = False  # Concept Ablation's diffusers code: target from the live model (no_grad)
+    critic_lr: float = 1e-4
+    critic_channels: int = 32
+    critic_warmup: int = 30
+    critic_conditioning: str = "none"  # none | xt_t (concatenate x_t and a t/T channel)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.form not in ("closed", "variational"):
+            raise GenUnlearnError(f"form must be 'closed' or 'variational', not {self.form!r}")
+        self.divergence = self.divergence.strip().lower()
+        if self.form == "closed":
+            divergences.closed_form(self.divergence)
+        else:
+            divergences.variational(self.divergence)
+        if self.div_scale not in ("mean", "exact"):
+            raise GenUnlearnError(f"div_scale must be 'mean' or 'exact', not {self.div_scale!r}")
+        if self.params not in DEFAULT_LR:
+            raise GenUnlearnError(f"params must be 'all' or 'conditioning', not {self.params!r}")
+        if self.t_sampling not in ("uniform", "importance"):
+            raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
+        if self.critic_conditioning not in ("none", "xt_t"):
+            raise GenUnlearnError(f"critic_conditioning must be 'none' or 'xt_t', not {self.critic_conditioning!r}")
+        if min(self.steps, self.batch_size, self.anchor_images, self.anchor_sampler_steps, self.critic_channels) < 1 or self.critic_warmup < 0:
+            raise GenUnlearnError("fdiv needs steps, batch_size, anchor_images, anchor_sampler_steps, critic_channels >= 1 and critic_warmup >= 0")
+        if (self.lr is not None and self.lr <= 0) or self.critic_lr <= 0 or self.max_exponent <= 0:
+            raise GenUnlearnError("fdiv needs lr, critic_lr and max_exponent > 0")
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.params]
+
+
+@dataclass
+class ConceptAblationConfig(FDivConfig):
+    """Concept Ablation (model-based): the ``mse`` closed form of f-DMU, nothing else."""
+
+    divergence: str = "mse"
+
+    def __post_init__(self):
+        if self.divergence != "mse" or self.form != "closed":
+            raise GenUnlearnError("concept_ablation is the closed-form mse case; use --method fdiv for other divergences")
+        super().__post_init__()
+
+
+@dataclass
+class PromptPairs:
+    """Rows of (anchor condition, target condition); the other attributes are kept ("red" stays red)."""
+
+    anchor: torch.Tensor  # (P, A)
+    target: torch.Tensor  # (P, A)
+
+
+def prompt_pairs(attributes, concept: str, anchor: str) -> PromptPairs:
+    """For every value of the other attributes and "unspecified": target row with the concept, anchor row
+    with the anchor word (a sibling value, or the generic word = unspecified)."""
+    attr, value = concept_slot(attributes, concept)
+    a_attr, a_value = concept_slot(attributes, anchor)
+    if value is None:
+        raise GenUnlearnError(f"concept {concept!r} is generic; name a specific value to erase (e.g. circle)")
+    if a_attr != attr:
+        raise GenUnlearnError(f"anchor {anchor!r} must be a {attributes[attr].name} word (or {attributes[attr].name!r} itself), like the concept {concept!r}")
+    if a_value == value:
+        raise GenUnlearnError(f"anchor {anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word")
+    vocab = [len(a.values) for a in attributes]
+    others = [range(v + 1) if i != attr else [0] for i, v in enumerate(vocab)]
+    rows = torch.tensor(list(itertools.product(*others)), dtype=torch.long)
+    target, anch = rows.clone(), rows.clone()
+    target[:, attr] = value
+    anch[:, attr] = vocab[attr] if a_value is None else a_value
+    return PromptPairs(anch, target)
+
+
+@dataclass
+class AnchorPool:
+    """Anchor images from the original model, each with its anchor and target condition rows."""
+
+    x: torch.Tensor
+    anchor: torch.Tensor
+    target: torch.Tensor
+
+
+@torch.no_grad()
+def make_anchor_pool(model, pairs: PromptPairs, n_per_prompt: int, *, steps: int, guidance: float, seed: int) -> AnchorPool:
+    """``n_per_prompt`` images per anchor prompt, sampled by ``model`` (the original) with a seeded generator."""
+    anchor = pairs.anchor.repeat_interleave(n_per_prompt, 0)
+    target = pairs.target.repeat_interleave(n_per_prompt, 0)
+    x = model.sample(anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance)
+    return AnchorPool(x, anchor, target)
+
+
+class Critic(nn.Module):
+    """PatchGAN-style critic on ε-maps: 4×4 convs (stride 2, then 1), LeakyReLU 0.2, spectral norm on all
+    but the last layer; the output map is averaged to one value per sample."""
+
+    def __init__(self, in_channels: int, channels: int = 32):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(in_channels, channels, 4, 2, 1)),
+            nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(channels, 2 * channels, 4, 1, 1)),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * channels, 1, 4, 1, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1).mean(1)
+
+
+def select_params(net: nn.Module, group: str) -> list[nn.Parameter]:
+    """Freeze everything outside ``group`` and return the trainable parameters."""
+    if group == "all":
+        net.requires_grad_(True)
+        return list(net.parameters())
+    chosen = [n for n, _ in net.named_parameters() if any(p in "." + n for p in CONDITIONING_PARAMS)]
+    if not chosen:
+        raise GenUnlearnError(f"params=conditioning: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
+    net.requires_grad_(False)
+    params = dict(net.named_parameters())
+    for n in chosen:
+        params[n].requires_grad_(True)
+    return [params[n] for n in chosen]
+
+
+def kl_weights(process) -> torch.Tensor:
+    """ω_t = β_t / (2 α_t (1 − ᾱ_t)): KL per squared ε error between the two reverse kernels, σ_t² = β_t."""
+    ab = process.alphas_cumprod.double()
+    alpha = ab / torch.cat([torch.ones(1, dtype=ab.dtype), ab[:-1]])
+    return ((1 - alpha) / (2 * alpha * (1 - ab))).float()
+
+
+def closed_loss(cfg: FDivConfig, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor, omega: torch.Tensor):
+    """Per-sample closed-form loss g(K_b), with K_b and the per-sample MSE m_b (reduce first, then g)."""
+    diff2 = (pred - target).pow(2).flatten(1)
+    mse = diff2.mean(1)
+    k = mse / 2 if cfg.div_scale == "mean" else omega[t] * diff2.sum(1)
+    g_of_k = divergences.closed_form(cfg.divergence)
+    return g_of_k(mse if cfg.divergence == "mse" else k, cfg.max_exponent), k, mse
+
+
+def importance_timesteps(process, n: int, generator) -> torch.Tensor:
+    """t ∝ σ(0.05(t − 0.2T)) − σ(0.05(t − 0.4T)) (the reference's option)."""
+    T = process.num_train_timesteps
+    t = torch.arange(T, dtype=torch.float64)
+    w = torch.sigmoid(0.05 * (t - 0.2 * T)) - torch.sigmoid(0.05 * (t - 0.4 * T))
+    return torch.multinomial(w.clamp_min(0), n, replacement=True, generator=generator)
+
+
+@register
+class FDiv(Method):
+    name = "fdiv"
+    accepts = ("concept",)
+    model_kinds = ("diffusion",)
+    Config = FDivConfig
+
+    def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), anchor_pool: AnchorPool | None = None, snapshot_every: int = 0, on_snapshot: Callable | None = None):
+        """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
+        generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
+        sees the model being trained every ``snapshot_every`` steps (for convergence curves)."""
+        from genunlearn.generative import GenerativeModel
+        from genunlearn.training import TrainConfig, train
+
+        self.check(model, request)
+        check_conditional(self, model)
+        cfg, process = self.config, model.process
+        t0 = time.perf_counter()
+        pairs = prompt_pairs(model.attributes, request.concept, request.anchor)
+        if anchor_pool is None:
+            anchor_pool = make_anchor_pool(model, pairs, cfg.anchor_images, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed)
+        pool_seconds = time.perf_counter() - t0
+        frozen = copy_net(model.net, trainable=False).eval()
+        net = copy_net(model.net, trainable=True)
+        params = select_params(net, cfg.params)
+        omega = kl_weights(process)
+        g = torch.Generator().manual_seed(cfg.seed)
+
+        def batch(gen):
+            """Shared (x_t, t) for one batch of triples, and the frozen target ε_Φ(x_t, t, anchor)."""
+            i = torch.randint(len(anchor_pool.x), (cfg.batch_size,), generator=gen)
+            t = importance_timesteps(process, cfg.batch_size, gen) if cfg.t_sampling == "importance" else process.sample_timesteps(cfg.batch_size, gen)
+            xt = process.add_noise(anchor_pool.x[i], t, torch.randn(anchor_pool.x[i].shape, generator=gen))
+            return xt, t, anchor_pool.anchor[i], anchor_pool.target[i]
+
+        def frozen_target(m, xt, t, c_anchor):
+            with torch.no_grad():
+                return process.predict_eps(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
+
+        if cfg.form == "closed":
+            def step_loss(m, gen):
+                xt, t, c_anchor, c_target = batch(gen)
+                target = frozen_target(m, xt, t, c_anchor)
+                per_sample, k, mse = closed_loss(cfg, process.predict_eps(m, xt, t, c_target), target, t, omega)
+                return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
+
+        else:
+            fgan = divergences.variational(cfg.divergence)
+            extra = 1 + model.sample_shape[0] if cfg.critic_conditioning == "xt_t" else 0
+            with torch.random.fork_rng():
+                torch.manual_seed(cfg.seed)
+                critic = Critic(model.sample_shape[0] + extra, cfg.critic_channels).train()
+            critic_opt = torch.optim.AdamW(critic.parameters(), lr=cfg.critic_lr, weight_decay=cfg.weight_decay)
+
+            def critic_input(eps, xt, t):
+                if cfg.critic_conditioning == "none":
+                    return eps
+                tt = process.net_time(t).view(-1, 1, 1, 1).expand(-1, 1, *xt.shape[2:])
+                return torch.cat([eps, xt, tt], 1)
+
+            def critic_step(real, fake, xt, t) -> float:
+                critic.requires_grad_(True)
+                loss = divergences.critic_loss(fgan, critic(critic_input(real, xt, t)), critic(critic_input(fake.detach(), xt, t)))
+                critic_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                critic_opt.step()
+                critic.requires_grad_(False)
+                return loss.item()
+
+            def step_loss(m, gen):
+                xt, t, c_anchor, c_target = batch(gen)
+                real = frozen_target(m, xt, t, c_anchor)
+                pred = process.predict_eps(m, xt, t, c_target)
+                c_loss = critic_step(real, pred, xt, t)
+                return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t))), {"critic_loss": c_loss, "bound": -c_loss}
+
+            for _ in range(cfg.critic_warmup):
+                xt, t, c_anchor, c_target = batch(g)
+                with torch.no_grad():
+                    pred = process.predict_eps(net, xt, t, c_target)
+                critic_step(frozen_target(net, xt, t, c_anchor), pred, xt, t)
+
+        steps = budget or cfg.steps
+        if on_snapshot is not None and snapshot_every:
+
+            def snapshot(step, _record):
+                on_snapshot(step, GenerativeModel(net, process, model.data, model.info))
+                net.train()
+
+            callbacks = (*callbacks, snapshot)
+        log_every = snapshot_every if on_snapshot is not None and snapshot_every else max(1, steps // 10)
+        tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=log_every)
+        result = train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
+        net.requires_grad_(True)
+        info = {
+            "method": self.name,
+            "config": asdict(cfg),
+            "steps": steps,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "anchor_pool_seconds": round(pool_seconds, 3),
+            "anchor_images": len(anchor_pool.x),
+            "trainable_params": sum(p.numel() for p in params),
+            "final_loss": result.losses[-1] if result.losses else None,
+        }
+        return GenerativeModel(net, process, model.data, {**model.info, "unlearn": info})
+
+
+@register
+class ConceptAblation(FDiv):
+    """Concept Ablation (model-based variant) = f-DMU's closed-form ``mse`` loss with the same pairs."""
+
+    name = "concept_ablation"
+    Config = ConceptAblationConfig
