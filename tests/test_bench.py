@@ -15,7 +15,8 @@ from genunlearn.errors import GenUnlearnError
 
 @pytest.fixture
 def tiny_suite(monkeypatch):
-    task = tasks.Task("ring8-tiny", "ring8", "flow", "classes=0,1", ("finetune",), method_config={"finetune": {"steps": 40, "batch": 64}}, n_per_prompt=4)
+    configs = {"finetune": {"steps": 40, "batch": 64}, "ft-short": {"method": "finetune", "steps": 40, "batch": 16}}
+    task = tasks.Task("ring8-tiny", "ring8", "flow", "classes=0,1", ("finetune", "ft-short"), method_config=configs, n_per_prompt=4)
     monkeypatch.setitem(tasks.SUITES, "tiny", {"scale": 0.03, "tasks": (task,)})
     return "tiny"
 
@@ -23,7 +24,9 @@ def tiny_suite(monkeypatch):
 def test_resume_rerun_and_report(tiny_suite, tmp_path):
     logs = []
     rows = run_suite(tiny_suite, tmp_path, progress=False, log=logs.append)
-    assert [r["cell"] for r in rows] == ["base", "retrain", "finetune"]
+    assert [r["cell"] for r in rows] == ["base", "retrain", "finetune", "ft-short"]
+    short = json.loads((tmp_path / "ring8-tiny" / "ft-short" / "metrics.json").read_text())
+    assert short["key"] != rows[2]["key"] and short["mmd_retain"] != rows[2]["mmd_retain"]  # a cell naming its method
     cell = tmp_path / "ring8-tiny" / "finetune"
     for name in ("metrics.json", "samples.npz", "log.jsonl", "model/config.json"):
         assert (cell / name).is_file()
@@ -31,14 +34,14 @@ def test_resume_rerun_and_report(tiny_suite, tmp_path):
 
     logs.clear()
     run_suite(tiny_suite, tmp_path, progress=False, log=logs.append)
-    assert len(logs) == 3 and all("skipped" in line for line in logs)
+    assert len(logs) == 4 and all("skipped" in line for line in logs)
 
     # an interrupted cell: its folder never appeared, a temp folder was left behind
     shutil.rmtree(cell)
     (tmp_path / "ring8-tiny" / ".finetune.tmp-dead").mkdir()
     logs.clear()
     run_suite(tiny_suite, tmp_path, progress=False, log=logs.append)
-    assert sum("skipped" in line for line in logs) == 2
+    assert sum("skipped" in line for line in logs) == 3
     assert not (tmp_path / "ring8-tiny" / ".finetune.tmp-dead").exists()
     again = json.loads((cell / "metrics.json").read_text())
     before = json.loads(first)

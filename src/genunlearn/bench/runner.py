@@ -56,7 +56,11 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
         cells = [("base", None, {}), ("retrain", None, {})] + [(m, m, task.method_config.get(m, {})) for m in task.methods]
         for cell, method_name, config in cells:
             folder = out / task.name / cell
-            method, budget = family.method(method_name, config) if method_name else (None, None)
+            if method_name:  # a cell may name its method: {"fdiv-chi2": {"method": "fdiv", ...}}
+                options = {k: v for k, v in config.items() if k != "method"}
+                method, budget = family.method(config.get("method", method_name), options)
+            else:
+                method, budget = None, None
             key = cell_key(task, cell, family.base_key, config, budget)
             if finished(folder, key):
                 metrics = json.loads((folder / "metrics.json").read_text())

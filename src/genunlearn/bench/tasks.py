@@ -17,9 +17,9 @@ class Task:
     dataset: str
     model: str  # model family: "flow" | "diffusion" | "classifier" (see bench/cells.py)
     forget: str  # forget spec
-    methods: tuple[str, ...]
+    methods: tuple[str, ...]  # cell names; a cell is the method of that name unless its config says "method"
     overrides: dict = field(default_factory=dict, hash=False)  # base-recipe overrides (TrainJob)
-    method_config: dict = field(default_factory=dict, hash=False)  # method name → config values
+    method_config: dict = field(default_factory=dict, hash=False)  # cell name → config values (+ optional "method")
     n_per_prompt: int = 100
 
 
