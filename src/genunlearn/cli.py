@@ -40,7 +40,7 @@ def cli():
 
 @cli.command()
 @click.option("--task", required=True, help=f"Data: {TASKS}.")
-@click.option("--model", "kind", type=click.Choice(["flow", "diffusion"]), default="flow", show_default=True)
+@click.option("--model", "kind", type=click.Choice(["flow", "diffusion", "i2i"]), default="flow", show_default=True, help="i2i: an inpainting/outpainting encoder-decoder.")
 @click.option("--out", required=True, help="Output model folder.")
 @click.option("--forget", "forget_spec", default=None, help="Train on the retain split only (retrain gold standard), e.g. classes=3.")
 @click.option("--steps", type=int, default=None, help="Training steps (default: the task's recipe).")
@@ -51,7 +51,6 @@ def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
     """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
     from genunlearn.data import load_dataset
     from genunlearn.forget import parse_forget
-    from genunlearn.recipes import TrainJob, train_cached
 
     out_path = _check_out_dir(out)
     request = parse_forget(forget_spec)
@@ -60,9 +59,17 @@ def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
         data.split(request)  # validate the request before any training
     if steps is not None and steps < 1:
         raise GenUnlearnError("--steps must be >= 1")
-    overrides = {"conditional": False} if unconditional else {}
-    job = TrainJob(task, kind, forget=request, steps=steps, seed=seed, overrides=overrides)
-    model = train_cached(job, use_cache=not no_cache)
+    if kind == "i2i":
+        from genunlearn.i2i.recipe import I2IJob, train_cached as train_i2i_cached
+
+        if unconditional:
+            raise GenUnlearnError("--unconditional does not apply to i2i models (they are unconditional)")
+        model = train_i2i_cached(I2IJob(task, forget=request, steps=steps, seed=seed), use_cache=not no_cache)
+    else:
+        from genunlearn.recipes import TrainJob, train_cached
+
+        overrides = {"conditional": False} if unconditional else {}
+        model = train_cached(TrainJob(task, kind, forget=request, steps=steps, seed=seed, overrides=overrides), use_cache=not no_cache)
     model.save_pretrained(out_path)
     click.echo(f"saved {model.info['role']} model to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
 
@@ -75,15 +82,29 @@ def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
 @click.option("--prompt", default=None, help='A prompt for multi-attribute models, e.g. "a red circle".')
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
 @click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale s.")
+@click.option("--mask", type=click.Choice(["inpaint", "outpaint"]), default=None, help="I2I models: complete held-out images with the centre hidden (inpaint, default) or only the centre kept (outpaint).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def sample(model_dir, n, out, labels, prompt, steps, guidance, seed):
-    """Draw samples into an .npz: images uint8 (N,H,W,C) or samples float32 (N,2), plus labels."""
+def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
+    """Draw samples into an .npz: images uint8 (N,H,W,C) or samples float32 (N,2), plus labels.
+
+    On an I2I model: completions of seeded held-out images (of --labels classes), with their
+    originals, masked inputs and hidden-pixel masks."""
     from genunlearn.sampling import sample_to_npz
 
     if n < 1:
         raise GenUnlearnError("--n must be >= 1")
     if not out.endswith(".npz"):
         raise GenUnlearnError(f"--out must be an .npz file, got {out!r}")
+    if _is_i2i(model_dir):
+        from genunlearn.i2i.sampling import completions_to_npz
+
+        if prompt or steps is not None or guidance is not None:
+            raise GenUnlearnError("--prompt/--steps/--guidance do not apply to i2i models")
+        path = completions_to_npz(model_dir, n, out, mask=mask or "inpaint", labels=labels, seed=seed)
+        click.echo(f"wrote {n} {mask or 'inpaint'} completions (with originals and masked inputs) to {path}")
+        return
+    if mask is not None:
+        raise GenUnlearnError("--mask applies to i2i models only")
     path = sample_to_npz(model_dir, n, out, labels=labels, prompt=prompt, steps=steps, guidance=guidance, seed=seed)
     click.echo(f"wrote {n} samples to {path}")
 
@@ -94,22 +115,52 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, seed):
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, out):
-    """Judge a model: forget metrics, retained quality (accuracy, FD/KID with floor) or 2D mass/MMD."""
+@click.option("--original", default=None, help="I2I models: the original model, whose completions of noise give S_noise (default: MODEL_DIR itself).")
+def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, original):
+    """Judge a model: forget metrics, retained quality (accuracy, FD/KID with floor) or 2D mass/MMD;
+    for I2I models, completion similarity / FD / judge accuracy / S_noise per mask and split."""
     from genunlearn.checkpoint import write_json
     from genunlearn.data import load_dataset
-    from genunlearn.eval.evaluate import evaluate as run_eval
     from genunlearn.forget import parse_forget
+
+    request = parse_forget(forget_spec)
+    if _is_i2i(model_dir):
+        from genunlearn.eval.i2i import evaluate_i2i, format_i2i
+        from genunlearn.i2i.model import I2IModel
+
+        if request is None:
+            raise GenUnlearnError("I2I evaluation compares forget and retain classes: give --forget classes=...")
+        model = I2IModel.from_pretrained(model_dir)
+        reference = I2IModel.from_pretrained(original) if original else None
+        metrics = evaluate_i2i(model, request, reference=reference, exclude_classes=_proxy_classes(model.info), seed=seed)
+        write_json(out or Path(model_dir) / "metrics.json", {**metrics, "forget": request.spec()})
+        click.echo(format_i2i(metrics))
+        return
+    if original is not None:
+        raise GenUnlearnError("--original applies to i2i models only")
+    from genunlearn.eval.evaluate import evaluate as run_eval
     from genunlearn.generative import GenerativeModel
 
     model = GenerativeModel.from_pretrained(model_dir)
-    request = parse_forget(forget_spec)
     if request is not None:
         load_dataset(model.info.get("task", model.data["name"])).split(request)
     metrics = run_eval(model, request, n_per_prompt=n_per_prompt, seed=seed)
     metrics["forget"] = request.spec() if request else None
     write_json(out or Path(model_dir) / "metrics.json", metrics)
     click.echo(format_metrics(metrics))
+
+
+def _is_i2i(model_dir) -> bool:
+    from genunlearn.i2i.model import is_i2i
+
+    return is_i2i(model_dir)
+
+
+def _proxy_classes(info: dict) -> tuple:
+    """The proxy classes of a three-way split (proxy=classes=...), kept out of retain evaluation."""
+    run = info.get("unlearn", {})
+    proxy = run.get("proxy", "") if run.get("retain") == "proxy" else ""
+    return tuple(c for c in proxy.removeprefix("classes=").split(",") if c) if proxy.startswith("classes=") else ()
 
 
 def format_metrics(metrics: dict) -> str:
@@ -141,8 +192,6 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
     from genunlearn.data import load_dataset
-    from genunlearn.generative import GenerativeModel
-    from genunlearn.methods import get_method
 
     out_path = _check_out_dir(out)
     values = read_config_file(config_file) if config_file else {}
@@ -152,8 +201,12 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
     if divergence is not None:
         values["divergence"] = divergence
     request = _unlearn_request(forget_spec, concept, anchor)
-    m = get_method(method, values)
-    model = GenerativeModel.from_pretrained(model_dir)
+    m = _get_method(method, values)
+    if _is_i2i(model_dir):
+        from genunlearn.i2i.model import I2IModel as loader
+    else:
+        from genunlearn.generative import GenerativeModel as loader
+    model = loader.from_pretrained(model_dir)
     m.check(model, request)
     data = load_dataset(model.info.get("task", model.data["name"]))
     data.split(request)
@@ -178,12 +231,27 @@ def _unlearn_request(forget_spec, concept, anchor):
     return parse_forget(forget_spec)
 
 
+def _load_methods() -> None:
+    """Import every method module: the registry's own and the I2I family's."""
+    import genunlearn.i2i.methods  # noqa: F401
+    from genunlearn.methods import load_all
+
+    load_all()
+
+
+def _get_method(name: str, values: dict):
+    from genunlearn.methods import get_method
+
+    _load_methods()
+    return get_method(name, values)
+
+
 @cli.command()
 def methods():
     """List the registered unlearning methods and the requests they accept."""
-    from genunlearn.methods import REGISTRY, load_all
+    from genunlearn.methods import REGISTRY
 
-    load_all()
+    _load_methods()
     for name, cls in sorted(REGISTRY.items()):
         click.echo(f"{name:>18}: accepts {', '.join(cls.accepts)}; models {', '.join(cls.model_kinds)}")
 

@@ -1,0 +1,55 @@
+"""Patch masks for completion: which patches of an image the model sees.
+
+A mask is a boolean ``(N, L)`` tensor over the ``L = (H/p)·(W/p)`` patches, ``True`` = visible.
+Evaluation tasks: ``inpaint`` hides the centre half-side square (4 × 4 pixels of an 8 × 8 image),
+``outpaint`` keeps only that centre and hides the border. Training (and unlearning, spec §3 step 2)
+draws per sample from the mix of centre, border and random-patch masks (50–75 % of patches hidden).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+
+TASKS = ("inpaint", "outpaint")
+RANDOM_RATIO = (0.5, 0.75)
+
+
+def centre(grid: int) -> torch.Tensor:
+    """``(L,)`` bool: the patches inside the centre square of half the side."""
+    lo, hi = grid // 4, grid - grid // 4
+    rows = torch.arange(grid)
+    inside = (rows >= lo) & (rows < hi)
+    return (inside[:, None] & inside[None, :]).flatten()
+
+
+def task_mask(task: str, n: int, grid: int) -> torch.Tensor:
+    """``(n, L)`` visible patches for an evaluation task."""
+    if task not in TASKS:
+        raise GenUnlearnError(f"unknown mask {task!r}; expected one of {', '.join(TASKS)}")
+    c = centre(grid)
+    return (~c if task == "inpaint" else c).repeat(n, 1)
+
+
+def random_mask(n: int, grid: int, g: torch.Generator) -> torch.Tensor:
+    """Hide a uniformly drawn 50–75 % of the patches of each sample."""
+    L = grid * grid
+    lo, hi = round(RANDOM_RATIO[0] * L), round(RANDOM_RATIO[1] * L)
+    hidden = torch.randint(lo, hi + 1, (n, 1), generator=g)
+    rank = torch.rand(n, L, generator=g).argsort(1).argsort(1)
+    return rank >= hidden
+
+
+def training_mask(n: int, grid: int, g: torch.Generator) -> torch.Tensor:
+    """Per sample one of: centre hidden, border hidden, random patches hidden (equal odds)."""
+    kind = torch.randint(0, 3, (n, 1), generator=g)
+    c = centre(grid)[None]
+    return torch.where(kind == 0, ~c, torch.where(kind == 1, c, random_mask(n, grid, g)))
+
+
+def pixel_mask(visible: torch.Tensor, patch: int, size: int) -> torch.Tensor:
+    """``(N, 1, H, W)`` float: 1 where a pixel is hidden (to be generated), 0 where visible."""
+    grid = size // patch
+    hidden = (~visible).float().view(-1, 1, grid, grid)
+    return hidden.repeat_interleave(patch, 2).repeat_interleave(patch, 3)

@@ -1,0 +1,94 @@
+"""How the library trains an I2I model: the original (all data) and retrain (retain split only).
+
+Both run the same recipe through the shared training loop: per step a batch of training images
+(rolled by up to a pixel: augmentation against the small training set), one mask per image from the training mix (centre / border / random patches), loss = MSE over the
+hidden pixels (MAE's objective). Results are cached by config hash under ``recipes.cache_root()``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+from genunlearn.forget import ForgetRequest
+
+
+@dataclass(frozen=True)
+class I2IRecipe:
+    network: dict = field(default_factory=lambda: {"patch": 2, "enc_dim": 64, "enc_depth": 4, "dec_dim": 64, "dec_depth": 2, "heads": 4})
+    train: dict = field(default_factory=lambda: {"steps": 1500, "lr": 1e-3, "optimizer": "adamw", "betas": (0.9, 0.95), "weight_decay": 0.05, "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": None, "log_every": 100})
+    batch_size: int = 128
+    shift: int = 1  # augmentation: each batch rolled by up to this many pixels (digits' borders are blank)
+
+
+@dataclass
+class I2IJob:
+    """Everything that determines a trained I2I model (and its cache key)."""
+
+    task: str = "digits"
+    forget: ForgetRequest | None = None
+    steps: int | None = None
+    seed: int = 0
+    recipe: I2IRecipe = field(default_factory=I2IRecipe)
+
+    def resolved(self) -> I2IRecipe:
+        train = {**self.recipe.train, **({"steps": self.steps} if self.steps else {}), "seed": self.seed}
+        return replace(self.recipe, train=train)
+
+    def key(self) -> str:
+        from genunlearn.recipes import config_hash
+
+        return config_hash({"model": "i2i", "task": self.task, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved())})
+
+
+def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool = True):
+    """Train an I2I model by its recipe on the task's training data (the retain split if ``job.forget``)."""
+    from genunlearn.data import load_dataset
+    from genunlearn.i2i.masks import training_mask
+    from genunlearn.i2i.model import I2IModel, I2INet, masked_mse
+    from genunlearn.training import TrainConfig, train
+
+    data = load_dataset(job.task)
+    if data.kind != "images":
+        raise GenUnlearnError(f"{job.task}: I2I models complete images; this task holds 2D points")
+    meta = data.meta()
+    if job.forget is not None:
+        _, data = data.split(job.forget)
+    recipe = job.resolved()
+    c, h, w = data.sample_shape
+    if h != w:
+        raise GenUnlearnError(f"{job.task}: I2I models need square images, got {h}×{w}")
+    torch.manual_seed(job.seed)
+    net = I2INet(size=h, channels=c, **recipe.network)
+    x, batch = data.x, min(recipe.batch_size, len(data))
+
+    def step_loss(model, g):
+        xb = x[torch.randint(len(x), (batch,), generator=g)]
+        if recipe.shift:
+            dy, dx = (torch.randint(-recipe.shift, recipe.shift + 1, (2,), generator=g)).tolist()
+            xb = xb.roll((dy, dx), dims=(2, 3))
+        visible = training_mask(batch, net.grid, g)
+        return masked_mse(model(xb, visible), xb, net.hidden_pixels(visible)).mean()
+
+    what = "retrain" if job.forget else "original"
+    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/i2i", progress=progress)
+    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key()}
+    return I2IModel(net, meta, info)
+
+
+def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
+    """Load the model for ``job`` from the cache, or train and cache it (resumable)."""
+    from genunlearn.i2i.model import I2IModel
+    from genunlearn.recipes import cache_root
+
+    folder = cache_root() / "models" / job.key()
+    if use_cache and (folder / "config.json").is_file():
+        return I2IModel.from_pretrained(folder)
+    work = cache_root() / "work" / job.key()
+    model = train_i2i(job, out_dir=work, resume=True, progress=progress)
+    model.save_pretrained(folder)
+    shutil.rmtree(work, ignore_errors=True)
+    return model
