@@ -85,3 +85,17 @@ def test_unknown_family(monkeypatch, tmp_path):
     monkeypatch.setitem(tasks.SUITES, "bad", {"scale": 0.1, "tasks": (task,)})
     with pytest.raises(GenUnlearnError, match="unknown model family 'gan'"):
         run_suite("bad", tmp_path, progress=False)
+
+
+def test_i2i_family_cells(monkeypatch, tmp_path):
+    task = tasks.Task("digits-i2i-tiny", "digits", "i2i", "classes=0,1,2,3,4", ("i2i",), method_config={"i2i": {"steps": 200}})
+    monkeypatch.setitem(tasks.SUITES, "tiny-i2i", {"scale": 0.02, "tasks": (task,)})
+    rows = {r["cell"]: r for r in run_suite("tiny-i2i", tmp_path, progress=False, log=lambda _: None)}
+    assert set(rows) == {"base", "retrain", "i2i"}
+    for mask in ("inpaint", "outpaint"):
+        for key in ("forget_similarity", "retain_similarity", "forget_accuracy", "retain_accuracy", "forget_fd", "s_noise"):
+            assert 0 <= rows["i2i"][f"{mask}_{key}"] < 1e4
+    assert rows["i2i"]["inpaint_s_noise"] == rows["base"]["inpaint_s_noise"]  # the original is the noise reference
+    text = build_report(tmp_path).read_text()
+    assert "inpaint forget sim" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
+    assert (tmp_path / "digits-i2i-tiny-samples.png").is_file()

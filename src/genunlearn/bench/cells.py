@@ -119,7 +119,52 @@ class ClassifierCells:
         return CellResult(metrics, seconds, lambda folder: save_classifier(folder / "model", net, info))
 
 
-FAMILIES = {"flow": GenerativeCells, "diffusion": GenerativeCells, "classifier": ClassifierCells}
+class I2ICells:
+    """Image-to-image completion models: original and retrain from the I2I recipe cache, methods
+    from the registry (``model_kinds = ("i2i",)``), judged by ``eval.i2i`` on held-out forget and
+    retain images with the original model as the noise reference."""
+
+    def __init__(self, task: Task, scale: float, task_dir: Path, progress: bool):
+        from genunlearn.data import load_dataset
+        from genunlearn.eval.judge import load_judge
+        from genunlearn.i2i.recipe import I2IJob, I2IRecipe
+
+        self.task, self.progress, self.scale = task, progress, scale
+        self.request = parse_forget(task.forget)
+        self.data = load_dataset(task.dataset)
+        self.data.split(self.request)
+        self.judge = load_judge(task.dataset, progress=progress, verbose=False)
+        steps = max(50, int(I2IRecipe().train["steps"] * scale))
+        self.base_job, self.retrain_job = I2IJob(task.dataset, steps=steps), I2IJob(task.dataset, forget=self.request, steps=steps)
+        self.base_key = self.base_job.key()
+
+    method = GenerativeCells.method
+
+    def run(self, cell: str, method=None, budget=None) -> CellResult:
+        from genunlearn.eval.i2i import evaluate_i2i
+        from genunlearn.i2i.recipe import train_cached
+
+        base = train_cached(self.base_job, progress=self.progress)
+        if method is None:
+            model = base if cell == "base" else train_cached(self.retrain_job, progress=self.progress)
+            seconds = model.info["train_seconds"]
+        else:
+            method.check(base, self.request)
+            t0 = time.perf_counter()
+            model = method.unlearn(base, self.request, self.data, budget=budget)
+            seconds = time.perf_counter() - t0
+        metrics = flatten(evaluate_i2i(model, self.request, reference=base, judge=self.judge))
+
+        def write(folder: Path) -> None:
+            from genunlearn.sampling import write_npz
+
+            model.save_pretrained(folder / "model")
+            write_npz(folder / "samples.npz", completion_grid(model, self.request))
+
+        return CellResult(metrics, seconds, write)
+
+
+FAMILIES = {"flow": GenerativeCells, "diffusion": GenerativeCells, "classifier": ClassifierCells, "i2i": I2ICells}
 
 
 def cells_for(task: Task, scale: float, task_dir: Path, progress: bool):
@@ -140,6 +185,30 @@ def grid_samples(model) -> dict:
     cond = model.cond_for_labels(labels)
     x = model.sample(len(labels), cond, generator=g)
     return {"images": to_uint8_images(x), "labels": (labels if cond is not None else -torch.ones_like(labels)).numpy()}
+
+
+def flatten(nested: dict, prefix: str = "") -> dict:
+    """``{"inpaint": {"forget": {"similarity": v}}}`` → ``{"inpaint_forget_similarity": v}``."""
+    out = {}
+    for k, v in nested.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}_"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def completion_grid(model, request) -> dict:
+    """Centre-inpainting completions of the first 8 held-out forget and 8 retain images."""
+    from genunlearn.eval.i2i import held_out_splits
+    from genunlearn.i2i.masks import task_mask
+    from genunlearn.sampling import to_uint8_images
+
+    splits = held_out_splits(model.info.get("task", model.data["name"]), request)
+    x = torch.cat([splits["forget"].x[:8], splits["retain"].x[:8]])
+    labels = torch.cat([splits["forget"].labels[:8], splits["retain"].labels[:8]])
+    comp = model.complete(x, task_mask("inpaint", len(x), model.net.grid))
+    return {"images": to_uint8_images(comp), "labels": labels.numpy()}
 
 
 def _scaled_job(task: Task, scale: float, forget=None):

@@ -25,6 +25,13 @@ COLUMNS = [
     ("RA", "RA % ↑", "{:.2f}"),
     ("TA", "TA % ↑", "{:.2f}"),
     ("MIA", "MIA-Eff. %", "{:.2f}"),
+    *[col for mask in ("inpaint", "outpaint") for col in (
+        (f"{mask}_forget_accuracy", f"{mask} forget acc ↓", "{:.1%}"),
+        (f"{mask}_forget_similarity", f"{mask} forget sim ↓", "{:.3f}"),
+        (f"{mask}_s_noise", f"{mask} S_noise", "{:.3f}"),
+        (f"{mask}_retain_accuracy", f"{mask} retain acc ↑", "{:.1%}"),
+        (f"{mask}_retain_similarity", f"{mask} retain sim ↑", "{:.3f}"),
+    )],
     ("seconds", "time (s)", "{:.1f}"),
     ("time_ratio", "time / retrain", "{:.2f}"),
 ]
@@ -81,7 +88,7 @@ def summary(task_rows: dict[str, dict[str, dict]]) -> str:
         ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") else float("nan")
         base_gap = gap_to_retrain(rows["base"], retrain) if "base" in rows else None
         lines.append(f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | " + (f"{base_gap:.2f}" if base_gap is not None else "–") + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 2 else "No task has a gap-to-retrain metric yet."
 
 
 def _cells(task_dir: Path) -> dict[str, Path]:
@@ -131,7 +138,7 @@ def build_report(runs: str | Path) -> Path:
     tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
-    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap).", "", summary(task_rows), ""]
+    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
     for task_dir in tasks:
         cells = _cells(task_dir)
         rows = task_rows[task_dir.name]
