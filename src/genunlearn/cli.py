@@ -127,12 +127,13 @@ def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, original):
     if _is_i2i(model_dir):
         from genunlearn.eval.i2i import evaluate_i2i, format_i2i
         from genunlearn.i2i.model import I2IModel
+        from genunlearn.i2i.unlearn import proxy_classes
 
         if request is None:
             raise GenUnlearnError("I2I evaluation compares forget and retain classes: give --forget classes=...")
         model = I2IModel.from_pretrained(model_dir)
         reference = I2IModel.from_pretrained(original) if original else None
-        metrics = evaluate_i2i(model, request, reference=reference, exclude_classes=_proxy_classes(model.info), seed=seed)
+        metrics = evaluate_i2i(model, request, reference=reference, exclude_classes=proxy_classes(model.info.get("unlearn", {})), seed=seed)
         write_json(out or Path(model_dir) / "metrics.json", {**metrics, "forget": request.spec()})
         click.echo(format_i2i(metrics))
         return
@@ -154,13 +155,6 @@ def _is_i2i(model_dir) -> bool:
     from genunlearn.i2i.model import is_i2i
 
     return is_i2i(model_dir)
-
-
-def _proxy_classes(info: dict) -> tuple:
-    """The proxy classes of a three-way split (proxy=classes=...), kept out of retain evaluation."""
-    run = info.get("unlearn", {})
-    proxy = run.get("proxy", "") if run.get("retain") == "proxy" else ""
-    return tuple(c for c in proxy.removeprefix("classes=").split(",") if c) if proxy.startswith("classes=") else ()
 
 
 def format_metrics(metrics: dict) -> str:
@@ -192,6 +186,7 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
     from genunlearn.data import load_dataset
+    from genunlearn.methods import get_method
 
     out_path = _check_out_dir(out)
     values = read_config_file(config_file) if config_file else {}
@@ -201,7 +196,7 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
     if divergence is not None:
         values["divergence"] = divergence
     request = _unlearn_request(forget_spec, concept, anchor)
-    m = _get_method(method, values)
+    m = get_method(method, values)
     if _is_i2i(model_dir):
         from genunlearn.i2i.model import I2IModel as loader
     else:
@@ -231,27 +226,12 @@ def _unlearn_request(forget_spec, concept, anchor):
     return parse_forget(forget_spec)
 
 
-def _load_methods() -> None:
-    """Import every method module: the registry's own and the I2I family's."""
-    import genunlearn.i2i.methods  # noqa: F401
-    from genunlearn.methods import load_all
-
-    load_all()
-
-
-def _get_method(name: str, values: dict):
-    from genunlearn.methods import get_method
-
-    _load_methods()
-    return get_method(name, values)
-
-
 @cli.command()
 def methods():
     """List the registered unlearning methods and the requests they accept."""
-    from genunlearn.methods import REGISTRY
+    from genunlearn.methods import REGISTRY, load_all
 
-    _load_methods()
+    load_all()
     for name, cls in sorted(REGISTRY.items()):
         click.echo(f"{name:>18}: accepts {', '.join(cls.accepts)}; models {', '.join(cls.model_kinds)}")
 

@@ -1,7 +1,7 @@
 """How the library trains an I2I model: the original (all data) and retrain (retain split only).
 
-Both run the same recipe through the shared training loop: per step a batch of training images
-(rolled by up to a pixel: augmentation against the small training set), one mask per image from the training mix (centre / border / random patches), loss = MSE over the
+Both run the same recipe through the shared training loop: per step a batch of training images,
+one mask per image from the training mix (centre / border / random patches), loss = MSE over the
 hidden pixels (MAE's objective). Results are cached by config hash under ``recipes.cache_root()``.
 """
 
@@ -19,9 +19,8 @@ from genunlearn.forget import ForgetRequest
 @dataclass(frozen=True)
 class I2IRecipe:
     network: dict = field(default_factory=lambda: {"patch": 2, "enc_dim": 64, "enc_depth": 4, "dec_dim": 64, "dec_depth": 2, "heads": 4})
-    train: dict = field(default_factory=lambda: {"steps": 1500, "lr": 1e-3, "optimizer": "adamw", "betas": (0.9, 0.95), "weight_decay": 0.05, "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": None, "log_every": 100})
+    train: dict = field(default_factory=lambda: {"steps": 2000, "lr": 1e-3, "optimizer": "adamw", "betas": (0.9, 0.95), "weight_decay": 0.05, "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": None, "log_every": 100})
     batch_size: int = 128
-    shift: int = 1  # augmentation: each batch rolled by up to this many pixels (digits' borders are blank)
 
 
 @dataclass
@@ -67,9 +66,6 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 
     def step_loss(model, g):
         xb = x[torch.randint(len(x), (batch,), generator=g)]
-        if recipe.shift:
-            dy, dx = (torch.randint(-recipe.shift, recipe.shift + 1, (2,), generator=g)).tolist()
-            xb = xb.roll((dy, dx), dims=(2, 3))
         visible = training_mask(batch, net.grid, g)
         return masked_mse(model(xb, visible), xb, net.hidden_pixels(visible)).mean()
 

@@ -192,6 +192,13 @@ def proxy_images(data, request, forget_mask: torch.Tensor, spec: str) -> torch.T
     return data.x[rows]
 
 
+def proxy_classes(run: dict) -> tuple[str, ...]:
+    """A three-way split's proxy classes from a run's options (``retain=proxy, proxy=classes=...``):
+    evaluation keeps them out of the retain side."""
+    proxy = run.get("proxy", "") if run.get("retain") == "proxy" else ""
+    return tuple(c for c in proxy.removeprefix("classes=").split(",") if c) if proxy.startswith("classes=") else ()
+
+
 def unlearning_sets(data, request, cfg: I2IConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(forget images, retain-or-proxy images). Bad requests fail with one line before any work."""
     if request.kind not in ("classes", "samples"):
