@@ -51,7 +51,7 @@ def retrain_for(name: str):
 
 def run_continualflow(base, request, data, **cfg):
     model = ContinualFlow(ContinualFlowConfig(**cfg)).unlearn(base, request, data)
-    return model, model.info["unlearn_seconds"]
+    return model, model.info["unlearn"]["seconds"]
 
 
 def run_task(name: str) -> list[dict]:
@@ -68,7 +68,7 @@ def run_task(name: str) -> list[dict]:
     for label, model, seconds in (("base", base, base.info["train_seconds"]), ("retrain", retrain, retrain_s), ("finetune", ft, ft_seconds), ("continualflow", cfm, cf_seconds)):
         m = evaluate(model, request)
         rows.append({"task": name, "model": label, "seconds": seconds, "time_vs_retrain": seconds / retrain_s, **m})
-    rows[-1]["cf"] = {k: v for k, v in cfm.info["continualflow"].items() if k not in ("config",)}
+    rows[-1]["cf"] = {k: v for k, v in cfm.info["unlearn"].items() if k not in ("config",)}
     return rows
 
 
@@ -93,7 +93,7 @@ def sweep(name: str) -> list[dict]:
         m = evaluate(model, request)
         forget = m.get("forget_mass", m.get("forget_rate"))
         quality = m.get("mmd_retain", m.get("fd_retain"))
-        out.append({"task": name, "lam": lam, "forget": forget, "quality": quality, "ess_fraction": model.info["continualflow"]["ess_fraction"], "seconds": seconds})
+        out.append({"task": name, "lam": lam, "forget": forget, "quality": quality, "ess_fraction": model.info["unlearn"]["ess_fraction"], "seconds": seconds})
         print(f"  {name} lam={lam:<4} forget={forget:.4f} quality={quality:.5f} ess/M={out[-1]['ess_fraction']:.3f} ({seconds:.0f}s)", flush=True)
     return out
 

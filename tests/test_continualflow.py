@@ -75,8 +75,8 @@ def test_mass_leaves_region_without_reading_data(ring8):
     out = get_method("continualflow", FAST).unlearn(ring8, request, NoData())
     after = (near_modes(out.sample(2000, generator=torch.Generator().manual_seed(1))) > 0).float().mean()
     assert before > 0.15 and after < 0.25 * before
-    info = out.info["continualflow"]
-    assert 0 < info["Z"] < 1 and info["energies"][0]["energy"]["kind"] == "callable"
+    info = out.info["unlearn"]
+    assert 0 < info["Z"] < 1 and out.info["continualflow"]["energies"][0]["energy"]["kind"] == "callable"
     assert not callable_energy(near_modes).restorable
     assert out.info["task"] == "ring8" and ring8.info.get("role") == "base"  # input model untouched
 

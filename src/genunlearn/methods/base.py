@@ -7,7 +7,7 @@ kinds it accepts; others fail with one line before any work starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable, ClassVar
 
 from genunlearn.errors import GenUnlearnError
@@ -39,6 +39,12 @@ class Method:
 
     def unlearn(self, model, request, data, *, budget: int | None = None, callbacks: tuple[Callable, ...] = ()):
         raise NotImplementedError
+
+    def unlearned_info(self, info: dict, *, steps: int, seconds: float, **extra) -> dict:
+        """The input model's ``info`` plus the run record every method leaves in the same shape:
+        ``info["unlearn"] = {method, config, steps, seconds, ...method-specific}``."""
+        record = {"method": self.name, "config": asdict(self.config), "steps": steps, "seconds": round(seconds, 3), **extra}
+        return {**info, "role": "unlearned", "method": self.name, "unlearn": record}
 
 
 def register(cls: type[Method]) -> type[Method]:

@@ -134,20 +134,15 @@ class ContinualFlow(Method):
             process = ComposedFlow(base=model.process.config(), steps=cfg.transport_steps)
         seconds = time.perf_counter() - t0 + energy_seconds
         history.append({"lam": cfg.lam, "energy": energy.spec})
-        info = {
-            **model.info,
-            "role": "unlearned",
-            "method": self.name,
-            "unlearn_seconds": round(seconds, 3),
-            "continualflow": {
-                "energies": history,
-                "config": vars(cfg).copy(),
-                "cost_seconds": {"energy": round(energy_seconds, 3), "pool": round(pool_seconds, 3), "train": round(result.seconds, 3)},
-                "energy_info": energy.info,
-                "steps": steps,
-                **stats,
-            },
-        }
+        info = self.unlearned_info(
+            model.info,
+            steps=steps,
+            seconds=seconds,
+            cost_seconds={"energy": round(energy_seconds, 3), "pool": round(pool_seconds, 3), "train": round(result.seconds, 3)},
+            energy_info=energy.info,
+            **stats,
+        )
+        info["continualflow"] = {"energies": history}  # model state: what later requests keep forgotten
         from genunlearn.generative import GenerativeModel
 
         return GenerativeModel(net, process, model.data, info)

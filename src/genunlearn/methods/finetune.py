@@ -51,5 +51,5 @@ class Finetune(Method):
         lr = cfg.lr if cfg.lr is not None else (base_lr / 10 if base_lr else 1e-4)
         steps = budget or cfg.steps
         result = train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
-        info = {**model.info, "role": "unlearned", "method": self.name, "unlearn_seconds": round(time.perf_counter() - t0, 3), "finetune": {"steps": steps, "lr": lr, "train_seconds": round(result.seconds, 3)}}
+        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, lr=lr)
         return GenerativeModel(net, process, model.data, info)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -123,7 +123,6 @@ class SalUn(Method):
         steps = budget or cfg.steps
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
         train(net, step_loss, tc, grad_mask=mask, desc=self.name, callbacks=callbacks)
-        info = {"method": self.name, "config": asdict(cfg), "steps": steps, "seconds": round(time.perf_counter() - t0, 3), "retain_loss_reduction": "per-element mean"}
-        if mask is not None:
-            info["mask_density"] = mask_density(mask)
-        return GenerativeModel(net, process, model.data, {**model.info, "unlearn": info})
+        extra = {"mask_density": mask_density(mask)} if mask is not None else {}
+        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra)
+        return GenerativeModel(net, process, model.data, info)

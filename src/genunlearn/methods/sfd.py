@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -253,17 +253,7 @@ class SFD(Method):
         t0 = time.perf_counter()
         train(gen, step_loss, tc, params=list(gen.parameters()), desc=self.name, callbacks=callbacks)
         seconds = time.perf_counter() - t0
-        info["unlearn"] = {
-            "method": self.name,
-            "config": asdict(cfg),
-            "steps": steps,
-            "seconds": round(seconds, 3),
-            "forget_classes": forget,
-            "retained_classes": retained,
-            "override": overrides.describe() if overrides else None,
-            "teacher_guidance": guidance,
-            "data_free": True,
-        }
+        info = self.unlearned_info(info, steps=steps, seconds=seconds, forget_classes=forget, retained_classes=retained, override=overrides.describe() if overrides else None, teacher_guidance=guidance, data_free=True)
         result = GenerativeModel(gen, process, model.data, info)
         if steps in snapshot_steps and on_snapshot is not None:
             on_snapshot(steps, result)
