@@ -42,11 +42,7 @@ def save_sample_grids(panels: dict[str, torch.Tensor], rows: int, path: Path, ro
         ax.set_yticks([h * i + h / 2 - 1 for i in range(rows)] if row_labels else [])
         if row_labels:
             ax.set_yticklabels(row_labels, fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def save_scatter(panels: dict[str, torch.Tensor], path: Path, lim: float = 5.5) -> Path:
@@ -58,8 +54,13 @@ def save_scatter(panels: dict[str, torch.Tensor], path: Path, lim: float = 5.5) 
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         ax.set_title(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write and close a figure (its folder is created if missing)."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _plt().close(fig)
     return path

@@ -105,7 +105,7 @@ def _load_samples(cell: Path) -> torch.Tensor:
 
 
 def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
-    from genunlearn.bench.figures import _plt
+    from genunlearn.bench.figures import _plt, save_figure
 
     forget_key = next((k for k in ("forget_rate", "forget_mass") if all(k in r for r in rows.values())), None)
     retain_key = next((k for k in ("fd_retain", "mmd_retain") if all(k in r for r in rows.values())), None)
@@ -121,10 +121,7 @@ def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
     ax.set_xlabel(f"{forget_key} (↓ better)")
     ax.set_ylabel(f"{retain_key} (↓ better)")
     ax.set_title("forget vs retain (marker area ∝ wall time)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def build_report(runs: str | Path) -> Path:
