@@ -27,6 +27,24 @@ _CF_DIGITS = {"continualflow": {"lam": 5.0}}
 # learning rates picked on a validation seed by Avg. Gap (benchmarks/salun.py, class-wise 3)
 _CLASSIFY = {"salun": {"lr": 0.05, "mask_ratio": 0.9}, "rl": {"lr": 0.05}, "ft": {"lr": 0.005}, "ga": {"lr": 0.001}, "l1_sparse": {"lr": 0.005}}
 _CLASSIFY_TASK = Task("digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY)
+_ERASE = {  # concept erasure on shapes: f-divergences against their baselines, same step budget
+    "fdiv-kl": {"method": "fdiv", "divergence": "kl"},
+    "fdiv-hellinger": {"method": "fdiv", "divergence": "hellinger"},
+    "fdiv-chi2": {"method": "fdiv", "divergence": "chi2"},
+    "fdiv-js-variational": {"method": "fdiv", "divergence": "js", "form": "variational"},
+}
+_ERASE_QUICK = ("esd", "concept_ablation", "fdiv-hellinger")
+_I2I = {"i2i-proxy": {"method": "i2i", "retain": "proxy"}}
+_I2I_QUICK = ("i2i", "i2i-proxy", "i2i_random_encoder")
+
+
+def _erase_task(methods: tuple[str, ...], **kw) -> Task:
+    return Task("shapes-erase-circle", "shapes", "diffusion", "concept=circle;anchor=shape", methods, method_config=_ERASE, **kw)
+
+
+def _i2i_task(methods: tuple[str, ...]) -> Task:
+    return Task("digits-i2i-forget0-4", "digits", "i2i", "classes=0,1,2,3,4", methods, method_config=_I2I)
+
 
 SUITES: dict[str, dict] = {
     "demo": {  # `genunlearn demo`: the README's main command, a few minutes on 2 cores
@@ -39,6 +57,8 @@ SUITES: dict[str, dict] = {
             Task("ring8-forget01", "ring8", "flow", "classes=0,1", ("finetune", "continualflow")),
             Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),
             _CLASSIFY_TASK,
+            _erase_task(_ERASE_QUICK, n_per_prompt=20),
+            _i2i_task(_I2I_QUICK),
         ),
     },
     "full": {
@@ -48,9 +68,11 @@ SUITES: dict[str, dict] = {
             Task("checkerboard-quadrant", "checkerboard", "flow", "energy=quadrant", ("finetune", "continualflow")),
             Task("moons-forget-upper", "moons", "flow", "classes=0", ("finetune", "continualflow")),
             Task("circles-forget-inner", "circles", "flow", "classes=1", ("finetune", "continualflow")),
-            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS),
+            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow", "sfd"), method_config=_CF_DIGITS),
             Task("digits-diffusion-forget3", "digits", "diffusion", "classes=3", ("finetune", "random_label", "salun", "esd", "sfd")),
             _CLASSIFY_TASK,
+            _erase_task(("finetune", "esd", "concept_ablation", *_ERASE), n_per_prompt=50),
+            _i2i_task((*_I2I_QUICK, "i2i_max_loss", "i2i_noisy_label", "i2i_retain_label")),
         ),
     },
 }
