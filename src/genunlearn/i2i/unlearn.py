@@ -38,11 +38,11 @@ DISTANCES = ("mse", "l2")
 class I2IConfig:
     """Shared by I2I and its baselines (spec §5, CPU scale)."""
 
-    alpha: float = 0.2  # forget-term weight (> 0; the reference's default 0 disables forgetting)
+    alpha: float = 1.0  # forget-term weight (> 0; the reference's default 0 disables forgetting; MAGE used 0.2)
     retain_weight: float = 1.0
-    steps: int = 400
+    steps: int = 200
     batch_size: int = 64  # half forget, half retain
-    lr: float = 5e-4
+    lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.05
     warmup: float = 0.05  # fraction of the steps, then cosine to 0
