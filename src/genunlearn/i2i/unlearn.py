@@ -101,7 +101,7 @@ def _split(forget_term: torch.Tensor, retain_term: torch.Tensor, cfg: I2IConfig,
     return loss, {"forget": forget_term.detach().mean().item(), "retain": retain_term.detach().mean().item()}
 
 
-def loss_i2i(student, teacher, b: Batch, cfg: I2IConfig):
+def loss_i2i(student, teacher, b: Batch, cfg: I2IConfig, g: torch.Generator):
     """Ours (spec §2): forget encodings → the frozen encoder's encodings of noise under the same mask."""
     with torch.no_grad():
         tf, tr = teacher.encode(b.noise, b.vf), teacher.encode(b.xr, b.vr)
@@ -124,17 +124,17 @@ def _rec(student, x, visible, hidden, target=None):
     return masked_mse(student(x, visible), x if target is None else target, hidden)
 
 
-def loss_max_loss(student, teacher, b: Batch, cfg: I2IConfig):
+def loss_max_loss(student, teacher, b: Batch, cfg: I2IConfig, g: torch.Generator):
     """MAX LOSS: reconstruct retain, gradient ascent on the forget reconstruction loss."""
     return _split(_rec(student, b.xf, b.vf, b.hf), _rec(student, b.xr, b.vr, b.hr), cfg, sign=-1.0)
 
 
-def loss_noisy_label(student, teacher, b: Batch, cfg: I2IConfig):
+def loss_noisy_label(student, teacher, b: Batch, cfg: I2IConfig, g: torch.Generator):
     """NOISY LABEL: forget completions are trained toward a noise image (batch mean/std, clamped)."""
     return _split(_rec(student, b.xf, b.vf, b.hf, b.noise), _rec(student, b.xr, b.vr, b.hr), cfg)
 
 
-def loss_retain_label(student, teacher, b: Batch, cfg: I2IConfig):
+def loss_retain_label(student, teacher, b: Batch, cfg: I2IConfig, g: torch.Generator):
     """RETAIN LABEL: retain outputs stay the original's; forget inputs produce the original's output
     for the retain image of the same batch index, seen through the forget sample's mask."""
     with torch.no_grad():
@@ -144,14 +144,13 @@ def loss_retain_label(student, teacher, b: Batch, cfg: I2IConfig):
 
 @dataclass(frozen=True)
 class Loss:
-    fn: Callable
+    fn: Callable  # (student, teacher, batch, cfg, generator) -> (loss, logs)
     encoder_only: bool
-    needs_generator: bool = False
 
 
 LOSSES = {
     "i2i": Loss(loss_i2i, encoder_only=True),
-    "random_encoder": Loss(loss_random_encoder, encoder_only=True, needs_generator=True),
+    "random_encoder": Loss(loss_random_encoder, encoder_only=True),
     "max_loss": Loss(loss_max_loss, encoder_only=False),
     "noisy_label": Loss(loss_noisy_label, encoder_only=False),
     "retain_label": Loss(loss_retain_label, encoder_only=False),
@@ -249,8 +248,7 @@ def unlearn_i2i(model: I2IModel, request, data, cfg: I2IConfig, method: str, *, 
     params = trainable_parameters(student, loss.encoder_only)
 
     def step_loss(net, g):
-        b = draw_batch(xf, xr, cfg, teacher, g)
-        return loss.fn(net, teacher, b, cfg, g) if loss.needs_generator else loss.fn(net, teacher, b, cfg)
+        return loss.fn(net, teacher, draw_batch(xf, xr, cfg, teacher, g), cfg, g)
 
     tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adamw", betas=cfg.betas, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, lr_schedule="cosine", warmup=int(cfg.warmup * steps), seed=cfg.seed, log_every=max(1, steps // 10))
     result = train(student, step_loss, tc, params=params, desc=f"unlearn {method}", progress=progress, callbacks=callbacks)
