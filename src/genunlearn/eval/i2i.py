@@ -51,17 +51,23 @@ def completion_metrics(judge, model, x: torch.Tensor, labels: torch.Tensor, visi
     }
 
 
-def noise_similarity(judge, reference, x: torch.Tensor, visible: torch.Tensor, seed: int) -> float:
-    """S_noise: the reference model completing noise images, compared with the originals ``x``."""
+def noise_similarity(judge, reference, x: torch.Tensor, visible: torch.Tensor, seed: int) -> tuple[float, float]:
+    """(S_noise, S_noise_visible): the reference model completing noise images, compared with the
+    originals ``x`` — as is (spec §6), and with the noise completion's hidden pixels composited into
+    ``x``'s visible ones (diagnostic: a completion keeps the real visible pixels, so this is the
+    similarity of "generate what noise would give" under the same compositing)."""
+    from genunlearn.i2i.model import composite
     from genunlearn.i2i.unlearn import noise_images
 
     noise = noise_images(x, len(x), "gaussian", torch.Generator().manual_seed(seed))
     comp = reference.complete(noise, visible)
-    return float(torch.nn.functional.cosine_similarity(judge.features(comp), judge.features(x), dim=1).mean())
+    mixed = composite(x, comp, reference.net.hidden_pixels(visible))
+    fx = judge.features(x)
+    return tuple(float(torch.nn.functional.cosine_similarity(judge.features(c), fx, dim=1).mean()) for c in (comp, mixed))
 
 
 def evaluate_i2i(model, request, *, reference=None, judge=None, tasks=TASKS, exclude_classes=(), seed: int = 0) -> dict:
-    """``{task: {"forget": {metric: v}, "retain": {...}, "s_noise": v}}`` for each mask task."""
+    """``{task: {"forget": {metric: v}, "retain": {...}, "s_noise": v, "s_noise_visible": v}}`` per mask task."""
     from genunlearn.eval.judge import load_judge
 
     name = model.info.get("task", model.data["name"])
@@ -71,16 +77,16 @@ def evaluate_i2i(model, request, *, reference=None, judge=None, tasks=TASKS, exc
     for task in tasks:
         row = {s: completion_metrics(judge, model, d.x, d.labels, task_mask(task, len(d), model.net.grid)) for s, d in splits.items()}
         fx = splits["forget"].x
-        row["s_noise"] = noise_similarity(judge, reference or model, fx, task_mask(task, len(fx), model.net.grid), seed)
+        row["s_noise"], row["s_noise_visible"] = noise_similarity(judge, reference or model, fx, task_mask(task, len(fx), model.net.grid), seed)
         out[task] = row
     return out
 
 
 def format_i2i(metrics: dict) -> str:
     """One line per task and split, as the CLI prints it."""
-    lines = [f"{'task':<9} {'split':<7} " + " ".join(f"{m:>10}" for m in METRICS) + f" {'S_noise':>10}"]
+    lines = [f"{'task':<9} {'split':<7} " + " ".join(f"{m:>10}" for m in METRICS) + f" {'S_noise':>10} {'S_noise_vis':>11}"]
     for task, row in metrics.items():
         for s in SPLITS:
-            extra = f" {row['s_noise']:>10.3f}" if s == "forget" else ""
+            extra = f" {row['s_noise']:>10.3f} {row['s_noise_visible']:>11.3f}" if s == "forget" else ""
             lines.append(f"{task:<9} {s:<7} " + " ".join(f"{row[s][m]:>10.3f}" for m in METRICS) + extra)
     return "\n".join(lines)
