@@ -44,6 +44,7 @@ class GenerativeCells:
         self.base_job, self.retrain_job = _scaled_job(task, scale), _scaled_job(task, scale, self.request)
         self.base_key = self.base_job.key()
         self.scale = scale
+        self._concept_ref = None
 
     def method(self, name: str, config: dict):
         from genunlearn.methods import get_method
@@ -65,7 +66,10 @@ class GenerativeCells:
             t0 = time.perf_counter()
             model = method.unlearn(base, self.request, self.data, budget=budget)
             seconds = time.perf_counter() - t0
-        metrics = evaluate(model, self.request, n_per_prompt=self.task.n_per_prompt, judge=self.judge)
+        if self.request.kind == "concept":
+            metrics = self._evaluate_concept(model)
+        else:
+            metrics = evaluate(model, self.request, n_per_prompt=self.task.n_per_prompt, judge=self.judge)
 
         def write(folder: Path) -> None:
             from genunlearn.sampling import write_npz
@@ -74,6 +78,17 @@ class GenerativeCells:
             write_npz(folder / "samples.npz", grid_samples(model))
 
         return CellResult(metrics, seconds, write)
+
+    def _evaluate_concept(self, model) -> dict:
+        """Concept erasure: erased-concept rate, attribute preservation and collateral damage against
+        base-model samples on the same prompts (the reference is drawn once per task)."""
+        from genunlearn.eval.concept import concept_reference, evaluate_concept
+        from genunlearn.recipes import train_cached
+
+        if self._concept_ref is None:
+            base = train_cached(self.base_job, progress=self.progress)
+            self._concept_ref = concept_reference(base, self.request, self.judge, n_per_prompt=self.task.n_per_prompt)
+        return evaluate_concept(model, self.request, self._concept_ref, self.judge)
 
 
 class ClassifierCells:

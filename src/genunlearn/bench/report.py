@@ -14,6 +14,13 @@ import torch
 
 COLUMNS = [
     ("forget_rate", "forget rate ↓", "{:.1%}"),
+    ("erased_rate", "erased-concept rate ↓", "{:.1%}"),
+    ("anchor_rate", "→ anchor", "{:.1%}"),
+    ("attribute_preservation", "attributes kept ↑", "{:.1%}"),
+    ("shape_accuracy_delta_points", "Δ shape acc (pts)", "{:+.1f}"),
+    ("colour_accuracy_delta_points", "Δ colour acc (pts)", "{:+.1f}"),
+    ("fd_vs_base", "FD vs base ↓", "{:.2f}"),
+    ("fd_vs_base_floor", "FD floor (base)", "{:.2f}"),
     ("forget_mass", "forget mass ↓", "{:.3f}"),
     ("retain_accuracy", "retain acc ↑", "{:.1%}"),
     ("fd_retain", "FD retain ↓", "{:.2f}"),
@@ -37,7 +44,7 @@ COLUMNS = [
 ]
 # metrics whose gap to retrain is averaged, with the factor that turns each into points (for the
 # classifier metrics, already in %, this mean is SalUn's Avg. Gap)
-GAP_KEYS = {"forget_rate": 100, "forget_mass": 100, "retain_accuracy": 100, "off_support": 100, "UA": 1, "RA": 1, "TA": 1, "MIA": 1}
+GAP_KEYS = {"forget_rate": 100, "erased_rate": 100, "attribute_preservation": 100, "forget_mass": 100, "retain_accuracy": 100, "off_support": 100, "UA": 1, "RA": 1, "TA": 1, "MIA": 1}
 CELL_ORDER = ("base", "retrain")
 
 
@@ -107,8 +114,8 @@ def _load_samples(cell: Path) -> torch.Tensor:
 def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
     from genunlearn.bench.figures import _plt, save_figure
 
-    forget_key = next((k for k in ("forget_rate", "forget_mass") if all(k in r for r in rows.values())), None)
-    retain_key = next((k for k in ("fd_retain", "mmd_retain") if all(k in r for r in rows.values())), None)
+    forget_key = next((k for k in ("forget_rate", "forget_mass", "erased_rate") if all(k in r for r in rows.values())), None)
+    retain_key = next((k for k in ("fd_retain", "mmd_retain", "fd_vs_base") if all(k in r for r in rows.values())), None)
     if forget_key is None or retain_key is None:
         return None
     plt = _plt()
@@ -135,7 +142,7 @@ def build_report(runs: str | Path) -> Path:
     tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
-    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
+    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks; erased-concept rate and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
     for task_dir in tasks:
         cells = _cells(task_dir)
         rows = task_rows[task_dir.name]

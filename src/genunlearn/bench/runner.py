@@ -81,5 +81,5 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
 
 
 def _summary(m: dict) -> str:
-    keys = ("forget_rate", "forget_mass", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "seconds")
+    keys = ("forget_rate", "forget_mass", "erased_rate", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "seconds")
     return ", ".join(f"{k} {m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
