@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from genunlearn.checkpoint import header, save_tensors, write_json
+from genunlearn.checkpoint import header, write_json
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest, parse_forget
