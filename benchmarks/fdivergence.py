@@ -2,8 +2,10 @@
 Concept Ablation, all with the same step budget, batch, learning rate and anchor images.
 
 Rows: the base model; closed forms (concept_ablation = mse, kl, jeffreys, hellinger, chi2, alpha:0.5,
-alpha:2) and variational forms (kl, rkl, js, hellinger, chi2, tv) with the generic anchor "shape";
-ESD (negative guidance, no anchor); a few rows with the sibling anchor "square". Every model is
+alpha:2) and variational forms (kl, rkl, js, hellinger, chi2, tv) with the sibling anchor "square";
+ESD (negative guidance, no anchor); concept_ablation and hellinger with the generic anchor "shape"
+(its optimum ε(circle) = ε(shape) keeps the base's share of circles among "a <colour> shape"
+samples, printed as the floor). Every model is
 judged by ``genunlearn.eval.concept`` on the same prompts and seeds:
 
 * erased %: samples for prompts with "circle" judged a circle (target ≤ 2 %); anchor %: judged
@@ -18,7 +20,7 @@ judged by ``genunlearn.eval.concept`` on the same prompts and seeds:
   are drawn once per anchor and timed separately).
 Finished rows are kept in ``OUT/rows/`` and reused on a rerun with the same settings.
 
-    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py [--quick] [--steps 300] [--out runs/fdivergence]
+    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py [--quick] [--steps 200] [--only LABEL,...] [--out runs/fdivergence]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from genunlearn.eval.judge import load_judge
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
 from genunlearn.methods import get_method
-from genunlearn.methods.fdiv import make_anchor_pool, prompt_pairs
+from genunlearn.methods.fdiv import DEFAULT_LR, make_anchor_pool, prompt_pairs
 from genunlearn.recipes import TrainJob, train_cached
 
 CONCEPT = "circle"
@@ -106,7 +108,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer rows, steps and samples (smoke run)")
     ap.add_argument("--steps", type=int, default=None, help="unlearning steps for every row (default 200; quick 60)")
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--lr", type=float, default=None, help="every row's learning rate (default: fdiv's default for --params)")
+    ap.add_argument("--params", choices=["all", "conditioning"], default="conditioning", help="trainable parameters of every row (esd too)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--anchor-images", type=int, default=None, help="per anchor prompt (default 100; quick 40)")
     ap.add_argument("--n-per-prompt", type=int, default=None, help="judged samples per prompt (default 12; quick 6)")
@@ -137,7 +140,8 @@ def main() -> None:
     print(f"reference samples drawn in {time.perf_counter() - t0:.0f}s")
 
     pools, floors, pool_seconds = {}, {}, {}
-    settings = {"steps": steps, "lr": args.lr, "batch": args.batch_size, "anchor_images": n_anchor, "n_eval": n_eval, "n_curve": n_curve, "sample_steps": args.sample_steps, "snapshots": args.snapshots, "base": base.info["key"]}
+    lr = args.lr or DEFAULT_LR[args.params]
+    settings = {"steps": steps, "lr": lr, "params": args.params, "batch": args.batch_size, "anchor_images": n_anchor, "n_eval": n_eval, "n_curve": n_curve, "sample_steps": args.sample_steps, "snapshots": args.snapshots, "base": base.info["key"]}
     results = []
     for row in rows(q):
         if args.only and row["label"] not in args.only.split(","):
@@ -154,7 +158,7 @@ def main() -> None:
             pools[anchor] = make_anchor_pool(base, prompt_pairs(base.attributes, CONCEPT, anchor), n_anchor, steps=args.sample_steps, guidance=3.0, seed=0)
             pool_seconds[anchor] = time.perf_counter() - t
             floors[anchor] = float((judge.predict(pools[anchor].x)[:, 0] == 0).float().mean())
-        values = {"steps": steps, "lr": args.lr, "batch_size": args.batch_size, **row["values"]}
+        values = {"steps": steps, "lr": lr, "params": args.params, "batch_size": args.batch_size, **row["values"]}
         if row["method"] == "esd":
             values["sample_steps"] = args.sample_steps
         method = get_method(row["method"], values)

@@ -17,6 +17,7 @@ import torch
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
+from genunlearn.methods.fdiv import select_params
 from genunlearn.methods.salun import check_conditional
 
 
@@ -29,12 +30,15 @@ class ESDConfig:
     sample_steps: int = 50  # DDIM steps of the sampler that produces x_t
     sample_guidance: float = 3.0
     sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
+    params: str = "all"  # all (ESD-u-like: every weight) | conditioning (ESD-x: the conditioning path, as fdiv's)
     grad_clip: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
         if self.sample_with not in ("frozen", "trained"):
             raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
+        if self.params not in ("all", "conditioning"):
+            raise GenUnlearnError(f"params must be 'all' or 'conditioning', not {self.params!r}")
         if self.steps < 1 or self.lr <= 0 or self.batch_size < 1 or self.sample_steps < 1:
             raise GenUnlearnError("esd needs steps, batch_size, sample_steps >= 1 and lr > 0")
 
@@ -83,6 +87,7 @@ class ESD(Method):
         conds = forget_conditions(data, request)
         frozen = copy.deepcopy(model.net).eval().requires_grad_(False)
         net = copy.deepcopy(model.net)
+        params = select_params(net, cfg.params)
         t0 = time.perf_counter()
 
         def step_loss(m, g):
@@ -99,6 +104,7 @@ class ESD(Method):
 
         steps = budget or cfg.steps
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
-        train(net, step_loss, tc, desc=self.name, callbacks=callbacks)
+        train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
+        net.requires_grad_(True)
         info = {"method": self.name, "config": asdict(cfg), "steps": steps, "seconds": round(time.perf_counter() - t0, 3), "conditions": conds.tolist()}
         return GenerativeModel(net, process, model.data, {**model.info, "unlearn": info})
