@@ -1,7 +1,7 @@
 """Base models: training cost and quality per task, network choice, and loop overhead.
 
 Prints (and writes runs/bench/base_models.json):
-  1. per task (ring8, checkerboard: flow; digits: flow and diffusion, class-conditional; shapes):
+  1. per task (ring8, checkerboard: flow; digits and shapes: flow and diffusion, conditional):
      training wall time, steps/s and judged quality against the targets of issue #2;
   2. digits network choice: the pixel MLP, our conv U-Net and diffusers' UNet2DModel trained for the
      same wall-clock budget, judged the same way;
@@ -9,6 +9,7 @@ Prints (and writes runs/bench/base_models.json):
 
     python benchmarks/base_models.py            # full (≈ 20 min on 2 cores)
     python benchmarks/base_models.py --quick    # smoke run with few steps (numbers meaningless)
+    python benchmarks/base_models.py --only shapes/flow   # selected rows only
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
 from genunlearn.recipes import TrainJob, recipe_for, train_generative
 
-TASKS = [("ring8", "flow"), ("checkerboard", "flow"), ("digits", "flow"), ("digits", "diffusion"), ("shapes", "flow")]
+TASKS = [("ring8", "flow"), ("checkerboard", "flow"), ("digits", "flow"), ("digits", "diffusion"), ("shapes", "flow"), ("shapes", "diffusion")]
 LIMIT_S = {"ring8": 120, "checkerboard": 120, "digits": 120, "shapes": 600}
 
 
@@ -127,7 +128,10 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench/base_models.json")
     ap.add_argument("--network-budget", type=float, default=90.0, help="seconds of training per network in the network-choice section (0: skip)")
+    ap.add_argument("--only", default=None, help="comma-separated task or task/kind rows to run, e.g. shapes or digits/diffusion (skips the other sections)")
     args = ap.parse_args()
+    only = [o.strip() for o in args.only.split(",")] if args.only else None
+    selected = [(t, k) for t, k in TASKS if only is None or t in only or f"{t}/{k}" in only]
     torch.set_num_threads(2)
     steps = 60 if args.quick else None
     n = 10 if args.quick else 100
@@ -137,12 +141,14 @@ def main():
     print("\n## Base models (targets: 2D/digits ≤ 120 s, shapes ≤ 600 s; 2D off-support ≤ 2 %, shares ±30 %;")
     print("##   digits per-prompt judge accuracy ≥ 97 %, FD ≤ 2× real-vs-real floor; shapes shape+colour ≥ 95 %)")
     rows = []
-    for task, kind in TASKS:
+    for task, kind in selected:
         r = judge_task(task, kind, steps, n)
         rows.append(r)
         q = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k not in ("task", "model", "wall_s", "steps", "steps_per_s", "pass"))
         print(f"{task:>12} {kind:<9} {r['wall_s']:7.1f} s  {r['steps']:5d} steps  {r['steps_per_s']:6.1f} steps/s  {'PASS' if r['pass'] else 'MISS'}  {q}", flush=True)
 
+    if only is not None:
+        return
     nets = network_choice(10 if args.quick else args.network_budget, n) if args.network_budget > 0 else []
     if nets:
         print("\n## Digits network choice (flow, same wall-clock budget each)")
