@@ -135,40 +135,33 @@ class ClassifierCells:
 
 
 class I2ICells:
-    """Image-to-image completion models: original and retrain from the I2I recipe cache, methods
-    from the registry (``model_kinds = ("i2i",)``), judged by ``eval.i2i`` on held-out forget and
-    retain images with the original model as the noise reference."""
+    """Image-to-image completion models through ``i2i.cell``: original and retrain from the I2I
+    recipe cache, methods from the registry (``model_kinds = ("i2i",)``), judged by ``eval.i2i`` on
+    held-out forget and retain images with the original model as the noise reference."""
 
     def __init__(self, task: Task, scale: float, task_dir: Path, progress: bool):
         from genunlearn.data import load_dataset
-        from genunlearn.eval.judge import load_judge
         from genunlearn.i2i.recipe import I2IJob, I2IRecipe
 
         self.task, self.progress, self.scale = task, progress, scale
         self.request = parse_forget(task.forget)
-        self.data = load_dataset(task.dataset)
-        self.data.split(self.request)
-        self.judge = load_judge(task.dataset, progress=progress, verbose=False)
-        steps = max(50, int(I2IRecipe().train["steps"] * scale))
-        self.base_job, self.retrain_job = I2IJob(task.dataset, steps=steps), I2IJob(task.dataset, forget=self.request, steps=steps)
-        self.base_key = self.base_job.key()
+        load_dataset(task.dataset).split(self.request)
+        self.steps = max(50, int(I2IRecipe().train["steps"] * scale))
+        self.base_key = I2IJob(task.dataset, steps=self.steps).key()
+        self._base = None
 
-    method = GenerativeCells.method
+    def method(self, name: str, config: dict):
+        method, budget = GenerativeCells.method(self, name, config)
+        return (name, config), budget
 
     def run(self, cell: str, method=None, budget=None) -> CellResult:
-        from genunlearn.eval.i2i import evaluate_i2i
-        from genunlearn.i2i.recipe import train_cached
+        from genunlearn.i2i.cell import Base, run_cell
 
-        base = train_cached(self.base_job, progress=self.progress)
-        if method is None:
-            model = base if cell == "base" else train_cached(self.retrain_job, progress=self.progress)
-            seconds = model.info["train_seconds"]
-        else:
-            method.check(base, self.request)
-            t0 = time.perf_counter()
-            model = method.unlearn(base, self.request, self.data, budget=budget)
-            seconds = time.perf_counter() - t0
-        metrics = flatten(evaluate_i2i(model, self.request, reference=base, judge=self.judge))
+        if self._base is None:
+            self._base = Base.load(self.task.dataset, self.request, steps=self.steps, progress=self.progress)
+        name, config = method if method is not None else ({"base": "original"}.get(cell, cell), None)
+        model, out = run_cell(self._base, name, self.request, config, budget=budget)
+        seconds = self._base.original.info["train_seconds"] if cell == "base" else out["seconds"]
 
         def write(folder: Path) -> None:
             from genunlearn.sampling import write_npz
@@ -176,7 +169,7 @@ class I2ICells:
             model.save_pretrained(folder / "model")
             write_npz(folder / "samples.npz", completion_grid(model, self.request))
 
-        return CellResult(metrics, seconds, write)
+        return CellResult(flatten(out["metrics"]), seconds, write)
 
 
 FAMILIES = {"flow": GenerativeCells, "diffusion": GenerativeCells, "classifier": ClassifierCells, "i2i": I2ICells}
