@@ -68,7 +68,8 @@ def main() -> None:
         target = TARGET_SECONDS.get(args.suite)
         verdict = "" if target is None else f"  {'PASS' if seconds <= target else 'MISS'} (target ≤ {target} s)"
         print(f"\nsuite {args.suite}: {len(cells)} cells, wall {seconds:.1f} s (cells {cell_sum:.1f} s){verdict}")
-        print(f"report: {report} in {report_seconds:.2f} s  {'PASS' if report_seconds <= REPORT_TARGET else 'MISS'} (target ≤ {REPORT_TARGET:.0f} s)")
+        print(f"report: {report} in {report_seconds:.2f} s  {'PASS' if report_seconds <= REPORT_TARGET else 'MISS'} (target ≤ {REPORT_TARGET:.0f} s)\n")
+        print(report.read_text(), flush=True)
         if args.repro:
             print(f"\n## suite {args.suite}: run 2 (second empty cache, same seeds)")
             timed_suite(args.suite, out / "run2", Path(tmp) / "c2")
@@ -76,8 +77,6 @@ def main() -> None:
             differ = [c for c in cells if strip_timings(cells[c]) != strip_timings(second.get(c, {}))]
             n_values = sum(len(strip_timings(m)) for m in cells.values())
             print(f"reproducibility: {len(cells) - len(differ)}/{len(cells)} cells bit-identical ({n_values} metric entries compared)  {'PASS' if not differ else 'MISS: ' + ', '.join(differ)}")
-        print()
-        print(report.read_text())
 
 
 if __name__ == "__main__":
