@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -106,5 +106,5 @@ class ESD(Method):
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
         train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
-        info = {"method": self.name, "config": asdict(cfg), "steps": steps, "seconds": round(time.perf_counter() - t0, 3), "conditions": conds.tolist()}
-        return GenerativeModel(net, process, model.data, {**model.info, "unlearn": info})
+        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=conds.tolist())
+        return GenerativeModel(net, process, model.data, info)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -298,17 +298,16 @@ class FDiv(Method):
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=log_every)
         result = train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
-        info = {
-            "method": self.name,
-            "config": asdict(cfg),
-            "steps": steps,
-            "seconds": round(time.perf_counter() - t0, 3),
-            "anchor_pool_seconds": round(pool_seconds, 3),
-            "anchor_images": len(anchor_pool.x),
-            "trainable_params": sum(p.numel() for p in params),
-            "final_loss": result.losses[-1] if result.losses else None,
-        }
-        return GenerativeModel(net, process, model.data, {**model.info, "unlearn": info})
+        info = self.unlearned_info(
+            model.info,
+            steps=steps,
+            seconds=time.perf_counter() - t0,
+            anchor_pool_seconds=round(pool_seconds, 3),
+            anchor_images=len(anchor_pool.x),
+            trainable_params=sum(p.numel() for p in params),
+            final_loss=result.losses[-1] if result.losses else None,
+        )
+        return GenerativeModel(net, process, model.data, info)
 
 
 @register
