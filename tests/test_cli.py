@@ -11,14 +11,6 @@ import pytest
 from genunlearn.cli import main
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 def test_help_is_fast_and_lazy():
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "genunlearn.cli", "--help"], capture_output=True, text=True)
@@ -38,20 +30,20 @@ def ring_model(tmp_path_factory):
     return out
 
 
-def test_train_sample_evaluate_roundtrip(ring_model, tmp_path, capsys):
-    code, out, _ = run(capsys, "sample", str(ring_model), "--n", "50", "--out", str(tmp_path / "s.npz"))
+def test_train_sample_evaluate_roundtrip(ring_model, tmp_path, cli):
+    code, out, _ = cli("sample", str(ring_model), "--n", "50", "--out", str(tmp_path / "s.npz"))
     assert code == 0
     with np.load(tmp_path / "s.npz") as f:
         assert f["samples"].shape == (50, 2) and f["samples"].dtype == np.float32 and f["labels"].shape == (50,)
-    code, out, _ = run(capsys, "evaluate", str(ring_model), "--forget", "classes=0,1", "--n-per-prompt", "10", "--out", str(tmp_path / "m.json"))
+    code, out, _ = cli("evaluate", str(ring_model), "--forget", "classes=0,1", "--n-per-prompt", "10", "--out", str(tmp_path / "m.json"))
     assert code == 0 and "forget_mass" in out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert 0.1 < metrics["forget_mass"] < 0.4  # the base model still has modes 0 and 1 (≈ 2/8)
 
 
-def test_train_is_cached(ring_model, tmp_path, capsys):
+def test_train_is_cached(ring_model, tmp_path, cli):
     t = time.perf_counter()
-    code, out, _ = run(capsys, "train", "--task", "ring8", "--out", str(tmp_path / "again"), "--steps", "400")
+    code, out, _ = cli("train", "--task", "ring8", "--out", str(tmp_path / "again"), "--steps", "400")
     assert code == 0 and time.perf_counter() - t < 5
     a = (ring_model / "network.safetensors").read_bytes()
     assert (tmp_path / "again" / "network.safetensors").read_bytes() == a
@@ -71,37 +63,37 @@ def test_train_is_cached(ring_model, tmp_path, capsys):
         (["unlearn", "{model}", "--method", "retrain", "--forget", "classes=1", "--out", "{tmp}/u", "--set", "speed=9"], "unknown config key 'speed'"),
     ],
 )
-def test_bad_input_one_line_error(ring_model, tmp_path, capsys, args, match):
+def test_bad_input_one_line_error(ring_model, tmp_path, cli, args, match):
     args = [a.format(tmp=tmp_path, model=ring_model) for a in args]
-    code, out, err = run(capsys, *args)
+    code, out, err = cli(*args)
     assert code == 2
     assert err.startswith("error: ") and match in err and err.count("\n") == 1
     assert not (tmp_path / "x").exists() and not (tmp_path / "u").exists()
 
 
-def test_refuses_to_overwrite_foreign_folder(tmp_path, capsys):
+def test_refuses_to_overwrite_foreign_folder(tmp_path, cli):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    code, _, err = run(capsys, "train", "--task", "ring8", "--out", str(tmp_path / "mine"), "--steps", "5")
+    code, _, err = cli("train", "--task", "ring8", "--out", str(tmp_path / "mine"), "--steps", "5")
     assert code == 2 and "refusing to overwrite" in err
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
 
 
-def test_corrupt_checkpoint_leaves_output_untouched(ring_model, tmp_path, capsys):
+def test_corrupt_checkpoint_leaves_output_untouched(ring_model, tmp_path, cli):
     import shutil
 
     bad = tmp_path / "bad"
     shutil.copytree(ring_model, bad)
     (bad / "network.safetensors").write_bytes(b"\x00" * 10)
     (tmp_path / "s.npz").write_bytes(b"old")
-    code, _, err = run(capsys, "sample", str(bad), "--out", str(tmp_path / "s.npz"))
+    code, _, err = cli("sample", str(bad), "--out", str(tmp_path / "s.npz"))
     assert code == 2 and "corrupt" in err
     assert (tmp_path / "s.npz").read_bytes() == b"old"
 
 
-def test_retrain_gold_standard_never_generates_forgotten_modes(tmp_path, capsys):
-    code, out, _ = run(capsys, "train", "--task", "ring8", "--forget", "classes=0,1", "--out", str(tmp_path / "rt"), "--steps", "400")
+def test_retrain_gold_standard_never_generates_forgotten_modes(tmp_path, cli):
+    code, out, _ = cli("train", "--task", "ring8", "--forget", "classes=0,1", "--out", str(tmp_path / "rt"), "--steps", "400")
     assert code == 0 and "retrain model" in out
-    code, out, _ = run(capsys, "evaluate", str(tmp_path / "rt"), "--forget", "classes=0,1", "--n-per-prompt", "20")
+    code, out, _ = cli("evaluate", str(tmp_path / "rt"), "--forget", "classes=0,1", "--n-per-prompt", "20")
     metrics = json.loads((tmp_path / "rt" / "metrics.json").read_text())
     assert metrics["forget_mass"] < 0.05 and metrics["forget"] == "classes=0,1"

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from genunlearn.cli import main
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
 from genunlearn.methods import divergences, get_method
@@ -224,21 +223,13 @@ def tiny_dir(tiny, tmp_path_factory):
     return path
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 FAST = ["--steps", "2", "--set", "anchor_images=2", "--set", "anchor_sampler_steps=2"]
 
 
-def test_cli_unlearn_hellinger(tiny_dir, tmp_path, capsys):
+def test_cli_unlearn_hellinger(tiny_dir, tmp_path, cli):
     from genunlearn.generative import GenerativeModel
 
-    code, out, err = run(capsys, "unlearn", str(tiny_dir), "--method", "fdiv", "--divergence", "hellinger", "--concept", "circle", "--anchor", "shape", "--out", str(tmp_path / "u"), *FAST)
+    code, out, err = cli("unlearn", str(tiny_dir), "--method", "fdiv", "--divergence", "hellinger", "--concept", "circle", "--anchor", "shape", "--out", str(tmp_path / "u"), *FAST)
     assert code == 0, err
     model = GenerativeModel.from_pretrained(tmp_path / "u")
     assert model.info["unlearn"]["config"]["divergence"] == "hellinger" and model.info["forget"] == "concept=circle;anchor=shape"
@@ -255,7 +246,7 @@ def test_cli_unlearn_hellinger(tiny_dir, tmp_path, capsys):
         (["--method", "fdiv", "--forget", "classes=1"], "does not accept 'classes'"),
     ],
 )
-def test_cli_bad_words_one_line(tiny_dir, tmp_path, capsys, args, match):
-    code, out, err = run(capsys, "unlearn", str(tiny_dir), *args, "--out", str(tmp_path / "u"), *FAST)
+def test_cli_bad_words_one_line(tiny_dir, tmp_path, cli, args, match):
+    code, out, err = cli("unlearn", str(tiny_dir), *args, "--out", str(tmp_path / "u"), *FAST)
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "u").exists()

@@ -156,31 +156,21 @@ def test_forget_completions_degrade_and_retain_completions_hold(original, digits
     assert rise_f > 0.1 and rise_f > 2 * rise_r
 
 
-def run_cli(capsys, *args):
-    from genunlearn.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def test_cli_train_sample_unlearn_evaluate(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "train", "--task", "digits", "--model", "i2i", "--steps", "10", "--out", str(tmp_path / "m"))
+def test_cli_train_sample_unlearn_evaluate(tmp_path, cli):
+    code, out, err = cli("train", "--task", "digits", "--model", "i2i", "--steps", "10", "--out", str(tmp_path / "m"))
     assert code == 0 and "saved original model" in out, err
-    code, out, err = run_cli(capsys, "sample", str(tmp_path / "m"), "--n", "6", "--mask", "outpaint", "--labels", "7", "--out", str(tmp_path / "s.npz"))
+    code, out, err = cli("sample", str(tmp_path / "m"), "--n", "6", "--mask", "outpaint", "--labels", "7", "--out", str(tmp_path / "s.npz"))
     assert code == 0, err
     z = np.load(tmp_path / "s.npz")
     assert z["images"].shape == z["originals"].shape == z["masked"].shape == (6, 8, 8, 1) and (z["labels"] == 7).all()
     border = z["hidden"][:, [0, -1], :, 0]
     assert (border == 255).all() and (z["images"][:, 2:6, 2:6] == z["originals"][:, 2:6, 2:6]).all()  # centre kept
-    code, out, err = run_cli(capsys, "unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1,2,3,4", "--steps", "3", "--set", "retain=proxy", "--out", str(tmp_path / "u"))
+    code, out, err = cli("unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1,2,3,4", "--steps", "3", "--set", "retain=proxy", "--out", str(tmp_path / "u"))
     assert code == 0 and "saved unlearned model (i2i" in out, err
     assert I2IModel.from_pretrained(tmp_path / "u").info["unlearn"]["retain"] == "proxy"
-    code, _, err = run_cli(capsys, "unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1", "--set", "alpha=0", "--out", str(tmp_path / "v"))
+    code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1", "--set", "alpha=0", "--out", str(tmp_path / "v"))
     assert code == 2 and err.count("\n") == 1 and "alpha must be > 0" in err
-    code, _, err = run_cli(capsys, "unlearn", str(tmp_path / "m"), "--method", "finetune", "--forget", "classes=0", "--out", str(tmp_path / "v"))
+    code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "finetune", "--forget", "classes=0", "--out", str(tmp_path / "v"))
     assert code == 2 and "works on" in err and "'i2i'" in err
-    code, _, err = run_cli(capsys, "sample", str(tmp_path / "m"), "--n", "2", "--prompt", "a 3", "--out", str(tmp_path / "t.npz"))
+    code, _, err = cli("sample", str(tmp_path / "m"), "--n", "2", "--prompt", "a 3", "--out", str(tmp_path / "t.npz"))
     assert code == 2 and "do not apply to i2i" in err

@@ -142,15 +142,20 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
     return GenerativeModel(net, process, meta, info)
 
 
+def cached(key: str, train, load, *, use_cache: bool = True):
+    """The model cached under ``key``, or ``train(work_dir)`` (resumable there) saved into the cache."""
+    folder = cache_root() / "models" / key
+    if use_cache and (folder / "config.json").is_file():
+        return load(folder)
+    work = cache_root() / "work" / key
+    model = train(work)
+    model.save_pretrained(folder)
+    shutil.rmtree(work, ignore_errors=True)
+    return model
+
+
 def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it."""
     from genunlearn.generative import GenerativeModel
 
-    folder = cache_root() / "models" / job.key()
-    if use_cache and (folder / "config.json").is_file():
-        return GenerativeModel.from_pretrained(folder)
-    work = cache_root() / "work" / job.key()
-    model = train_generative(job, out_dir=work, resume=True, progress=progress)
-    model.save_pretrained(folder)
-    shutil.rmtree(work, ignore_errors=True)
-    return model
+    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), GenerativeModel.from_pretrained, use_cache=use_cache)

@@ -7,7 +7,6 @@ hidden pixels (MAE's objective). Results are cached by config hash under ``recip
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -78,13 +77,6 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it (resumable)."""
     from genunlearn.i2i.model import I2IModel
-    from genunlearn.recipes import cache_root
+    from genunlearn.recipes import cached
 
-    folder = cache_root() / "models" / job.key()
-    if use_cache and (folder / "config.json").is_file():
-        return I2IModel.from_pretrained(folder)
-    work = cache_root() / "work" / job.key()
-    model = train_i2i(job, out_dir=work, resume=True, progress=progress)
-    model.save_pretrained(folder)
-    shutil.rmtree(work, ignore_errors=True)
-    return model
+    return cached(job.key(), lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress), I2IModel.from_pretrained, use_cache=use_cache)
