@@ -74,7 +74,7 @@ def component_mass(components: torch.Tensor, on_support: torch.Tensor, k: int) -
     return [float(((components == c) & on_support).sum()) / n for c in range(k)]
 
 
-def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float, *, max_n: int = 2000, seed: int = 0) -> float:
+def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float, *, max_n: int = 5000, seed: int = 0) -> float:
     """Unbiased MMD² with a Gaussian kernel of fixed bandwidth, on seeded subsets of at most ``max_n``."""
     g = torch.Generator().manual_seed(seed)
     x = x[torch.randperm(x.shape[0], generator=g)[:max_n]].double()

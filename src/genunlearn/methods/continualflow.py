@@ -46,6 +46,8 @@ class ContinualFlowConfig:
     steps: int = 1000  # optimiser steps (the CLI's --steps overrides)
     lr: float | None = None  # None: the base recipe's lr / 10 (finetune) or 1e-2 (composed, reference)
     batch: int = 512
+    lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
+    ema_decay: float | None = None  # finetune mode: average the fine-tuned weights (start: the pretrained ones)
     eps: float = 1e-8  # clamp of Σw in the normaliser
     tau_c: float = 0.1  # conditional models: a condition vanishes when Z_c < tau_c · max Z
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
@@ -158,6 +160,7 @@ class ContinualFlow(Method):
             k = len(model.attributes[0].values)
             labels = torch.arange(k).repeat_interleave(math.ceil(cfg.pool / k))
             cond = model.cond_for_labels(labels)
+            kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
         x = model.sample(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
         return Pool(x, pool_weights(energies, x), cond)
@@ -210,7 +213,7 @@ class ContinualFlow(Method):
             j = self._redirect(sources, pool.cond[i, 0], null, g)
             return weighted_flow_loss(process, model_net, pool.x[j], pool.w[j], cond, eps=cfg.eps, generator=g, drop_cond=False)
 
-        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-4), optimizer="adam", grad_clip=1.0, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-4), optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, seed=cfg.seed, log_every=max(1, min(50, steps)))
         result = train(net, step_loss, tc, desc="continualflow", callbacks=callbacks, progress=False)
         return net, result
 

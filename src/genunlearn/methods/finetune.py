@@ -2,7 +2,7 @@
 
 Generic over processes (flow matching, diffusion): it calls the process's own per-sample loss,
 with the base model's condition dropout. The paper gives no details of its fine-tuning baseline;
-this definition (Adam, base lr / 10, no EMA) is a project choice.
+this definition (Adam, base lr / 10, EMA optional) is a project choice.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ class FinetuneConfig:
     steps: int = 1000  # optimiser steps (the CLI's --steps overrides)
     lr: float | None = None  # None: the base recipe's lr / 10 (1e-4 when unknown)
     batch: int = 512
+    lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
+    ema_decay: float | None = None  # average the fine-tuned weights (start: the pretrained ones)
     seed: int = 0
 
 
@@ -50,6 +52,6 @@ class Finetune(Method):
         base_lr = model.info.get("recipe", {}).get("train", {}).get("lr")
         lr = cfg.lr if cfg.lr is not None else (base_lr / 10 if base_lr else 1e-4)
         steps = budget or cfg.steps
-        result = train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
+        result = train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, lr=lr)
         return GenerativeModel(net, process, model.data, info)
