@@ -121,7 +121,7 @@ class ContinualFlow(Method):
         t0 = time.perf_counter()
         history = list(model.info.get("continualflow", {}).get("energies", [])) if cfg.keep_previous else []
         energies = [(h["lam"], restore_energy(h["energy"])) for h in history] + [(cfg.lam, energy)]
-        pool = self._draw_pool(model, energies)
+        pool = self.draw_pool(model, energies)
         pool_seconds = time.perf_counter() - t0
         stats = self._pool_stats(pool)
         steps = budget or cfg.steps
@@ -150,7 +150,7 @@ class ContinualFlow(Method):
         return GenerativeModel(net, process, model.data, info)
 
     # --- pool ------------------------------------------------------------------------------------
-    def _draw_pool(self, model, energies) -> Pool:
+    def draw_pool(self, model, energies: list[tuple[float, Energy]]) -> Pool:
         """M samples of the frozen current model (balanced per condition), weighted once."""
         cfg = self.config
         g = torch.Generator().manual_seed(cfg.seed)

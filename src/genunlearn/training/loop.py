@@ -5,6 +5,10 @@ owns the optimiser, gradient clipping, an optional gradient mask (masked weights
 through weight decay, momentum or Adam state either), EMA, periodic checkpoints with exact
 resume, the progress bar and the JSONL log. It runs under accelerate, so the same code runs in one
 CPU process, several processes, or on GPUs; each process draws from its own seeded generator.
+
+On CPU the loop turns on flushing of subnormal floats (process-wide): tiny Adam moments and
+activations otherwise fall into slow subnormal arithmetic, which made the 2D fine-tunes of
+ContinualFlow 2–4× slower (measured). Results stay deterministic.
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ def train(
     from tqdm.auto import tqdm
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if accelerator.device.type == "cpu":
+        torch.set_flush_denormal(True)
     generator = torch.Generator().manual_seed(cfg.seed * 1009 + accelerator.process_index)
     trainable = [p for p in (params if params is not None else net.parameters()) if p.requires_grad]
     optimizer = make_optimizer(trainable, cfg)
