@@ -65,7 +65,7 @@ def proxy_floor(base, request, data, cfg: dict) -> float:
     method = ContinualFlow(ContinualFlowConfig(**cfg))
     energy = energy_for_request(request, data, form=method.config.energy, task=data.name)
     pool = method.draw_pool(base, [(method.config.lam, energy)])
-    hit = torch.isin(load_judge(data.name, verbose=False).predict(pool.x)[:, 0], torch.tensor(list(request.classes))).float()
+    hit = torch.isin(load_judge(data.name, verbose=False).predict(pool.x)[:, 0], torch.tensor([data.class_id(c) for c in request.classes])).float()
     return float((pool.w * hit).sum() / pool.w.sum())
 
 

@@ -94,6 +94,11 @@ def test_bad_requests_and_configs_fail_clearly(ring8):
             method.unlearn(ring8, request, NoData())
     with pytest.raises(GenUnlearnError, match="unknown mode"):
         get_method("continualflow", {"mode": "sideways"})
+    for name in ("continualflow", "finetune"):  # schedule typos fail before any proxy, pool or training
+        with pytest.raises(GenUnlearnError, match="unknown lr_schedule 'cos'"):
+            get_method(name, {"lr_schedule": "cos"})
+        with pytest.raises(GenUnlearnError, match="ema_decay must lie in"):
+            get_method(name, {"ema_decay": 1.5})
     with pytest.raises(GenUnlearnError, match="unknown energy region"):
         method.unlearn(ring8, ForgetRequest("energy", energy="nowhere"), load_dataset("ring8"))
     with pytest.raises(GenUnlearnError, match="one finite value"):

@@ -32,6 +32,7 @@ import torch
 from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
+from genunlearn.training.loop import check_schedule
 
 MODES = ("finetune", "composed")
 ESS_WARN = 0.05
@@ -47,7 +48,7 @@ class ContinualFlowConfig:
     lr: float | None = None  # None: the base recipe's lr / 10 (finetune) or 1e-2 (composed, reference)
     batch: int = 512
     lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
-    ema_decay: float | None = None  # finetune mode: average the fine-tuned weights (start: the pretrained ones)
+    ema_decay: float | None = None  # finetune mode: sample from an EMA of the fine-tuned weights
     eps: float = 1e-8  # clamp of Σw in the normaliser
     tau_c: float = 0.1  # conditional models: a condition vanishes when Z_c < tau_c · max Z
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
@@ -63,6 +64,7 @@ class ContinualFlowConfig:
             raise GenUnlearnError(f"unknown energy {self.energy!r}; expected one of {', '.join(ENERGY_FORMS)}")
         if self.lam <= 0 or self.pool < 2 or self.steps < 1 or self.batch < 1 or not 0 <= self.tau_c < 1:
             raise GenUnlearnError("continualflow needs lam > 0, pool >= 2, steps >= 1, batch >= 1 and 0 <= tau_c < 1")
+        check_schedule(self.lr_schedule, self.ema_decay)
         if self.fallback != "marginal" and not (self.fallback.startswith("class:") and self.fallback[6:].isdigit()):
             raise GenUnlearnError(f"bad fallback {self.fallback!r}: expected 'marginal' or 'class:K'")
 
@@ -261,6 +263,6 @@ class ContinualFlow(Method):
             j = torch.randint(m, (cfg.batch,), generator=g)  # x1: independent pool draws
             return weighted_flow_loss(transport, net, pool.x[j], pool.w[j], None, eps=cfg.eps, x0=pool.x[i], generator=g, drop_cond=False)
 
-        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-2), optimizer="adam", grad_clip=None, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-2), optimizer="adam", grad_clip=None, lr_schedule=cfg.lr_schedule, seed=cfg.seed, log_every=max(1, min(50, steps)))
         result = train(flow_net, step_loss, tc, desc="continualflow (composed)", callbacks=callbacks, progress=False)
         return ComposedNet.of(model.net, flow_net), result

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from genunlearn.methods.base import Method, register
+from genunlearn.training.loop import check_schedule
 
 
 @dataclass
@@ -22,8 +23,11 @@ class FinetuneConfig:
     lr: float | None = None  # None: the base recipe's lr / 10 (1e-4 when unknown)
     batch: int = 512
     lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
-    ema_decay: float | None = None  # average the fine-tuned weights (start: the pretrained ones)
+    ema_decay: float | None = None  # sample from an EMA of the fine-tuned weights
     seed: int = 0
+
+    def __post_init__(self):
+        check_schedule(self.lr_schedule, self.ema_decay)
 
 
 @register

@@ -1,5 +1,5 @@
 """Shared training machinery: the loop, its config and the gradient mask."""
 
-from genunlearn.training.loop import GradientMask, TrainConfig, TrainResult, train
+from genunlearn.training.loop import GradientMask, TrainConfig, TrainResult, check_schedule, train
 
-__all__ = ["GradientMask", "TrainConfig", "TrainResult", "train"]
+__all__ = ["GradientMask", "TrainConfig", "TrainResult", "check_schedule", "train"]

@@ -26,6 +26,15 @@ from genunlearn.checkpoint import atomic_dir, load_tensors, save_tensors
 from genunlearn.errors import GenUnlearnError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def check_schedule(lr_schedule: str, ema_decay: float | None) -> None:
+    """Fail early (before any costly setup) on a schedule or EMA decay the loop cannot run."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise GenUnlearnError(f"unknown lr_schedule {lr_schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
+    if ema_decay is not None and not 0 < ema_decay < 1:
+        raise GenUnlearnError(f"ema_decay must lie in (0, 1), got {ema_decay}")
 
 
 @dataclass
@@ -51,8 +60,9 @@ class TrainConfig:
             raise GenUnlearnError(f"unknown optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
         if self.steps < 1 or self.lr <= 0:
             raise GenUnlearnError("training needs steps >= 1 and lr > 0")
-        if self.clip_mode not in ("norm", "value") or self.lr_schedule not in ("constant", "cosine"):
-            raise GenUnlearnError("clip_mode must be norm|value and lr_schedule constant|cosine")
+        if self.clip_mode not in ("norm", "value"):
+            raise GenUnlearnError(f"clip_mode must be norm or value, got {self.clip_mode!r}")
+        check_schedule(self.lr_schedule, self.ema_decay)
 
 
 @dataclass
