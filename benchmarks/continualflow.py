@@ -131,8 +131,10 @@ def plot_sweep(results: list[dict], path: Path) -> None:
         ax.set_xscale("log")
         ax.set_xlabel("λ")
         ax.set_ylabel("forget mass / rate", color="tab:red")
+        ax.set_ylim(0, 1.5 * max(r["forget"] for r in rs))  # from zero: small wiggles stay small
         twin = ax.twinx()
         twin.plot(lam, [r["quality"] for r in rs], "s--", color="tab:blue")
+        twin.set_ylim(0, 1.5 * max(r["quality"] for r in rs))
         twin.set_ylabel("retain MMD²" if "ring" in name else "FD on retained classes", color="tab:blue")
         ax.set_title(f"ContinualFlow λ sweep: {name}")
     fig.tight_layout()
