@@ -24,6 +24,20 @@ def test_loss_decreases():
     assert res.losses[-1] < 0.2 * res.losses[0]
 
 
+def test_subnormals_flushed_only_while_training():
+    tiny = torch.tensor(1e-310, dtype=torch.float64)  # a subnormal double
+    seen = []
+    net, step_loss = regression_problem()
+
+    def probing_loss(model, g):
+        seen.append(float(tiny * 1.0))
+        return step_loss(model, g)
+
+    train(net, probing_loss, TrainConfig(steps=2, lr=1e-2), progress=False)
+    assert seen == [0.0, 0.0]  # flushed inside the loop (speed on CPU)
+    assert float(tiny * 1.0) == 1e-310  # and restored for code that runs afterwards
+
+
 def test_seeded_runs_are_bit_identical():
     a, loss_a = regression_problem()
     b, loss_b = regression_problem()
