@@ -50,7 +50,7 @@ class ContinualFlowConfig:
     lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
     ema_decay: float | None = None  # finetune mode: sample from an EMA of the fine-tuned weights
     eps: float = 1e-8  # clamp of Σw in the normaliser
-    tau_c: float = 0.1  # conditional models: a condition vanishes when Z_c < tau_c · max Z
+    tau_c: float = 0.5  # conditional models: a condition vanishes when Z_c < tau_c · max Z (spec suggests 0.1; see docs)
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
     keep_previous: bool = True  # multiply in the energies of earlier ContinualFlow requests
     pool_steps: int | None = None  # sampler steps for the pool (None: the model's own)
