@@ -13,6 +13,7 @@ of ContinualFlow 2–4× slower (measured). Results stay deterministic.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -116,6 +117,21 @@ class GradientMask:
                     v.view(-1).index_fill_(0, idx, 0)
 
 
+def _flushing_subnormals(fn: Callable) -> Callable:
+    """Run ``fn`` with subnormal floats flushed to zero on CPU, restored afterwards."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        torch.set_flush_denormal(not torch.cuda.is_available())
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_flush_denormal(False)  # numerical code outside training (e.g. quadratures) keeps subnormals
+
+    return wrapper
+
+
+@_flushing_subnormals
 def train(
     net: torch.nn.Module,
     step_loss: Callable,
@@ -130,27 +146,6 @@ def train(
     callbacks: tuple[Callable[[int, dict], None], ...] = (),
 ) -> TrainResult:
     """Train ``net`` in place for ``cfg.steps`` steps; with EMA, ``net`` ends holding the EMA weights."""
-    flush = not torch.cuda.is_available()
-    torch.set_flush_denormal(flush)
-    try:
-        return _train_loop(net, step_loss, cfg, out_dir=out_dir, resume=resume, params=params, grad_mask=grad_mask, desc=desc, progress=progress, callbacks=callbacks)
-    finally:
-        torch.set_flush_denormal(False)  # numerical code outside training (e.g. quadratures) keeps subnormals
-
-
-def _train_loop(
-    net: torch.nn.Module,
-    step_loss: Callable,
-    cfg: TrainConfig,
-    *,
-    out_dir: str | Path | None = None,
-    resume: bool = False,
-    params: list | None = None,
-    grad_mask: dict[str, torch.Tensor] | None = None,
-    desc: str = "train",
-    progress: bool = True,
-    callbacks: tuple[Callable[[int, dict], None], ...] = (),
-) -> TrainResult:
     from accelerate import Accelerator
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from tqdm.auto import tqdm
