@@ -85,15 +85,7 @@ class Dataset:
 
     # --- names → ids ---------------------------------------------------------------------------
     def class_id(self, c) -> int:
-        names = self.class_names
-        if isinstance(c, int) or (isinstance(c, str) and c.lstrip("-").isdigit() and c not in names):
-            i = int(c)
-            if not 0 <= i < len(names):
-                raise GenUnlearnError(f"unknown class {c} for {self.name}: ids are 0..{len(names) - 1}")
-            return i
-        if c in names:
-            return names.index(c)
-        raise GenUnlearnError(f"unknown class {c!r} for {self.name}; classes are {', '.join(names)}")
+        return class_id(self.attributes, c, where=self.name)
 
     def prompt_to_cond(self, prompt: str) -> torch.Tensor:
         return prompt_to_cond(self.attributes, prompt)
@@ -140,6 +132,19 @@ class Dataset:
         if mask.all():
             raise GenUnlearnError(f"retain split is empty: {request.spec()} covers all of {self.name}")
         return self.subset(mask.nonzero().squeeze(1)), self.subset((~mask).nonzero().squeeze(1))
+
+
+def class_id(attributes, c, *, where: str = "this model") -> int:
+    """A class id or name → its id in the first attribute's vocabulary (no data needed)."""
+    names = attributes[0].values
+    if isinstance(c, int) or (isinstance(c, str) and c.lstrip("-").isdigit() and c not in names):
+        i = int(c)
+        if not 0 <= i < len(names):
+            raise GenUnlearnError(f"unknown class {c} for {where}: ids are 0..{len(names) - 1}")
+        return i
+    if c in names:
+        return names.index(c)
+    raise GenUnlearnError(f"unknown class {c!r} for {where}; classes are {', '.join(names)}")
 
 
 def concept_slot(attributes, word: str) -> tuple[int, int | None]:
