@@ -1,5 +1,5 @@
-"""Shared training machinery: the loop, its config and the gradient mask."""
+"""Shared training machinery: the loop of objectives, its configs and the gradient mask."""
 
-from genunlearn.training.loop import GradientMask, TrainConfig, TrainResult, check_schedule, train
+from genunlearn.training.loop import GradientMask, Objective, Optim, TrainConfig, TrainResult, check_schedule, train, train_objectives
 
-__all__ = ["GradientMask", "TrainConfig", "TrainResult", "check_schedule", "train"]
+__all__ = ["GradientMask", "Objective", "Optim", "TrainConfig", "TrainResult", "check_schedule", "train", "train_objectives"]
