@@ -1,12 +1,22 @@
-"""Condition dropout (to train classifier-free guidance) and guided network calls."""
+"""Condition dropout (to train classifier-free guidance), guided network calls, and ``unwrap``."""
 
 from __future__ import annotations
 
 import torch
 
+WRAPPERS = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+
+
+def unwrap(net):
+    """The network inside a data-parallel wrapper (the loop hands ``DistributedDataParallel`` to losses
+    under ``accelerate launch``); read attributes such as ``.config`` on this, never on the wrapper."""
+    while isinstance(net, WRAPPERS):
+        net = net.module
+    return net
+
 
 def null_cond(net, n: int, device=None) -> torch.Tensor | None:
-    vocab = tuple(net.config.cond_vocab)
+    vocab = tuple(unwrap(net).config.cond_vocab)
     if not vocab:
         return None
     return torch.tensor(vocab, dtype=torch.long, device=device).expand(n, -1).clone()

@@ -2,6 +2,10 @@
 
 x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε. Networks see t / T ∈ [0, 1). Sampling uses diffusers' DDIM / DDPM
 schedulers; classifier-free guidance is ε̂ = ε_∅ + s (ε_c − ε_∅).
+
+Building blocks for methods: ``corrupt`` (clean batch → x_t, t, ε, target), ``predict`` (ε̂, guided or
+not), the per-sample ``loss`` built on both, and sampling that starts from (``sample(start=k)``) or
+stops at (``sample_until(stop=k)``) an intermediate sampler step.
 """
 
 from __future__ import annotations
@@ -57,17 +61,25 @@ class Diffusion:
     def net_time(self, t: torch.Tensor) -> torch.Tensor:
         return t.float() / self.num_train_timesteps
 
-    def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True) -> torch.Tensor:
-        n = x0.shape[0]
-        t = self.sample_timesteps(n, generator) if t is None else t
+    def corrupt(self, x0, generator=None, *, t=None, noise=None, antithetic: bool = False):
+        """(x_t, t, ε, target) for a clean batch: t drawn first (``antithetic``: t and T − 1 − t), then ε;
+        the target of ε-prediction is ε."""
+        t = self.sample_timesteps(x0.shape[0], generator, antithetic) if t is None else t
         noise = torch.randn(x0.shape, generator=generator) if noise is None else noise
+        return self.add_noise(x0, t, noise), t, noise, noise
+
+    def predict(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        """ε̂(x_t, t, c), classifier-free guided when ``guidance`` ≠ 1."""
+        return guided(net, xt, self.net_time(t), cond, guidance)
+
+    predict_eps = predict  # the design's name for this process's parameterisation
+
+    def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
+        """Per-sample ‖ε̂ − ε‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
+        xt, t, _, target = self.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
         if drop_cond:
             cond = drop_condition(net, cond, self.cond_dropout, self.attr_dropout, generator)
-        xt = self.add_noise(x0, t, noise)
-        return (net(xt, self.net_time(t), cond) - noise).pow(2).flatten(1).mean(1)
-
-    def predict_eps(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
-        return guided(net, xt, self.net_time(t), cond, guidance)
+        return (self.predict(net, xt, t, cond, guidance) - target).pow(2).flatten(1).mean(1)
 
     def predict_x0(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
         a, b = self._coef(t, xt.dim())
@@ -88,14 +100,27 @@ class Diffusion:
         )
 
     @torch.no_grad()
-    def sample(self, net, n, cond=None, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None):
+    def sample(self, net, n, cond=None, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None, start: int = 0):
+        """Data from noise, or from ``x_T`` taken as the state after ``start`` sampler steps (see ``sample_until``)."""
+        return self._run(net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, None)[0]
+
+    @torch.no_grad()
+    def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None, start: int = 0):
+        """(x_t, t): the state after the sampler's first ``stop`` steps and the integer timestep it is at, (n,)."""
+        x, timesteps = self._run(net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, stop)
+        return x, timesteps[stop].expand(n)
+
+    def _run(self, net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, stop):
         sampler = sampler or self.sampler
         sched = self.scheduler(sampler)
         sched.set_timesteps(steps or self.steps)
         scale = self.guidance if guidance is None else guidance
+        kwargs = {"eta": self.eta if eta is None else eta} if sampler == "ddim" else {}
+        timesteps = sched.timesteps
+        if not 0 <= start <= (len(timesteps) if stop is None else stop) or (stop is not None and stop >= len(timesteps)):
+            raise ValueError(f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}")
         x = torch.randn((n, *shape), generator=generator) if x_T is None else x_T.clone()
-        for t in sched.timesteps:
-            eps = self.predict_eps(net, x, t.expand(n), cond, scale)
-            kwargs = {"eta": self.eta if eta is None else eta} if sampler == "ddim" else {}
+        for t in timesteps[start:stop]:
+            eps = self.predict(net, x, t.expand(n), cond, scale)
             x = sched.step(eps, t, x, generator=generator, **kwargs).prev_sample
-        return x
+        return x, timesteps

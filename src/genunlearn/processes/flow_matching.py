@@ -1,7 +1,9 @@
 """Flow matching on the straight (CondOT) path. Convention: t = 0 noise, t = 1 data.
 
 x_t = (1 − t) x_0 + t x_1, target velocity u = x_1 − x_0. The loss is per sample (mean over
-elements, never averaged over the batch) so that methods can reweight or mask it.
+elements, never averaged over the batch) so that methods can reweight or mask it. Building blocks
+as in ``Diffusion``: ``corrupt`` (data batch → x_t, t, x_0, target velocity), ``predict`` (v̂, guided
+or not), ``loss``, ``sample(start=k)`` / ``sample_until(stop=k)`` on the solver's grid.
 """
 
 from __future__ import annotations
@@ -34,29 +36,54 @@ class FlowMatching:
         tt = t.view(-1, *([1] * (x1.dim() - 1)))
         return (1 - tt) * x0 + tt * x1, x1 - x0
 
-    def loss(self, net, x1, cond=None, *, x0=None, t=None, generator=None, drop_cond: bool = True) -> torch.Tensor:
+    def corrupt(self, x1, generator=None, *, t=None, noise=None, antithetic: bool = False):
+        """(x_t, t, x_0, target velocity) for a data batch: the noise x_0 drawn first, then t ~ U[0, 1)
+        (``antithetic``: t and 1 − t)."""
         n = x1.shape[0]
-        x0 = torch.randn(x1.shape, generator=generator) if x0 is None else x0
-        t = torch.rand(n, generator=generator) if t is None else t
+        noise = torch.randn(x1.shape, generator=generator) if noise is None else noise
+        if t is None:
+            t = torch.rand((n + 1) // 2 if antithetic else n, generator=generator)
+            t = torch.cat([t, 1 - t])[:n] if antithetic else t
+        xt, u = self.path(noise, x1, t)
+        return xt, t, noise, u
+
+    def predict(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        """v̂(x_t, t, c), classifier-free guided when ``guidance`` ≠ 1."""
+        return guided(net, xt, t, cond, guidance)
+
+    def loss(self, net, x1, cond=None, *, x0=None, t=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
+        """Per-sample ‖v̂ − (x_1 − x_0)‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
+        xt, t, _, target = self.corrupt(x1, generator, t=t, noise=x0, antithetic=antithetic)
         if drop_cond:
             cond = drop_condition(net, cond, self.cond_dropout, self.attr_dropout, generator)
-        xt, u = self.path(x0, x1, t)
-        return (net(xt, t, cond) - u).pow(2).flatten(1).mean(1)
+        return (self.predict(net, xt, t, cond, guidance) - target).pow(2).flatten(1).mean(1)
 
     def velocity(self, net, x, t: float | torch.Tensor, cond=None, guidance: float | None = None):
         t = torch.full((x.shape[0],), float(t)) if not torch.is_tensor(t) else t
-        return guided(net, x, t, cond, self.guidance if guidance is None else guidance)
+        return self.predict(net, x, t, cond, self.guidance if guidance is None else guidance)
 
     @torch.no_grad()
-    def sample(self, net, n, cond=None, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None):
-        """Integrate from noise (or a given ``x0``) at t = 0 to data at t = 1 on a uniform grid."""
+    def sample(self, net, n, cond=None, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
+        """Integrate from noise (or a given ``x0``, the state after ``start`` steps) at t = start/steps to data at t = 1 on a uniform grid."""
+        return self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, None)
+
+    @torch.no_grad()
+    def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
+        """(x_t, t): the state after the first ``stop`` solver steps, at t = stop / steps, (n,)."""
+        x = self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop)
+        return x, torch.full((n,), stop / (steps or self.steps))
+
+    def _run(self, net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop):
         steps, solver = steps or self.steps, solver or self.solver
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
+        stop = steps if stop is None else stop
+        if not 0 <= start <= stop <= steps:
+            raise ValueError(f"solver steps must satisfy 0 <= start <= stop <= {steps}, got start={start}, stop={stop}")
         x = torch.randn((n, *shape), generator=generator) if x0 is None else x0.clone()
         v = lambda x, t: self.velocity(net, x, t, cond, guidance)  # noqa: E731
         h = 1.0 / steps
-        for i in range(steps):
+        for i in range(start, stop):
             t = i * h
             if solver == "euler":
                 x = x + h * v(x, t)

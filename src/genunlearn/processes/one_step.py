@@ -7,8 +7,9 @@ the network reads its input:
   ``predict_x0``);
 * ``flow``: a velocity field in genunlearn's convention (τ = 0 noise, τ = 1 data). A VP point
   y = a x_0 + b ε is x_τ = y / (a + b) at τ = a / (a + b), and f = x_τ + (1 − τ) v(x_τ, τ, c).
-The same view serves teachers and fake-score networks during distillation (``denoise``,
-``predict_eps``). Sampling is exactly one network call, without guidance.
+The same view serves teachers and fake-score networks during distillation: ``corrupt`` (the VP
+forward process), ``predict`` (ε̂ of the view), ``denoise`` (x̂_0) and ``score_loss`` (their
+per-sample denoising score matching). Sampling is exactly one network call, without guidance.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class OneStep:
     def add_noise(self, x0, t, noise):
         return self.schedule.add_noise(x0, t, noise)
 
+    def corrupt(self, x0, generator=None, *, t=None, noise=None, antithetic: bool = False):
+        """(y_t, t, ε, target = ε) on the VP schedule (the teacher's forward process)."""
+        return self.schedule.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
+
     def denoise(self, net, y: torch.Tensor, t: torch.Tensor, cond=None, guidance: float = 1.0) -> torch.Tensor:
         """x̂_0 from the VP point ``y`` at integer time ``t`` (one network call; guidance s ≠ 1 batches two)."""
         if self.net_kind == "diffusion":
@@ -74,11 +79,17 @@ class OneStep:
         x_tau = y / (a + b)
         return x_tau + (1 - tau) * guided(net, x_tau, tau.flatten(), cond, guidance)
 
-    def predict_eps(self, net, y: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
+    def predict(self, net, y: torch.Tensor, t: torch.Tensor, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        """ε̂ of the VP view (the network's own output for ε-prediction networks)."""
         if self.net_kind == "diffusion":
-            return self.schedule.predict_eps(net, y, t, cond)
+            return self.schedule.predict(net, y, t, cond, guidance)
         a, b = self.coef(t, y.dim())
-        return (y - a * self.denoise(net, y, t, cond)) / b
+        return (y - a * self.denoise(net, y, t, cond, guidance)) / b
+
+    def score_loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None) -> torch.Tensor:
+        """Per-sample denoising score matching Σ ‖ε̂(y_t, t, c) − ε‖², summed over elements (SiD's scale)."""
+        y, t, _, target = self.corrupt(x0, generator, t=t, noise=noise)
+        return (self.predict(net, y, t, cond) - target).pow(2).flatten(1).sum(1)
 
     def generate(self, net, z: torch.Tensor, cond=None) -> torch.Tensor:
         """G(z, c) = f(b_{t*} z, t*, c), differentiable (no signal term in the input)."""
