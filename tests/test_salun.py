@@ -102,7 +102,7 @@ def retain_loss(model, data):
 
 def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, digits):
     request = ForgetRequest.of_classes(3)
-    method = get_method("salun", {"steps": 80, "lr": 2e-3, "batch_size": 32, "mask_batch_size": 64})
+    method = get_method("salun", {"steps": 80, "lr": 2e-3, "batch_size": 32, "mask_batch_size": 64}, family="generative")
     out = method.unlearn(tiny_diffusion, request, digits)
     assert out.info["unlearn"]["mask_density"] == pytest.approx(0.5, abs=1e-6)
     forget, _ = digits.split(request)
@@ -122,8 +122,8 @@ def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, d
 def test_beta_zero_damages_retained_classes(tiny_diffusion, digits):
     request = ForgetRequest.of_classes(3)
     cfg = {"steps": 60, "lr": 1e-3, "batch_size": 32, "mask_ratio": 1.0}
-    with_retain = get_method("random_label", cfg).unlearn(tiny_diffusion, request, digits)
-    without = get_method("random_label", {**cfg, "beta": 0.0}).unlearn(tiny_diffusion, request, digits)
+    with_retain = get_method("random_label", cfg, family="generative").unlearn(tiny_diffusion, request, digits)
+    without = get_method("random_label", {**cfg, "beta": 0.0}, family="generative").unlearn(tiny_diffusion, request, digits)
     assert retain_loss(without, digits) > 1.1 * retain_loss(with_retain, digits)
     assert "mask_density" not in with_retain.info["unlearn"]  # ratio 1: plain random labelling
 
@@ -144,7 +144,7 @@ def test_esd_conditions_for_prompted_data():
 
 
 def test_bad_requests_fail_clearly(tiny_diffusion, digits):
-    salun = get_method("salun")
+    salun = get_method("salun", family="generative")
     with pytest.raises(GenUnlearnError, match="does not accept 'concept'"):
         salun.unlearn(tiny_diffusion, ForgetRequest("concept", concept="3", anchor="digit"), digits)
     with pytest.raises(GenUnlearnError, match="unknown class"):
@@ -152,7 +152,7 @@ def test_bad_requests_fail_clearly(tiny_diffusion, digits):
     with pytest.raises(GenUnlearnError, match="does not accept 'samples'"):
         get_method("esd").unlearn(tiny_diffusion, ForgetRequest("samples", samples=(1, 2)), digits)
     with pytest.raises(GenUnlearnError, match="mask_ratio"):
-        get_method("salun", {"mask_ratio": 0})
+        get_method("salun", {"mask_ratio": 0}, family="generative")
     from dataclasses import replace
 
     uncond = replace(tiny_diffusion, net=type(tiny_diffusion.net)(dim=64, hidden=16, depth=1))

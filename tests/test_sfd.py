@@ -196,14 +196,14 @@ def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
 
 
 def test_classifier_override_never_picks_a_forget_class(teacher, tmp_path):
-    from genunlearn.classify.model import save_classifier
     from genunlearn.methods.sfd import Overrides
+    from genunlearn.model_folder import ClassifierModel
 
     clf = build_network({"_class_name": "ConvClassifier", "in_channels": 1, "channels": (4,), "heads": (10,), "feature_dim": 8})
     with torch.no_grad():
         clf.head.weight.zero_()
         clf.head.bias.copy_(torch.tensor([0, 0, 0, 9, 0, 0, 5, 0, 0, 0.0]))  # favourite: the forget class 3, then 6
-    save_classifier(tmp_path / "clf", clf, {})
+    ClassifierModel(clf, teacher.data).save_pretrained(tmp_path / "clf")
     kw = {"override_mode": "classifier", "override_classifier": str(tmp_path / "clf")}
     pick = Overrides(sfd(**kw).config, teacher, [3], [c for c in range(10) if c != 3])
     assert pick(4, torch.Generator(), lambda: torch.zeros(4, 1, 8, 8)).tolist() == [6] * 4

@@ -1,7 +1,7 @@
 """ESD (Erased Stable Diffusion, Gandikota et al. 2023) for class- or prompt-conditioned diffusion.
 
 Frozen copy θ*, trainable θ. Per step: pick conditions c that carry the concept, run θ*'s DDIM
-sampler (guidance s) from noise to a random step t without gradients, and regress
+sampler (guidance s) from noise to a random step t without gradients (``Diffusion.sample_until``), and regress
 ε_θ(x_t, t, c) onto the negatively guided e* = ε*(x_t, t, ∅) − η [ε*(x_t, t, c) − ε*(x_t, t, ∅)]
 (zero_grad → backward → clip → step). Conditions come from the data's condition rows, so the same
 code serves class labels (digits) and multi-attribute prompts (shapes: every prompt with the word).
@@ -9,7 +9,6 @@ code serves class labels (digits) and multi-attribute prompts (shapes: every pro
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -17,8 +16,8 @@ import torch
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.fdiv import select_params
-from genunlearn.methods.salun import check_conditional
+from genunlearn.methods.common import check_conditional, copy_net, select_params
+from genunlearn.processes.conditioning import unwrap
 
 
 @dataclass
@@ -57,19 +56,6 @@ def forget_conditions(data, request) -> torch.Tensor:
     return torch.unique(torch.cat([forget.cond(), alone]), dim=0)
 
 
-@torch.no_grad()
-def partial_ddim(process, net, cond, k: int, *, shape, steps: int, guidance: float, generator):
-    """Run the DDIM sampler for its first ``k`` steps from noise; returns (x_t, t) at that point."""
-    sched = process.scheduler("ddim")
-    sched.set_timesteps(steps)
-    n = cond.shape[0]
-    x = torch.randn((n, *shape), generator=generator)
-    for t in sched.timesteps[:k]:
-        eps = process.predict_eps(net, x, t.expand(n), cond, guidance)
-        x = sched.step(eps, t, x, eta=process.eta, generator=generator).prev_sample
-    return x, sched.timesteps[k].expand(n)
-
-
 @register
 class ESD(Method):
     name = "esd"
@@ -85,19 +71,19 @@ class ESD(Method):
         check_conditional(self, model)
         cfg, process = self.config, model.process
         conds = forget_conditions(data, request)
-        frozen = copy.deepcopy(model.net).eval().requires_grad_(False)
-        net = copy.deepcopy(model.net)
+        frozen = copy_net(model.net, trainable=False).eval()
+        net = copy_net(model.net, trainable=True)
         params = select_params(net, cfg.params)
         t0 = time.perf_counter()
 
         def step_loss(m, g):
             c = conds[torch.randint(len(conds), (cfg.batch_size,), generator=g)]
             k = int(torch.randint(cfg.sample_steps, (1,), generator=g))
-            sampler = frozen if cfg.sample_with == "frozen" else m
-            was_training = m.training
-            m.eval()
-            xt, t = partial_ddim(process, sampler, c, k, shape=model.sample_shape, steps=cfg.sample_steps, guidance=cfg.sample_guidance, generator=g)
-            m.train(was_training)
+            sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)  # the plain module: ranks sample different lengths
+            was_training = sampler.training
+            sampler.eval()
+            xt, t = process.sample_until(sampler, len(c), c, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=cfg.sample_guidance, generator=g)
+            sampler.train(was_training)
             with torch.no_grad():
                 target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
             return (process.predict_eps(m, xt, t, c) - target).pow(2).mean()

@@ -11,9 +11,9 @@ prompts (never real data); each step takes (x_0, anchor prompt, target prompt) t
   reference) or K_b = ω_t Σ (pred − target)² with ω_t = β_t / (2 α_t (1 − ᾱ_t)) (``"exact"``: the
   true Gaussian KL for σ_t² = β_t); loss = mean_b g(K_b) with g from ``divergences.py``.
 * ``form="variational"``: f-GAN. A small spectral-norm PatchGAN critic sees ε-maps (real = target,
-  fake = pred; with ``critic_conditioning="xt_t"`` also x_t and a t/T channel). ``critic_warmup``
-  critic-only steps first, then per step one critic update (inside ``step_loss``, with its own
-  AdamW, as SFD's fake score) and one model update through the shared loop.
+  fake = pred; with ``critic_conditioning="xt_t"`` also x_t and a t/T channel). The critic is an
+  objective of the shared loop before the model (AdamW): ``critic_warmup`` critic-only updates first,
+  then per step one critic update on a fresh batch and one model update on the same batch.
 
 Spec: ../shared/methods/fdivergence.md; user doc: docs/methods/fdiv.md.
 """
@@ -32,12 +32,8 @@ from genunlearn.data.dataset import concept_slot
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.salun import check_conditional
-from genunlearn.methods.sfd import copy_net
+from genunlearn.methods.common import check_conditional, copy_net, select_params
 
-# parameter-name pieces of the conditioning path: ConvUNet's condition embedding tables (``cond.*``) and
-# every ResBlock's FiLM projection (``.film.``); DiffusersUNet's class embedding; cross-attention K/V
-CONDITIONING_PARAMS = (".cond.", ".film.", ".class_embedding.", ".attn2.to_k.", ".attn2.to_v.")
 DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3}
 
 
@@ -165,21 +161,6 @@ class Critic(nn.Module):
         return self.net(x).flatten(1).mean(1)
 
 
-def select_params(net: nn.Module, group: str) -> list[nn.Parameter]:
-    """Freeze everything outside ``group`` and return the trainable parameters."""
-    if group == "all":
-        net.requires_grad_(True)
-        return list(net.parameters())
-    chosen = [n for n, _ in net.named_parameters() if any(p in "." + n for p in CONDITIONING_PARAMS)]
-    if not chosen:
-        raise GenUnlearnError(f"params=conditioning: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
-    net.requires_grad_(False)
-    params = dict(net.named_parameters())
-    for n in chosen:
-        params[n].requires_grad_(True)
-    return [params[n] for n in chosen]
-
-
 def kl_weights(process) -> torch.Tensor:
     """ω_t = β_t / (2 α_t (1 − ᾱ_t)): KL per squared ε error between the two reverse kernels, σ_t² = β_t."""
     ab = process.alphas_cumprod.double()
@@ -216,7 +197,7 @@ class FDiv(Method):
         generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
         sees the model being trained every ``snapshot_every`` steps (for convergence curves)."""
         from genunlearn.generative import GenerativeModel
-        from genunlearn.training import TrainConfig, train
+        from genunlearn.training import Objective, Optim, train_objectives
 
         self.check(model, request)
         check_conditional(self, model)
@@ -230,24 +211,24 @@ class FDiv(Method):
         net = copy_net(model.net, trainable=True)
         params = select_params(net, cfg.params)
         omega = kl_weights(process)
-        g = torch.Generator().manual_seed(cfg.seed)
 
         def batch(gen):
-            """Shared (x_t, t) for one batch of triples, and the frozen target ε_Φ(x_t, t, anchor)."""
+            """Shared (x_t, t) for one batch of triples, with their anchor and target conditions."""
             i = torch.randint(len(anchor_pool.x), (cfg.batch_size,), generator=gen)
             t = importance_timesteps(process, cfg.batch_size, gen) if cfg.t_sampling == "importance" else process.sample_timesteps(cfg.batch_size, gen)
-            xt = process.add_noise(anchor_pool.x[i], t, torch.randn(anchor_pool.x[i].shape, generator=gen))
+            xt, t, _, _ = process.corrupt(anchor_pool.x[i], gen, t=t)
             return xt, t, anchor_pool.anchor[i], anchor_pool.target[i]
 
         def frozen_target(m, xt, t, c_anchor):
             with torch.no_grad():
-                return process.predict_eps(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
+                return process.predict(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
 
+        objectives = []  # the critic (variational form) comes first, the model last
         if cfg.form == "closed":
             def step_loss(m, gen):
                 xt, t, c_anchor, c_target = batch(gen)
                 target = frozen_target(m, xt, t, c_anchor)
-                per_sample, k, mse = closed_loss(cfg, process.predict_eps(m, xt, t, c_target), target, t, omega)
+                per_sample, k, mse = closed_loss(cfg, process.predict(m, xt, t, c_target), target, t, omega)
                 return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
 
         else:
@@ -256,7 +237,6 @@ class FDiv(Method):
             with torch.random.fork_rng():
                 torch.manual_seed(cfg.seed)
                 critic = Critic(model.sample_shape[0] + extra, cfg.critic_channels).train()
-            critic_opt = torch.optim.AdamW(critic.parameters(), lr=cfg.critic_lr, weight_decay=cfg.weight_decay)
 
             def critic_input(eps, xt, t):
                 if cfg.critic_conditioning == "none":
@@ -264,27 +244,24 @@ class FDiv(Method):
                 tt = process.net_time(t).view(-1, 1, 1, 1).expand(-1, 1, *xt.shape[2:])
                 return torch.cat([eps, xt, tt], 1)
 
-            def critic_step(real, fake, xt, t) -> float:
-                critic.requires_grad_(True)
-                loss = divergences.critic_loss(fgan, critic(critic_input(real, xt, t)), critic(critic_input(fake.detach(), xt, t)))
-                critic_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                critic_opt.step()
-                critic.requires_grad_(False)
-                return loss.item()
+            drawn = {}
+
+            def critic_loss(c_net, gen):
+                """f-GAN critic loss on a fresh batch: real = the frozen anchor target, fake = the model's
+                prediction (no gradient); the batch is kept for the model's update that follows."""
+                xt, t, c_anchor, c_target = drawn["batch"] = batch(gen)
+                real = frozen_target(net, xt, t, c_anchor)
+                with torch.no_grad():
+                    pred = process.predict(net, xt, t, c_target)
+                return divergences.critic_loss(fgan, c_net(critic_input(real, xt, t)), c_net(critic_input(pred, xt, t)))
 
             def step_loss(m, gen):
-                xt, t, c_anchor, c_target = batch(gen)
-                real = frozen_target(m, xt, t, c_anchor)
-                pred = process.predict_eps(m, xt, t, c_target)
-                c_loss = critic_step(real, pred, xt, t)
-                return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t))), {"critic_loss": c_loss, "bound": -c_loss}
+                xt, t, _, c_target = drawn.pop("batch")
+                pred = process.predict(m, xt, t, c_target)
+                return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t)))  # the plain critic, frozen
 
-            for _ in range(cfg.critic_warmup):
-                xt, t, c_anchor, c_target = batch(g)
-                with torch.no_grad():
-                    pred = process.predict_eps(net, xt, t, c_target)
-                critic_step(frozen_target(net, xt, t, c_anchor), pred, xt, t)
+            critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
+            objectives.append(Objective("critic", critic, critic_loss, critic_optim, warmup_updates=cfg.critic_warmup))
 
         steps = budget or cfg.steps
         if on_snapshot is not None and snapshot_every:
@@ -295,8 +272,9 @@ class FDiv(Method):
 
             callbacks = (*callbacks, snapshot)
         log_every = snapshot_every if on_snapshot is not None and snapshot_every else max(1, steps // 10)
-        tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=log_every)
-        result = train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
+        optim = Optim(lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+        objectives.append(Objective("model", net, step_loss, optim, params=params))
+        result = train_objectives(objectives, steps=steps, seed=cfg.seed, log_every=log_every, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
         info = self.unlearned_info(
             model.info,

@@ -19,6 +19,7 @@ import torch
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
+from genunlearn.methods.common import check_conditional
 from genunlearn.processes.conditioning import drop_condition
 
 
@@ -43,11 +44,6 @@ class SalUnConfig:
             raise GenUnlearnError("salun needs beta >= 0, steps >= 1, lr > 0 and batch_size >= 1")
 
 
-def check_conditional(method: Method, model) -> None:
-    if not model.conditional:
-        raise GenUnlearnError(f"method {method.name!r} needs a class-conditional model; this one is unconditional")
-
-
 def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -> torch.Tensor:
     """c′: each row's class replaced by the next class (cyclically) that is not being forgotten."""
     if len(forgotten) >= num_classes:
@@ -61,13 +57,6 @@ def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -
     return out
 
 
-def noised(process, x0: torch.Tensor, g: torch.Generator):
-    """(x_t, t, ε) with antithetic timesteps."""
-    t = process.sample_timesteps(x0.shape[0], g, antithetic=True)
-    noise = torch.randn(x0.shape, generator=g)
-    return process.add_noise(x0, t, noise), t, noise
-
-
 def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
     """SalUn mask from the guided ε-loss on the forget images."""
     from genunlearn.methods.saliency import saliency_mask
@@ -75,8 +64,8 @@ def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generato
     cond = forget.cond()
 
     def loss(net, idx):
-        xt, t, noise = noised(process, forget.x[idx], g)
-        return (process.predict_eps(net, xt, t, cond[idx], guidance=1 + cfg.mask_guidance) - noise).pow(2).mean()
+        xt, t, _, target = process.corrupt(forget.x[idx], g, antithetic=True)
+        return (process.predict(net, xt, t, cond[idx], guidance=1 + cfg.mask_guidance) - target).pow(2).mean()
 
     batches = torch.randperm(len(forget), generator=g).split(cfg.mask_batch_size)
     return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
@@ -111,13 +100,13 @@ class SalUn(Method):
         def step_loss(m, gen):
             ri = torch.randint(len(r_x), (cfg.batch_size,), generator=gen)
             fi = torch.randint(len(f_x), (cfg.batch_size,), generator=gen)
-            retain_loss = process.loss(m, r_x[ri], r_c[ri], t=process.sample_timesteps(cfg.batch_size, gen, antithetic=True), generator=gen).mean()
-            xt, t, _ = noised(process, f_x[fi], gen)
+            retain_loss = process.loss(m, r_x[ri], r_c[ri], generator=gen, antithetic=True).mean()
+            xt, t, _, _ = process.corrupt(f_x[fi], gen, antithetic=True)
             c_f = drop_condition(m, f_c[fi], p_null, 0.0, gen)
             c_new = drop_condition(m, f_target[fi], p_null, 0.0, gen)
             with torch.no_grad():
-                target = process.predict_eps(m, xt, t, c_new)
-            forget_loss = (process.predict_eps(m, xt, t, c_f) - target).pow(2).mean()
+                target = process.predict(m, xt, t, c_new)
+            forget_loss = (process.predict(m, xt, t, c_f) - target).pow(2).mean()
             return forget_loss + cfg.beta * retain_loss, {"forget_loss": forget_loss.item(), "retain_loss": retain_loss.item(), "beta": cfg.beta}
 
         steps = budget or cfg.steps

@@ -10,9 +10,10 @@ G_θ(z, c) = f_θ(b_{t*} z, t*, c) (``OneStep`` process). Each iteration:
    Gradients reach θ through the inputs x_t of f_φ and f_ψ (their parameters are frozen, not no_grad).
 Nothing real is read: retained labels are a uniform draw over the retained classes; ``data`` is ignored.
 
-Loop integration: the shared loop trains G (Adam β1 = 0, clip by value, EMA) from the generator loss;
-``step_loss`` first runs the fake-score update with its own optimiser (same settings). One CPU
-process: the fake score is not wrapped by accelerate (the loop still is).
+Loop integration: two objectives of the shared loop, the fake score f_ψ then the generator G (both
+Adam β1 = 0, clip by value, fused; EMA on G), so both are prepared by accelerate, checkpointed and
+resumed. Under several processes each is averaged across ranks in its own update; inside G's
+update f_ψ is the plain frozen module (never its data-parallel wrapper).
 Spec: ../shared/methods/sfd.md; user doc: docs/methods/sfd.md.
 """
 
@@ -27,7 +28,7 @@ import torch
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.salun import check_conditional
+from genunlearn.methods.common import check_conditional, class_ids, copy_net, set_dropout
 from genunlearn.processes.one_step import OneStep
 
 OVERRIDE_MODES = ("fixed", "random", "classifier")
@@ -90,31 +91,10 @@ def sid_terms(process, teacher, fake, x_g, t, eps, cond, teacher_cond, alpha: fl
     """Per-sample SiD loss of generated ``x_g`` at one shared (x_t, t, ε): s = f_ψ(x_t, t, ``cond``) and
     r = f_φ(x_t, t, ``teacher_cond``) (the override where ``cond`` is the forget class). Both nets are
     called with gradients so that the loss reaches x_g through their inputs."""
-    x_t = process.add_noise(x_g, t, eps)
+    x_t = process.corrupt(x_g, t=t, noise=eps)[0]
     s = process.denoise(fake, x_t, t, cond)
     r = process.denoise(teacher, x_t, t, teacher_cond, guidance)
     return sid_loss(r, s, x_g, alpha)
-
-
-def class_ids(model, classes) -> list[int]:
-    """Class ids or names → ids, resolved against the model's own class names (no data read)."""
-    from genunlearn.data.dataset import Dataset
-
-    lookup = Dataset("model", torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), model.attributes)
-    return [lookup.class_id(c) for c in classes]
-
-
-def copy_net(net: torch.nn.Module, *, trainable: bool) -> torch.nn.Module:
-    """A copy of the teacher; frozen copies are still differentiated through their inputs."""
-    out = copy.deepcopy(net)
-    out.requires_grad_(trainable)
-    return out
-
-
-def set_dropout(net: torch.nn.Module, p: float) -> None:
-    for m in net.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = p
 
 
 class Overrides:
@@ -131,9 +111,9 @@ class Overrides:
         elif cfg.override is not None:
             raise GenUnlearnError(f"sfd: override={cfg.override!r} only applies to override_mode=fixed")
         if self.mode == "classifier":
-            from genunlearn.classify.model import load_classifier
+            from genunlearn.model_folder import ClassifierModel
 
-            self.classifier = load_classifier(cfg.override_classifier)[0].eval().requires_grad_(False)
+            self.classifier = ClassifierModel.from_pretrained(cfg.override_classifier).net.eval().requires_grad_(False)
 
     def __call__(self, n: int, g: torch.Generator, denoised: Callable[[], torch.Tensor]) -> torch.Tensor:
         """(n,) override class ids; ``denoised()`` gives f_ψ(x_t^f, t, c_f), called by the classifier mode only."""
@@ -161,8 +141,7 @@ class SFD(Method):
         read. ``on_snapshot(step, model)`` receives the generator after each of ``snapshot_steps``
         iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
         from genunlearn.generative import GenerativeModel
-        from genunlearn.training import TrainConfig, train
-        from genunlearn.training.loop import make_optimizer
+        from genunlearn.training import Objective, Optim, train_objectives
 
         self.check(model, request)
         check_conditional(self, model)
@@ -186,10 +165,8 @@ class SFD(Method):
         if cfg.dropout is not None:
             for net in (fake, gen):
                 set_dropout(net, cfg.dropout)
-        fake.train()
-        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", fused=True, seed=cfg.seed)
+        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", fused=True)
         steps = budget or cfg.steps
-        fake_opt = make_optimizer(list(fake.parameters()), TrainConfig(steps=steps, lr=cfg.lr_fake, **opt_cfg))
         shape = tuple(model.sample_shape)
         B = cfg.batch_size
         warmup_until = cfg.forget_warmup * steps
@@ -213,45 +190,39 @@ class SFD(Method):
             out = w_retain * per_sample[:B].mean()
             return out + w_forget * per_sample[B:].mean() if forgetting else out
 
-        def fake_step(g) -> float:
+        def fake_loss(f_net, g):
+            """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
+            if iteration[0] in snapshot_steps and on_snapshot is not None:
+                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, {**info, "snapshot": iteration[0]}))
             cond = conditions(g)
             with torch.no_grad():
                 x_g = process.generate(gen, torch.randn((cond.shape[0], *shape), generator=g), cond)
-            t, eps = times(x_g.shape[0], g), torch.randn(x_g.shape, generator=g)
-            fake.requires_grad_(True)
-            dsm = (process.predict_eps(fake, process.add_noise(x_g, t, eps), t, cond) - eps).pow(2).flatten(1).sum(1)
-            loss = weighted(dsm, cfg.lambda_fake_retain, cfg.lambda_fake_forget)
-            if not torch.isfinite(loss):
-                raise GenUnlearnError(f"sfd: fake-score loss became {loss.item()} at iteration {iteration[0]}; lower lr_fake")
-            fake_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_value_(fake.parameters(), cfg.grad_clip)
-            fake_opt.step()
-            fake.requires_grad_(False)
-            return loss.item()
+            dsm = process.score_loss(f_net, x_g, cond, t=times(x_g.shape[0], g), generator=g)
+            return weighted(dsm, cfg.lambda_fake_retain, cfg.lambda_fake_forget)
 
-        def step_loss(g_net, g):
-            if iteration[0] in snapshot_steps and on_snapshot is not None:
-                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, {**info, "snapshot": iteration[0]}))
-            fake_loss = fake_step(g)
+        def gen_loss(g_net, g):
+            """SiD loss of G through the frozen teacher and fake score (the plain modules)."""
             cond = conditions(g)
             x_g = process.generate(g_net, torch.randn((cond.shape[0], *shape), generator=g), cond)
             t, eps = times(x_g.shape[0], g), torch.randn(x_g.shape, generator=g)
             t_cond = cond
             if forgetting:  # the teacher sees the override c_o where the fake score sees c_f
                 f = slice(B, None)
-                c_o = overrides(B, g, lambda: process.denoise(fake, process.add_noise(x_g[f], t[f], eps[f]), t[f], cond[f]))
+                c_o = overrides(B, g, lambda: process.denoise(fake, process.corrupt(x_g[f], t=t[f], noise=eps[f])[0], t[f], cond[f]))
                 t_cond = torch.cat([cond[:B], model.cond_for_labels(c_o)])
             per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, guidance)
             iteration[0] += 1
-            logs = {"fake_loss": fake_loss, "gen_retain": per[:B].mean().item()}
+            logs = {"gen_retain": per[:B].mean().item()}
             if forgetting:
                 logs["gen_forget"] = per[B:].mean().item()
             return weighted(per, cfg.lambda_gen_retain, cfg.lambda_gen_forget), logs
 
-        tc = TrainConfig(steps=steps, lr=cfg.lr_gen, ema_decay=cfg.ema_decay, log_every=max(1, steps // 20), **opt_cfg)
+        objectives = [
+            Objective("fake", fake, fake_loss, Optim(lr=cfg.lr_fake, **opt_cfg)),
+            Objective("generator", gen, gen_loss, Optim(lr=cfg.lr_gen, **opt_cfg), ema_decay=cfg.ema_decay),
+        ]
         t0 = time.perf_counter()
-        train(gen, step_loss, tc, params=list(gen.parameters()), desc=self.name, callbacks=callbacks)
+        train_objectives(objectives, steps=steps, seed=cfg.seed, log_every=max(1, steps // 20), desc=self.name, callbacks=callbacks)
         seconds = time.perf_counter() - t0
         info = self.unlearned_info(info, steps=steps, seconds=seconds, forget_classes=forget, retained_classes=retained, override=overrides.describe() if overrides else None, teacher_guidance=guidance, data_free=True)
         result = GenerativeModel(gen, process, model.data, info)

@@ -1,0 +1,53 @@
+"""Helpers several methods share: model checks, frozen/trainable copies, parameter groups, class ids."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+
+# parameter-name pieces of the conditioning path: ConvUNet's condition embedding tables (``cond.*``) and
+# every ResBlock's FiLM projection (``.film.``); DiffusersUNet's class embedding; cross-attention K/V
+CONDITIONING_PARAMS = (".cond.", ".film.", ".class_embedding.", ".attn2.to_k.", ".attn2.to_v.")
+
+
+def check_conditional(method, model) -> None:
+    if not model.conditional:
+        raise GenUnlearnError(f"method {method.name!r} needs a class-conditional model; this one is unconditional")
+
+
+def class_ids(model, classes) -> list[int]:
+    """Class ids or names → ids, resolved against the model's own class names (no data read)."""
+    from genunlearn.data.dataset import class_id
+
+    return [class_id(model.attributes, c) for c in classes]
+
+
+def copy_net(net: torch.nn.Module, *, trainable: bool) -> torch.nn.Module:
+    """A copy of a network; frozen copies are still differentiated through their inputs."""
+    out = copy.deepcopy(net)
+    out.requires_grad_(trainable)
+    return out
+
+
+def set_dropout(net: torch.nn.Module, p: float) -> None:
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = p
+
+
+def select_params(net: torch.nn.Module, group: str) -> list[torch.nn.Parameter]:
+    """Freeze everything outside ``group`` ("all" | "conditioning") and return the trainable parameters."""
+    if group == "all":
+        net.requires_grad_(True)
+        return list(net.parameters())
+    chosen = [n for n, _ in net.named_parameters() if any(p in "." + n for p in CONDITIONING_PARAMS)]
+    if not chosen:
+        raise GenUnlearnError(f"params=conditioning: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
+    net.requires_grad_(False)
+    params = dict(net.named_parameters())
+    for n in chosen:
+        params[n].requires_grad_(True)
+    return [params[n] for n in chosen]
