@@ -67,7 +67,7 @@ def test_unknown_suite():
 
 
 def test_classifier_family_cells_and_avg_gap(monkeypatch, tmp_path):
-    task = tasks.Task("digits-cls-tiny", "digits", "classifier", "classes=3", ("salun", "ft"), method_config={"salun": {"lr": 0.05, "epochs": 1}, "ft": {"epochs": 1}})
+    task = tasks.Task("digits-cls-tiny", "digits", "classifier", "classes=3", ("salun", "ft"), method_config={"salun": {"lr": 0.05, "epochs": 1}, "ft": {"method": "finetune", "epochs": 1}})
     monkeypatch.setitem(tasks.SUITES, "tiny-cls", {"scale": 0.04, "tasks": (task,)})
     rows = {r["cell"]: r for r in run_suite("tiny-cls", tmp_path, progress=False, log=lambda _: None)}
     assert set(rows) == {"base", "retrain", "salun", "ft"}

@@ -171,6 +171,9 @@ def test_cli_train_sample_unlearn_evaluate(tmp_path, cli):
     code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1", "--set", "alpha=0", "--out", str(tmp_path / "v"))
     assert code == 2 and err.count("\n") == 1 and "alpha must be > 0" in err
     code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "finetune", "--forget", "classes=0", "--out", str(tmp_path / "v"))
-    assert code == 2 and "works on" in err and "'i2i'" in err
+    assert code == 2 and "unknown method 'finetune' for i2i models" in err
+    code, out, err = cli("evaluate", str(tmp_path / "u"), "--forget", "classes=0,1,2,3,4", "--reference", str(tmp_path / "m"))
+    metrics = json.loads((tmp_path / "u" / "metrics.json").read_text())
+    assert code == 0 and metrics["family"] == "i2i" and "inpaint" in out and 0 <= metrics["inpaint_forget_accuracy"] <= 1
     code, _, err = cli("sample", str(tmp_path / "m"), "--n", "2", "--prompt", "a 3", "--out", str(tmp_path / "t.npz"))
-    assert code == 2 and "do not apply to i2i" in err
+    assert code == 2 and "--prompt does not apply to i2i models" in err

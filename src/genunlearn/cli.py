@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from genunlearn.distributed import is_main_process
 from genunlearn.errors import GenUnlearnError
 
 TASKS = "ring8|checkerboard|moons|circles|digits|shapes, a folder of class sub-folders, or an .npz"
@@ -37,41 +38,42 @@ def _check_out_dir(out: str) -> Path:
 def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
+MODEL_KINDS = ("flow", "diffusion", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
+
 
 @cli.command()
 @click.option("--task", required=True, help=f"Data: {TASKS}.")
-@click.option("--model", "kind", type=click.Choice(["flow", "diffusion", "i2i"]), default="flow", show_default=True, help="i2i: an inpainting/outpainting encoder-decoder.")
+@click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="flow", show_default=True, help="i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.")
 @click.option("--out", required=True, help="Output model folder.")
 @click.option("--forget", "forget_spec", default=None, help="Train on the retain split only (retrain gold standard), e.g. classes=3.")
-@click.option("--steps", type=int, default=None, help="Training steps (default: the task's recipe).")
+@click.option("--steps", type=int, default=None, help="Training steps (epochs for classifiers; default: the task's recipe).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--unconditional", is_flag=True, help="Ignore labels (image tasks are class-conditional by default).")
+@click.option("--unconditional", is_flag=True, help="Ignore labels (generative image tasks are class-conditional by default).")
 @click.option("--no-cache", is_flag=True, help="Train even if an identical model is cached.")
 def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
     """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
-    from genunlearn.data import load_dataset
     from genunlearn.forget import parse_forget
 
+    train_model(task, kind, out, parse_forget(forget_spec), steps=steps, seed=seed, options={"unconditional": unconditional}, use_cache=not no_cache)
+
+
+def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, use_cache=True) -> None:
+    """``train`` for every family: inputs checked before any work; only the main process saves."""
+    from genunlearn.data import load_dataset
+    from genunlearn.families import family_for_kind
+
     out_path = _check_out_dir(out)
-    request = parse_forget(forget_spec)
+    if steps is not None and steps < 1:
+        raise GenUnlearnError("--steps must be >= 1")
+    family = family_for_kind(kind)
+    job = family.job(task, kind, forget=request, steps=steps, seed=seed, options=options)
     data = load_dataset(task)
     if request is not None:
         data.split(request)  # validate the request before any training
-    if steps is not None and steps < 1:
-        raise GenUnlearnError("--steps must be >= 1")
-    if kind == "i2i":
-        from genunlearn.i2i.recipe import I2IJob, train_cached as train_i2i_cached
-
-        if unconditional:
-            raise GenUnlearnError("--unconditional does not apply to i2i models (they are unconditional)")
-        model = train_i2i_cached(I2IJob(task, forget=request, steps=steps, seed=seed), use_cache=not no_cache)
-    else:
-        from genunlearn.recipes import TrainJob, train_cached
-
-        overrides = {"conditional": False} if unconditional else {}
-        model = train_cached(TrainJob(task, kind, forget=request, steps=steps, seed=seed, overrides=overrides), use_cache=not no_cache)
-    model.save_pretrained(out_path)
-    click.echo(f"saved {model.info['role']} model to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
+    model = family.train(job, use_cache=use_cache)
+    if is_main_process():
+        model.save_pretrained(out_path)
+        click.echo(f"saved {model.info['role']} model ({family.name}) to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
 
 
 @cli.command()
@@ -89,85 +91,58 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
 
     On an I2I model: completions of seeded held-out images (of --labels classes), with their
     originals, masked inputs and hidden-pixel masks."""
-    from genunlearn.sampling import sample_to_npz
+    from genunlearn.families import open_model
+    from genunlearn.sampling import write_npz
 
     if n < 1:
         raise GenUnlearnError("--n must be >= 1")
     if not out.endswith(".npz"):
         raise GenUnlearnError(f"--out must be an .npz file, got {out!r}")
-    if _is_i2i(model_dir):
-        from genunlearn.i2i.sampling import completions_to_npz
-
-        if prompt or steps is not None or guidance is not None:
-            raise GenUnlearnError("--prompt/--steps/--guidance do not apply to i2i models")
-        path = completions_to_npz(model_dir, n, out, mask=mask or "inpaint", labels=labels, seed=seed)
-        click.echo(f"wrote {n} {mask or 'inpaint'} completions (with originals and masked inputs) to {path}")
+    if not is_main_process():
         return
-    if mask is not None:
-        raise GenUnlearnError("--mask applies to i2i models only")
-    path = sample_to_npz(model_dir, n, out, labels=labels, prompt=prompt, steps=steps, guidance=guidance, seed=seed)
-    click.echo(f"wrote {n} samples to {path}")
+    family, model = open_model(model_dir)
+    arrays = family.sample(model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask)
+    path = write_npz(out, arrays)
+    what = f"{mask or 'inpaint'} completions (with originals and masked inputs)" if "originals" in arrays else "samples"
+    click.echo(f"wrote {n} {what} to {path}")
 
 
 @cli.command()
 @click.argument("model_dir")
-@click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3.")
+@click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3 or 'concept=circle;anchor=square'.")
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
-@click.option("--original", default=None, help="I2I models: the original model, whose completions of noise give S_noise (default: MODEL_DIR itself).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, original):
-    """Judge a model: forget metrics, retained quality (accuracy, FD/KID with floor) or 2D mass/MMD;
-    for I2I models, completion similarity / FD / judge accuracy / S_noise per mask and split."""
-    from genunlearn.checkpoint import write_json
-    from genunlearn.data import load_dataset
+@click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
+def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference):
+    """Judge a model against a forget request with its family's judge and metrics (the same
+    numbers `genunlearn bench` reports)."""
     from genunlearn.forget import parse_forget
 
-    request = parse_forget(forget_spec)
-    if _is_i2i(model_dir):
-        from genunlearn.eval.i2i import evaluate_i2i, format_i2i
-        from genunlearn.i2i.model import I2IModel
-        from genunlearn.i2i.unlearn import proxy_classes
+    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, out=out, reference=reference)
 
-        if request is None:
-            raise GenUnlearnError("I2I evaluation compares forget and retain classes: give --forget classes=...")
-        model = I2IModel.from_pretrained(model_dir)
-        reference = I2IModel.from_pretrained(original) if original else None
-        metrics = evaluate_i2i(model, request, reference=reference, exclude_classes=proxy_classes(model.info.get("unlearn", {})), seed=seed)
-        write_json(out or Path(model_dir) / "metrics.json", {**metrics, "forget": request.spec()})
-        click.echo(format_i2i(metrics))
-        return
-    if original is not None:
-        raise GenUnlearnError("--original applies to i2i models only")
-    from genunlearn.eval.evaluate import evaluate as run_eval
-    from genunlearn.generative import GenerativeModel
 
-    model = GenerativeModel.from_pretrained(model_dir)
+def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None) -> dict | None:
+    """``evaluate`` for every family; the main process alone evaluates and writes."""
+    from genunlearn.checkpoint import write_json
+    from genunlearn.data import load_dataset
+    from genunlearn.families import open_model
+
+    if n_per_prompt < 1:
+        raise GenUnlearnError("--n-per-prompt must be >= 1")
+    if not is_main_process():
+        return None
+    family, model = open_model(model_dir)
+    task = model.info.get("task", model.data["name"])
     if request is not None:
-        load_dataset(model.info.get("task", model.data["name"])).split(request)
-    metrics = run_eval(model, request, n_per_prompt=n_per_prompt, seed=seed)
-    metrics["forget"] = request.spec() if request else None
-    write_json(out or Path(model_dir) / "metrics.json", metrics)
-    click.echo(format_metrics(metrics))
-
-
-def _is_i2i(model_dir) -> bool:
-    from genunlearn.i2i.model import is_i2i
-
-    return is_i2i(model_dir)
-
-
-def format_metrics(metrics: dict) -> str:
-    lines = []
-    for k, v in metrics.items():
-        if isinstance(v, dict):
-            v = ", ".join(f"{kk}: {vv:.3f}" if isinstance(vv, float) else f"{kk}: {vv}" for kk, vv in v.items())
-        elif isinstance(v, list):
-            v = "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
-        elif isinstance(v, float):
-            v = f"{v:.4f}"
-        lines.append(f"{k:>22}: {v}")
-    return "\n".join(lines)
+        load_dataset(task).split(request)
+    ref = family.load(reference) if reference else family.reference(model)
+    if ref is None:
+        click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
+    metrics = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)(model)
+    write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
+    click.echo(family.format(metrics))
+    return metrics
 
 
 @cli.command()
@@ -179,36 +154,42 @@ def format_metrics(metrics: dict) -> str:
 @click.option("--out", required=True, help="Output folder for the unlearned model.")
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
-@click.option("--steps", type=int, default=None, help="Step budget.")
+@click.option("--steps", type=int, default=None, help="Step budget (epochs for classifiers).")
 @click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
 def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
-    from genunlearn.data import load_dataset
-    from genunlearn.methods import get_method
 
-    out_path = _check_out_dir(out)
     values = read_config_file(config_file) if config_file else {}
     values.update(parse_overrides(sets))
     if override is not None:
         values["override"] = override
     if divergence is not None:
         values["divergence"] = divergence
-    request = _unlearn_request(forget_spec, concept, anchor)
-    m = get_method(method, values)
-    if _is_i2i(model_dir):
-        from genunlearn.i2i.model import I2IModel as loader
-    else:
-        from genunlearn.generative import GenerativeModel as loader
-    model = loader.from_pretrained(model_dir)
+    unlearn_model(model_dir, method, _unlearn_request(forget_spec, concept, anchor), out, values, steps=steps)
+
+
+def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) -> None:
+    """``unlearn`` for every family: the folder says its family, whose registered method runs."""
+    from genunlearn.data import load_dataset
+    from genunlearn.families import open_model
+    from genunlearn.methods import get_method
+    from genunlearn.model_folder import folder_family
+
+    out_path = _check_out_dir(out)
+    if steps is not None and steps < 1:
+        raise GenUnlearnError("--steps must be >= 1")
+    m = get_method(method, values, family=folder_family(model_dir))
+    _, model = open_model(model_dir)
     m.check(model, request)
     data = load_dataset(model.info.get("task", model.data["name"]))
     data.split(request)
     result = m.unlearn(model, request, data, budget=steps)
     result.info = {**result.info, "method": method, "forget": request.spec()}
-    result.save_pretrained(out_path)
-    click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+    if is_main_process():
+        result.save_pretrained(out_path)
+        click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
 
 
 def _unlearn_request(forget_spec, concept, anchor):
@@ -228,12 +209,12 @@ def _unlearn_request(forget_spec, concept, anchor):
 
 @cli.command()
 def methods():
-    """List the registered unlearning methods and the requests they accept."""
+    """List the registered unlearning methods: family, model kinds and the requests they accept."""
     from genunlearn.methods import REGISTRY, load_all
 
     load_all()
-    for name, cls in sorted(REGISTRY.items()):
-        click.echo(f"{name:>18}: accepts {', '.join(cls.accepts)}; models {', '.join(cls.model_kinds)}")
+    for (family, name), cls in sorted(REGISTRY.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        click.echo(f"{name:>18}  {family:<10}  models {'/'.join(cls.model_kinds):<16}  accepts {', '.join(cls.accepts)}")
 
 
 @cli.command()
@@ -268,8 +249,81 @@ def demo(out):
     run_demo(Path(out))
 
 
-from genunlearn.classify.cli import classify  # noqa: E402
-cli.add_command(classify)
+
+
+# --- `genunlearn classify ...`: an alias of train/unlearn/evaluate for classifiers ----------------
+CLASSIFY_NAMES = {"rl": "random_label", "ft": "finetune", "ga": "grad_ascent"}  # SalUn's short names
+
+
+def _classify_request(task, forget_spec, fraction, seed):
+    """--forget SPEC or a seeded --random FRACTION of the training set (exactly one)."""
+    from genunlearn.classify.model import random_request
+    from genunlearn.data import load_dataset
+    from genunlearn.forget import parse_forget
+
+    if (forget_spec is None) == (fraction is None):
+        raise GenUnlearnError("give exactly one of --forget (e.g. classes=3) or --random FRACTION")
+    return parse_forget(forget_spec) if forget_spec else random_request(load_dataset(task), fraction, seed)
+
+
+def _forget_options(f):
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed (also picks the --random forget set).")(f)
+    f = click.option("--random", "fraction", type=float, default=None, help="Forget a seeded random fraction of the training set, e.g. 0.1.")(f)
+    return click.option("--forget", "forget_spec", default=None, help="What to forget: classes=3 or samples=4,17,...")(f)
+
+
+@cli.group()
+def classify():
+    """Classifier unlearning (SalUn and baselines): `train/unlearn/evaluate` for classifier models."""
+
+
+@classify.command("train")
+@click.option("--task", default="digits", show_default=True, help="Image task or data folder/.npz.")
+@click.option("--out", required=True, help="Output classifier folder.")
+@click.option("--epochs", type=int, default=None, help="Training epochs (default: the recipe's).")
+@_forget_options
+def classify_train(task, out, epochs, forget_spec, fraction, seed):
+    """Train the original classifier (or, with a forget set, the retrain gold standard)."""
+    request = None if forget_spec is None and fraction is None else _classify_request(task, forget_spec, fraction, seed)
+    train_model(task, "classifier", out, request, steps=epochs, seed=seed)
+
+
+@classify.command("unlearn")
+@click.argument("model_dir")
+@click.option("--method", type=click.Choice(["salun", "rl", "ft", "ga", "l1_sparse", "retrain", "random_label", "finetune", "grad_ascent"]), default="salun", show_default=True)
+@click.option("--out", required=True, help="Output folder for the unlearned classifier.")
+@click.option("--set", "sets", multiple=True, help="Option override key=value (lr, epochs, mask_ratio, alpha, l1, ...).")
+@_forget_options
+def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
+    """Unlearn a forget set from a saved classifier."""
+    from genunlearn.config import parse_overrides
+    from genunlearn.model_folder import ClassifierModel
+
+    task = ClassifierModel.from_pretrained(model_dir).info.get("task", "digits")
+    values = parse_overrides(sets)
+    if method != "retrain":
+        values.setdefault("seed", seed)
+    unlearn_model(model_dir, CLASSIFY_NAMES.get(method, method), _classify_request(task, forget_spec, fraction, seed), out, values)
+
+
+@classify.command("evaluate")
+@click.argument("model_dir")
+@click.option("--retrain", "retrain_dir", default=None, help="Retrain classifier folder: also report the Avg. Gap.")
+@_forget_options
+def classify_evaluate(model_dir, retrain_dir, forget_spec, fraction, seed):
+    """UA, RA, TA, MIA-Efficacy (in %), and Avg. Gap to a retrained classifier."""
+    from genunlearn.eval.classification import avg_gap
+    from genunlearn.families import get_family
+    from genunlearn.model_folder import ClassifierModel
+
+    model = ClassifierModel.from_pretrained(model_dir)
+    task = model.info.get("task", "digits")
+    request = _classify_request(task, forget_spec, fraction, seed)
+    evaluate = get_family("classifier").evaluator(task, request)
+    m = evaluate(model)
+    if retrain_dir:
+        m["AvgGap"] = avg_gap(m, evaluate(ClassifierModel.from_pretrained(retrain_dir)))
+    click.echo("  ".join(f"{k} {v:.2f}" for k, v in m.items()))
 
 
 def main(argv=None) -> None:

@@ -103,9 +103,9 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     """
     from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
     from genunlearn.data.dataset import Attribute, Dataset
-    from genunlearn.eval.judge import train_classifier
+    from genunlearn.cache import cache_root, config_hash
     from genunlearn.models import build_network, load_network, save_network
-    from genunlearn.recipes import cache_root, config_hash
+    from genunlearn.training.classifier import fit_on_data
 
     if form not in ENERGY_FORMS:
         raise GenUnlearnError(f"unknown energy form {form!r}; expected one of {', '.join(ENERGY_FORMS)}")
@@ -133,7 +133,7 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         net = build_network(net_cfg)
-        train_classifier(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
+        fit_on_data(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
         seconds = time.perf_counter() - t0
         with atomic_dir(folder) as tmp:
             cfg = save_network(tmp, net)

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
-from genunlearn.data.dataset import Attribute
-from genunlearn.errors import GenUnlearnError
-from genunlearn.models import load_network, save_network
+from genunlearn.model_folder import ModelFolder
 from genunlearn.processes import build_process
 
 
 @dataclass
-class GenerativeModel:
+class GenerativeModel(ModelFolder):
     net: torch.nn.Module
     process: object
     data: dict  # Dataset.meta() of the training data
     info: dict = field(default_factory=dict)  # task, recipe, forget spec, training cost, method
 
-    @property
-    def attributes(self) -> tuple[Attribute, ...]:
-        return tuple(Attribute(a["name"], tuple(a["values"])) for a in self.data["attributes"])
+    family = "generative"
 
     @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.data["sample_shape"])
+    def kind(self) -> str:
+        return self.info.get("model") or self.process.name
 
     @property
     def conditional(self) -> bool:
@@ -52,18 +46,13 @@ class GenerativeModel:
             out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw))
         return torch.cat(out)
 
-    def save_pretrained(self, path: str | Path) -> None:
-        with atomic_dir(path) as tmp:
-            net_cfg = save_network(tmp, self.net)
-            write_json(tmp / "config.json", header("generative", network=net_cfg, process=self.process.config(), data=self.data, info=self.info))
+    def extra_config(self) -> dict:
+        return {"process": self.process.config()}
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "GenerativeModel":
-        path = Path(path)
-        cfg = read_config(path, kind="generative")
-        try:
-            net_cfg, proc_cfg, data = cfg["network"], cfg["process"], cfg["data"]
-        except KeyError as e:
-            raise GenUnlearnError(f"{path}/config.json: missing entry {e}") from None
-        net = load_network(path, net_cfg)
-        return cls(net, build_process(proc_cfg), data, cfg.get("info", {}))
+    def from_config(cls, net, cfg: dict):
+        from genunlearn.errors import GenUnlearnError
+
+        if "process" not in cfg:
+            raise GenUnlearnError("config.json: missing entry 'process'")
+        return cls(net, build_process(cfg["process"]), cfg["data"], cfg.get("info", {}))

@@ -7,14 +7,10 @@ recipe, task, forget request, steps and seed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
+from genunlearn.cache import cached, config_hash
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
 
@@ -61,17 +57,6 @@ def recipe_for(task: str, kind: str) -> Recipe:
     if (family, kind) not in RECIPES:
         family = "digits"  # user image data: the digits recipe, channels set from the data
     return RECIPES[(family, kind)]
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("GENUNLEARN_CACHE", Path.home() / ".cache" / "genunlearn"))
-
-
-def config_hash(obj) -> str:
-    from genunlearn import __version__
-
-    blob = json.dumps({"v": __version__, **obj}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -138,20 +123,9 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
         "train_seconds": round(result.seconds, 3),
         "recipe": asdict(recipe),
         "key": job.key(),
+        "base_key": replace(job, forget=None).key(),  # the model this one is judged against
     }
     return GenerativeModel(net, process, meta, info)
-
-
-def cached(key: str, train, load, *, use_cache: bool = True):
-    """The model cached under ``key``, or ``train(work_dir)`` (resumable there) saved into the cache."""
-    folder = cache_root() / "models" / key
-    if use_cache and (folder / "config.json").is_file():
-        return load(folder)
-    work = cache_root() / "work" / key
-    model = train(work)
-    model.save_pretrained(folder)
-    shutil.rmtree(work, ignore_errors=True)
-    return model
 
 
 def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):

@@ -1,4 +1,4 @@
-"""Sampling a saved model into the library's ``.npz`` exchange format."""
+"""The library's ``.npz`` exchange format: uint8 images or float32 points, labels, atomic writes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def to_uint8_images(x: torch.Tensor) -> np.ndarray:
 
 def conditions(model, n: int, labels: str | None = None, prompt: str | None = None) -> tuple[torch.Tensor | None, np.ndarray]:
     """(conditioning rows, labels to record) for ``n`` samples; -1 labels for unconditional models."""
-    from genunlearn.data.dataset import Dataset, prompt_to_cond
+    from genunlearn.data.dataset import class_id, prompt_to_cond
 
     attrs = model.attributes
     if not model.conditional:
@@ -34,27 +34,11 @@ def conditions(model, n: int, labels: str | None = None, prompt: str | None = No
         return cond, cond[:, 0].numpy()
     k = len(attrs[0].values)
     if labels:
-        lookup = Dataset("model", torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), attrs)
-        ids = torch.tensor([lookup.class_id(t.strip()) for t in labels.split(",") if t.strip()])
+        ids = torch.tensor([class_id(attrs, t.strip()) for t in labels.split(",") if t.strip()])
     else:
         ids = torch.arange(k)
     lab = ids.repeat((n + len(ids) - 1) // len(ids))[:n]
     return model.cond_for_labels(lab), lab.numpy()
-
-
-def sample_to_npz(model_dir, n: int, out, *, labels=None, prompt=None, steps=None, guidance=None, seed: int = 0) -> Path:
-    from genunlearn.generative import GenerativeModel
-
-    model = GenerativeModel.from_pretrained(model_dir)
-    cond, lab = conditions(model, n, labels, prompt)
-    kw = {k: v for k, v in {"steps": steps, "guidance": guidance}.items() if v is not None}
-    x = model.sample(n, cond, generator=torch.Generator().manual_seed(seed), **kw)
-    arrays = {"labels": lab}
-    if model.data["kind"] == "points":
-        arrays["samples"] = x.numpy().astype(np.float32)
-    else:
-        arrays["images"] = to_uint8_images(x)
-    return write_npz(out, arrays)
 
 
 def write_npz(out, arrays: dict) -> Path:

@@ -12,40 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-COLUMNS = [
-    ("forget_rate", "forget rate ↓", "{:.1%}"),
-    ("erased_rate", "erased-concept rate ↓", "{:.1%}"),
-    ("anchor_rate", "→ anchor", "{:.1%}"),
-    ("attribute_preservation", "attributes kept ↑", "{:.1%}"),
-    ("shape_accuracy_delta_points", "Δ shape acc (pts)", "{:+.1f}"),
-    ("colour_accuracy_delta_points", "Δ colour acc (pts)", "{:+.1f}"),
-    ("fd_vs_base", "FD vs base ↓", "{:.2f}"),
-    ("fd_vs_base_floor", "FD floor (base)", "{:.2f}"),
-    ("forget_mass", "forget mass ↓", "{:.3f}"),
-    ("retain_accuracy", "retain acc ↑", "{:.1%}"),
-    ("fd_retain", "FD retain ↓", "{:.2f}"),
-    ("fd_floor", "FD floor", "{:.2f}"),
-    ("kid_retain", "KID retain ↓", "{:.3f}"),
-    ("off_support", "off-support ↓", "{:.3f}"),
-    ("mmd_retain", "MMD retain ↓", "{:.4f}"),
-    ("UA", "UA %", "{:.2f}"),
-    ("RA", "RA % ↑", "{:.2f}"),
-    ("TA", "TA % ↑", "{:.2f}"),
-    ("MIA", "MIA-Eff. %", "{:.2f}"),
-    *[col for mask in ("inpaint", "outpaint") for col in (
-        (f"{mask}_forget_accuracy", f"{mask} forget acc ↓", "{:.1%}"),
-        (f"{mask}_forget_similarity", f"{mask} forget sim ↓", "{:.3f}"),
-        (f"{mask}_s_noise", f"{mask} S_noise", "{:.3f}"),
-        (f"{mask}_retain_accuracy", f"{mask} retain acc ↑", "{:.1%}"),
-        (f"{mask}_retain_similarity", f"{mask} retain sim ↑", "{:.3f}"),
-    )],
-    ("seconds", "time (s)", "{:.1f}"),
-    ("time_ratio", "time / retrain", "{:.2f}"),
-]
-# metrics whose gap to retrain is averaged, with the factor that turns each into points (for the
-# classifier metrics, already in %, this mean is SalUn's Avg. Gap)
-GAP_KEYS = {"forget_rate": 100, "erased_rate": 100, "attribute_preservation": 100, "forget_mass": 100, "retain_accuracy": 100, "off_support": 100, "UA": 1, "RA": 1, "TA": 1, "MIA": 1}
+COST = [("seconds", "time (s)", "{:.1f}"), ("time_ratio", "time / retrain", "{:.2f}")]
 CELL_ORDER = ("base", "retrain")
+
+
+def metric_specs(rows: dict[str, dict]) -> list:
+    """The columns of the families the rows come from (every family for rows that do not say)."""
+    from genunlearn.families import FAMILIES, get_family
+
+    names = {r.get("family") for r in rows.values()}
+    names = list(FAMILIES) if None in names or not names else sorted(names)
+    return [spec for n in names for spec in get_family(n).metrics]
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -55,29 +32,32 @@ def read_metrics(run_dir: Path) -> dict:
 def leaderboard(rows: dict[str, dict]) -> str:
     """Markdown table, one row per model, only the columns some row has; adds time/retrain and
     the mean absolute gap to retrain, in percentage points, over the rate metrics present
-    (``GAP_KEYS``)."""
+    (``MetricSpec.gap`` of the rows' families)."""
     rows = {k: dict(v) for k, v in rows.items()}
     retrain = rows.get("retrain")
     if retrain and retrain.get("seconds"):
         for r in rows.values():
             r.setdefault("time_ratio", r["seconds"] / retrain["seconds"])
-    cols = [c for c in COLUMNS if any(isinstance(r.get(c[0]), (int, float)) for r in rows.values())]
-    gap_keys = [k for k in GAP_KEYS if retrain and isinstance(retrain.get(k), (int, float))]
+    specs = metric_specs(rows)
+    columns = [(s.key, s.label, s.fmt) for s in specs] + COST
+    cols = [c for c in columns if any(isinstance(r.get(c[0]), (int, float)) for r in rows.values())]
+    gap_keys = [s.key for s in specs if s.gap and retrain and isinstance(retrain.get(s.key), (int, float))]
     head = "| model | " + " | ".join(c[1] for c in cols) + (" | gap to retrain (pts) ↓ |" if gap_keys else " |")
     sep = "|---|" + "---|" * (len(cols) + bool(gap_keys))
     body = []
     for name, r in rows.items():
         cells = [c[2].format(r[c[0]]) if isinstance(r.get(c[0]), (int, float)) else "–" for c in cols]
         if gap_keys:
-            gap = gap_to_retrain(r, retrain)
+            gap = gap_to_retrain(r, retrain, specs)
             cells.append(f"{gap:.2f}" if gap is not None else "–")
         body.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
 
 
-def gap_to_retrain(row: dict, retrain: dict) -> float | None:
-    """Mean absolute gap to retrain in points over the ``GAP_KEYS`` both rows have."""
-    gaps = [f * abs(row[k] - retrain[k]) for k, f in GAP_KEYS.items() if isinstance(row.get(k), (int, float)) and isinstance(retrain.get(k), (int, float))]
+def gap_to_retrain(row: dict, retrain: dict, specs: list) -> float | None:
+    """Mean absolute gap to retrain in points over the gap metrics (``MetricSpec.gap``) both rows
+    have (for the classifier metrics, already in %, this is SalUn's Avg. Gap)."""
+    gaps = [s.gap * abs(row[s.key] - retrain[s.key]) for s in specs if s.gap and isinstance(row.get(s.key), (int, float)) and isinstance(retrain.get(s.key), (int, float))]
     return float(np.mean(gaps)) if gaps else None
 
 
@@ -87,13 +67,14 @@ def summary(task_rows: dict[str, dict[str, dict]]) -> str:
     for task, rows in task_rows.items():
         retrain = rows.get("retrain")
         methods = {c: r for c, r in rows.items() if c not in CELL_ORDER}
-        scored = {c: gap_to_retrain(r, retrain) for c, r in methods.items()} if retrain else {}
+        specs = metric_specs(rows)
+        scored = {c: gap_to_retrain(r, retrain, specs) for c, r in methods.items()} if retrain else {}
         scored = {c: g for c, g in scored.items() if g is not None}
         if not scored:
             continue
         best = min(scored, key=scored.get)
         ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") else float("nan")
-        base_gap = gap_to_retrain(rows["base"], retrain) if "base" in rows else None
+        base_gap = gap_to_retrain(rows["base"], retrain, specs) if "base" in rows else None
         lines.append(f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | " + (f"{base_gap:.2f}" if base_gap is not None else "–") + " |")
     return "\n".join(lines) if len(lines) > 2 else "No task has a gap-to-retrain metric yet."
 

@@ -1,5 +1,8 @@
 """Run a suite: base and retrain models, every method, all judged the same way per family.
 
+Under ``accelerate launch`` every process trains (the loop averages their gradients); only the
+main process evaluates, writes cell folders and logs.
+
 Each cell writes ``<out>/<task>/<cell>/{model/, metrics.json, samples.npz, log.jsonl}`` in one
 atomic rename, keyed by a config hash: a rerun skips finished cells, and an interrupted cell
 leaves nothing behind and reruns cleanly.
@@ -12,10 +15,11 @@ import shutil
 import time
 from pathlib import Path
 
-from genunlearn.bench.cells import cells_for
+from genunlearn.bench.cells import TaskCells
 from genunlearn.bench.tasks import Task, suite_tasks
 from genunlearn.checkpoint import atomic_dir, write_json
-from genunlearn.recipes import config_hash
+from genunlearn.distributed import is_main_process
+from genunlearn.cache import config_hash
 
 
 def cell_key(task: Task, cell: str, base_key: str, config: dict, budget: int | None) -> str:
@@ -48,10 +52,11 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
     scale, tasks = suite_tasks(suite)
     out = Path(out)
     total = sum(2 + len(t.methods) for t in tasks)
-    bar = tqdm(total=total, desc=f"suite {suite}", disable=None if progress else True, dynamic_ncols=True)
+    main = is_main_process()  # under accelerate launch every rank trains; the main one judges and writes
+    bar = tqdm(total=total, desc=f"suite {suite}", disable=None if progress and main else True, dynamic_ncols=True)
     rows = []
     for task in tasks:
-        family = cells_for(task, scale, out / task.name, progress)
+        family = TaskCells(task, scale, progress)
         retrain_seconds = None
         cells = [("base", None, {}), ("retrain", None, {})] + [(m, m, task.method_config.get(m, {})) for m in task.methods]
         for cell, method_name, config in cells:
@@ -70,8 +75,9 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
                 result = family.run(cell, method, budget)
                 wall = time.perf_counter() - t0  # the cell's cost including evaluation
                 metrics = {**result.metrics, "key": key, "task": task.name, "cell": cell, "seconds": result.seconds, "wall_seconds": wall, "forget": task.forget, "suite": suite}
-                write_cell(folder, result, metrics)
-                log(f"[{task.name}] {cell}: {_summary(metrics)}")
+                if main:
+                    write_cell(folder, result, metrics)
+                    log(f"[{task.name}] {cell}: {_summary(metrics)}")
             if cell == "retrain":
                 retrain_seconds = metrics["seconds"]
             rows.append({**{k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, "time_ratio": metrics["seconds"] / retrain_seconds if retrain_seconds else None})

@@ -15,7 +15,7 @@ from genunlearn.errors import GenUnlearnError
 class Task:
     name: str
     dataset: str
-    model: str  # model family: "flow" | "diffusion" | "classifier" (see bench/cells.py)
+    model: str  # what to train: "flow" | "diffusion" | "classifier" | "i2i" (families.KINDS)
     forget: str  # forget spec
     methods: tuple[str, ...]  # cell names; a cell is the method of that name unless its config says "method"
     overrides: dict = field(default_factory=dict, hash=False)  # base-recipe overrides (TrainJob)
@@ -25,7 +25,7 @@ class Task:
 
 _CF_DIGITS = {"continualflow": {"lam": 5.0}}
 # learning rates picked on a validation seed by Avg. Gap (benchmarks/salun.py, class-wise 3)
-_CLASSIFY = {"salun": {"lr": 0.05, "mask_ratio": 0.9}, "rl": {"lr": 0.05}, "ft": {"lr": 0.005}, "ga": {"lr": 0.001}, "l1_sparse": {"lr": 0.005}}
+_CLASSIFY = {"salun": {"lr": 0.05, "mask_ratio": 0.9}, "rl": {"method": "random_label", "lr": 0.05}, "ft": {"method": "finetune", "lr": 0.005}, "ga": {"method": "grad_ascent", "lr": 0.001}, "l1_sparse": {"lr": 0.005}}
 _CLASSIFY_TASK = Task("digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY)
 # concept erasure on shapes: f-divergences and their baselines with the same budget and parameter
 # group (the conditioning path at lr 1e-3 erased fastest in benchmarks/fdivergence.py)

@@ -1,7 +1,7 @@
-"""The classifier recipe (original and retrain models), epoch schedules, scenarios and save/load.
+"""The classifier recipe (original and retrain models), epoch schedules and forget scenarios.
 
-Training runs through the shared loop (``genunlearn.training.train``): an epoch schedule is a
-precomputed list of minibatches, and ``step_loss`` consumes one per step. A minibatch is
+Training runs through the one classifier trainer (``training.classifier``): an epoch schedule is a
+precomputed list of minibatches, consumed one per step. A minibatch is
 ``(epoch, x, y, w)`` with loss mean_i w_i · CE(f(x_i), y_i), so fine-tuning, random labelling
 (y = a wrong label) and gradient ascent (w = −1) are all the same step.
 """
@@ -9,7 +9,6 @@ precomputed list of minibatches, and ``step_loss`` consumes one per step. A mini
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -49,22 +48,15 @@ def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, w
 
 
 def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, desc: str = "classifier") -> float:
-    """SGD over a precomputed schedule, one minibatch per step; ``extra(net, epoch)`` adds a
-    regulariser. Returns wall-clock seconds."""
-    from genunlearn.training import TrainConfig, train
+    """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
+    ``extra(net, epoch)`` adds a regulariser. Returns wall-clock seconds."""
+    from genunlearn.training import TrainConfig
+    from genunlearn.training.classifier import fit_classifier, scheduled
 
     if not batches:
         raise GenUnlearnError(f"{desc}: nothing to train on (empty schedule)")
-    it = iter(batches)
-
-    def step_loss(model, _g):
-        epoch, x, y, w = next(it)
-        ce = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
-        loss = (w * ce).mean()
-        return loss + extra(model, epoch) if extra is not None else loss
-
     cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
-    return train(net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=False).seconds
+    return fit_classifier(net, scheduled(batches), cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
 
 
 def new_classifier(data, seed: int):
@@ -115,24 +107,47 @@ def check_request(request: ForgetRequest) -> None:
         raise GenUnlearnError(f"classifier unlearning accepts 'classes' or 'samples' requests, not {request.kind!r}")
 
 
-# --- save / load ------------------------------------------------------------------------------
-def save_classifier(folder, net, info: dict) -> None:
-    from genunlearn.checkpoint import atomic_dir, header, write_json
-    from genunlearn.models import save_network
-
-    with atomic_dir(folder) as tmp:
-        cfg = save_network(tmp, net)
-        write_json(tmp / "config.json", header("classifier", network=cfg, info=info))
-
-
-def load_classifier(folder):
-    """(net, info) from a folder written by ``save_classifier``."""
-    from genunlearn.checkpoint import read_config
-    from genunlearn.models import load_network
-
-    cfg = read_config(Path(folder), kind="classifier")
-    return load_network(Path(folder), cfg["network"]), cfg.get("info", {})
-
-
 def with_epochs(recipe: Recipe, epochs: int | None) -> Recipe:
     return recipe if epochs is None else replace(recipe, epochs=epochs)
+
+
+@dataclass
+class ClassifierJob:
+    """Everything that determines a trained classifier (and its cache key)."""
+
+    task: str = "digits"
+    forget: ForgetRequest | None = None
+    epochs: int | None = None  # None: the recipe's
+    seed: int = 0
+
+    def recipe(self) -> Recipe:
+        return with_epochs(Recipe(), self.epochs)
+
+    def key(self) -> str:
+        from dataclasses import asdict
+
+        from genunlearn.cache import config_hash
+
+        return config_hash({"model": "classifier", "task": self.task, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe()), "seed": self.seed})
+
+
+def train_job(job: ClassifierJob):
+    """The original classifier (all training data) or, with ``job.forget``, Retrain (retain split)."""
+    from dataclasses import asdict
+
+    from genunlearn.data import load_dataset
+    from genunlearn.model_folder import ClassifierModel
+
+    data = load_dataset(job.task)
+    train_data = data if job.forget is None else data.split(job.forget)[1]
+    net, seconds = train_classifier(train_data, job.seed, job.recipe())
+    role = "retrain" if job.forget else "original"
+    info = {"task": job.task, "model": "classifier", "role": role, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "train_seconds": round(seconds, 3), "recipe": asdict(job.recipe()), "key": job.key(), "base_key": replace(job, forget=None).key()}
+    return ClassifierModel(net, data.meta(), info)
+
+
+def train_cached(job: ClassifierJob, *, use_cache: bool = True):
+    from genunlearn.cache import cached
+    from genunlearn.model_folder import ClassifierModel
+
+    return cached(job.key(), lambda _work: train_job(job), ClassifierModel.from_pretrained, use_cache=use_cache)

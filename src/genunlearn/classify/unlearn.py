@@ -1,5 +1,5 @@
 """Classifier unlearning: SalUn (masked random labelling) and the baselines FT, RL, GA, ℓ1-sparse,
-Retrain — one shared loop, the methods differ only in their per-epoch passes (spec §3.2, §7).
+Retrain (``classify/methods.py``) — one shared loop, the methods differ only in their per-epoch passes (spec §3.2, §7).
 
 Each epoch runs the method's passes in order (sequential, not summed): ``relabel`` = D_f with a
 random label ≠ the true one, ``retain`` = α·CE on D_r, ``ascent`` = −CE on D_f. SalUn adds the
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from genunlearn.classify.model import Batch, Recipe, check_request, epoch_batches, fit, train_classifier, with_epochs
+from genunlearn.classify.model import Batch, epoch_batches, fit
 from genunlearn.errors import GenUnlearnError
 
 
@@ -28,17 +28,15 @@ class Plan:
 
 PLANS = {
     "salun": Plan(("relabel", "retain"), epochs=3, masked=True),
-    "rl": Plan(("relabel", "retain"), epochs=3),
-    "ft": Plan(("retain",), epochs=3),
-    "ga": Plan(("ascent",), epochs=3),
+    "random_label": Plan(("relabel", "retain"), epochs=3),
+    "finetune": Plan(("retain",), epochs=3),
+    "grad_ascent": Plan(("ascent",), epochs=3),
     "l1_sparse": Plan(("retain",), epochs=3, l1=True),
 }
-METHODS = (*PLANS, "retrain")
 
 
 @dataclass
 class UnlearnConfig:
-    method: str = "salun"
     lr: float = 1e-2
     epochs: int | None = None  # None: the method's default (PLANS)
     batch_size: int = 64
@@ -53,8 +51,6 @@ class UnlearnConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise GenUnlearnError(f"unknown classifier unlearning method {self.method!r}; expected one of {', '.join(METHODS)}")
         if self.schedule not in ("sequential", "mixed"):
             raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
         if self.lr <= 0 or self.batch_size < 1 or (self.epochs is not None and self.epochs < 1):
@@ -104,31 +100,20 @@ def l1_penalty(alpha: float, epochs: int):
     return extra
 
 
-def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, *, num_classes: int, recipe: Recipe = Recipe()):
-    """Unlearn in place (Retrain: a fresh network). Returns (net, info) with the wall-clock seconds
+def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, *, num_classes: int):
+    """Unlearn in place by the plan ``plan_name``. Returns (net, info) with the wall-clock seconds
     (mask included)."""
-    if cfg.method == "retrain":
-        fresh, seconds = train_classifier(retain, cfg.seed, with_epochs(recipe, cfg.epochs))
-        return fresh, {"method": "retrain", "seconds": seconds, "steps": None}
-    plan = PLANS[cfg.method]
+    plan = PLANS[plan_name]
     epochs = cfg.epochs or plan.epochs
     g = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
     mask = classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g) if plan.masked and cfg.mask_ratio < 1 else None
     batches = schedule(plan, cfg, forget, retain, num_classes, g)
     extra = l1_penalty(cfg.l1, epochs) if plan.l1 else None
-    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, desc=cfg.method)
+    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, desc=plan_name)
     info = {**asdict(cfg), "epochs": epochs, "steps": len(batches), "seconds": time.perf_counter() - t0, "bn_mode": "train"}
     if mask is not None:
         from genunlearn.methods.saliency import mask_density
 
         info["mask_density"] = mask_density(mask)
     return net.eval(), info
-
-
-def unlearn_request(net, train_data, request, cfg: UnlearnConfig, recipe: Recipe = Recipe()):
-    """Split ``train_data`` by the request and unlearn; bad requests fail before any work."""
-    check_request(request)
-    forget, retain = train_data.split(request)
-    return unlearn_classifier(net, forget, retain, cfg, num_classes=train_data.num_classes, recipe=recipe)
-

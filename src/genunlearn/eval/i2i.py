@@ -57,7 +57,7 @@ def noise_similarity(judge, reference, x: torch.Tensor, visible: torch.Tensor, s
     ``x``'s visible ones (diagnostic: a completion keeps the real visible pixels, so this is the
     similarity of "generate what noise would give" under the same compositing)."""
     from genunlearn.i2i.model import composite
-    from genunlearn.i2i.unlearn import noise_images
+    from genunlearn.i2i.masks import noise_images
 
     noise = noise_images(x, len(x), "gaussian", torch.Generator().manual_seed(seed))
     comp = reference.complete(noise, visible)
@@ -80,13 +80,3 @@ def evaluate_i2i(model, request, *, reference=None, judge=None, tasks=TASKS, exc
         row["s_noise"], row["s_noise_visible"] = noise_similarity(judge, reference or model, fx, task_mask(task, len(fx), model.net.grid), seed)
         out[task] = row
     return out
-
-
-def format_i2i(metrics: dict) -> str:
-    """One line per task and split, as the CLI prints it."""
-    lines = [f"{'task':<9} {'split':<7} " + " ".join(f"{m:>10}" for m in METRICS) + f" {'S_noise':>10} {'S_noise_vis':>11}"]
-    for task, row in metrics.items():
-        for s in SPLITS:
-            extra = f" {row['s_noise']:>10.3f} {row['s_noise_visible']:>11.3f}" if s == "forget" else ""
-            lines.append(f"{task:<9} {s:<7} " + " ".join(f"{row[s][m]:>10.3f}" for m in METRICS) + extra)
-    return "\n".join(lines)

@@ -54,31 +54,6 @@ class ToyJudge:
 JUDGE_TRAIN = {"steps": 600, "lr": 2e-3, "batch": 128, "optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
 
 
-def _shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 1) -> torch.Tensor:
-    """Random translation by up to ``max_shift`` pixels (replicate padding): cheap augmentation."""
-    n, _, h, w = x.shape
-    pad = torch.nn.functional.pad(x, [max_shift] * 4, mode="replicate")
-    dx, dy = torch.randint(0, 2 * max_shift + 1, (2,), generator=g).tolist()
-    return pad[:, :, dy : dy + h, dx : dx + w]
-
-
-def train_classifier(net, data, cfg: dict, *, seed: int, augment: bool, progress: bool = False, desc: str = "classifier"):
-    """Cross-entropy on every attribute head, through the shared loop."""
-    from genunlearn.training import TrainConfig, train
-
-    x, y = data.x, data.cond()
-    batch = min(cfg["batch"], len(data))
-
-    def step_loss(model, g):
-        idx = torch.randint(len(x), (batch,), generator=g)
-        xb = _shift(x[idx], g) if augment else x[idx]
-        heads = model.split_heads(model(xb))
-        return sum(torch.nn.functional.cross_entropy(h, y[idx, a]) for a, h in enumerate(heads))
-
-    tc = TrainConfig(steps=cfg["steps"], lr=cfg["lr"], optimizer=cfg["optimizer"], weight_decay=cfg["weight_decay"], lr_schedule=cfg["lr_schedule"], seed=seed, log_every=100)
-    return train(net, step_loss, tc, desc=desc, progress=progress)
-
-
 def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
     pred = judge.predict(data.x)
     truth = data.cond()
@@ -90,8 +65,9 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
     from genunlearn.data import TOY_TASKS, load_dataset
     from genunlearn.data.toy2d import TOYS
+    from genunlearn.cache import cache_root, config_hash
     from genunlearn.models import build_network, load_network, save_network
-    from genunlearn.recipes import cache_root, config_hash
+    from genunlearn.training.classifier import fit_on_data
 
     if task in TOY_TASKS:
         return ToyJudge(TOYS[task])
@@ -105,7 +81,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     else:
         torch.manual_seed(JUDGE_SEED)
         net = build_network(net_cfg)
-        train_classifier(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
+        fit_on_data(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
         judge = ImageJudge(net.eval(), train_data.attributes, {})
         judge.test_accuracy = accuracy_per_attribute(judge, load_dataset(task, "test"))
         with atomic_dir(folder) as tmp:

@@ -1,4 +1,5 @@
-"""Patch masks for completion: which patches of an image the model sees.
+"""Patch masks for completion (which patches of an image the model sees) and the noise images
+that stand in for forget images (unlearning targets, the S_noise reference).
 
 A mask is a boolean ``(N, L)`` tensor over the ``L = (H/p)·(W/p)`` patches, ``True`` = visible.
 Evaluation tasks: ``inpaint`` hides the centre half-side square (4 × 4 pixels of an 8 × 8 image),
@@ -13,6 +14,7 @@ import torch
 from genunlearn.errors import GenUnlearnError
 
 TASKS = ("inpaint", "outpaint")
+NOISE_KINDS = ("gaussian", "uniform", "constant")
 RANDOM_RATIO = (0.5, 0.75)
 
 
@@ -53,3 +55,13 @@ def pixel_mask(visible: torch.Tensor, patch: int, size: int) -> torch.Tensor:
     grid = size // patch
     hidden = (~visible).float().view(-1, 1, grid, grid)
     return hidden.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+
+
+def noise_images(x: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tensor:
+    """``n`` noise images in the data range [-1, 1], from the batch ``x``'s scalar statistics."""
+    shape = (n, *x.shape[1:])
+    if kind == "uniform":
+        return torch.rand(shape, generator=g) * 2 - 1
+    if kind == "constant":
+        return torch.full(shape, float(x.mean()))
+    return (torch.randn(shape, generator=g) * x.std() + x.mean()).clamp(-1, 1)

@@ -1,8 +1,6 @@
-"""I2I unlearning and its baselines in the method registry (``model_kinds = ("i2i",)``).
+"""I2I unlearning and its baselines in the method registry (family ``i2i``).
 
-They join the one registry (rather than a sibling one, as ``classify/`` has) because they fit its
-interface as is: a typed config, ``unlearn(model, request, data, *, budget, callbacks) -> model``,
-and ``check`` refusing other model families; so ``genunlearn methods`` lists them and
+Registered in the one registry with family ``i2i``, so ``genunlearn methods`` lists them and
 ``genunlearn unlearn --method NAME --set key=value`` runs them like any other method.
 """
 
@@ -16,6 +14,7 @@ from genunlearn.methods.base import Method, register
 
 class _I2IMethod(Method):
     accepts = ("classes", "samples")
+    family = "i2i"
     model_kinds = ("i2i",)
     Config = I2IConfig
     loss: ClassVar[str]
@@ -57,6 +56,7 @@ class I2IRetrain(Method):
 
     name = "i2i_retrain"
     accepts = ("classes", "samples")
+    family = "i2i"
     model_kinds = ("i2i",)
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):

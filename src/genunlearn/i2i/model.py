@@ -6,14 +6,12 @@ read) and ``decoder`` (embedding, mask token, position embedding, blocks, norm, 
 encoder's output tokens at visible patches are the "encoding" that I2I unlearning aligns (spec §3,
 MAE adapter). Nothing is tied across the split, so freezing the decoder freezes all of it.
 
-Saved as ``config.json`` (kind ``"i2i"``: generative loaders refuse it and this loader refuses
-theirs) + ``network.safetensors``, through ``genunlearn.checkpoint``.
+Saved like every model folder (``genunlearn.model_folder``), with family ``"i2i"``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,8 +21,7 @@ from torch import nn
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.i2i.masks import pixel_mask
-
-KIND = "i2i"
+from genunlearn.model_folder import ModelFolder
 
 
 class Block(nn.Module):
@@ -127,16 +124,14 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, hidden: torch.Tensor) -
 
 
 @dataclass
-class I2IModel:
+class I2IModel(ModelFolder):
     """An I2I network + the data it completes + how it was made; one folder on disk."""
 
     net: I2INet
     data: dict  # Dataset.meta() of the training data
     info: dict = field(default_factory=dict)
 
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.data["sample_shape"])
+    family = "i2i"
 
     @torch.no_grad()
     def complete(self, x: torch.Tensor, visible: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -144,30 +139,3 @@ class I2IModel:
         self.net.eval()
         out = [self.net(x[i : i + batch_size], visible[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         return composite(x, torch.cat(out), self.net.hidden_pixels(visible))
-
-    def save_pretrained(self, path: str | Path) -> None:
-        from genunlearn.checkpoint import atomic_dir, header, save_tensors, write_json
-
-        with atomic_dir(path) as tmp:
-            save_tensors(tmp / "network.safetensors", self.net.state_dict())
-            write_json(tmp / "config.json", header(KIND, network=dict(self.net.config), data=self.data, info=self.info))
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> "I2IModel":
-        from genunlearn.checkpoint import load_tensors, read_config
-
-        path = Path(path)
-        cfg = read_config(path, kind=KIND)
-        try:
-            net = I2INet(**{k: v for k, v in cfg["network"].items() if not k.startswith("_")})
-            net.load_state_dict(load_tensors(path / "network.safetensors"), strict=True)
-        except (KeyError, TypeError, RuntimeError) as e:
-            raise GenUnlearnError(f"{path}: config.json and weights do not describe an I2I network ({str(e).splitlines()[0]})") from None
-        return cls(net.eval(), cfg["data"], cfg.get("info", {}))
-
-
-def is_i2i(path: str | Path) -> bool:
-    """Whether a folder holds an I2I model (reads config.json only; no weights)."""
-    from genunlearn.checkpoint import read_config
-
-    return read_config(path).get("kind") == KIND

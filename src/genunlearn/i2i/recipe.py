@@ -2,7 +2,7 @@
 
 Both run the same recipe through the shared training loop: per step a batch of training images,
 one mask per image from the training mix (centre / border / random patches), loss = MSE over the
-hidden pixels (MAE's objective). Results are cached by config hash under ``recipes.cache_root()``.
+hidden pixels (MAE's objective). Results are cached by config hash under ``cache.cache_root()``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class I2IJob:
         return replace(self.recipe, train=train)
 
     def key(self) -> str:
-        from genunlearn.recipes import config_hash
+        from genunlearn.cache import config_hash
 
         return config_hash({"model": "i2i", "task": self.task, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved())})
 
@@ -70,13 +70,13 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 
     what = "retrain" if job.forget else "original"
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/i2i", progress=progress)
-    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key()}
+    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key(), "base_key": replace(job, forget=None).key()}
     return I2IModel(net, meta, info)
 
 
 def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it (resumable)."""
     from genunlearn.i2i.model import I2IModel
-    from genunlearn.recipes import cached
+    from genunlearn.cache import cached
 
     return cached(job.key(), lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress), I2IModel.from_pretrained, use_cache=use_cache)

@@ -27,10 +27,9 @@ from typing import Callable
 import torch
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.i2i.masks import training_mask
+from genunlearn.i2i.masks import NOISE_KINDS, noise_images, training_mask
 from genunlearn.i2i.model import I2IModel, masked_mse
 
-NOISE_KINDS = ("gaussian", "uniform", "constant")
 DISTANCES = ("mse", "l2")
 
 
@@ -83,16 +82,6 @@ def encoding_distance(z: torch.Tensor, t: torch.Tensor, visible: torch.Tensor, k
     if kind == "l2":
         return sq.clamp_min(1e-12).sqrt()
     return sq / (visible.sum(1) * z.shape[-1])
-
-
-def noise_images(x: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tensor:
-    """``n`` noise images in the data range [-1, 1], from the batch ``x``'s scalar statistics."""
-    shape = (n, *x.shape[1:])
-    if kind == "uniform":
-        return torch.rand(shape, generator=g) * 2 - 1
-    if kind == "constant":
-        return torch.full(shape, float(x.mean()))
-    return (torch.randn(shape, generator=g) * x.std() + x.mean()).clamp(-1, 1)
 
 
 # --- the losses -----------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The method interface and registry.
+"""The method interface and the one registry (every model family's methods).
 
 A method is a small class with a typed ``Config`` (defaults written next to it) and
-``unlearn(model, request, data, *, budget, callbacks) -> model``. It declares which forget-request
-kinds it accepts; others fail with one line before any work starts.
+``unlearn(model, request, data, *, budget, callbacks) -> model``. It names its model ``family``
+(generative, classifier, i2i) and the model kinds and forget-request kinds it accepts; others
+fail with one line before any work starts. A name may exist once per family (``salun`` is a
+classifier method and a diffusion method).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Callable, ClassVar
 
 from genunlearn.errors import GenUnlearnError
 
-REGISTRY: dict[str, type["Method"]] = {}
+REGISTRY: dict[tuple[str, str], type["Method"]] = {}  # (family, name) → class
 
 
 @dataclass
@@ -23,6 +25,7 @@ class EmptyConfig:
 class Method:
     name: ClassVar[str]
     accepts: ClassVar[tuple[str, ...]]
+    family: ClassVar[str] = "generative"
     model_kinds: ClassVar[tuple[str, ...]] = ("flow", "diffusion")
     Config: ClassVar[type] = EmptyConfig
 
@@ -30,14 +33,17 @@ class Method:
         self.config = config if config is not None else self.Config()
 
     def check(self, model, request) -> None:
-        """Fail early on a request kind or model family this method does not handle."""
+        """Fail early on a request kind or model kind this method does not handle."""
         if request.kind not in self.accepts:
             raise GenUnlearnError(f"method {self.name!r} does not accept {request.kind!r} requests (accepts: {', '.join(self.accepts)})")
-        kind = model.info.get("model") or model.process.name
-        if kind not in self.model_kinds:
-            raise GenUnlearnError(f"method {self.name!r} works on {'/'.join(self.model_kinds)} models, not {kind!r}")
+        if model.kind not in self.model_kinds:
+            raise GenUnlearnError(f"method {self.name!r} works on {'/'.join(self.model_kinds)} models, not {model.kind!r}")
 
     def unlearn(self, model, request, data, *, budget: int | None = None, callbacks: tuple[Callable, ...] = ()):
+        """Return a new model that has forgotten ``request``; ``model`` is left untouched.
+        ``data`` is the training data (methods that are data-free ignore it); ``budget`` overrides
+        the configured number of steps (epochs for classifiers); ``callbacks(step, record)`` see
+        each logged step."""
         raise NotImplementedError
 
     def unlearned_info(self, info: dict, *, steps: int, seconds: float, **extra) -> dict:
@@ -48,16 +54,28 @@ class Method:
 
 
 def register(cls: type[Method]) -> type[Method]:
-    REGISTRY[cls.name] = cls
+    REGISTRY[(cls.family, cls.name)] = cls
     return cls
 
 
-def get_method(name: str, values: dict | None = None) -> Method:
-    from genunlearn.config import build_config
+def method_class(name: str, family: str | None = None) -> type[Method]:
+    """The class registered as ``name`` (for ``family``; without it, the name must be unique)."""
     from genunlearn.methods import load_all
 
     load_all()
-    if name not in REGISTRY:
-        raise GenUnlearnError(f"unknown method {name!r}; available: {', '.join(sorted(REGISTRY))}")
-    cls = REGISTRY[name]
+    matches = {f: cls for (f, n), cls in REGISTRY.items() if n == name and (family is None or f == family)}
+    if not matches:
+        known = sorted({n for (f, n) in REGISTRY if family is None or f == family})
+        where = f" for {family} models" if family else ""
+        raise GenUnlearnError(f"unknown method {name!r}{where}; available: {', '.join(known)}")
+    if len(matches) > 1:
+        raise GenUnlearnError(f"method {name!r} exists for several model families ({', '.join(sorted(matches))}); say which")
+    return next(iter(matches.values()))
+
+
+def get_method(name: str, values: dict | None = None, *, family: str | None = None) -> Method:
+    """An instance of method ``name`` configured from ``values`` (validated before any work)."""
+    from genunlearn.config import build_config
+
+    cls = method_class(name, family)
     return cls(build_config(cls.Config, values or {}))

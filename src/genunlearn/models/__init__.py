@@ -14,6 +14,7 @@ NETWORKS = {
     "ConvClassifier": "genunlearn.models.classifier",
     "MLPClassifier": "genunlearn.models.classifier",
     "ComposedNet": "genunlearn.models.composed",
+    "I2INet": "genunlearn.i2i.model",
 }
 
 

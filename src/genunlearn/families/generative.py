@@ -1,0 +1,96 @@
+"""The generative family: flow-matching, diffusion, one-step and composed models (net + process)."""
+
+from __future__ import annotations
+
+import torch
+
+from genunlearn.families.base import Family, MetricSpec, reject_options
+
+SAMPLE_SEED = 1234
+
+
+class GenerativeFamily(Family):
+    name = "generative"
+    kinds = ("flow", "diffusion")
+    metrics = (
+        MetricSpec("forget_rate", "forget rate ↓", "{:.1%}", "lower", 100),
+        MetricSpec("erased_rate", "erased-concept rate ↓", "{:.1%}", "lower", 100),
+        MetricSpec("anchor_rate", "→ anchor", "{:.1%}"),
+        MetricSpec("attribute_preservation", "attributes kept ↑", "{:.1%}", "higher", 100),
+        MetricSpec("shape_accuracy_delta_points", "Δ shape acc (pts)", "{:+.1f}", "higher"),
+        MetricSpec("colour_accuracy_delta_points", "Δ colour acc (pts)", "{:+.1f}", "higher"),
+        MetricSpec("fd_vs_base", "FD vs base ↓", "{:.2f}", "lower"),
+        MetricSpec("fd_vs_base_floor", "FD floor (base)", "{:.2f}"),
+        MetricSpec("forget_mass", "forget mass ↓", "{:.3f}", "lower", 100),
+        MetricSpec("retain_accuracy", "retain acc ↑", "{:.1%}", "higher", 100),
+        MetricSpec("fd_retain", "FD retain ↓", "{:.2f}", "lower"),
+        MetricSpec("fd_floor", "FD floor", "{:.2f}"),
+        MetricSpec("kid_retain", "KID retain ↓", "{:.3f}", "lower"),
+        MetricSpec("off_support", "off-support ↓", "{:.3f}", "lower", 100),
+        MetricSpec("mmd_retain", "MMD retain ↓", "{:.4f}", "lower"),
+    )
+
+    def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
+        from genunlearn.recipes import TrainJob
+
+        options = dict(options or {})
+        overrides = {"conditional": False} if options.pop("unconditional", False) else {}
+        overrides.update(options.pop("overrides", {}))
+        reject_options(self.name, options)
+        return TrainJob(task, kind, forget=forget, steps=steps, seed=seed, overrides=overrides)
+
+    def train(self, job, *, use_cache=True, progress=True):
+        from genunlearn.recipes import train_cached
+
+        return train_cached(job, use_cache=use_cache, progress=progress)
+
+    def bench_steps(self, task, kind, scale):
+        from genunlearn.recipes import recipe_for
+
+        return max(50, int(recipe_for(task, kind).train["steps"] * scale))
+
+    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
+        """Forget rate, retained accuracy and FD/KID (images) or mass/MMD (2D); for concept requests,
+        erased-concept rate, attribute preservation and collateral damage against ``reference``
+        (the base model) samples on the same prompts."""
+        from genunlearn.errors import GenUnlearnError
+        from genunlearn.eval.judge import load_judge
+
+        judge = load_judge(task, progress=progress, verbose=False)
+        if request is not None and request.kind == "concept":
+            from genunlearn.eval.concept import concept_reference, evaluate_concept
+
+            if reference is None:
+                raise GenUnlearnError("concept erasure is judged against the base model's samples: pass --reference BASE_MODEL")
+            ref = concept_reference(reference, request, judge, n_per_prompt=n_per_prompt)
+            return lambda model: evaluate_concept(model, request, ref, judge)
+        from genunlearn.eval.evaluate import evaluate
+
+        return lambda model: evaluate(model, request, n_per_prompt=n_per_prompt, seed=seed, judge=judge)
+
+    def sample(self, model, n, *, seed=0, labels=None, prompt=None, steps=None, guidance=None, **options):
+        """Images uint8 ``(N, H, W, C)`` or points float32 ``(N, 2)``, plus the labels asked for."""
+        import numpy as np
+
+        from genunlearn.sampling import conditions, to_uint8_images
+
+        reject_options(self.name, options)
+        cond, lab = conditions(model, n, labels, prompt)
+        kw = {k: v for k, v in {"steps": steps, "guidance": guidance}.items() if v is not None}
+        x = model.sample(n, cond, generator=torch.Generator().manual_seed(seed), **kw)
+        if model.data["kind"] == "points":
+            return {"samples": x.numpy().astype(np.float32), "labels": lab}
+        return {"images": to_uint8_images(x), "labels": lab}
+
+    def preview(self, model, request):
+        """Fixed-seed samples: 8 per class for conditional models, 2,000 points for 2D."""
+        from genunlearn.sampling import to_uint8_images
+
+        g = torch.Generator().manual_seed(SAMPLE_SEED)
+        if model.data["kind"] == "points":
+            return {"samples": model.sample(2000, generator=g).numpy(), "labels": -torch.ones(2000, dtype=torch.long).numpy()}
+        k = len(model.attributes[0].values)
+        labels = torch.arange(k).repeat_interleave(8)
+        cond = model.cond_for_labels(labels)
+        x = model.sample(len(labels), cond, generator=g)
+        return {"images": to_uint8_images(x), "labels": (labels if cond is not None else -torch.ones_like(labels)).numpy()}
