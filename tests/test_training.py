@@ -89,3 +89,85 @@ def test_bad_configs_and_divergence():
     net, _ = regression_problem()
     with pytest.raises(GenUnlearnError, match="loss became"):
         train(net, lambda m, g: m(torch.ones(1, 4)).sum() * float("inf"), TrainConfig(steps=3), progress=False)
+
+
+# --- several objectives ------------------------------------------------------------------------
+def critic_problem(calls=None):
+    """A generator net and a critic net: the critic is updated k times per generator step."""
+    from genunlearn.training import Objective, Optim
+
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 4))
+    critic = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    calls = [] if calls is None else calls
+
+    def critic_loss(model, g):
+        calls.append("critic")
+        assert all(p.requires_grad for p in critic.parameters()) and not any(p.requires_grad for p in gen.parameters())
+        z = torch.randn(16, 4, generator=g)
+        with torch.no_grad():
+            fake = gen(z)
+        real = torch.randn(16, 4, generator=g) + 1.0
+        return model(fake).mean() - model(real).mean() + 0.1 * model(real).pow(2).mean(), {"gap": 0.0}
+
+    def gen_loss(model, g):
+        calls.append("gen")
+        assert not any(p.requires_grad for p in critic.parameters())
+        return -critic(model(torch.randn(16, 4, generator=g))).mean()
+
+    objectives = [
+        Objective("critic", critic, critic_loss, Optim(lr=1e-2, optimizer="adam", betas=(0.0, 0.9)), every=3, warmup_updates=2),
+        Objective("gen", gen, gen_loss, Optim(lr=1e-2, lr_schedule="cosine"), ema_decay=0.9),
+    ]
+    return objectives, calls
+
+
+def weights(objectives):
+    return [v.clone() for o in objectives for v in o.net.state_dict().values()]
+
+
+def test_update_schedule_and_freezing():
+    from genunlearn.training import train_objectives
+
+    objectives, calls = critic_problem()
+    logs = []
+    res = train_objectives(objectives, steps=4, log_every=2, progress=False, callbacks=(lambda step, rec: logs.append(rec),))
+    assert calls == ["critic"] * 2 + (["critic"] * 3 + ["gen"]) * 4  # warm-up, then k = 3 critic updates per generator update
+    assert len(res.losses) == 2 and [r["loss"] for r in logs] == res.losses
+    assert {"critic/loss", "critic/lr", "critic/gap", "loss", "lr"} <= set(logs[0])
+    assert all(p.requires_grad for o in objectives for p in o.net.parameters())  # restored afterwards
+
+
+def test_two_objectives_resume_bit_identically(tmp_path):
+    from genunlearn.training import train_objectives
+
+    ref, _ = critic_problem()
+    train_objectives(ref, steps=12, log_every=3, progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(step, record):
+        if step >= 9:
+            raise Interrupt
+
+    run, calls = critic_problem()
+    with pytest.raises(Interrupt):
+        train_objectives(run, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, progress=False, callbacks=(stop,))
+    names = {p.name for p in (tmp_path / "checkpoint").iterdir()}
+    assert {"critic.safetensors", "critic.optimizer.pt", "gen.safetensors", "gen.ema.safetensors", "gen.optimizer.pt", "rng.safetensors"} <= names
+    again, calls = critic_problem()  # a fresh process: weights from scratch, state from disk
+    res = train_objectives(again, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, resume=True, progress=False)
+    assert calls == (["critic"] * 3 + ["gen"]) * 6  # steps 6..11, no warm-up again on resume
+    assert all(torch.equal(a, b) for a, b in zip(weights(ref), weights(again)))
+    assert len(res.losses) == 4 and len((tmp_path / "log.jsonl").read_text().splitlines()) == 4
+
+
+def test_objective_checks():
+    from genunlearn.training import Objective, train_objectives
+
+    net, loss = regression_problem()
+    with pytest.raises(GenUnlearnError, match="every"):
+        Objective("a", net, loss, every=0)
+    with pytest.raises(GenUnlearnError, match="distinct"):
+        train_objectives([Objective("a", net, loss), Objective("a", net, loss)], steps=1, progress=False)
