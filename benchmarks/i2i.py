@@ -18,11 +18,12 @@ import json
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import torch
 
 from genunlearn.eval.i2i import evaluate_i2i
 from genunlearn.forget import ForgetRequest
-from genunlearn.i2i.cell import Base, run_cell
 from genunlearn.i2i.masks import TASKS
 from genunlearn.i2i.unlearn import proxy_classes
 
@@ -88,6 +89,44 @@ def sweep_table(rows: list[dict]) -> str:
             cells += [f"{m['forget']['similarity']:>14.3f}", f"{m['retain']['similarity']:>14.3f}", f"{100 * m['forget']['accuracy']:>14.1f}", f"{100 * m['retain']['accuracy']:>14.1f}"]
         lines.append(f"{r['config']['alpha']:>6} " + " ".join(cells))
     return "\n".join(lines)
+
+
+@dataclass
+class Base:
+    """The original model, the retrain gold standard (both from the I2I family's recipe cache) and the judge."""
+
+    original: object
+    retrain: object
+    judge: object
+
+    @classmethod
+    def load(cls, task: str, request, *, steps=None, seed: int = 0) -> "Base":
+        from genunlearn.eval.judge import load_judge
+        from genunlearn.families import get_family
+
+        family = get_family("i2i")
+        original, retrain = (family.train(family.job(task, "i2i", forget=f, steps=steps, seed=seed)) for f in (None, request))
+        return cls(original, retrain, load_judge(task, verbose=False))
+
+
+def run_cell(base: Base, method: str, request, config: dict | None = None, *, budget=None):
+    """(model, record): ``method`` is "original", "retrain" or a registered I2I method; nested
+    ``evaluate_i2i`` metrics with the original as the S_noise reference."""
+    from genunlearn.data import load_dataset
+    from genunlearn.methods import get_method
+
+    retrain_seconds = base.retrain.info["train_seconds"]
+    if method in ("original", "retrain"):
+        model = base.original if method == "original" else base.retrain
+        seconds = 0.0 if method == "original" else retrain_seconds
+    else:
+        m = get_method(method, config or {}, family="i2i")
+        m.check(base.original, request)
+        t0 = time.perf_counter()
+        model = m.unlearn(base.original, request, load_dataset(base.original.info["task"]), budget=budget)
+        seconds = time.perf_counter() - t0
+    metrics = evaluate_i2i(model, request, reference=base.original, judge=base.judge, exclude_classes=proxy_classes(model.info.get("unlearn", {})))
+    return model, {"method": method, "config": config or {}, "forget": request.spec(), "seconds": seconds, "time_vs_retrain": seconds / retrain_seconds, "metrics": metrics}
 
 
 def equal_load_ratio(base: Base, n: int = 60) -> float:

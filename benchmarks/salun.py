@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genunlearn.classify.model import eval_splits, load_classifier, save_classifier, scenario_request, train_classifier
+from genunlearn.classify.model import eval_splits, scenario_request, train_classifier
 from genunlearn.classify.unlearn import UnlearnConfig, unlearn_classifier
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
@@ -29,10 +29,11 @@ from genunlearn.eval.classification import METRICS, avg_gap, classification_metr
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
 from genunlearn.methods import get_method
+from genunlearn.model_folder import ClassifierModel
 from genunlearn.recipes import TrainJob, train_cached
 
-CLS_METHODS = ("salun", "rl", "ft", "ga", "l1_sparse")
-LR_GRID = {"ga": (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)}
+CLS_METHODS = ("salun", "random_label", "finetune", "grad_ascent", "l1_sparse")  # classify/unlearn.py PLANS
+LR_GRID = {"grad_ascent": (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)}
 DEFAULT_GRID = (1e-3, 5e-3, 1e-2, 5e-2)
 VAL_SEED = 0
 SALUN_DENSITIES = (0.1, 0.5, 0.9)  # SalUn tunes (lr, density) on the validation seed (spec §5 grid)
@@ -51,10 +52,10 @@ DIFFUSION_ROWS = {  # row name → (method, config overrides)
 def cached_classifier(path: Path, data, seed: int):
     """(net, training seconds), trained once and kept under ``path``."""
     if (path / "config.json").is_file():
-        net, info = load_classifier(path)
-        return net, info["seconds"]
+        model = ClassifierModel.from_pretrained(path)
+        return model.net, model.info["seconds"]
     net, seconds = train_classifier(data, seed)
-    save_classifier(path, net, {"seed": seed, "seconds": seconds})
+    ClassifierModel(net, data.meta(), {"seed": seed, "seconds": seconds}).save_pretrained(path)
     return net, seconds
 
 
@@ -71,9 +72,9 @@ class Setting:
     def run(self, method: str, lr: float, seed: int, **kw) -> dict:
         """Metrics of one unlearning run; a diverged run (GA at a high LR) has gap = inf."""
         forget, retain, _ = self.splits
-        cfg = UnlearnConfig(method=method, lr=lr, seed=seed, **kw)
+        cfg = UnlearnConfig(lr=lr, seed=seed, **kw)
         try:
-            net, info = unlearn_classifier(copy.deepcopy(self.original), forget, retain, cfg, num_classes=10)
+            net, info = unlearn_classifier(copy.deepcopy(self.original), forget, retain, cfg, method, num_classes=10)
         except GenUnlearnError:  # "loss became nan"
             return {**dict.fromkeys(METRICS, float("nan")), "gap": float("inf"), "seconds": float("nan"), "ratio": float("nan")}
         if not torch.isfinite(predict_proba(net, retain.x)).all():

@@ -50,13 +50,6 @@ def training_mask(n: int, grid: int, g: torch.Generator) -> torch.Tensor:
     return torch.where(kind == 0, ~c, torch.where(kind == 1, c, random_mask(n, grid, g)))
 
 
-def pixel_mask(visible: torch.Tensor, patch: int, size: int) -> torch.Tensor:
-    """``(N, 1, H, W)`` float: 1 where a pixel is hidden (to be generated), 0 where visible."""
-    grid = size // patch
-    hidden = (~visible).float().view(-1, 1, grid, grid)
-    return hidden.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
-
-
 def noise_images(x: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tensor:
     """``n`` noise images in the data range [-1, 1], from the batch ``x``'s scalar statistics."""
     shape = (n, *x.shape[1:])

@@ -46,7 +46,8 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
     """Train an I2I model by its recipe on the task's training data (the retain split if ``job.forget``)."""
     from genunlearn.data import load_dataset
     from genunlearn.i2i.masks import training_mask
-    from genunlearn.i2i.model import I2IModel, I2INet, masked_mse
+    from genunlearn.i2i.model import I2IModel, masked_mse
+    from genunlearn.models.i2i import I2INet
     from genunlearn.training import TrainConfig, train
 
     data = load_dataset(job.task)

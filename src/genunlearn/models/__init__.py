@@ -14,7 +14,7 @@ NETWORKS = {
     "ConvClassifier": "genunlearn.models.classifier",
     "MLPClassifier": "genunlearn.models.classifier",
     "ComposedNet": "genunlearn.models.composed",
-    "I2INet": "genunlearn.i2i.model",
+    "I2INet": "genunlearn.models.i2i",
 }
 
 
