@@ -71,6 +71,7 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
     if request is not None:
         data.split(request)  # validate the request before any training
     model = family.train(job, use_cache=use_cache)
+    _check_ranks(model)
     if is_main_process():
         model.save_pretrained(out_path)
         click.echo(f"saved {model.info['role']} model ({family.name}) to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
@@ -187,9 +188,22 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) 
     data.split(request)
     result = m.unlearn(model, request, data, budget=steps)
     result.info = {**result.info, "method": method, "forget": request.spec()}
+    _check_ranks(result)
     if is_main_process():
         result.save_pretrained(out_path)
         click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+
+
+def _check_ranks(model) -> None:
+    """Under ``accelerate launch``: every process must end with the same weights before one saves."""
+    from genunlearn.distributed import num_processes, ranks_agree
+
+    if num_processes() > 1:
+        if not ranks_agree(model.net):
+            raise GenUnlearnError(f"the {num_processes()} processes ended with different weights; nothing was saved")
+        model.info = {**model.info, "processes": num_processes()}
+        if is_main_process():
+            click.echo(f"{num_processes()} processes agree on the result (each drew its own batches and their gradients were averaged: an effective batch {num_processes()}× larger, so the weights differ from a one-process run)")
 
 
 def _unlearn_request(forget_spec, concept, anchor):
