@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+from genunlearn.distributed import is_main_process
+
 
 def cache_root() -> Path:
     return Path(os.environ.get("GENUNLEARN_CACHE", Path.home() / ".cache" / "genunlearn"))
@@ -28,6 +30,20 @@ def cached(key: str, train, load, *, use_cache: bool = True):
         return load(folder)
     work = cache_root() / "work" / key
     model = train(work)
-    model.save_pretrained(folder)
-    shutil.rmtree(work, ignore_errors=True)
+    if is_main_process():  # under accelerate launch every rank trained the same model; one writes it
+        model.save_pretrained(folder)
+        shutil.rmtree(work, ignore_errors=True)
     return model
+
+
+def store_network(folder: Path, kind: str, net, **fields) -> None:
+    """Cache a trained helper network (a judge, an energy proxy) as ``config.json`` + weights;
+    under accelerate launch only the main process writes."""
+    from genunlearn.checkpoint import atomic_dir, header, write_json
+    from genunlearn.models import save_network
+
+    if not is_main_process():
+        return
+    with atomic_dir(folder) as tmp:
+        cfg = save_network(tmp, net)
+        write_json(tmp / "config.json", header(kind, network=cfg, **fields))

@@ -101,10 +101,10 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
     A seeded tenth of the data is held out for the sign check and the proxy's accuracy.
     """
-    from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
+    from genunlearn.checkpoint import read_config
     from genunlearn.data.dataset import Attribute, Dataset
-    from genunlearn.cache import cache_root, config_hash
-    from genunlearn.models import build_network, load_network, save_network
+    from genunlearn.cache import cache_root, config_hash, store_network
+    from genunlearn.models import build_network, load_network
     from genunlearn.training.classifier import fit_on_data
 
     if form not in ENERGY_FORMS:
@@ -135,9 +135,7 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
         net = build_network(net_cfg)
         fit_on_data(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
         seconds = time.perf_counter() - t0
-        with atomic_dir(folder) as tmp:
-            cfg = save_network(tmp, net)
-            write_json(tmp / "config.json", header("proxy", network=cfg, task=task or data.name, classes=ids, train_seconds=seconds))
+        store_network(folder, "proxy", net, task=task or data.name, classes=ids, train_seconds=seconds)
     net.eval()
     gap = _logit_gap(net)
     energy = Energy(_shape_energy(gap, form), {"kind": "classifier", "task": task or data.name, "classes": ids, "form": form, "seed": seed}, seconds)

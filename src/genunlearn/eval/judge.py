@@ -62,11 +62,11 @@ def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
 
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
-    from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
+    from genunlearn.checkpoint import read_config
     from genunlearn.data import TOY_TASKS, load_dataset
     from genunlearn.data.toy2d import TOYS
-    from genunlearn.cache import cache_root, config_hash
-    from genunlearn.models import build_network, load_network, save_network
+    from genunlearn.cache import cache_root, config_hash, store_network
+    from genunlearn.models import build_network, load_network
     from genunlearn.training.classifier import fit_on_data
 
     if task in TOY_TASKS:
@@ -84,9 +84,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
         fit_on_data(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
         judge = ImageJudge(net.eval(), train_data.attributes, {})
         judge.test_accuracy = accuracy_per_attribute(judge, load_dataset(task, "test"))
-        with atomic_dir(folder) as tmp:
-            cfg = save_network(tmp, net)
-            write_json(tmp / "config.json", header("judge", network=cfg, task=task, test_accuracy=judge.test_accuracy))
+        store_network(folder, "judge", net, task=task, test_accuracy=judge.test_accuracy)
     if verbose:
         accs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in judge.test_accuracy.items())
         print(f"judge[{task}] held-out accuracy: {accs}")
