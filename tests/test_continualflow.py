@@ -96,9 +96,9 @@ def test_bad_requests_and_configs_fail_clearly(ring8):
         get_method("continualflow", {"mode": "sideways"})
     for name in ("continualflow", "finetune"):  # schedule typos fail before any proxy, pool or training
         with pytest.raises(GenUnlearnError, match="unknown lr_schedule 'cos'"):
-            get_method(name, {"lr_schedule": "cos"})
+            get_method(name, {"lr_schedule": "cos"}, family="generative")
         with pytest.raises(GenUnlearnError, match="ema_decay must lie in"):
-            get_method(name, {"ema_decay": 1.5})
+            get_method(name, {"ema_decay": 1.5}, family="generative")
     with pytest.raises(GenUnlearnError, match="unknown energy region"):
         method.unlearn(ring8, ForgetRequest("energy", energy="nowhere"), load_dataset("ring8"))
     with pytest.raises(GenUnlearnError, match="one finite value"):
@@ -141,5 +141,5 @@ def test_composed_mode_saves_and_samples(ring8, tmp_path):
 
 
 def test_finetune_baseline_runs(ring8):
-    out = get_method("finetune", {"steps": 20, "batch": 128}).unlearn(ring8, ForgetRequest.of_classes(0), load_dataset("ring8"))
+    out = get_method("finetune", {"steps": 20, "batch": 128}, family="generative").unlearn(ring8, ForgetRequest.of_classes(0), load_dataset("ring8"))
     assert out.info["method"] == "finetune" and out.sample(4).shape == (4, 2)
