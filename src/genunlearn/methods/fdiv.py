@@ -221,14 +221,14 @@ class FDiv(Method):
 
         def frozen_target(m, xt, t, c_anchor):
             with torch.no_grad():
-                return process.predict(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
+                return process.predict_eps(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
 
         objectives = []  # the critic (variational form) comes first, the model last
         if cfg.form == "closed":
             def step_loss(m, gen):
                 xt, t, c_anchor, c_target = batch(gen)
                 target = frozen_target(m, xt, t, c_anchor)
-                per_sample, k, mse = closed_loss(cfg, process.predict(m, xt, t, c_target), target, t, omega)
+                per_sample, k, mse = closed_loss(cfg, process.predict_eps(m, xt, t, c_target), target, t, omega)
                 return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
 
         else:
@@ -252,12 +252,12 @@ class FDiv(Method):
                 xt, t, c_anchor, c_target = drawn["batch"] = batch(gen)
                 real = frozen_target(net, xt, t, c_anchor)
                 with torch.no_grad():
-                    pred = process.predict(net, xt, t, c_target)
+                    pred = process.predict_eps(net, xt, t, c_target)
                 return divergences.critic_loss(fgan, c_net(critic_input(real, xt, t)), c_net(critic_input(pred, xt, t)))
 
             def step_loss(m, gen):
                 xt, t, _, c_target = drawn.pop("batch")
-                pred = process.predict(m, xt, t, c_target)
+                pred = process.predict_eps(m, xt, t, c_target)
                 return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t)))  # the plain critic, frozen
 
             critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)

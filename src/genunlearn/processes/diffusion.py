@@ -1,11 +1,15 @@
-"""DDPM diffusion with ε-prediction. Convention: t = 0 data, t = T − 1 (almost) pure noise.
+"""DDPM diffusion. Convention: t = 0 data, t = T − 1 (almost) pure noise.
 
-x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε. Networks see t / T ∈ [0, 1). Sampling uses diffusers' DDIM / DDPM
-schedulers; classifier-free guidance is ε̂ = ε_∅ + s (ε_c − ε_∅).
+x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, with ᾱ from a ``beta_schedule`` (linear, scaled_linear,
+squaredcos_cap_v2: diffusers' names). The network predicts in one ``prediction_type``: ``epsilon``
+(ε), ``v_prediction`` (v = √ᾱ ε − √(1 − ᾱ) x_0) or ``sample`` (x_0); ``predict_eps`` and
+``predict_x0`` convert. Networks see t / T ∈ [0, 1). Sampling uses diffusers' DDIM / DDPM
+schedulers; classifier-free guidance is out_∅ + s (out_c − out_∅), in whichever parameterisation
+(all three are affine in each other at fixed x_t, so guidance means the same in each).
 
-Building blocks for methods: ``corrupt`` (clean batch → x_t, t, ε, target), ``predict`` (ε̂, guided or
-not), the per-sample ``loss`` built on both, and sampling that starts from (``sample(start=k)``) or
-stops at (``sample_until(stop=k)``) an intermediate sampler step.
+Building blocks for methods: ``corrupt`` (clean batch → x_t, t, ε, target), ``predict`` (the network's
+output, guided or not), the per-sample ``loss`` built on both, and sampling that starts from
+(``sample(start=k)``) or stops at (``sample_until(stop=k)``) an intermediate sampler step.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ import torch
 
 from genunlearn.processes.conditioning import drop_condition, guided
 
+from genunlearn.errors import GenUnlearnError
+
 SAMPLERS = ("ddim", "ddpm")
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 @dataclass
@@ -32,16 +40,30 @@ class Diffusion:
     clip_sample: bool = False  # clipping x̂0 while keeping ε̂ unclipped hurt small models (measured)
     cond_dropout: float = 0.1
     attr_dropout: float = 0.0
+    beta_schedule: str = "linear"
+    prediction_type: str = "epsilon"
 
     name = "diffusion"
+
+    def __post_init__(self):
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise GenUnlearnError(f"unsupported beta_schedule {self.beta_schedule!r}; supported: {', '.join(BETA_SCHEDULES)}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise GenUnlearnError(f"unsupported prediction_type {self.prediction_type!r}; supported: {', '.join(PREDICTION_TYPES)}")
+        if self.sampler not in SAMPLERS:
+            raise GenUnlearnError(f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
+        if self.num_train_timesteps < 2 or self.steps < 1:
+            raise GenUnlearnError(f"diffusion needs num_train_timesteps >= 2 and steps >= 1, got {self.num_train_timesteps} and {self.steps}")
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
     @cached_property
     def alphas_cumprod(self) -> torch.Tensor:
-        betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
-        return torch.cumprod(1 - betas, 0).float()
+        if self.beta_schedule == "linear":
+            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
+            return torch.cumprod(1 - betas, 0).float()
+        return self.scheduler("ddpm").alphas_cumprod.float()  # diffusers' own schedule, bit for bit
 
     def _coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         ab = self.alphas_cumprod[t].view(-1, *([1] * (ndim - 1)))
@@ -63,16 +85,30 @@ class Diffusion:
 
     def corrupt(self, x0, generator=None, *, t=None, noise=None, antithetic: bool = False):
         """(x_t, t, ε, target) for a clean batch: t drawn first (``antithetic``: t and T − 1 − t), then ε;
-        the target of ε-prediction is ε."""
+        the target is what the network predicts (ε, v or x_0)."""
         t = self.sample_timesteps(x0.shape[0], generator, antithetic) if t is None else t
         noise = torch.randn(x0.shape, generator=generator) if noise is None else noise
-        return self.add_noise(x0, t, noise), t, noise, noise
+        xt = self.add_noise(x0, t, noise)
+        if self.prediction_type == "epsilon":
+            return xt, t, noise, noise
+        if self.prediction_type == "sample":
+            return xt, t, noise, x0
+        a, b = self._coef(t, x0.dim())
+        return xt, t, noise, a * noise - b * x0
 
     def predict(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
-        """ε̂(x_t, t, c), classifier-free guided when ``guidance`` ≠ 1."""
+        """The network's output (ε̂, v̂ or x̂_0) at (x_t, t, c), classifier-free guided when ``guidance`` ≠ 1."""
         return guided(net, xt, self.net_time(t), cond, guidance)
 
-    predict_eps = predict  # the design's name for this process's parameterisation
+    def predict_eps(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
+        """ε̂ whatever the network predicts."""
+        out = self.predict(net, xt, t, cond, guidance)
+        if self.prediction_type == "epsilon":
+            return out
+        a, b = self._coef(t, xt.dim())
+        if self.prediction_type == "sample":
+            return (xt - a * out) / b
+        return a * out + b * xt  # v: ε = √ᾱ v + √(1 − ᾱ) x_t
 
     def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
         """Per-sample ‖ε̂ − ε‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
@@ -83,19 +119,24 @@ class Diffusion:
 
     def predict_x0(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
         a, b = self._coef(t, xt.dim())
-        return (xt - b * self.predict_eps(net, xt, t, cond, guidance)) / a
+        if self.prediction_type == "sample":
+            return self.predict(net, xt, t, cond, guidance)
+        if self.prediction_type == "v_prediction":
+            return a * xt - b * self.predict(net, xt, t, cond, guidance)
+        return (xt - b * self.predict(net, xt, t, cond, guidance)) / a
 
     def scheduler(self, sampler: str):
         from diffusers import DDIMScheduler, DDPMScheduler
 
         if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
+            raise GenUnlearnError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
         cls = DDIMScheduler if sampler == "ddim" else DDPMScheduler
         return cls(
             num_train_timesteps=self.num_train_timesteps,
             beta_start=self.beta_start,
             beta_end=self.beta_end,
-            beta_schedule="linear",
+            beta_schedule=self.beta_schedule,
+            prediction_type=self.prediction_type,
             clip_sample=self.clip_sample,
         )
 
@@ -121,6 +162,6 @@ class Diffusion:
             raise ValueError(f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}")
         x = torch.randn((n, *shape), generator=generator) if x_T is None else x_T.clone()
         for t in timesteps[start:stop]:
-            eps = self.predict(net, x, t.expand(n), cond, scale)
-            x = sched.step(eps, t, x, generator=generator, **kwargs).prev_sample
+            out = self.predict(net, x, t.expand(n), cond, scale)
+            x = sched.step(out, t, x, generator=generator, **kwargs).prev_sample
         return x, timesteps

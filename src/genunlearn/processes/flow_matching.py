@@ -24,8 +24,17 @@ class FlowMatching:
     guidance: float = 1.0
     cond_dropout: float = 0.1
     attr_dropout: float = 0.0
+    shift: float = 1.0  # time shift of the sampling grid (SD3 / FlowMatchEulerDiscreteScheduler); 1 = uniform
 
     name = "flow"
+
+    def grid_time(self, i: int, steps: int) -> float:
+        """Solver time of grid point ``i`` of ``steps``: uniform, or the shifted σ schedule
+        σ' = sσ / (1 + (s − 1)σ) with σ = 1 − i / steps, read as t = 1 − σ'."""
+        if self.shift == 1.0:
+            return i * (1.0 / steps)
+        sigma = 1 - i / steps
+        return 1 - self.shift * sigma / (1 + (self.shift - 1) * sigma)
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
@@ -64,14 +73,15 @@ class FlowMatching:
 
     @torch.no_grad()
     def sample(self, net, n, cond=None, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
-        """Integrate from noise (or a given ``x0``, the state after ``start`` steps) at t = start/steps to data at t = 1 on a uniform grid."""
+        """Integrate from noise (or a given ``x0``, the state after ``start`` steps) to data at t = 1 on the
+        (uniform or shifted) grid."""
         return self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, None)
 
     @torch.no_grad()
     def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
         """(x_t, t): the state after the first ``stop`` solver steps, at t = stop / steps, (n,)."""
         x = self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop)
-        return x, torch.full((n,), stop / (steps or self.steps))
+        return x, torch.full((n,), self.grid_time(stop, steps or self.steps))
 
     def _run(self, net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop):
         steps, solver = steps or self.steps, solver or self.solver
@@ -82,9 +92,9 @@ class FlowMatching:
             raise ValueError(f"solver steps must satisfy 0 <= start <= stop <= {steps}, got start={start}, stop={stop}")
         x = torch.randn((n, *shape), generator=generator) if x0 is None else x0.clone()
         v = lambda x, t: self.velocity(net, x, t, cond, guidance)  # noqa: E731
-        h = 1.0 / steps
         for i in range(start, stop):
-            t = i * h
+            t = self.grid_time(i, steps)
+            h = 1.0 / steps if self.shift == 1.0 else self.grid_time(i + 1, steps) - t
             if solver == "euler":
                 x = x + h * v(x, t)
             elif solver == "midpoint":

@@ -33,6 +33,8 @@ class OneStep:
     beta_end: float = 0.02
     t_star: int = 440  # σ_{t*} ≈ 2.5 on the default schedule
     net_kind: str = "diffusion"
+    beta_schedule: str = "linear"  # the teacher's (diffusion teachers)
+    prediction_type: str = "epsilon"  # what the network predicts (diffusion teachers)
 
     name = "one_step"
 
@@ -46,7 +48,7 @@ class OneStep:
     def for_teacher(cls, process, t_star: int) -> "OneStep":
         """The one-step process matching a teacher's process (flow teachers use the default VP schedule)."""
         if isinstance(process, Diffusion):
-            return cls(process.num_train_timesteps, process.beta_start, process.beta_end, t_star, "diffusion")
+            return cls(process.num_train_timesteps, process.beta_start, process.beta_end, t_star, "diffusion", process.beta_schedule, process.prediction_type)
         if getattr(process, "name", None) == "flow":
             return cls(t_star=t_star, net_kind="flow")
         raise GenUnlearnError(f"cannot distil a {getattr(process, 'name', type(process).__name__)!r} model into one step (diffusion or flow only)")
@@ -56,7 +58,7 @@ class OneStep:
 
     @cached_property
     def schedule(self) -> Diffusion:
-        return Diffusion(self.num_train_timesteps, self.beta_start, self.beta_end)
+        return Diffusion(self.num_train_timesteps, self.beta_start, self.beta_end, beta_schedule=self.beta_schedule, prediction_type=self.prediction_type)
 
     def coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(a_t, b_t) shaped to broadcast over a batch of ``ndim``-dimensional tensors."""
@@ -68,7 +70,8 @@ class OneStep:
 
     def corrupt(self, x0, generator=None, *, t=None, noise=None, antithetic: bool = False):
         """(y_t, t, ε, target = ε) on the VP schedule (the teacher's forward process)."""
-        return self.schedule.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
+        y, t, noise, _ = self.schedule.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
+        return y, t, noise, noise
 
     def denoise(self, net, y: torch.Tensor, t: torch.Tensor, cond=None, guidance: float = 1.0) -> torch.Tensor:
         """x̂_0 from the VP point ``y`` at integer time ``t`` (one network call; guidance s ≠ 1 batches two)."""
@@ -80,9 +83,9 @@ class OneStep:
         return x_tau + (1 - tau) * guided(net, x_tau, tau.flatten(), cond, guidance)
 
     def predict(self, net, y: torch.Tensor, t: torch.Tensor, cond=None, guidance: float = 1.0) -> torch.Tensor:
-        """ε̂ of the VP view (the network's own output for ε-prediction networks)."""
+        """ε̂ of the VP view (converted from the network's own prediction type)."""
         if self.net_kind == "diffusion":
-            return self.schedule.predict(net, y, t, cond, guidance)
+            return self.schedule.predict_eps(net, y, t, cond, guidance)
         a, b = self.coef(t, y.dim())
         return (y - a * self.denoise(net, y, t, cond, guidance)) / b
 
