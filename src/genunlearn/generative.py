@@ -46,6 +46,13 @@ class GenerativeModel(ModelFolder):
             out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw))
         return torch.cat(out)
 
+    def with_net(self, net, *, process=None, info: dict | None = None) -> "GenerativeModel":
+        """This model with another network (and process, info): what a method returns, keeping the
+        model's class and format (a diffusers model stays one)."""
+        from dataclasses import replace
+
+        return replace(self, net=net, process=self.process if process is None else process, info=self.info if info is None else info)
+
     def extra_config(self) -> dict:
         return {"process": self.process.config()}
 

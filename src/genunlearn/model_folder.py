@@ -95,7 +95,12 @@ def model_class(family: str):
 
 
 def folder_family(path: str | Path) -> str:
-    """The family a saved folder says it holds (reads config.json only)."""
+    """The family a saved folder says it holds (reads JSON only). diffusers pipeline and model
+    folders are generative models (``diffusers_io``)."""
+    from genunlearn.diffusers_io import is_diffusers_folder
+
+    if Path(path).is_dir() and is_diffusers_folder(path):
+        return "generative"
     family = read_config(path).get("kind")
     if family not in MODEL_CLASSES:
         raise GenUnlearnError(f"{path}: holds a {family!r} file, not a model (expected one of {', '.join(MODEL_CLASSES)})")

@@ -70,6 +70,12 @@ class Dataset:
         """Full conditioning of every item, ``(N, A)``."""
         return self.attrs if self.attrs is not None else self.labels[:, None]
 
+    def resized(self, shape) -> "Dataset":
+        """The same items with images fitted to ``shape`` (C, H, W) (see ``fit_images``)."""
+        if self.kind != "images" or tuple(shape) == self.sample_shape:
+            return self
+        return replace(self, x=fit_images(self.x, tuple(shape)))
+
     def subset(self, index: torch.Tensor) -> "Dataset":
         attrs = None if self.attrs is None else self.attrs[index]
         return replace(self, x=self.x[index], labels=self.labels[index], attrs=attrs)
@@ -132,6 +138,23 @@ class Dataset:
         if mask.all():
             raise GenUnlearnError(f"retain split is empty: {request.spec()} covers all of {self.name}")
         return self.subset(mask.nonzero().squeeze(1)), self.subset((~mask).nonzero().squeeze(1))
+
+
+def fit_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` in [-1, 1] fitted to ``shape`` = (C', H', W'): bilinear resize
+    (antialiased when shrinking), then channels mapped (1 → C' replicated; 3 → 1 by luminance)."""
+    import torch.nn.functional as F
+
+    c, h, w = shape
+    if x.shape[2:] != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=h < x.shape[2])
+    if x.shape[1] == c:
+        return x
+    if x.shape[1] == 1:
+        return x.repeat(1, c, 1, 1)
+    if x.shape[1] == 3 and c == 1:
+        return (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    raise GenUnlearnError(f"cannot map {x.shape[1]}-channel images to {c} channels")
 
 
 def class_id(attributes, c, *, where: str = "this model") -> int:

@@ -29,9 +29,10 @@ def family_for_kind(kind: str):
     return get_family(KINDS[kind])
 
 
-def open_model(path):
-    """(family, model) for a saved model folder: the folder says its family."""
+def open_model(path, **options):
+    """(family, model) for a saved model folder: the folder says its family. ``options`` (``task``,
+    ``scheduler``) describe a foreign (diffusers) model."""
     from genunlearn.model_folder import folder_family
 
     family = get_family(folder_family(path))
-    return family, family.load(path)
+    return family, family.load(path, **{k: v for k, v in options.items() if v is not None})

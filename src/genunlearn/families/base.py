@@ -32,9 +32,11 @@ class Family:
     metrics: ClassVar[tuple[MetricSpec, ...]]
 
     # --- models -----------------------------------------------------------------------------
-    def load(self, path):
+    def load(self, path, **options):
+        """The model saved at ``path``; ``options`` (e.g. a foreign model's ``task``) are for families that take them."""
         from genunlearn.model_folder import model_class
 
+        reject_options(self.name, options)
         return model_class(self.name).from_pretrained(path)
 
     def job(self, task: str, kind: str, *, forget=None, steps: int | None = None, seed: int = 0, options: dict | None = None):

@@ -30,6 +30,18 @@ class GenerativeFamily(Family):
         MetricSpec("mmd_retain", "MMD retain ↓", "{:.4f}", "lower"),
     )
 
+    def load(self, path, *, task=None, scheduler=None, **options):
+        """A genunlearn folder, or a diffusers pipeline/model folder (``task``: its data; ``scheduler``:
+        the scheduler folder of a bare model folder)."""
+        from genunlearn.diffusers_io import DiffusersModel, is_diffusers_folder
+        from genunlearn.generative import GenerativeModel
+
+        reject_options(self.name, options)
+        if is_diffusers_folder(path):
+            return DiffusersModel.from_pretrained(path, task=task, scheduler=scheduler)
+        reject_options(self.name, {"task": task, "scheduler": scheduler})
+        return GenerativeModel.from_pretrained(path)
+
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
         from genunlearn.recipes import TrainJob
 

@@ -147,9 +147,8 @@ class ContinualFlow(Method):
             **stats,
         )
         info["continualflow"] = {"energies": history}  # model state: what later requests keep forgotten
-        from genunlearn.generative import GenerativeModel
 
-        return GenerativeModel(net, process, model.data, info)
+        return model.with_net(net, process=process, info=info)
 
     # --- pool ------------------------------------------------------------------------------------
     def draw_pool(self, model, energies: list[tuple[float, Energy]]) -> Pool:

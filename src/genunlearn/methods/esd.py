@@ -64,7 +64,6 @@ class ESD(Method):
     Config = ESDConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.generative import GenerativeModel
         from genunlearn.training import TrainConfig, train
 
         self.check(model, request)
@@ -93,4 +92,4 @@ class ESD(Method):
         train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=conds.tolist())
-        return GenerativeModel(net, process, model.data, info)
+        return model.with_net(net, info=info)

@@ -196,7 +196,6 @@ class FDiv(Method):
         """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
         generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
         sees the model being trained every ``snapshot_every`` steps (for convergence curves)."""
-        from genunlearn.generative import GenerativeModel
         from genunlearn.training import Objective, Optim, train_objectives
 
         self.check(model, request)
@@ -267,7 +266,7 @@ class FDiv(Method):
         if on_snapshot is not None and snapshot_every:
 
             def snapshot(step, _record):
-                on_snapshot(step, GenerativeModel(net, process, model.data, model.info))
+                on_snapshot(step, model.with_net(net))
                 net.train()
 
             callbacks = (*callbacks, snapshot)
@@ -285,7 +284,7 @@ class FDiv(Method):
             trainable_params=sum(p.numel() for p in params),
             final_loss=result.losses[-1] if result.losses else None,
         )
-        return GenerativeModel(net, process, model.data, info)
+        return model.with_net(net, info=info)
 
 
 @register

@@ -37,7 +37,6 @@ class Finetune(Method):
     Config = FinetuneConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.generative import GenerativeModel
         from genunlearn.training import TrainConfig, train
 
         self.check(model, request)
@@ -58,4 +57,4 @@ class Finetune(Method):
         steps = budget or cfg.steps
         result = train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, lr=lr)
-        return GenerativeModel(net, process, model.data, info)
+        return model.with_net(net, info=info)

@@ -79,7 +79,6 @@ class SalUn(Method):
     Config = SalUnConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.generative import GenerativeModel
         from genunlearn.methods.saliency import mask_density
         from genunlearn.training import TrainConfig, train
 
@@ -114,4 +113,4 @@ class SalUn(Method):
         train(net, step_loss, tc, grad_mask=mask, desc=self.name, callbacks=callbacks)
         extra = {"mask_density": mask_density(mask)} if mask is not None else {}
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra)
-        return GenerativeModel(net, process, model.data, info)
+        return model.with_net(net, info=info)

@@ -140,7 +140,6 @@ class SFD(Method):
         """Distil ``model`` into a one-step generator that has forgotten ``request``. ``data`` is never
         read. ``on_snapshot(step, model)`` receives the generator after each of ``snapshot_steps``
         iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
-        from genunlearn.generative import GenerativeModel
         from genunlearn.training import Objective, Optim, train_objectives
 
         self.check(model, request)
@@ -193,7 +192,7 @@ class SFD(Method):
         def fake_loss(f_net, g):
             """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
             if iteration[0] in snapshot_steps and on_snapshot is not None:
-                on_snapshot(iteration[0], GenerativeModel(copy.deepcopy(gen).eval(), process, model.data, {**info, "snapshot": iteration[0]}))
+                on_snapshot(iteration[0], model.with_net(copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}))
             cond = conditions(g)
             with torch.no_grad():
                 x_g = process.generate(gen, torch.randn((cond.shape[0], *shape), generator=g), cond)
@@ -225,7 +224,7 @@ class SFD(Method):
         train_objectives(objectives, steps=steps, seed=cfg.seed, log_every=max(1, steps // 20), desc=self.name, callbacks=callbacks)
         seconds = time.perf_counter() - t0
         info = self.unlearned_info(info, steps=steps, seconds=seconds, forget_classes=forget, retained_classes=retained, override=overrides.describe() if overrides else None, teacher_guidance=guidance, data_free=True)
-        result = GenerativeModel(gen, process, model.data, info)
+        result = model.with_net(gen, process=process, info=info)
         if steps in snapshot_steps and on_snapshot is not None:
             on_snapshot(steps, result)
         return result
