@@ -1,8 +1,13 @@
 """All disk I/O for weights: safetensors + JSON, atomic writes, no pickles.
 
 A saved folder holds ``config.json`` (what it is and how to rebuild it) and ``*.safetensors``.
-Writes go to a temporary sibling folder that is renamed into place, so an interrupted save never
-leaves a half-written checkpoint and never destroys the previous one.
+A save writes a complete new folder beside the path (``.NAME.tmp-PID-*``) and swaps it in with
+one atomic exchange (Linux ``renameat2(RENAME_EXCHANGE)``; a plain rename when the path is new),
+so at every instant the path holds either the old complete folder or the new complete one, also
+with two writers. Entries of the old folder genunlearn did not write (the user's notes, sub-folders,
+an ``evaluate`` ``metrics.json``) are carried into the new folder and named; the folder's own files
+are listed in ``.genunlearn-files.json``. A symlinked path is followed (the link stays), leftovers of
+killed saves are removed, and new files and folders get the user's umask.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,39 +28,217 @@ from genunlearn.errors import GenUnlearnError
 FORMAT = "genunlearn"
 FORMAT_VERSION = 1
 PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # raw pickle protocol >= 2, or torch's zip container
+MANIFEST = ".genunlearn-files.json"  # the entries of a folder genunlearn wrote
+STALE_SECONDS = 600  # leftovers without a writer pid in their name count as stale after this long
+
+
+def _fault(step: str) -> None:
+    """Kill injection for tests and benchmarks: ``GENUNLEARN_KILL_AT=save:STEP`` SIGKILLs this
+    process at that step of a save (steps: tmp, written, carried, swapped)."""
+    if os.environ.get("GENUNLEARN_KILL_AT") == f"save:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _chmod_default(path: Path, is_dir: bool) -> None:
+    """mkdtemp/mkstemp create 0700/0600; give what open()/mkdir() would under the user's umask."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~umask())
+
+
+def resolve_out(path: str | os.PathLike) -> Path:
+    """The path a write lands on: symlinks followed (the link itself stays), made absolute."""
+    p = Path(os.path.abspath(path))
+    for _ in range(40):
+        if not p.is_symlink():
+            return p
+        p = Path(os.path.abspath(p.parent / os.readlink(p)))
+    raise GenUnlearnError(f"{path}: too many levels of symbolic links")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def clean_stale(parent: Path, name: str) -> list[Path]:
+    """Remove leftovers of killed saves of ``parent/name`` (their writer is gone); returns them."""
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for prefix in (f".{name}.tmp-", f".{name}.old-"):
+        for p in parent.glob(f"{prefix}*"):
+            rest = p.name[len(prefix):]
+            head = rest.split("-", 1)[0]
+            if head.isdigit() and len(rest) > len(head):  # .NAME.tmp-PID-XXXX
+                stale = int(head) != os.getpid() and not _pid_alive(int(head))
+            elif head.isdigit():  # .NAME.old-PID (older releases)
+                stale = not _pid_alive(int(head))
+            else:  # older releases wrote .NAME.tmp-XXXX with no pid
+                try:
+                    stale = time.time() - p.lstat().st_mtime > STALE_SECONDS
+                except OSError:
+                    stale = False
+            if stale:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not os.path.lexists(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool, what: str = "--out") -> Path:
+    """Check before any work that ``path`` (a folder or a file) can be written; one line if not.
+    Returns the resolved path (symlinks followed)."""
+    target = resolve_out(path)
+    shown = f"{what} {path}" if what else str(path)
+    if target != Path(os.path.abspath(path)) and not target.parent.is_dir():
+        raise GenUnlearnError(f"{shown} is a symlink to {target}, whose folder does not exist")
+    if target.exists():
+        if folder and not target.is_dir():
+            raise GenUnlearnError(f"{shown} exists and is not a folder; refusing to overwrite it")
+        if not folder and target.is_dir():
+            raise GenUnlearnError(f"{shown} is a folder; expected a file path")
+    base = _nearest_existing(target.parent)
+    if not base.is_dir():
+        raise GenUnlearnError(f"{shown}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise GenUnlearnError(f"{shown}: cannot write in {base} (permission denied or read-only)")
+    return target
+
+
+def _mkdirs(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise GenUnlearnError(f"{_nearest_existing(path)} is a file, not a folder") from None
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if fn(-100, os.fsencode(a), -100, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _own_entries(folder: Path) -> set[str]:
+    try:
+        return set(json.loads((folder / MANIFEST).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _carry_over(old: Path, new: Path) -> list[str]:
+    """Copy (hard-link) the entries of ``old`` genunlearn did not write into ``new``."""
+    if not old.is_dir():
+        return []
+    own = _own_entries(old) | {MANIFEST}
+    kept = []
+    for p in sorted(old.iterdir()):
+        if p.name in own or os.path.lexists(new / p.name):
+            continue
+        if p.is_symlink():
+            os.symlink(os.readlink(p), new / p.name)
+        elif p.is_dir():
+            shutil.copytree(p, new / p.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(p, new / p.name)
+        kept.append(p.name + ("/" if p.is_dir() else ""))
+    return kept
 
 
 @contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces ``path`` in one rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder; on success it replaces ``path`` in one atomic swap.
+
+    At every instant ``path`` holds the old complete folder or the new complete one. Entries of
+    the old folder that genunlearn did not write are kept (and named on stderr)."""
+    target = resolve_out(path)
+    _mkdirs(target.parent)
+    clean_stale(target.parent, target.name)
+    if os.path.lexists(target) and not target.is_dir():
+        raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    _chmod_default(tmp, True)
+    _fault("tmp")
     try:
         yield tmp
+        _fault("written")
+        own = sorted(p.name for p in tmp.iterdir())
+        kept = _carry_over(target, tmp)
+        (tmp / MANIFEST).write_text(json.dumps({"files": own}) + "\n")
+        _fault("carried")
+        try:
+            os.rename(tmp, target)  # the path is new (or an empty folder): one rename
+            swapped = False
+        except OSError:
+            if not target.is_dir():
+                raise
+            swapped = _exchange(tmp, target)
+            if not swapped:  # no atomic exchange here: rename aside, then in (the old survives as .old-PID)
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.move(old, tmp)
+                swapped = True
+        _fault("swapped")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if path.exists():
-        if not path.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if swapped:
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+    if kept and not quiet:
+        print(f"note: {path}: replaced the model's own files, kept yours: {', '.join(kept)}", file=sys.stderr)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    """Write a text file through a temporary file and a rename (symlinks followed, umask honoured)."""
+    path = resolve_out(path)
+    _mkdirs(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        _chmod_default(Path(tmp), False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
