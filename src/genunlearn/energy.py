@@ -101,9 +101,9 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
     A seeded tenth of the data is held out for the sign check and the proxy's accuracy.
     """
-    from genunlearn.checkpoint import read_config
+    from genunlearn.cache import cache_root, config_hash, read_entry, store_network
     from genunlearn.data.dataset import Attribute, Dataset
-    from genunlearn.cache import cache_root, config_hash, store_network
+    from genunlearn.data.fingerprint import dataset_hash
     from genunlearn.models import build_network, load_network
     from genunlearn.training.classifier import fit_on_data
 
@@ -122,12 +122,12 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     idx = torch.cat([r_idx, f_idx.repeat(reps)])
     binary = Dataset(data.name, data.x[idx], is_forget[idx].long(), (Attribute("forget", ("retain", "forget")),))
     net_cfg = _proxy_network(data)
-    fingerprint = {"n": len(data), "x": float(data.x.double().sum()), "y": int(data.labels.sum())}
+    data_id = {"source": task or data.name, "fingerprint": dataset_hash(data)}  # the labelled data's content
     train_cfg = PROXY_TRAIN[data.kind]
-    key = config_hash({"proxy": data.name, "classes": ids, "net": net_cfg, "train": train_cfg, "seed": seed, **fingerprint})
+    key = config_hash({"proxy": data_id["fingerprint"], "classes": ids, "net": net_cfg, "train": train_cfg, "seed": seed})
     folder = cache_root() / "proxies" / f"{data.name.replace('/', '_')}-{key}"
-    if use_cache and (folder / "config.json").is_file():
-        cfg = read_config(folder, kind="proxy")
+    cfg = read_entry(folder, "proxy", key, data_id) if use_cache else None
+    if cfg is not None:
         net, seconds = load_network(folder, cfg["network"]), cfg["train_seconds"]
     else:
         t0 = time.perf_counter()
@@ -135,7 +135,7 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
         net = build_network(net_cfg)
         fit_on_data(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
         seconds = time.perf_counter() - t0
-        store_network(folder, "proxy", net, task=task or data.name, classes=ids, train_seconds=seconds)
+        store_network(folder, "proxy", net, key=key, data=data_id, task=task or data.name, classes=ids, train_seconds=seconds)
     net.eval()
     gap = _logit_gap(net)
     energy = Energy(_shape_energy(gap, form), {"kind": "classifier", "task": task or data.name, "classes": ids, "form": form, "seed": seed}, seconds)

@@ -76,7 +76,9 @@ class TrainJob:
         return replace(r, train=train)
 
     def key(self) -> str:
-        return config_hash({"task": self.task, "kind": self.kind, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe())})
+        from genunlearn.data.fingerprint import task_fingerprint
+
+        return config_hash({"task": self.task, "data": task_fingerprint(self.task), "kind": self.kind, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe())})
 
 
 def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progress: bool = True):
@@ -130,6 +132,7 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
 
 def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it."""
+    from genunlearn.data.fingerprint import data_identity
     from genunlearn.generative import GenerativeModel
 
-    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), GenerativeModel.from_pretrained, use_cache=use_cache)
+    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), GenerativeModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))

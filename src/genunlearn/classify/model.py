@@ -127,8 +127,9 @@ class ClassifierJob:
         from dataclasses import asdict
 
         from genunlearn.cache import config_hash
+        from genunlearn.data.fingerprint import task_fingerprint
 
-        return config_hash({"model": "classifier", "task": self.task, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe()), "seed": self.seed})
+        return config_hash({"model": "classifier", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe()), "seed": self.seed})
 
 
 def train_job(job: ClassifierJob):
@@ -148,6 +149,7 @@ def train_job(job: ClassifierJob):
 
 def train_cached(job: ClassifierJob, *, use_cache: bool = True):
     from genunlearn.cache import cached
+    from genunlearn.data.fingerprint import data_identity
     from genunlearn.model_folder import ClassifierModel
 
-    return cached(job.key(), lambda _work: train_job(job), ClassifierModel.from_pretrained, use_cache=use_cache)
+    return cached(job.key(), lambda _work: train_job(job), ClassifierModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))

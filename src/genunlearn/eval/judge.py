@@ -21,6 +21,13 @@ class ImageJudge:
     net: torch.nn.Module
     attributes: tuple
     test_accuracy: dict  # attribute name → held-out accuracy
+    input_shape: tuple | None = None  # (C, H, W) it was trained on; other images are fitted to it
+
+    def _fit(self, x: torch.Tensor) -> torch.Tensor:
+        """Images of another model's resolution or channels, fitted to the judge's (``fit_images``)."""
+        from genunlearn.data.dataset import fit_images
+
+        return x if self.input_shape is None else fit_images(x, tuple(self.input_shape))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -28,14 +35,14 @@ class ImageJudge:
         self.net.eval()
         out = []
         for i in range(0, x.shape[0], batch_size):
-            heads = self.net.split_heads(self.net(x[i : i + batch_size].clamp(-1, 1)))
+            heads = self.net.split_heads(self.net(self._fit(x[i : i + batch_size].clamp(-1, 1))))
             out.append(torch.stack([h.argmax(1) for h in heads], 1))
         return torch.cat(out)
 
     @torch.no_grad()
     def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         self.net.eval()
-        return torch.cat([self.net.features(x[i : i + batch_size].clamp(-1, 1)) for i in range(0, x.shape[0], batch_size)])
+        return torch.cat([self.net.features(self._fit(x[i : i + batch_size].clamp(-1, 1))) for i in range(0, x.shape[0], batch_size)])
 
 
 @dataclass
@@ -62,10 +69,10 @@ def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
 
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
-    from genunlearn.checkpoint import read_config
+    from genunlearn.cache import cache_root, config_hash, read_entry, store_network
     from genunlearn.data import TOY_TASKS, load_dataset
+    from genunlearn.data.fingerprint import data_identity
     from genunlearn.data.toy2d import TOYS
-    from genunlearn.cache import cache_root, config_hash, store_network
     from genunlearn.models import build_network, load_network
     from genunlearn.training.classifier import fit_on_data
 
@@ -73,18 +80,19 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
         return ToyJudge(TOYS[task])
     train_data = load_dataset(task, "train")
     net_cfg = {"_class_name": "ConvClassifier", "in_channels": train_data.sample_shape[0], "channels": [32, 64], "heads": list(train_data.cond_vocab), "feature_dim": 128}
-    key = config_hash({"judge": task, "net": net_cfg, "train": JUDGE_TRAIN, "seed": JUDGE_SEED, "n": len(train_data), "x0": float(train_data.x[0].sum())})
+    data_id = data_identity(task)
+    key = config_hash({"judge": data_id["fingerprint"], "net": net_cfg, "train": JUDGE_TRAIN, "seed": JUDGE_SEED})
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
-    if (folder / "config.json").is_file():
-        cfg = read_config(folder, kind="judge")
-        judge = ImageJudge(load_network(folder, cfg["network"]), train_data.attributes, cfg["test_accuracy"])
+    cfg = read_entry(folder, "judge", key, data_id)
+    if cfg is not None:
+        judge = ImageJudge(load_network(folder, cfg["network"]), train_data.attributes, cfg["test_accuracy"], train_data.sample_shape)
     else:
         torch.manual_seed(JUDGE_SEED)
         net = build_network(net_cfg)
         fit_on_data(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
-        judge = ImageJudge(net.eval(), train_data.attributes, {})
+        judge = ImageJudge(net.eval(), train_data.attributes, {}, train_data.sample_shape)
         judge.test_accuracy = accuracy_per_attribute(judge, load_dataset(task, "test"))
-        store_network(folder, "judge", net, task=task, test_accuracy=judge.test_accuracy)
+        store_network(folder, "judge", net, key=key, data=data_id, task=task, test_accuracy=judge.test_accuracy)
     if verbose:
         accs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in judge.test_accuracy.items())
         print(f"judge[{task}] held-out accuracy: {accs}")

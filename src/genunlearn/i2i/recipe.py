@@ -38,8 +38,9 @@ class I2IJob:
 
     def key(self) -> str:
         from genunlearn.cache import config_hash
+        from genunlearn.data.fingerprint import task_fingerprint
 
-        return config_hash({"model": "i2i", "task": self.task, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved())})
+        return config_hash({"model": "i2i", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved())})
 
 
 def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool = True):
@@ -80,4 +81,6 @@ def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
     from genunlearn.i2i.model import I2IModel
     from genunlearn.cache import cached
 
-    return cached(job.key(), lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress), I2IModel.from_pretrained, use_cache=use_cache)
+    from genunlearn.data.fingerprint import data_identity
+
+    return cached(job.key(), lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress), I2IModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))
