@@ -38,11 +38,14 @@ def random_batches(data, batch: int, *, augment: bool) -> Callable:
 
 
 def scheduled(batches: Iterable) -> Callable:
-    """A precomputed list of ``(epoch, x, y, w)`` minibatches, one per step, in order."""
-    it = iter(batches)
+    """A precomputed list of ``(epoch, x, y, w)`` minibatches, one per step, in order (indexed by
+    the loop's update count, so a resumed run continues where it stopped)."""
+    from genunlearn.training.loop import current_update
+
+    batches = list(batches)
 
     def draw(_g):
-        epoch, x, y, w = next(it)
+        epoch, x, y, w = batches[current_update()]
         return x, y, w, epoch
 
     return draw

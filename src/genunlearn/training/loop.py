@@ -22,6 +22,14 @@ shows progress and runs callbacks. A loss receives its own network as prepared (
 Checkpoints hold every objective's weights, EMA and optimiser state, each rank's RNG states and the
 step, so a resumed run continues bit-identically.
 
+Checkpoints by default: a run with an ``out_dir`` (cached base/retrain trainings run in the cache's
+``work/<key>``) checkpoints every ``GENUNLEARN_CHECKPOINT_SECONDS`` (default 180) seconds of
+work, besides any ``checkpoint_every`` steps; inside ``resumable_run(...)`` (the CLI's ``unlearn``)
+every training call gets its own folder under the cache's ``work/run-<key>``, keyed by the input
+model's content, method, options, request and budget. Rerunning the same command resumes from the
+last checkpoint (one line says so); a checkpoint that cannot be used (corrupt, from other
+objectives, steps or process count) is named in one line and the run starts fresh.
+
 On CPU the loop flushes subnormal floats to zero while it trains (and turns it off again): tiny Adam
 moments and activations otherwise fall into slow subnormal arithmetic, which made the 2D fine-tunes
 of ContinualFlow 2–4× slower (measured). Results stay deterministic.
@@ -30,10 +38,14 @@ of ContinualFlow 2–4× slower (measured). Results stay deterministic.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
+import os
 import shutil
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -44,6 +56,64 @@ from genunlearn.checkpoint import atomic_dir, load_tensors, save_tensors
 from genunlearn.errors import GenUnlearnError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+DEFAULT_CHECKPOINT_SECONDS = 180.0
+
+
+def checkpoint_seconds() -> float:
+    """Seconds of work between default checkpoints (``GENUNLEARN_CHECKPOINT_SECONDS``; 0: none)."""
+    raw = os.environ.get("GENUNLEARN_CHECKPOINT_SECONDS", "")
+    try:
+        value = float(raw) if raw else DEFAULT_CHECKPOINT_SECONDS
+    except ValueError:
+        raise GenUnlearnError(f"GENUNLEARN_CHECKPOINT_SECONDS must be a number of seconds, got {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise GenUnlearnError(f"GENUNLEARN_CHECKPOINT_SECONDS must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+_RUN: dict | None = None  # the active resumable_run: {"dir": Path, "calls": int}
+_UPDATE = [0]  # the index of the update the running objective is computing (see current_update)
+
+
+def current_update() -> int:
+    """Index (from 0, warm-up included) of the update whose loss is being computed; survives a
+    resume, so a precomputed batch schedule can be indexed by it."""
+    return _UPDATE[0]
+
+
+def _content_hash(folder) -> str:
+    """SHA-256 of a saved model's config.json and weights (what an unlearning run starts from)."""
+    from genunlearn.checkpoint import resolve_out
+
+    folder = resolve_out(folder)
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.name == "config.json" or p.suffix == ".safetensors":
+            h.update(p.name.encode())
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+@contextmanager
+def resumable_run(kind: str, model_dir, *parts):
+    """Give every training call inside a checkpoint folder of its own under the cache's
+    ``work/<kind>-<key>`` (the key: the input model's content and ``parts``), resumed when the same
+    command is rerun; removed when the run ends well."""
+    global _RUN
+    from genunlearn.cache import cache_root, config_hash
+    from genunlearn.distributed import is_main_process, num_processes
+
+    key = config_hash({"kind": kind, "model": _content_hash(model_dir), "parts": [repr(p) for p in parts], "processes": num_processes()})
+    work = cache_root() / "work" / f"{kind}-{key}"
+    previous, _RUN = _RUN, {"dir": work, "calls": 0}
+    try:
+        yield work
+    finally:
+        _RUN = previous
+    if is_main_process():
+        shutil.rmtree(work, ignore_errors=True)
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -197,6 +267,7 @@ class _Prepared:
         self.ema = AveragedModel(obj.net, multi_avg_fn=get_ema_multi_avg_fn(obj.ema_decay), use_buffers=True) if obj.ema_decay else None
         self.model, self.optimizer = accelerator.prepare(obj.net, optimizer)
         self.running, self.count, self.logs = 0.0, 0, {}
+        self.updates = 0  # updates done (warm-up included): current_update() while the loss runs
 
     def set_trainable(self, flag: bool) -> None:
         for p in self.trainable:
@@ -227,6 +298,11 @@ def train_objectives(
         raise GenUnlearnError("the loop needs at least one objective, with distinct names")
     if steps < 1:
         raise GenUnlearnError("training needs steps >= 1")
+    if out_dir is None and _RUN is not None:  # inside resumable_run: this call's own checkpoint folder
+        slug = "".join(c if c.isalnum() else "-" for c in desc)[:40]
+        out_dir, resume = _RUN["dir"] / f"{_RUN['calls']:02d}-{slug}", True
+        _RUN["calls"] += 1
+    every_seconds = checkpoint_seconds() if out_dir is not None else 0.0
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     rank = accelerator.process_index
     generator = torch.Generator().manual_seed(seed * 1009 + rank)
@@ -239,8 +315,16 @@ def train_objectives(
         out_dir.mkdir(parents=True, exist_ok=True)
     ckpt = out_dir / "checkpoint" if out_dir is not None else None
     start, elapsed, losses = 0, 0.0, []
-    if resume and ckpt is not None and (ckpt / "state.json").is_file():
-        start, elapsed, losses = _load_checkpoint(ckpt, runs, generator, rank)
+    if resume and ckpt is not None and ckpt.exists():
+        try:
+            start, elapsed, losses = _load_checkpoint(ckpt, runs, generator, rank, steps=steps, seed=seed, processes=accelerator.num_processes)
+        except GenUnlearnError as e:
+            if main:
+                print(f"note: {desc}: cannot resume from {ckpt} ({e}); starting fresh", file=sys.stderr)
+                shutil.rmtree(ckpt, ignore_errors=True)
+        else:
+            if main:
+                print(f"resuming {desc} from its checkpoint at step {start}/{steps} ({ckpt}; delete it to start over)", file=sys.stderr)
     log = _open_log(out_dir / "log.jsonl", start) if out_dir is not None and main else None
 
     def update(r: _Prepared, step: int) -> None:
@@ -249,6 +333,7 @@ def train_objectives(
                 other.set_trainable(other is r)
         for group in r.optimizer.param_groups:
             group["lr"] = r.obj.optim.lr * lr_factor(step, r.obj.optim, steps)
+        _UPDATE[0] = r.updates
         out = r.obj.loss(r.model, generator)
         loss, logs = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss):
@@ -270,12 +355,14 @@ def train_objectives(
             r.ema.update_parameters(r.obj.net)
         r.running += loss.item()
         r.count += 1
+        r.updates += 1
         r.logs = logs
 
     for r in runs:
         r.obj.net.train()
     bar = tqdm(total=steps, initial=start, desc=desc, disable=None if progress and main else True, dynamic_ncols=True, leave=False)
     t0 = time.perf_counter() - elapsed
+    last_save = time.perf_counter()
     try:
         if start == 0:
             for r in runs:
@@ -304,10 +391,16 @@ def train_objectives(
                     for cb in callbacks:
                         cb(done, record)
             bar.update(1)
-            if ckpt is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            due = bool(checkpoint_every) and done % checkpoint_every == 0
+            if every_seconds and not due and ckpt is not None and done < steps:
+                due = time.perf_counter() - last_save >= every_seconds
+                if accelerator.num_processes > 1:  # every rank must take part: agree at log steps only
+                    due = (done % log_every == 0) and bool(accelerator.reduce(torch.tensor([float(due)]), "sum").item() > 0)
+            if ckpt is not None and due and done < steps:
+                last_save = time.perf_counter()
                 rng = gather_object([(generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
                 if main:
-                    _save_checkpoint(ckpt, runs, rng, done, time.perf_counter() - t0, losses, seed)
+                    _save_checkpoint(ckpt, runs, rng, done, time.perf_counter() - t0, losses, seed, steps)
     finally:
         bar.close()
         if log is not None:
@@ -346,17 +439,23 @@ def train(
 
 
 def _open_log(path: Path, start: int):
-    """Open the JSONL log for appending, dropping records past the step we resume from."""
+    """Open the JSONL log for appending, dropping records past the step we resume from (and a line
+    cut short by a kill)."""
     kept = []
     if start and path.is_file():
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= start]
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                if line and json.loads(line)["step"] <= start:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
     f = open(path, "w")
     f.writelines(line + "\n" for line in kept)
     return f
 
 
-def _save_checkpoint(ckpt, runs, rng, step, elapsed, losses, seed) -> None:
-    with atomic_dir(ckpt) as tmp:
+def _save_checkpoint(ckpt, runs, rng, step, elapsed, losses, seed, steps=None) -> None:
+    with atomic_dir(ckpt, quiet=True) as tmp:
         for r in runs:
             name = r.obj.name
             save_tensors(tmp / f"{name}.safetensors", r.obj.net.state_dict())
@@ -364,27 +463,63 @@ def _save_checkpoint(ckpt, runs, rng, step, elapsed, losses, seed) -> None:
                 save_tensors(tmp / f"{name}.ema.safetensors", r.ema.state_dict())
             torch.save(r.optimizer.state_dict(), tmp / f"{name}.optimizer.pt")  # read back with weights_only=True
         save_tensors(tmp / "rng.safetensors", {f"{kind}.{i}": s for i, states in enumerate(rng) for kind, s in zip(("generator", "torch"), states)})
-        objectives = {r.obj.name: {"optim": asdict(r.obj.optim), "ema_decay": r.obj.ema_decay, "every": r.obj.every, "warmup_updates": r.obj.warmup_updates} for r in runs}
-        (tmp / "state.json").write_text(json.dumps({"step": step, "elapsed": elapsed, "losses": losses, "seed": seed, "processes": len(rng), "objectives": objectives}))
+        objectives = {r.obj.name: {"optim": asdict(r.obj.optim), "ema_decay": r.obj.ema_decay, "every": r.obj.every, "warmup_updates": r.obj.warmup_updates, "updates": r.updates} for r in runs}
+        (tmp / "state.json").write_text(json.dumps({"step": step, "steps": steps, "elapsed": elapsed, "losses": losses, "seed": seed, "processes": len(rng), "objectives": objectives}))
 
 
-def _load_checkpoint(ckpt, runs, generator, rank: int):
-    state = json.loads((ckpt / "state.json").read_text())
-    names = sorted(state.get("objectives", {}))
+def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None, processes=None):
+    """Restore every objective, EMA, optimiser and RNG from ``ckpt``; any problem (unreadable,
+    other objectives, steps, seed or process count) raises GenUnlearnError with the state untouched."""
+    import copy
+
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        if not isinstance(state, dict):
+            raise ValueError("state.json is not an object")
+        start, elapsed, losses = int(state["step"]), float(state["elapsed"]), list(state["losses"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise GenUnlearnError(f"state.json unreadable ({e.__class__.__name__})") from None
+    names = sorted(state.get("objectives") or {})
     if names != sorted(r.obj.name for r in runs):
-        raise GenUnlearnError(f"{ckpt}: cannot resume, the checkpoint holds objectives {names}, this run has {sorted(r.obj.name for r in runs)}")
+        raise GenUnlearnError(f"it holds objectives {names}, this run has {sorted(r.obj.name for r in runs)}")
+    if steps is not None and state.get("steps") not in (None, steps):
+        raise GenUnlearnError(f"it was written for {state.get('steps')} steps, this run has {steps}")
+    if seed is not None and state.get("seed") not in (None, seed):
+        raise GenUnlearnError(f"it was written with seed {state.get('seed')}, this run has {seed}")
+    if processes is not None and state.get("processes") != processes:
+        raise GenUnlearnError(f"it was written by {state.get('processes')} process(es), this run has {processes}")
+    if not 0 < start < (steps or float("inf")):
+        raise GenUnlearnError(f"it records step {start}")
     rng = load_tensors(ckpt / "rng.safetensors")
-    if f"generator.{rank}" not in rng:
-        raise GenUnlearnError(f"{ckpt}: cannot resume on rank {rank}, the checkpoint was written by {state['processes']} process(es)")
+    if f"generator.{rank}" not in rng or f"torch.{rank}" not in rng:
+        raise GenUnlearnError(f"no RNG state for rank {rank}")
+    loaded = []
     for r in runs:
         name = r.obj.name
-        r.obj.net.load_state_dict(load_tensors(ckpt / f"{name}.safetensors"))
-        if r.ema is not None:
-            r.ema.load_state_dict(load_tensors(ckpt / f"{name}.ema.safetensors"))
+        weights = load_tensors(ckpt / f"{name}.safetensors")
+        ema = load_tensors(ckpt / f"{name}.ema.safetensors") if r.ema is not None else None
         try:
-            r.optimizer.load_state_dict(torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True))
+            opt = torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True)
         except Exception as e:  # any unreadable optimizer state means the checkpoint is unusable
-            raise GenUnlearnError(f"{ckpt}: cannot resume, {name} optimizer state unreadable ({e.__class__.__name__})") from None
-    generator.set_state(rng[f"generator.{rank}"])
-    torch.set_rng_state(rng[f"torch.{rank}"])
-    return state["step"], state["elapsed"], state["losses"]
+            raise GenUnlearnError(f"{name} optimizer state unreadable ({e.__class__.__name__})") from None
+        loaded.append((r, weights, ema, opt, state["objectives"][name].get("updates")))
+    backup = [(r.obj.net.state_dict(keep_vars=False), r.ema.state_dict() if r.ema is not None else None, r.optimizer.state_dict()) for r in runs]
+    backup = copy.deepcopy(backup)
+    try:
+        for r, weights, ema, opt, updates in loaded:
+            r.obj.net.load_state_dict(weights)
+            if ema is not None:
+                r.ema.load_state_dict(ema)
+            r.optimizer.load_state_dict(opt)
+            r.updates = int(updates) if updates is not None else start * r.obj.every + r.obj.warmup_updates
+        generator.set_state(rng[f"generator.{rank}"])
+        torch.set_rng_state(rng[f"torch.{rank}"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+        for r, (w, e_state, o) in zip(runs, backup):
+            r.obj.net.load_state_dict(w)
+            if e_state is not None:
+                r.ema.load_state_dict(e_state)
+            r.optimizer.load_state_dict(o)
+            r.updates = 0
+        raise GenUnlearnError(f"it does not fit this run's networks ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return start, elapsed, losses
