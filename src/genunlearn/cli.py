@@ -19,8 +19,12 @@ TASKS = "ring8|checkerboard|moons|circles|digits|shapes, a folder of class sub-f
 
 
 def _check_out_dir(out: str) -> Path:
-    """An output folder must be new, empty, or a genunlearn checkpoint we may replace."""
+    """An output folder must be new, empty, or a genunlearn checkpoint we may replace (its other
+    entries are kept); checked, writable, before any work."""
+    from genunlearn.checkpoint import check_writable
+
     path = Path(out)
+    check_writable(out, folder=True)
     if path.exists():
         if not path.is_dir():
             raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
@@ -60,11 +64,13 @@ def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
 def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, use_cache=True) -> None:
     """``train`` for every family: inputs checked before any work; only the main process saves."""
     from genunlearn.data import load_dataset
+    from genunlearn.data.fingerprint import canonical_task
     from genunlearn.families import family_for_kind
 
     out_path = _check_out_dir(out)
-    if steps is not None and steps < 1:
-        raise GenUnlearnError("--steps must be >= 1")
+    _check_int("--steps", steps, 1)
+    _check_int("--seed", seed, 0)
+    task = canonical_task(task)  # user data: its absolute path (the model records it with a fingerprint)
     family = family_for_kind(kind)
     job = family.job(task, kind, forget=request, steps=steps, seed=seed, options=options)
     data = load_dataset(task)
@@ -92,16 +98,21 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
 
     On an I2I model: completions of seeded held-out images (of --labels classes), with their
     originals, masked inputs and hidden-pixel masks."""
-    from genunlearn.families import open_model
-    from genunlearn.sampling import write_npz
+    from genunlearn.checkpoint import check_writable
+    from genunlearn.sampling import check_sample_request, write_npz
 
-    if n < 1:
-        raise GenUnlearnError("--n must be >= 1")
+    _check_int("--n", n, 1)
+    _check_int("--steps", steps, 1)
+    _check_int("--seed", seed, 0)
+    if guidance is not None and not (guidance == guidance and abs(guidance) != float("inf")):
+        raise GenUnlearnError(f"--guidance must be a finite number, got {guidance}")
     if not out.endswith(".npz"):
         raise GenUnlearnError(f"--out must be an .npz file, got {out!r}")
+    check_writable(out, folder=False)
     if not is_main_process():
         return
-    family, model = open_model(model_dir)
+    family, model = _open_model(model_dir)
+    check_sample_request(model, n, out)
     arrays = family.sample(model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask)
     path = write_npz(out, arrays)
     what = f"{mask or 'inpaint'} completions (with originals and masked inputs)" if "originals" in arrays else "samples"
@@ -125,19 +136,20 @@ def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference):
 
 def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
-    from genunlearn.checkpoint import write_json
-    from genunlearn.data import load_dataset
-    from genunlearn.families import open_model
+    from genunlearn.checkpoint import check_writable, write_json
+    from genunlearn.data.fingerprint import model_dataset
 
-    if n_per_prompt < 1:
-        raise GenUnlearnError("--n-per-prompt must be >= 1")
+    _check_int("--n-per-prompt", n_per_prompt, 1)
+    _check_int("--seed", seed, 0)
     if not is_main_process():
         return None
-    family, model = open_model(model_dir)
+    family, model = _open_model(model_dir)
+    check_writable(out or Path(model_dir) / "metrics.json", folder=False)
     task = model.info.get("task", model.data["name"])
+    data = model_dataset(model)  # the model's data, checked against its fingerprint
     if request is not None:
-        load_dataset(task).split(request)
-    ref = family.load(reference) if reference else family.reference(model)
+        data.split(request)
+    ref = _open_model(reference, family)[1] if reference else family.reference(model)
     if ref is None:
         click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
     metrics = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)(model)
@@ -173,25 +185,46 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
 
 def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) -> None:
     """``unlearn`` for every family: the folder says its family, whose registered method runs."""
-    from genunlearn.data import load_dataset
-    from genunlearn.families import open_model
+    from genunlearn.data.fingerprint import model_dataset
     from genunlearn.methods import get_method
     from genunlearn.model_folder import folder_family
+    from genunlearn.training.loop import resumable_run
 
     out_path = _check_out_dir(out)
-    if steps is not None and steps < 1:
-        raise GenUnlearnError("--steps must be >= 1")
+    _check_int("--steps", steps, 1)
     m = get_method(method, values, family=folder_family(model_dir))
-    _, model = open_model(model_dir)
+    _, model = _open_model(model_dir)
     m.check(model, request)
-    data = load_dataset(model.info.get("task", model.data["name"]))
+    data = model_dataset(model)  # the model's data, checked against its fingerprint
     data.split(request)
-    result = m.unlearn(model, request, data, budget=steps)
+    with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
+        result = m.unlearn(model, request, data, budget=steps)
     result.info = {**result.info, "method": method, "forget": request.spec()}
     _check_ranks(result)
     if is_main_process():
         result.save_pretrained(out_path)
         click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+
+
+def _check_int(flag: str, value, low: int, high: int = 2**31 - 1) -> None:
+    """A number from the command line, checked where it enters (None: the default)."""
+    if value is not None and not low <= value <= high:
+        raise GenUnlearnError(f"{flag} must be between {low} and {high}, got {value}")
+
+
+def _open_model(model_dir, family=None):
+    """(family, model) of a saved folder; a config.json the network cannot be built from is one line."""
+    from genunlearn.families import open_model
+
+    try:
+        fam, model = open_model(model_dir)
+    except GenUnlearnError:
+        raise
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as e:
+        raise GenUnlearnError(f"{model_dir}: config.json holds values no model can be built from ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if family is not None and fam.name != family.name:
+        raise GenUnlearnError(f"{model_dir} holds a {fam.name} model; expected a {family.name} one")
+    return fam, model
 
 
 def _check_ranks(model) -> None:
@@ -346,11 +379,19 @@ def main(argv=None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+    except click.ClickException as e:  # bad option or argument: one line, like every other bad input
+        hint = f" (see genunlearn {e.ctx.info_name} --help)" if getattr(e, "ctx", None) is not None and e.ctx.parent is not None else " (see genunlearn --help)"
+        click.echo(f"error: {e.format_message()}{hint if isinstance(e, click.UsageError) else ''}".replace("\n", " "), err=True)
+        sys.exit(2)
     except GenUnlearnError as e:
         click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # the disk said no (full, read-only, permissions): one line, what and where
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory (ask for fewer samples or a smaller batch)", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from pathlib import Path
 
@@ -76,8 +77,11 @@ def _coerce(name: str, value, typ):
         if typ in (int, float, str):
             if typ is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError
-            return typ(value)
-    except (TypeError, ValueError):
+            out = typ(value)
+            if typ is float and not math.isfinite(out):
+                raise GenUnlearnError(f"bad value for {name!r}: {value!r} is not a finite number")
+            return out
+    except (TypeError, ValueError, OverflowError):
         raise GenUnlearnError(f"bad value for {name!r}: {value!r} is not a {typ.__name__}") from None
     return value
 

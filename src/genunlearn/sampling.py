@@ -41,14 +41,56 @@ def conditions(model, n: int, labels: str | None = None, prompt: str | None = No
     return model.cond_for_labels(lab), lab.numpy()
 
 
+MAX_SAMPLES = 10_000_000  # beyond this, ask for several files
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_sample_request(model, n: int, out) -> None:
+    """Refuse, before sampling, a request whose arrays cannot fit in memory or on disk (one line,
+    with the numbers)."""
+    import math
+    import shutil
+
+    from genunlearn.checkpoint import resolve_out
+
+    if n > MAX_SAMPLES:
+        raise GenUnlearnError(f"--n must be between 1 and {MAX_SAMPLES:,}, got {n:,} (draw several files with different --seed)")
+    per = math.prod(model.sample_shape)
+    arrays = 4 if getattr(model, "family", "") == "i2i" else 1  # I2I files also hold originals, inputs and masks
+    file_bytes = n * (per * arrays * (1 if model.data.get("kind") == "images" else 4) + 8)
+    memory_bytes = n * per * 4 * (2 + arrays)  # float32 samples, their conversion, the arrays written
+    free_disk = shutil.disk_usage(resolve_out(out).parent if resolve_out(out).parent.exists() else Path.cwd()).free
+    if file_bytes > free_disk:
+        raise GenUnlearnError(f"--n {n:,} would write {file_bytes / 1e9:.2f} GB, but only {free_disk / 1e9:.2f} GB are free there")
+    mem = _available_memory()
+    if mem is not None and memory_bytes > mem:
+        raise GenUnlearnError(f"--n {n:,} needs about {memory_bytes / 1e9:.2f} GB of memory, but {mem / 1e9:.2f} GB are available; ask for fewer samples")
+
+
 def write_npz(out, arrays: dict) -> Path:
+    """Write ``arrays`` to ``out`` through a temporary file and a rename (a symlinked ``out`` is
+    followed; the file gets the user's umask)."""
+    from genunlearn.checkpoint import _chmod_default, _mkdirs, resolve_out
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
+    target = resolve_out(out)
+    _mkdirs(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npz", dir=target.parent)
     os.close(fd)
     try:
         np.savez(tmp, **arrays)
-        os.replace(tmp, out)
+        _chmod_default(Path(tmp), False)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
