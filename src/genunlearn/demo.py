@@ -14,7 +14,7 @@ def run_demo(out: Path, progress: bool = True) -> dict:
     from genunlearn.bench.runner import run_suite
     from genunlearn.bench.tasks import suite_tasks
 
-    run_suite("demo", out, progress=progress)
+    run_suite("demo", out, progress=progress)  # checks --out before any work
     report = build_report(out)
     rows = {}
     for task in suite_tasks("demo")[1]:

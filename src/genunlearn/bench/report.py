@@ -26,7 +26,25 @@ def metric_specs(rows: dict[str, dict]) -> list:
 
 
 def read_metrics(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+    """A cell's metrics; a corrupt or incomplete file is one line naming it."""
+    import math
+
+    from genunlearn.errors import GenUnlearnError
+
+    path = Path(run_dir) / "metrics.json"
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise GenUnlearnError(f"{path}: corrupt metrics file ({e.__class__.__name__}); rerun the cell or delete its folder") from None
+    if not isinstance(m, dict):
+        raise GenUnlearnError(f"{path}: expected a JSON object of metrics")
+    bad = [k for k, v in m.items() if isinstance(v, float) and not math.isfinite(v) and k != "time_ratio"]
+    seconds = m.get("seconds")
+    if seconds is not None and (not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0):
+        bad.append("seconds")
+    if bad:
+        raise GenUnlearnError(f"{path}: bad value for {bad[0]!r} ({m[bad[0]]!r}); rerun the cell or delete its folder")
+    return m
 
 
 def leaderboard(rows: dict[str, dict]) -> str:
@@ -37,7 +55,8 @@ def leaderboard(rows: dict[str, dict]) -> str:
     retrain = rows.get("retrain")
     if retrain and retrain.get("seconds"):
         for r in rows.values():
-            r.setdefault("time_ratio", r["seconds"] / retrain["seconds"])
+            if isinstance(r.get("seconds"), (int, float)):
+                r.setdefault("time_ratio", r["seconds"] / retrain["seconds"])
     specs = metric_specs(rows)
     columns = [(s.key, s.label, s.fmt) for s in specs] + COST
     cols = [c for c in columns if any(isinstance(r.get(c[0]), (int, float)) for r in rows.values())]
@@ -73,7 +92,7 @@ def summary(task_rows: dict[str, dict[str, dict]]) -> str:
         if not scored:
             continue
         best = min(scored, key=scored.get)
-        ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") else float("nan")
+        ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") and isinstance(methods[best].get("seconds"), (int, float)) else float("nan")
         base_gap = gap_to_retrain(rows["base"], retrain, specs) if "base" in rows else None
         lines.append(f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | " + (f"{base_gap:.2f}" if base_gap is not None else "–") + " |")
     return "\n".join(lines) if len(lines) > 2 else "No task has a gap-to-retrain metric yet."
@@ -86,10 +105,30 @@ def _cells(task_dir: Path) -> dict[str, Path]:
 
 
 def _load_samples(cell: Path) -> torch.Tensor:
-    with np.load(cell / "samples.npz", allow_pickle=False) as f:
-        if "samples" in f.files:
-            return torch.from_numpy(f["samples"])
-        return torch.from_numpy(f["images"]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    """A cell's preview arrays; a corrupt or incomplete file is one line naming it."""
+    import zipfile
+
+    from genunlearn.errors import GenUnlearnError
+
+    path = cell / "samples.npz"
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not hasattr(f, "files"):
+            raise ValueError("not an .npz archive")
+        with f:
+            if "samples" in f.files:
+                s = f["samples"]
+                if s.ndim != 2 or s.shape[1] != 2 or not np.issubdtype(s.dtype, np.floating):
+                    raise ValueError(f"'samples' must be float (N, 2), got {s.dtype} {s.shape}")
+                return torch.from_numpy(s)
+            if "images" not in f.files:
+                raise ValueError("holds neither 'samples' nor 'images'")
+            im = f["images"]
+            if im.ndim != 4 or im.dtype != np.uint8 or im.shape[-1] not in (1, 3) or not len(im):
+                raise ValueError(f"'images' must be uint8 (N, H, W, C), got {im.dtype} {im.shape}")
+            return torch.from_numpy(im).permute(0, 3, 1, 2).float() / 127.5 - 1
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise GenUnlearnError(f"{path}: corrupt samples file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); rerun the cell or delete its folder") from None
 
 
 def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
@@ -119,7 +158,13 @@ def build_report(runs: str | Path) -> Path:
     from genunlearn.bench.html import markdown_to_html
     from genunlearn.checkpoint import atomic_write_text
 
+    from genunlearn.checkpoint import check_writable
+    from genunlearn.errors import GenUnlearnError
+
     runs = Path(runs)
+    if not runs.is_dir():
+        raise GenUnlearnError(f"{runs}: no such runs folder")
+    check_writable(runs / "report.md", folder=False, what="")
     tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]

@@ -11,7 +11,6 @@ leaves nothing behind and reruns cleanly.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -36,10 +35,24 @@ def finished(folder: Path, key: str) -> bool:
         return False
 
 
+def check_runs_folder(out: str | Path, tasks) -> Path:
+    """Before any work: ``out`` must be writable and new, empty, or a runs folder (its entries are
+    task folders, reports and figures); anything else is refused in one line."""
+    from genunlearn.checkpoint import check_writable
+    from genunlearn.errors import GenUnlearnError
+
+    out = Path(out)
+    check_writable(out, folder=True)
+    if out.is_dir():
+        names = {t.name for t in tasks}
+        foreign = [p.name for p in out.iterdir() if not (p.name in names or p.name.startswith(("report", ".")) or p.suffix == ".png" or (p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir())))]
+        if foreign:
+            raise GenUnlearnError(f"--out {out} holds {foreign[0]!r}, which is not a genunlearn run; choose a new or empty folder")
+    return out
+
+
 def write_cell(folder: Path, result, metrics: dict) -> None:
-    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):  # left by an interrupted run
-        shutil.rmtree(stale, ignore_errors=True)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder) as tmp:  # leftovers of interrupted saves are cleaned by atomic_dir
         result.write(tmp)
         write_json(tmp / "metrics.json", metrics)
         (tmp / "log.jsonl").write_text(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}) + "\n")
@@ -50,7 +63,7 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
     from tqdm.auto import tqdm
 
     scale, tasks = suite_tasks(suite)
-    out = Path(out)
+    out = check_runs_folder(out, tasks)
     total = sum(2 + len(t.methods) for t in tasks)
     main = is_main_process()  # under accelerate launch every rank trains; the main one judges and writes
     bar = tqdm(total=total, desc=f"suite {suite}", disable=None if progress and main else True, dynamic_ncols=True)

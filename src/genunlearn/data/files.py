@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,19 @@ from genunlearn.data.dataset import Attribute, Dataset
 from genunlearn.errors import GenUnlearnError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+MIN_SAMPLES = 2  # one for training, one held out
 
 
 def _images_to_tensor(images: np.ndarray, source: str) -> torch.Tensor:
     """``(N, H, W[, C])`` uint8 or float in [0, 1] → ``(N, C, H, W)`` in [-1, 1]."""
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+        raise GenUnlearnError(f"{source}: images must be uint8 or float numbers, got dtype {images.dtype}")
     if images.ndim == 3:
         images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or min(images.shape[1:3], default=0) < 1:
         raise GenUnlearnError(f"{source}: images must be (N, H, W) or (N, H, W, C) with C in (1, 3), got {images.shape}")
+    if images.shape[0] < MIN_SAMPLES:
+        raise GenUnlearnError(f"{source}: holds {images.shape[0]} image(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)")
     if images.dtype == np.uint8:
         x = images.astype(np.float32) / 255.0
     else:
@@ -29,6 +35,8 @@ def _images_to_tensor(images: np.ndarray, source: str) -> torch.Tensor:
 
 
 def _labels(labels: np.ndarray, n: int, source: str) -> torch.Tensor:
+    if n < MIN_SAMPLES:
+        raise GenUnlearnError(f"{source}: holds {n} sample(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)")
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise GenUnlearnError(f"{source}: 'labels' must be {n} non-negative integers")
     return torch.from_numpy(labels.astype(np.int64))
@@ -38,17 +46,21 @@ def load_npz(path: str | Path) -> Dataset:
     """Keys: ``images`` (N,H,W[,C]) or ``samples`` (N,2); ``labels`` (N,); optional ``class_names``."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
+        f = np.load(path, allow_pickle=False)
+        if not hasattr(f, "files"):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise GenUnlearnError(f"{path}: cannot read as .npz ({str(e).splitlines()[0]})") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise GenUnlearnError(f"{path}: cannot read as .npz ({msg})") from None
     if "labels" not in arrays or not ({"images", "samples"} & arrays.keys()):
         raise GenUnlearnError(f"{path}: needs 'labels' and one of 'images' or 'samples'")
     if "images" in arrays:
         x = _images_to_tensor(arrays["images"], str(path))
     else:
         s = arrays["samples"]
-        if s.ndim != 2 or s.shape[1] != 2 or not np.isfinite(s).all():
+        if s.ndim != 2 or s.shape[1] != 2 or not np.issubdtype(s.dtype, np.number) or np.iscomplexobj(s) or not np.isfinite(s).all():
             raise GenUnlearnError(f"{path}: 'samples' must be finite (N, 2) points, got {s.shape}")
         x = torch.from_numpy(s.astype(np.float32))
     y = _labels(arrays["labels"], x.shape[0], str(path))
@@ -86,4 +98,4 @@ def load_image_folder(path: str | Path) -> Dataset:
     if (arr == arr[..., :1]).all():
         arr = arr[..., :1]
     x = _images_to_tensor(arr, str(path))
-    return Dataset(path.name, x, torch.tensor(labels), (Attribute("class", tuple(classes)),))
+    return Dataset(path.name, x, _labels(np.asarray(labels, dtype=np.int64), len(labels), str(path)), (Attribute("class", tuple(classes)),))

@@ -363,6 +363,7 @@ def train_objectives(
     bar = tqdm(total=steps, initial=start, desc=desc, disable=None if progress and main else True, dynamic_ncols=True, leave=False)
     t0 = time.perf_counter() - elapsed
     last_save = time.perf_counter()
+    kill_at = os.environ.get("GENUNLEARN_KILL_AT")
     try:
         if start == 0:
             for r in runs:
@@ -401,6 +402,8 @@ def train_objectives(
                 rng = gather_object([(generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
                 if main:
                     _save_checkpoint(ckpt, runs, rng, done, time.perf_counter() - t0, losses, seed, steps)
+            if kill_at == f"step:{done}":  # kill injection for the resume tests and benchmark
+                os.kill(os.getpid(), 9)
     finally:
         bar.close()
         if log is not None:
