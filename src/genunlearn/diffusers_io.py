@@ -56,7 +56,7 @@ def process_from_scheduler(cfg: dict, *, has_null: bool):
     if name in FLOW_SCHEDULERS:
         if cfg.get("use_dynamic_shifting"):
             raise GenUnlearnError(f"{name} with use_dynamic_shifting is not supported (resolution-dependent shift); set a fixed shift")
-        return FlowMatching(solver="euler", steps=28, guidance=1.0, cond_dropout=dropout, shift=float(cfg.get("shift", 1.0)))
+        return FlowMatching(solver="euler", steps=28, guidance=1.0, cond_dropout=dropout, shift=float(cfg.get("shift", 1.0)), grid="diffusers", num_train_timesteps=int(cfg.get("num_train_timesteps", 1000)))
     if name in DIFFUSION_SCHEDULERS:
         if cfg.get("trained_betas") is not None:
             raise GenUnlearnError(f"{name} with trained_betas is not supported; supported beta_schedule values: linear, scaled_linear, squaredcos_cap_v2")

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from genunlearn.errors import GenUnlearnError
 from genunlearn.processes.conditioning import drop_condition, guided
 
 SOLVERS = ("euler", "midpoint", "heun")
@@ -24,17 +25,33 @@ class FlowMatching:
     guidance: float = 1.0
     cond_dropout: float = 0.1
     attr_dropout: float = 0.0
-    shift: float = 1.0  # time shift of the sampling grid (SD3 / FlowMatchEulerDiscreteScheduler); 1 = uniform
+    shift: float = 1.0  # time shift of the sampling grid (SD3 / FlowMatchEulerDiscreteScheduler); 1 = none
+    grid: str = "uniform"  # or "diffusers": FlowMatchEulerDiscreteScheduler's own σ grid
+    num_train_timesteps: int = 1000  # the diffusers grid's σ_min = shifted(1 / T)
 
     name = "flow"
 
+    def __post_init__(self):
+        if self.grid not in ("uniform", "diffusers"):
+            raise GenUnlearnError(f"flow grid must be 'uniform' or 'diffusers', got {self.grid!r}")
+        if not self.shift > 0 or self.steps < 1:
+            raise GenUnlearnError(f"flow matching needs shift > 0 and steps >= 1, got shift={self.shift}, steps={self.steps}")
+
+    def _shifted(self, sigma: float) -> float:
+        return self.shift * sigma / (1 + (self.shift - 1) * sigma)
+
     def grid_time(self, i: int, steps: int) -> float:
-        """Solver time of grid point ``i`` of ``steps``: uniform, or the shifted σ schedule
-        σ' = sσ / (1 + (s − 1)σ) with σ = 1 − i / steps, read as t = 1 − σ'."""
-        if self.shift == 1.0:
-            return i * (1.0 / steps)
-        sigma = 1 - i / steps
-        return 1 - self.shift * sigma / (1 + (self.shift - 1) * sigma)
+        """Solver time of grid point ``i`` of ``steps`` (t = 1 − σ). ``uniform``: σ = 1 − i / steps,
+        shifted σ' = sσ / (1 + (s − 1)σ). ``diffusers``: as FlowMatchEulerDiscreteScheduler.set_timesteps,
+        σ from 1 to shifted(1/T) evenly, shifted, then 0 at the end."""
+        if self.grid == "uniform":
+            if self.shift == 1.0:
+                return i * (1.0 / steps)
+            return 1 - self._shifted(1 - i / steps)
+        if i == steps:
+            return 1.0
+        sigma_min = self._shifted(1 / self.num_train_timesteps)
+        return 1 - self._shifted(1 + (sigma_min - 1) * i / max(steps - 1, 1))
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}

@@ -1,0 +1,155 @@
+"""diffusers models in and out, on tiny models built in-process with diffusers' own classes (random
+weights): import, methods run a few steps, the output loads in diffusers and samples, unchanged
+components stay bit-identical, and the conventions at the boundary are right."""
+
+import filecmp
+import json
+
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, FlowMatchEulerDiscreteScheduler, UNet2DModel
+
+from genunlearn.data import load_dataset
+from genunlearn.errors import GenUnlearnError
+from genunlearn.families import open_model
+from genunlearn.forget import ForgetRequest
+from genunlearn.methods import get_method
+from genunlearn.processes.diffusion import Diffusion
+
+FORGET3 = ForgetRequest.of_classes(3)
+
+
+def tiny_unet(classes: int | None = 11) -> UNet2DModel:
+    torch.manual_seed(0)
+    return UNet2DModel(
+        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=4, num_class_embeds=classes,
+    )
+
+
+@pytest.fixture(scope="module")
+def ddpm_pipe(tmp_path_factory):
+    """A class-conditional DDPMPipeline folder (10 digits + a null class), cosine betas, v-prediction."""
+    path = tmp_path_factory.mktemp("pipe") / "ddpm_pipe"
+    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    DDPMPipeline(unet=tiny_unet(), scheduler=scheduler).save_pretrained(path)
+    return path
+
+
+def run(method, model, data=None, **values):
+    data = data if data is not None else load_dataset("digits").resized(model.sample_shape)
+    return get_method(method, values, family="generative").unlearn(model, FORGET3, data)
+
+
+def test_pipeline_imports_with_its_conventions(ddpm_pipe):
+    family, model = open_model(ddpm_pipe, task="digits")
+    assert family.name == "generative" and model.kind == "diffusion" and model.conditional and model.net.has_null
+    p = model.process
+    assert (p.beta_schedule, p.prediction_type) == ("squaredcos_cap_v2", "v_prediction")
+    ref = DDPMScheduler.from_pretrained(ddpm_pipe / "scheduler").alphas_cumprod
+    assert torch.equal(p.alphas_cumprod, ref.float())  # diffusers' own schedule
+    # the view feeds diffusers' integer timestep and the class (10 = null) unchanged
+    x, t, labels = torch.randn(3, 1, 8, 8), torch.tensor([0, 250, 999]), torch.tensor([[1], [10], [3]])
+    direct = model.net.unet(x, t.float(), class_labels=labels[:, 0]).sample
+    assert torch.allclose(p.predict(model.net, x, t, labels), direct, atol=1e-5)
+
+
+def test_salun_round_trip_loads_in_diffusers(ddpm_pipe, tmp_path):
+    _, model = open_model(ddpm_pipe, task="digits")
+    out = run("salun", model, steps=2, batch_size=8, mask_batch_size=64)
+    out.save_pretrained(tmp_path / "u")
+    pipe = DDPMPipeline.from_pretrained(tmp_path / "u")  # the user's own code, unchanged
+    before = UNet2DModel.from_pretrained(ddpm_pipe / "unet")
+    moved = [n for (n, a), b in zip(before.named_parameters(), pipe.unet.parameters()) if not torch.equal(a, b)]
+    assert moved and len(moved) < len(list(before.parameters()))  # SalUn's mask: some weights move, not all
+    assert filecmp.cmp(ddpm_pipe / "scheduler" / "scheduler_config.json", tmp_path / "u" / "scheduler" / "scheduler_config.json", shallow=False)
+    assert filecmp.cmp(ddpm_pipe / "model_index.json", tmp_path / "u" / "model_index.json", shallow=False)
+    record = json.loads((tmp_path / "u" / "genunlearn.json").read_text())
+    assert record["copied"] == ["scheduler"] and record["info"]["method"] == "salun"
+    _, again = open_model(tmp_path / "u")  # no --task needed: the record says it
+    assert again.info["task"] == "digits" and again.info["role"] == "unlearned"
+    sched = DDIMScheduler.from_config(pipe.scheduler.config)  # a plain diffusers loop samples it
+    sched.set_timesteps(2)
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for t in sched.timesteps:
+        x = sched.step(pipe.unet(x, t, class_labels=torch.tensor([0, 4])).sample, t, x).prev_sample
+    assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all()
+
+
+def test_sfd_one_step_generator_at_recorded_t_star(ddpm_pipe, tmp_path):
+    _, model = open_model(ddpm_pipe, task="digits")
+    out = run("sfd", model, steps=2, batch_size=4)
+    out.save_pretrained(tmp_path / "g")
+    record = json.loads((tmp_path / "g" / "genunlearn.json").read_text())
+    assert record["process"]["name"] == "one_step" and record["process"]["prediction_type"] == "v_prediction"
+    _, gen = open_model(tmp_path / "g")
+    z = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 5])
+    ours = gen.sample(2, gen.cond_for_labels(labels), z=z)
+    # the same one call in plain diffusers: y = b_{t*} z, x0 = a y − b v̂ (v-prediction)
+    unet, t_star = UNet2DModel.from_pretrained(tmp_path / "g" / "unet"), record["process"]["t_star"]
+    ab = DDPMScheduler.from_pretrained(tmp_path / "g" / "scheduler").alphas_cumprod[t_star]
+    a, b = ab.sqrt(), (1 - ab).sqrt()
+    y = b * z
+    x0 = a * y - b * unet(y, float(t_star), class_labels=labels).sample
+    assert torch.allclose(ours, x0, atol=1e-4)
+
+
+def test_unconditional_sample_prediction_finetune(tmp_path):
+    DDPMPipeline(unet=tiny_unet(classes=None), scheduler=DDIMScheduler(prediction_type="sample", beta_schedule="scaled_linear")).save_pretrained(tmp_path / "p")
+    _, model = open_model(tmp_path / "p", task="digits")
+    assert not model.conditional and model.process.cond_dropout == 0.0 and model.process.clip_sample
+    out = run("finetune", model, steps=2, batch=16)
+    out.save_pretrained(tmp_path / "f")
+    assert UNet2DModel.from_pretrained(tmp_path / "f" / "unet").config.num_class_embeds is None
+
+
+def test_flow_matching_model_folder_with_scheduler(tmp_path):
+    """A bare UNet2DModel folder + a FlowMatchEulerDiscreteScheduler folder (shift 3): σ = 1 − t,
+    velocity = −output; the output is a model folder again."""
+    tiny_unet().save_pretrained(tmp_path / "unet")
+    FlowMatchEulerDiscreteScheduler(shift=3.0).save_pretrained(tmp_path / "sched")
+    with pytest.raises(GenUnlearnError, match="pass --scheduler"):
+        open_model(tmp_path / "unet", task="digits")
+    _, model = open_model(tmp_path / "unet", task="digits", scheduler=str(tmp_path / "sched"))
+    assert model.kind == "flow" and model.process.shift == 3.0
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([0.25, 0.75])
+    direct = model.net.unet(x, (1 - t) * 1000, class_labels=torch.tensor([2, 10])).sample
+    assert torch.allclose(model.net(x, t, torch.tensor([[2], [10]])), -direct, atol=1e-5)
+    # the sampler's grid is diffusers' shifted sigmas
+    sched = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    sched.set_timesteps(4)
+    assert [round(1 - model.process.grid_time(i, 4), 5) for i in range(4)] == [round(float(s), 5) for s in sched.sigmas[:4]]
+    out = run("continualflow", model, steps=2, pool=40, batch=16)
+    out.save_pretrained(tmp_path / "cf")
+    assert (tmp_path / "cf" / "diffusion_pytorch_model.safetensors").is_file() and not (tmp_path / "cf" / "model_index.json").exists()
+    _, again = open_model(tmp_path / "cf")  # the record holds the scheduler and the task
+    assert again.kind == "flow" and again.info["method"] == "continualflow"
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_prediction_type_conversions(prediction_type):
+    """predict_eps / predict_x0 recover ε and x0 from an oracle network in each parameterisation."""
+    process = Diffusion(prediction_type=prediction_type, beta_schedule="squaredcos_cap_v2")
+    x0, noise, t = torch.randn(4, 3), torch.randn(4, 3), torch.tensor([5, 200, 600, 990])
+    xt, _, _, target = process.corrupt(x0, t=t, noise=noise)
+    oracle = lambda x, tt, c: target  # noqa: E731  (predicts exactly the training target)
+    assert torch.allclose(process.predict_eps(oracle, xt, t), noise, atol=1e-4)
+    assert torch.allclose(process.predict_x0(oracle, xt, t), x0, atol=1e-3)
+
+
+def test_unsupported_layouts_fail_in_one_line(tmp_path, ddpm_pipe):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "model_index.json").write_text(json.dumps({"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]}))
+    with pytest.raises(GenUnlearnError, match="no supported denoiser .*DiTTransformer2DModel"):
+        open_model(tmp_path / "t", task="digits")
+    with pytest.raises(GenUnlearnError, match="pass --task"):
+        open_model(ddpm_pipe)
+    with pytest.raises(GenUnlearnError, match="14 class embeddings; the data has 10 classes"):
+        tiny_unet(14).save_pretrained(tmp_path / "u14")
+        DDPMScheduler().save_pretrained(tmp_path / "s")
+        open_model(tmp_path / "u14", task="digits", scheduler=str(tmp_path / "s"))
+    tiny_unet(None).save_pretrained(tmp_path / "plain")
+    DDPMScheduler(beta_schedule="sigmoid").save_pretrained(tmp_path / "sig")
+    with pytest.raises(GenUnlearnError, match="unsupported beta_schedule 'sigmoid'"):
+        open_model(tmp_path / "plain", task="digits", scheduler=str(tmp_path / "sig"))
