@@ -120,11 +120,11 @@ def test_flow_matching_model_folder_with_scheduler(tmp_path):
     sched = FlowMatchEulerDiscreteScheduler(shift=3.0)
     sched.set_timesteps(4)
     assert [round(1 - model.process.grid_time(i, 4), 5) for i in range(4)] == [round(float(s), 5) for s in sched.sigmas[:4]]
-    out = run("continualflow", model, steps=2, pool=40, batch=16)
+    out = run("finetune", model, steps=2, batch=16)  # continualflow on this format: benchmarks/diffusers_interop.py
     out.save_pretrained(tmp_path / "cf")
     assert (tmp_path / "cf" / "diffusion_pytorch_model.safetensors").is_file() and not (tmp_path / "cf" / "model_index.json").exists()
     _, again = open_model(tmp_path / "cf")  # the record holds the scheduler and the task
-    assert again.kind == "flow" and again.info["method"] == "continualflow"
+    assert again.kind == "flow" and again.info["method"] == "finetune"
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
