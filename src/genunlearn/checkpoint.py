@@ -119,8 +119,11 @@ def check_writable(path: str | os.PathLike, *, folder: bool, what: str = "--out"
     base = _nearest_existing(target.parent)
     if not base.is_dir():
         raise GenUnlearnError(f"{shown}: {base} is a file, not a folder")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise GenUnlearnError(f"{shown}: cannot write in {base} (permission denied or read-only)")
+    try:  # ask the file system itself (permissions, read-only mounts, immutable folders; root too)
+        probe = tempfile.mkdtemp(prefix=f".genunlearn-probe-{os.getpid()}-", dir=base)
+        os.rmdir(probe)
+    except OSError as e:
+        raise GenUnlearnError(f"{shown}: cannot write in {base} ({e.strerror or e})") from None
     return target
 
 
@@ -299,7 +302,46 @@ def read_config(folder: str | os.PathLike, kind: str | None = None) -> dict:
         raise GenUnlearnError(f"{folder}: written by a newer genunlearn (format {cfg['format_version']})")
     if kind is not None and cfg.get("kind") != kind:
         raise GenUnlearnError(f"{folder}: holds a {cfg.get('kind')!r} model, expected a {kind!r} one")
+    check_config_values(cfg, folder)
     return cfg
+
+
+# sizes a network or process config must hold as positive integers (or lists of them)
+POSITIVE_KEYS = {
+    "dim", "hidden", "depth", "in_channels", "out_channels", "base_channels", "channel_mult", "emb_dim", "channels",
+    "feature_dim", "heads", "patch", "enc_dim", "enc_depth", "dec_dim", "dec_depth", "size", "steps", "sample_size",
+    "layers_per_block", "block_out_channels", "num_train_timesteps", "sample_shape",
+}
+
+
+def check_config_values(cfg: dict, folder) -> None:
+    """Impossible values in a config.json (non-finite numbers; sizes and step counts < 1) are one
+    line naming the entry, before anything is built from them."""
+    import math
+
+    def walk(obj, where: str, positive: bool):
+        if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+            return
+        if isinstance(obj, float) and not math.isfinite(obj):
+            raise GenUnlearnError(f"{folder}/config.json: {where} is {obj}; expected a finite number")
+        if isinstance(obj, (int, float)):
+            if positive and not (obj >= 1 and float(obj).is_integer()):
+                raise GenUnlearnError(f"{folder}/config.json: {where} is {obj}; expected a whole number >= 1")
+            return
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{where}.{k}" if where else str(k), k in POSITIVE_KEYS and k not in ("cond_vocab",))
+        elif isinstance(obj, (list, tuple)):
+            if positive and not obj and where.endswith("sample_shape"):
+                raise GenUnlearnError(f"{folder}/config.json: {where} is empty")
+            for i, v in enumerate(obj):
+                walk(v, f"{where}[{i}]", positive)
+
+    for entry in ("network", "process", "data"):
+        if entry in cfg:
+            if not isinstance(cfg[entry], dict):
+                raise GenUnlearnError(f"{folder}/config.json: {entry!r} must be an object")
+            walk(cfg[entry], entry, False)
 
 
 def header(kind: str, **fields: Any) -> dict:

@@ -92,8 +92,10 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
 @click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale s.")
 @click.option("--mask", type=click.Choice(["inpaint", "outpaint"]), default=None, help="I2I models: complete held-out images with the centre hidden (inpaint, default) or only the centre kept (outpaint).")
+@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
+@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
+def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, foreign_task, scheduler):
     """Draw samples into an .npz: images uint8 (N,H,W,C) or samples float32 (N,2), plus labels.
 
     On an I2I model: completions of seeded held-out images (of --labels classes), with their
@@ -111,7 +113,7 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
     check_writable(out, folder=False)
     if not is_main_process():
         return
-    family, model = _open_model(model_dir)
+    family, model = _open_model(model_dir, task=foreign_task, scheduler=scheduler)
     check_sample_request(model, n, out)
     arrays = family.sample(model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask)
     path = write_npz(out, arrays)
@@ -126,15 +128,17 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference):
+@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
+@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
     numbers `genunlearn bench` reports)."""
     from genunlearn.forget import parse_forget
 
-    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, out=out, reference=reference)
+    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, out=out, reference=reference, task=foreign_task, scheduler=scheduler)
 
 
-def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None) -> dict | None:
+def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None, task=None, scheduler=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.checkpoint import check_writable, write_json
     from genunlearn.data.fingerprint import model_dataset
@@ -143,7 +147,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
     _check_int("--seed", seed, 0)
     if not is_main_process():
         return None
-    family, model = _open_model(model_dir)
+    family, model = _open_model(model_dir, task=task, scheduler=scheduler)
     check_writable(out or Path(model_dir) / "metrics.json", folder=False)
     task = model.info.get("task", model.data["name"])
     data = model_dataset(model)  # the model's data, checked against its fingerprint
@@ -170,7 +174,9 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
 @click.option("--steps", type=int, default=None, help="Step budget (epochs for classifiers).")
 @click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
-def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence):
+@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
+@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
 
@@ -180,10 +186,10 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
         values["override"] = override
     if divergence is not None:
         values["divergence"] = divergence
-    unlearn_model(model_dir, method, _unlearn_request(forget_spec, concept, anchor), out, values, steps=steps)
+    unlearn_model(model_dir, method, _unlearn_request(forget_spec, concept, anchor), out, values, steps=steps, task=foreign_task, scheduler=scheduler)
 
 
-def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) -> None:
+def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, task=None, scheduler=None) -> None:
     """``unlearn`` for every family: the folder says its family, whose registered method runs."""
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.methods import get_method
@@ -193,9 +199,9 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) 
     out_path = _check_out_dir(out)
     _check_int("--steps", steps, 1)
     m = get_method(method, values, family=folder_family(model_dir))
-    _, model = _open_model(model_dir)
+    _, model = _open_model(model_dir, task=task, scheduler=scheduler)
     m.check(model, request)
-    data = model_dataset(model)  # the model's data, checked against its fingerprint
+    data = model_dataset(model).resized(model.sample_shape)  # the model's data (fingerprint checked), at the model's resolution
     data.split(request)
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
         result = m.unlearn(model, request, data, budget=steps)
@@ -204,6 +210,16 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None) 
     if is_main_process():
         result.save_pretrained(out_path)
         click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
+        _describe_foreign_save(out_path)
+
+
+def _describe_foreign_save(path) -> None:
+    """For a diffusers-format result: which components were rewritten and which copied."""
+    from genunlearn.diffusers_io import describe_save
+
+    line = describe_save(path)
+    if line:
+        click.echo(line)
 
 
 def _check_int(flag: str, value, low: int, high: int = 2**31 - 1) -> None:
@@ -212,18 +228,24 @@ def _check_int(flag: str, value, low: int, high: int = 2**31 - 1) -> None:
         raise GenUnlearnError(f"{flag} must be between {low} and {high}, got {value}")
 
 
-def _open_model(model_dir, family=None):
+def _open_model(model_dir, family=None, **options):
     """(family, model) of a saved folder; a config.json the network cannot be built from is one line."""
     from genunlearn.families import open_model
 
     try:
-        fam, model = open_model(model_dir)
+        fam, model = open_model(model_dir, **options)
     except GenUnlearnError:
         raise
     except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as e:
         raise GenUnlearnError(f"{model_dir}: config.json holds values no model can be built from ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if family is not None and fam.name != family.name:
         raise GenUnlearnError(f"{model_dir} holds a {fam.name} model; expected a {family.name} one")
+    solver = getattr(getattr(model, "process", None), "solver", None)
+    if solver is not None:
+        from genunlearn.processes.flow_matching import SOLVERS
+
+        if solver not in SOLVERS:
+            raise GenUnlearnError(f"{model_dir}/config.json: unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
     return fam, model
 
 
@@ -363,13 +385,17 @@ def classify_evaluate(model_dir, retrain_dir, forget_spec, fraction, seed):
     from genunlearn.families import get_family
     from genunlearn.model_folder import ClassifierModel
 
+    from genunlearn.data.fingerprint import model_dataset
+
     model = ClassifierModel.from_pretrained(model_dir)
     task = model.info.get("task", "digits")
     request = _classify_request(task, forget_spec, fraction, seed)
+    model_dataset(model).split(request)  # the model's data (fingerprint checked) and the request, before any work
+    retrain = ClassifierModel.from_pretrained(retrain_dir) if retrain_dir else None
     evaluate = get_family("classifier").evaluator(task, request)
     m = evaluate(model)
-    if retrain_dir:
-        m["AvgGap"] = avg_gap(m, evaluate(ClassifierModel.from_pretrained(retrain_dir)))
+    if retrain is not None:
+        m["AvgGap"] = avg_gap(m, evaluate(retrain))
     click.echo("  ".join(f"{k} {v:.2f}" for k, v in m.items()))
 
 

@@ -34,7 +34,9 @@ def conditions(model, n: int, labels: str | None = None, prompt: str | None = No
         return cond, cond[:, 0].numpy()
     k = len(attrs[0].values)
     if labels:
-        ids = torch.tensor([class_id(attrs, t.strip()) for t in labels.split(",") if t.strip()])
+        ids = torch.tensor([class_id(attrs, t.strip()) for t in labels.split(",") if t.strip()], dtype=torch.long)
+        if not len(ids):
+            raise GenUnlearnError(f"--labels {labels!r} names no class; give ids or names, e.g. 0,3 or {attrs[0].values[0]}")
     else:
         ids = torch.arange(k)
     lab = ids.repeat((n + len(ids) - 1) // len(ids))[:n]
