@@ -125,7 +125,7 @@ class DiffusersModel(GenerativeModel):
             raise GenUnlearnError(f"{task}: a UNet2DModel generates images; this task holds 2D points")
         size = unet.config.sample_size
         size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
-        meta = {**data.meta(), "sample_shape": [unet.config.in_channels, *size]}
+        meta = {**data.meta(), "sample_shape": [unet.config.in_channels, *size], "data_shape": list(data.sample_shape)}
         num_classes = data.num_classes if unet.config.num_class_embeds else None
         flow = layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS
         T = int(layout["scheduler"].get("num_train_timesteps", 1000))

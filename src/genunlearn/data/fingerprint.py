@@ -138,7 +138,7 @@ def model_dataset(model, split: str = "train"):
 def check_compatible(model, data, task: str) -> None:
     """One line when ``data`` cannot be the data ``model`` was trained on (shapes, classes)."""
     meta = model.data
-    shape = tuple(meta.get("sample_shape", ()))
+    shape = tuple(meta.get("data_shape") or meta.get("sample_shape", ()))  # data_shape: a foreign model's data before fitting
     if shape and shape != tuple(data.sample_shape):
         raise GenUnlearnError(f"{task} holds samples of shape {tuple(data.sample_shape)}, but the model was trained on shape {shape}")
     attrs = [(a["name"], tuple(a["values"])) for a in meta.get("attributes", [])]

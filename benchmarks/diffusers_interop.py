@@ -1,0 +1,112 @@
+"""diffusers interop, as a user would do it: a class-conditional DDPM trained with diffusers alone
+(``diffusers_train_ddpm.py``: attention blocks, cosine betas, a null class), unlearned by the
+``genunlearn unlearn`` command on its pipeline folder (salun, sfd), loaded back with diffusers and
+sampled with plain diffusers code (a DDIM loop with guidance for SalUn; one UNet call at the
+recorded t* for SFD's generator), then judged by genunlearn's digits judge (samples fitted from
+16×16 to its 8×8 input).
+
+Columns: forget rate (share of forget-prompt samples judged as the forgotten class; target ≤ 1 %),
+retained accuracy (retained prompts judged as their class; target within 3 points of the original),
+and the unlearning wall time. The judge's accuracy on real test digits taken through the same
+16→8 resize is printed first (how much the resize costs the judge).
+
+    python benchmarks/diffusers_interop.py [--train-steps 2000] [--n 50] [--out runs/interop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from diffusers_train_ddpm import ddim_sample, digits_16px  # noqa: E402  (the user's own diffusers code)
+
+FORGET = 3
+
+
+def genunlearn(*args: str) -> float:
+    """Run the CLI as a user would; returns its wall time."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "genunlearn", *args], check=True)
+    return time.perf_counter() - t0
+
+
+@torch.no_grad()
+def one_step(folder: Path, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """SFD's generator in plain diffusers: y = b_{t*} z, one UNet call, x0 from the prediction type."""
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    record = json.loads((folder / "genunlearn.json").read_text())
+    t_star = record["process"]["t_star"]
+    unet = UNet2DModel.from_pretrained(folder / "unet").eval()
+    ab = DDPMScheduler.from_pretrained(folder / "scheduler").alphas_cumprod[t_star]
+    a, b = ab.sqrt(), (1 - ab).sqrt()
+    size = unet.config.sample_size
+    z = torch.randn((len(labels), unet.config.in_channels, size, size), generator=torch.Generator().manual_seed(seed))
+    y = b * z
+    out = unet(y, float(t_star), class_labels=labels).sample
+    if record["process"]["prediction_type"] == "v_prediction":
+        return (a * y - b * out).clamp(-1, 1)
+    return ((y - b * out) / a).clamp(-1, 1)
+
+
+def judged(judge, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(forget rate, retained accuracy) of samples ``x`` drawn for ``labels``."""
+    pred = judge.predict(x)[:, 0]
+    f = labels == FORGET
+    return float((pred[f] == FORGET).float().mean()), float((pred[~f] == labels[~f]).float().mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--train-steps", type=int, default=2000)
+    ap.add_argument("--n", type=int, default=50, help="samples per class")
+    ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance of the DDIM loop")
+    ap.add_argument("--ddim-steps", type=int, default=25)
+    ap.add_argument("--out", default="runs/interop")
+    args = ap.parse_args()
+    from diffusers import UNet2DModel
+
+    from genunlearn.eval.judge import load_judge
+
+    out = Path(args.out)
+    pipe = out / "ddpm_pipe"
+    if not (pipe / "model_index.json").is_file():
+        subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps)], check=True)
+    times = {}
+    for method in ("salun", "sfd"):
+        target = out / method
+        if not (target / "genunlearn.json").is_file():
+            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", "digits", "--out", str(target))
+        else:
+            times[method] = json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
+
+    judge = load_judge("digits", verbose=False)
+    x16, y = digits_16px()
+    print(f"\njudge accuracy on real digits through the 16→8 resize: {float((judge.predict(x16)[:, 0] == y).float().mean()):.1%} (8×8 held-out: {judge.test_accuracy['class']:.1%})")
+    labels = torch.arange(10).repeat_interleave(args.n)
+    scheduler_config = json.loads((pipe / "scheduler" / "scheduler_config.json").read_text())
+    rows = {}
+    for name, folder in (("original", pipe), ("salun", out / "salun")):
+        unet = UNet2DModel.from_pretrained(folder / "unet").eval()
+        x = ddim_sample(unet, scheduler_config, labels, steps=args.ddim_steps, guidance=args.guidance)
+        rows[name] = (*judged(judge, x, labels), f"{args.ddim_steps}×2")
+    rows["sfd"] = (*judged(judge, one_step(out / "sfd", labels), labels), "1")
+    print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}")
+    print(f"{'model':<10} {'forget rate':>12} {'retained acc':>13} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>10}")
+    base_acc = rows["original"][1]
+    for name, (forget, acc, nfe) in rows.items():
+        t = f"{times[name]:.0f}" if name in times else "–"
+        print(f"{name:<10} {forget:>12.1%} {acc:>13.1%} {100 * (acc - base_acc):>+17.1f} {nfe:>6} {t:>10}")
+
+
+if __name__ == "__main__":
+    main()
