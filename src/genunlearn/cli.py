@@ -320,6 +320,49 @@ def demo(out):
 
 
 
+@cli.command()
+@click.argument("model_dir")
+@click.option("--forget", "forget_spec", required=True, help="What the model should have forgotten, e.g. classes=3 or energy=region:quadrant.")
+@click.option("--probe", "probe_name", type=click.Choice(["relearn", "cond", "noise"]), default=None, help="relearn: fine-tune on k forget samples; cond: optimised conditioning attack; noise: initial-noise search (default: cond on conditional models, else noise).")
+@click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio.")
+@click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
+@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed).")
+def probe(model_dir, forget_spec, probe_name, reference, out, sets):
+    """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
+    prints a table, writes JSON and the attack's samples (.npz, the `sample` format)."""
+    from genunlearn.checkpoint import check_writable, write_json
+    from genunlearn.config import parse_overrides
+    from genunlearn.data.fingerprint import model_dataset
+    from genunlearn.eval.probes import check_applicable, default_probe, format_probe, probe_config, run_probe
+    from genunlearn.forget import parse_forget
+    from genunlearn.sampling import write_npz
+
+    request = parse_forget(forget_spec)
+    values = parse_overrides(sets)
+    out_dir = Path(out) if out else Path(model_dir) / "probes"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GenUnlearnError(f"{out_dir} exists and is not a folder")
+    if not is_main_process():
+        return
+    family, model = _open_model(model_dir)
+    name = probe_name or default_probe(model, request)
+    check_applicable(name, model, request)
+    model_dataset(model).split(request)  # the request resolves against the model's data
+    cfg = probe_config(name, values)
+    ref = _open_model(reference, family)[1] if reference else None
+    if ref is not None:
+        check_applicable(name, ref, request)
+    check_writable(out_dir / f"{name}.json", folder=False)
+    result = run_probe(name, model, request, reference=ref, config=values)
+    arrays = result.pop("arrays", None)
+    result.update({"model_dir": str(model_dir), "reference_dir": reference, "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}})
+    click.echo(format_probe(result))
+    write_json(out_dir / f"{name}.json", result)
+    if arrays is not None:
+        write_npz(out_dir / f"{name}_samples.npz", arrays)
+    click.echo(f"wrote {out_dir / f'{name}.json'}" + (f" and {out_dir / f'{name}_samples.npz'} ({len(arrays['labels'])} attacked samples)" if arrays is not None else ""))
+
+
 # --- `genunlearn classify ...`: an alias of train/unlearn/evaluate for classifiers ----------------
 CLASSIFY_NAMES = {"rl": "random_label", "ft": "finetune", "ga": "grad_ascent"}  # SalUn's short names
 
