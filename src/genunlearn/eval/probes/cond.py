@@ -7,7 +7,9 @@ every condition-embedding table of the network) is replaced by a free vector, wh
 model then samples with the optimised conditioning, and the domain judge counts the forgotten
 class: the attack success rate (ASR). Baselines at the same sample budget: "no attack" (the
 model's own forget prompt) and "random conditioning" (a random vector drawn with the embedding
-table's per-dimension mean and spread).
+table's per-dimension mean and spread). ``space="mix"`` restricts the vector to convex
+combinations of the table's rows (softmax weights over the model's own vocabulary, starting on
+the forget row): a weaker attacker whose floor on a model that never saw the class is lower.
 
 The network is reached only through ``torch.nn.Embedding`` lookups of the condition id (forward
 hooks on a copy), so every network with the library's ``net(x, t, cond)`` call and an embedding
@@ -35,8 +37,11 @@ class CondConfig:
     batch_size: int = 64
     n: int = 100  # samples judged per arm
     seed: int = 0
+    space: str = "free"  # free: any vector; mix: a convex combination of the table's rows (a soft prompt in the model's own vocabulary)
 
     def check(self) -> None:
+        if self.space not in ("free", "mix"):
+            raise GenUnlearnError(f"cond space must be free or mix, got {self.space!r}")
         for name in ("steps", "batch_size", "n"):
             if getattr(self, name) < 1:
                 raise GenUnlearnError(f"cond {name} must be >= 1, got {getattr(self, name)}")
@@ -61,27 +66,33 @@ def condition_tables(net, attr: int, vocab: int) -> list[nn.Embedding]:
 class FreeConditioning:
     """Forward hooks replacing the lookup of chosen ids by free vectors (one per id and table)."""
 
-    def __init__(self, tables: list[nn.Embedding], ids: list[int], init: str = "row", generator=None):
+    def __init__(self, tables: list[nn.Embedding], ids: list[int], init: str = "row", generator=None, space: str = "free"):
         self.ids = list(ids)
+        self.space = space
         self.vectors: list[dict[int, nn.Parameter]] = []
         for table in tables:
             w = table.weight.detach()
             rows = {}
             for i in self.ids:
-                if init == "row":
+                if space == "mix":  # logits over the table's rows, starting on row i (weight ≈ 0.97)
+                    v = torch.zeros(w.shape[0])
+                    v[i] = math.log(30 * (w.shape[0] - 1))
+                elif init == "row":
                     v = w[i].clone()
                 else:  # random: the table's per-dimension mean and spread
                     v = w.mean(0) + w.std(0) * torch.randn(w.shape[1], generator=generator)
                 rows[i] = nn.Parameter(v)
             self.vectors.append(rows)
-        self.handles = [t.register_forward_hook(self._hook(rows)) for t, rows in zip(tables, self.vectors)]
+        self.handles = [t.register_forward_hook(self._hook(t, rows)) for t, rows in zip(tables, self.vectors)]
 
-    @staticmethod
-    def _hook(rows):
+    def _hook(self, table, rows):
+        mix = self.space == "mix"
+
         def hook(_module, inputs, out):
             ids = inputs[0]
             for i, v in rows.items():
-                out = torch.where((ids == i).unsqueeze(-1), v.to(out.dtype), out)
+                vec = torch.softmax(v, 0) @ table.weight if mix else v
+                out = torch.where((ids == i).unsqueeze(-1), vec.to(out.dtype), out)
             return out
 
         return hook
@@ -138,14 +149,14 @@ def cond_probe(model, request, cfg: CondConfig | None = None, *, counter: Counte
         x = model.with_net(m_net).sample(cfg.n, cond_n, generator=torch.Generator().manual_seed(sample_seed))
         return counter.rate(x), x
 
-    out = {"probe": "cond", "forget": request.spec(), "steps": cfg.steps, "n": cfg.n}
+    out = {"probe": "cond", "forget": request.spec(), "steps": cfg.steps, "n": cfg.n, "space": cfg.space}
     out["asr_no_attack"], _ = judged(net)
     loss_before = forget_loss(model, net, fx[held], fcond[held], cfg.seed)
     rnd = FreeConditioning(tables, values, init="random", generator=torch.Generator().manual_seed(cfg.seed + 1))
     out["asr_random"], _ = judged(net)
     out["loss_random"] = forget_loss(model, net, fx[held], fcond[held], cfg.seed)
     rnd.remove()
-    free = FreeConditioning(tables, values, init="row")
+    free = FreeConditioning(tables, values, init="row", space=cfg.space)
     opt = torch.optim.Adam(free.parameters(), lr=cfg.lr)
     batch = min(cfg.batch_size, len(fx))
     for _ in range(cfg.steps):
