@@ -10,7 +10,7 @@ retained accuracy (retained prompts judged as their class; target within 3 point
 and the unlearning wall time. The judge's accuracy on real test digits taken through the same
 16→8 resize is printed first (how much the resize costs the judge).
 
-    python benchmarks/diffusers_interop.py [--train-steps 2000] [--n 50] [--out runs/interop]
+    python benchmarks/diffusers_interop.py [--train-steps 1000] [--salun-steps 300] [--sfd-steps 200] [--n 50] [--out runs/interop]
 """
 
 from __future__ import annotations
@@ -67,10 +67,12 @@ def judged(judge, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--train-steps", type=int, default=2000)
+    ap.add_argument("--train-steps", type=int, default=1000)
     ap.add_argument("--n", type=int, default=50, help="samples per class")
     ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance of the DDIM loop")
     ap.add_argument("--ddim-steps", type=int, default=25)
+    ap.add_argument("--salun-steps", type=int, default=300, help="SalUn's default budget")
+    ap.add_argument("--sfd-steps", type=int, default=200, help="SFD iterations (its default 1000 is ~1 h for this UNet on 2 CPU cores)")
     ap.add_argument("--out", default="runs/interop")
     args = ap.parse_args()
     from diffusers import UNet2DModel
@@ -82,10 +84,10 @@ def main() -> None:
     if not (pipe / "model_index.json").is_file():
         subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps)], check=True)
     times = {}
-    for method in ("salun", "sfd"):
+    for method, steps in (("salun", args.salun_steps), ("sfd", args.sfd_steps)):
         target = out / method
         if not (target / "genunlearn.json").is_file():
-            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", "digits", "--out", str(target))
+            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", "digits", "--steps", str(steps), "--out", str(target))
         else:
             times[method] = json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
 

@@ -3,7 +3,7 @@ imports): a UNet2DModel with attention blocks, a null class for classifier-free 
 cosine (``squaredcos_cap_v2``) beta schedule, saved as a ``DDPMPipeline`` folder — the kind of
 model a user brings to genunlearn. Also the plain diffusers DDIM loop that samples it.
 
-    python benchmarks/diffusers_train_ddpm.py --out runs/interop/ddpm_pipe [--steps 3000]
+    python benchmarks/diffusers_train_ddpm.py --out runs/interop/ddpm_pipe [--steps 1000]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def ddim_sample(unet: UNet2DModel, scheduler_config: dict, labels: torch.Tensor,
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(2)
