@@ -133,3 +133,13 @@ def test_probe_command(base, tmp_path, cli):
         code, out, err = cli("probe", str(tmp_path / "m"), *args, "--out", str(tmp_path / "bad"))
         assert code == 2 and err.startswith("error:") and msg in err and len(err.strip().splitlines()) == 1, (args, err)
         assert not (tmp_path / "bad").exists()
+
+
+def test_mix_attacker_stays_in_the_vocabulary(retrain):
+    """space=mix steers with convex combinations of the model's own rows: it cannot leave the hull,
+    so on a model that never saw class 3 it is weaker than the free vector (the 2D toy lets a free
+    vector reach any component)."""
+    free = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.1})
+    mix = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.5, "space": "mix"})
+    assert mix["space"] == "mix" and mix["loss_attack"] <= mix["loss_no_attack"]
+    assert mix["loss_attack"] > free["loss_attack"]
