@@ -62,6 +62,10 @@ class Family:
         return self.load(folder) if info.get("base_key") and (folder / "config.json").is_file() else None
 
     # --- judging ----------------------------------------------------------------------------
+    def uses_reference(self, request) -> bool:
+        """Whether ``evaluator`` judges against the base model for this request."""
+        return False
+
     def evaluator(self, task: str, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, progress: bool = True) -> Callable[[object], dict]:
         """``model -> metrics``; the judge and references are built once, here."""
         raise NotImplementedError

@@ -61,6 +61,9 @@ class GenerativeFamily(Family):
 
         return max(50, int(recipe_for(task, kind).train["steps"] * scale))
 
+    def uses_reference(self, request):
+        return request is not None and request.kind == "concept"
+
     def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
         """Forget rate, retained accuracy and FD/KID (images) or mass/MMD (2D); for concept requests,
         erased-concept rate, attribute preservation and collateral damage against ``reference``

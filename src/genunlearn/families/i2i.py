@@ -52,6 +52,9 @@ class I2IFamily(Family):
 
         return max(50, int(I2IRecipe().train["steps"] * scale))
 
+    def uses_reference(self, request):
+        return True  # S_noise: the original model completing noise
+
     def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
         """Per mask task and split: completion similarity, FD, judge accuracy, masked MSE, and
         S_noise of ``reference`` (the original; default: the model judged)."""
