@@ -74,7 +74,7 @@ def probe_row(model, retrain, counter, seed: int, args) -> dict:
     row["cond_seconds"] = time.perf_counter() - t0
     if "relearn" in args.probes:
         t0 = time.perf_counter()
-        r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed})
+        r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed, **({"lr": args.relearn_lr} if args.relearn_lr else {})})
         row.update({"relearn_curve": r["model"]["forget_rate"], "reference_curve": r["reference"]["forget_rate"], "auc": r["model"]["auc"], "auc_ratio": r["auc_ratio"]})
         row["relearn_seconds"] = time.perf_counter() - t0
     return row
@@ -102,6 +102,8 @@ def main() -> None:
     ap.add_argument("--probes", default="cond,mix,relearn")
     ap.add_argument("--cond-steps", type=int, default=100)
     ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--relearn-lr", type=float, default=None, help="default: the recipe's learning rate")
+    ap.add_argument("--results", default="results.json", help="results file under --out (resumable)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/probes")
     args = ap.parse_args()
@@ -110,7 +112,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     load_all()
     data = load_dataset("digits")
-    results = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
+    res_path = out / args.results
+    results = json.loads(res_path.read_text()) if res_path.is_file() else {}
     for kind in args.kinds.split(","):
         base = train_cached(TrainJob("digits", kind, steps=args.base_steps))
         retrain = train_cached(TrainJob("digits", kind, forget=REQUEST, steps=args.base_steps))
@@ -131,12 +134,12 @@ def main() -> None:
                     break
                 results[key] = probe_row(model, retrain, counter, seed, args)
                 print(key, {k: v for k, v in results[key].items() if not isinstance(v, list)}, flush=True)
-                (out / "results.json").write_text(json.dumps(results, indent=1))
+                res_path.write_text(json.dumps(results, indent=1))
     print_table(results, args)
 
 
 def print_table(results: dict, args) -> None:
-    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, 50 steps, AUC ratio to retrain; mean ± std over seeds\n")
+    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, 50 steps, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± std over seeds\n")
     print("| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict = {}
