@@ -74,7 +74,7 @@ def probe_row(model, retrain, counter, seed: int, args) -> dict:
     row["cond_seconds"] = time.perf_counter() - t0
     if "relearn" in args.probes:
         t0 = time.perf_counter()
-        r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed, **({"lr": args.relearn_lr} if args.relearn_lr else {})})
+        r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed, **({"lr": args.relearn_lr} if args.relearn_lr else {}), **({"checkpoints": args.relearn_checkpoints} if args.relearn_checkpoints else {})})
         row.update({"relearn_curve": r["model"]["forget_rate"], "reference_curve": r["reference"]["forget_rate"], "auc": r["model"]["auc"], "auc_ratio": r["auc_ratio"]})
         row["relearn_seconds"] = time.perf_counter() - t0
     return row
@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--cond-steps", type=int, default=100)
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--relearn-lr", type=float, default=None, help="default: the recipe's learning rate")
+    ap.add_argument("--relearn-checkpoints", default=None, help="e.g. 0,2,5,10 (default: 0,10,25,50)")
     ap.add_argument("--results", default="results.json", help="results file under --out (resumable)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/probes")
@@ -139,7 +140,7 @@ def main() -> None:
 
 
 def print_table(results: dict, args) -> None:
-    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, 50 steps, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± std over seeds\n")
+    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± std over seeds\n")
     print("| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict = {}
