@@ -143,3 +143,29 @@ def test_mix_attacker_stays_in_the_vocabulary(retrain):
     mix = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.5, "space": "mix"})
     assert mix["space"] == "mix" and mix["loss_attack"] <= mix["loss_no_attack"]
     assert mix["loss_attack"] > free["loss_attack"]
+
+
+class _ShapeJudge:
+    """Stands in for the shapes judge (no judge training in a unit test): every image is a circle."""
+
+    def predict(self, x):
+        return torch.zeros(x.shape[0], 2, dtype=torch.long)
+
+
+def test_cond_attack_on_a_concept_attacks_that_attribute_row():
+    from genunlearn.eval.probes.common import Counter
+    from genunlearn.eval.probes.cond import CondConfig, cond_probe
+    from genunlearn.models.unet import ConvUNet
+    from genunlearn.processes.diffusion import Diffusion
+
+    data = load_dataset("shapes")
+    torch.manual_seed(0)
+    net = ConvUNet(in_channels=3, base_channels=8, channel_mult=(1,), emb_dim=16, cond_vocab=data.cond_vocab)
+    model = GenerativeModel(net, Diffusion(steps=2, num_train_timesteps=50), data.meta(), {"task": "shapes", "model": "diffusion"})
+    request = ForgetRequest("concept", concept="circle", anchor="shape")
+    counter = Counter(model, request, judge=_ShapeJudge())
+    shape_row = net.cond.tables[0].weight.detach().clone()
+    r = cond_probe(model, request, CondConfig(steps=10, n=8, batch_size=16, lr=0.1), counter=counter)
+    assert r["loss_attack"] < r["loss_no_attack"] and r["asr_attack"] == 1.0
+    assert r["arrays"]["images"].shape == (8, 16, 16, 3) and set(r["arrays"]["labels"].tolist()) == {data.attributes[0].values.index("circle")}
+    assert torch.equal(net.cond.tables[0].weight, shape_row)  # the model's own table is untouched
