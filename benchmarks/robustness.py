@@ -7,10 +7,11 @@ any training, sampling, evaluation or benchmark cell that starts counts as work 
 tried / one-line errors / tracebacks / accepted silently / files changed (the sandbox, cache
 included, is compared byte for byte before and after every case).
 
-Part 2, kill tests: a training (``genunlearn train``) and an unlearning run (``genunlearn unlearn``)
-are SIGKILLed at 5 random moments and during the save (at each step of it), rerun each time with
-the same command, and compared with an uninterrupted run: the final weights must be bit-identical,
-and after every kill the output path must hold a loadable model (the previous one, or the new one).
+Part 2, kill tests: a training (``genunlearn train``) and an unlearning run (``genunlearn unlearn``),
+each writing to a path that already holds an earlier model, are SIGKILLed at 5 random steps, once
+while a resume checkpoint is being written, and at each step of the final save to the path; each
+time the same command is rerun. After every kill the path must hold a loadable model (the earlier
+one, or the new one), and the final weights must be bit-identical to an uninterrupted run's.
 
     python benchmarks/robustness.py [--only catalogue|kills] [--seed 0] [--keep DIR]
 """
@@ -434,8 +435,24 @@ def _loadable(folder: Path) -> str:
     return "model"
 
 
-def kill_test(name: str, argv_for, old_argv, root: Path, rng: random.Random, env: dict) -> dict:
-    """``argv_for(out)``: the command; ``old_argv(out)`` writes an earlier model at the path first."""
+def _holds(out: Path, old: dict, new: dict) -> str:
+    import torch
+
+    state = _loadable(out)
+    if state != "model":
+        return state
+    w = _weights(out)
+    if all(torch.equal(w[k], old[k]) for k in old):
+        return "old"
+    if all(torch.equal(w[k], new[k]) for k in new):
+        return "new"
+    return "a model that is neither the old nor the new one"
+
+
+def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random.Random, env: dict) -> dict:
+    """``argv_for(out)``: the command (``steps`` training steps); ``old_argv(out)`` writes an
+    earlier model at the path first. Kills: 5 random steps (SIGKILL), one while a resume
+    checkpoint is being written, then one at each step of the final save to the path."""
     import torch
 
     ref_env = {**env, "GENUNLEARN_CACHE": str(root / f"{name}-ref-cache")}
@@ -447,52 +464,52 @@ def kill_test(name: str, argv_for, old_argv, root: Path, rng: random.Random, env
     code, err, _ = _run(old_argv(out), run_env)
     assert code == 0, err
     old = _weights(out)
-    moments = sorted(rng.uniform(0.15, 0.95) * wall for _ in range(5))
-    log = []
-    resumed = 0
-    for i, t in enumerate(moments):
-        code, err, _ = _run(argv_for(out), run_env, kill_after=t)
-        resumed += "resuming" in err
-        state = _loadable(out)
-        w = _weights(out) if state == "model" else None
-        holds = "old" if w is not None and all(torch.equal(w[k], old[k]) for k in old) else "new" if w is not None and all(torch.equal(w[k], reference[k]) for k in reference) else state
-        log.append((f"kill at {t:.1f}s", "killed" if code == -9 else f"exit {code}", holds))
-    for step in ("tmp", "written", "carried", "swapped"):  # during the final save, at each of its steps
-        code, err, _ = _run(argv_for(out), {**run_env, "GENUNLEARN_KILL_AT": f"save:{step}"})
-        resumed += "resuming" in err
-        state = _loadable(out)
-        w = _weights(out) if state == "model" else None
-        holds = "old" if w is not None and all(torch.equal(w[k], old[k]) for k in old) else "new" if w is not None and all(torch.equal(w[k], reference[k]) for k in reference) else state
-        log.append((f"kill in save:{step}", "killed" if code == -9 else f"exit {code}", holds))
+    kills = [f"step:{k}" for k in sorted(rng.sample(range(1, steps), 5))]
+    kills.insert(rng.randrange(1, 5), "save:written:checkpoint")  # in the middle of writing a resume checkpoint
+    kills += [f"save:{s}:{out.name}" for s in ("tmp", "written", "carried", "swapped")]
+    log, resumed = [], 0
+    for at in kills:
+        code, err, secs = _run(argv_for(out), {**run_env, "GENUNLEARN_KILL_AT": at})
+        said = next((ln for ln in err.splitlines() if ln.startswith("resuming")), None)
+        resumed += said is not None
+        start = f"resumed at {said.split('at step ')[1].split(' ')[0]}" if said else "no checkpoint to resume"
+        log.append((at, "killed" if code == -9 else f"exit {code}", _holds(out, old, reference), f"{secs:.1f}s, {start}"))
+        if code not in (-9, 0):
+            print(f"  (kill at {at}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''})")
     code, err, _ = _run(argv_for(out), run_env)
     final = _weights(out)
     identical = code == 0 and all(torch.equal(final[k], reference[k]) for k in reference)
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
-    always = all(h in ("old", "new") for _, _, h in log)
-    print(f"\n== kill test: {name} (uninterrupted {wall:.1f}s) ==")
-    for moment, how, holds in log:
-        print(f"  {moment:<20} {how:<8} path holds the {holds} model" if holds in ("old", "new") else f"  {moment:<20} {how:<8} {holds}")
-    print(f"  final rerun: exit {code}; bit-identical to the uninterrupted run: {identical}; path always held a loadable model: {always}; reruns that said 'resuming': {resumed}; leftovers beside the path: {leftovers or 'none'}")
+    work_left = [p.name for p in (root / f"{name}-cache" / "work").glob("*")] if (root / f"{name}-cache" / "work").is_dir() else []
+    always = all(h in ("old", "new") for _, _, h, _ in log)
+    print(f"\n== kill test: {name} ({steps} steps; uninterrupted {wall:.1f}s) ==")
+    for at, how, holds, when in log:
+        print(f"  kill at {at:<28} {how:<7} ({when:<35}) path holds " + (f"the {holds} model" if holds in ("old", "new") else holds))
+    print(f"  final rerun: exit {code}; bit-identical to the uninterrupted run: {identical}; path always held a loadable model: {always}")
+    print(f"  reruns that said 'resuming': {resumed}; leftovers beside the path: {leftovers or 'none'}; checkpoints left in the cache: {work_left or 'none'}")
     return {"identical": identical, "always_loadable": always, "resumed": resumed}
+
+
+STEPS = 600
 
 
 def run_kills(seed: int, keep: str | None = None) -> dict:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="genunlearn-kills-"))
     root.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    env = {**os.environ, "GENUNLEARN_CHECKPOINT_SECONDS": "0.5", "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "GENUNLEARN_CHECKPOINT_SECONDS": "0.5", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
     env.pop("GENUNLEARN_KILL_AT", None)
     results = {}
     try:
         results["train"] = kill_test(
-            "train", lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "1500"],
-            lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"], root, rng, env)
+            "train", lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", str(STEPS)],
+            lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"], STEPS, root, rng, env)
         base = root / "unlearn-base"
         code, err, _ = _run(["train", "--task", "moons", "--out", str(base), "--steps", "200"], {**env, "GENUNLEARN_CACHE": str(root / "base-cache")})
         assert code == 0, err
         results["unlearn"] = kill_test(
-            "unlearn", lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "1500", "--out", str(out)],
-            lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "20", "--out", str(out)], root, rng, env)
+            "unlearn", lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", str(STEPS), "--out", str(out)],
+            lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "20", "--out", str(out)], STEPS, root, rng, env)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

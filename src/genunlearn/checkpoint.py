@@ -32,10 +32,12 @@ MANIFEST = ".genunlearn-files.json"  # the entries of a folder genunlearn wrote
 STALE_SECONDS = 600  # leftovers without a writer pid in their name count as stale after this long
 
 
-def _fault(step: str) -> None:
+def _fault(step: str, target: Path) -> None:
     """Kill injection for tests and benchmarks: ``GENUNLEARN_KILL_AT=save:STEP`` SIGKILLs this
-    process at that step of a save (steps: tmp, written, carried, swapped)."""
-    if os.environ.get("GENUNLEARN_KILL_AT") == f"save:{step}":
+    process at that step of any save (steps: tmp, written, carried, swapped);
+    ``save:STEP:NAME`` only in a save to a folder named NAME."""
+    at = os.environ.get("GENUNLEARN_KILL_AT")
+    if at and at in (f"save:{step}", f"save:{step}:{target.name}"):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -202,14 +204,14 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
         raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     _chmod_default(tmp, True)
-    _fault("tmp")
+    _fault("tmp", target)
     try:
         yield tmp
-        _fault("written")
+        _fault("written", target)
         own = sorted(p.name for p in tmp.iterdir())
         kept = _carry_over(target, tmp)
         (tmp / MANIFEST).write_text(json.dumps({"files": own}) + "\n")
-        _fault("carried")
+        _fault("carried", target)
         try:
             os.rename(tmp, target)  # the path is new (or an empty folder): one rename
             swapped = False
@@ -223,7 +225,7 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
                 os.replace(tmp, target)
                 shutil.move(old, tmp)
                 swapped = True
-        _fault("swapped")
+        _fault("swapped", target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
