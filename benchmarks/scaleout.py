@@ -38,7 +38,7 @@ def worker(base: str, steps: int, out: str) -> None:
 
     model = GenerativeModel.from_pretrained(base)
     request, data = ForgetRequest.of_classes(3), load_dataset("digits")
-    method = get_method("salun", {"steps": steps})
+    method = get_method("salun", {"steps": steps}, family="generative")
     losses = []
     t0 = time.perf_counter()
     method.unlearn(model, request, data, budget=steps, callbacks=(lambda step, record: losses.append((step, record["loss"])),))
