@@ -18,7 +18,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,7 +28,6 @@ FORMAT = "genunlearn"
 FORMAT_VERSION = 1
 PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # raw pickle protocol >= 2, or torch's zip container
 MANIFEST = ".genunlearn-files.json"  # the entries of a folder genunlearn wrote
-STALE_SECONDS = 600  # leftovers without a writer pid in their name count as stale after this long
 
 
 def _fault(step: str, target: Path) -> None:
@@ -85,11 +83,8 @@ def clean_stale(parent: Path, name: str) -> list[Path]:
                 stale = int(head) != os.getpid() and not _pid_alive(int(head))
             elif head.isdigit():  # .NAME.old-PID (older releases)
                 stale = not _pid_alive(int(head))
-            else:  # older releases wrote .NAME.tmp-XXXX with no pid
-                try:
-                    stale = time.time() - p.lstat().st_mtime > STALE_SECONDS
-                except OSError:
-                    stale = False
+            else:  # older releases wrote .NAME.tmp-XXXX with no pid: nobody can still be writing it
+                stale = True
             if stale:
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p, ignore_errors=True)

@@ -139,7 +139,7 @@ def check_compatible(model, data, task: str) -> None:
     """One line when ``data`` cannot be the data ``model`` was trained on (shapes, classes)."""
     meta = model.data
     shape = tuple(meta.get("data_shape") or meta.get("sample_shape", ()))  # data_shape: a foreign model's data before fitting
-    if shape and shape != tuple(data.sample_shape):
+    if shape and len(shape) != len(data.sample_shape):  # images are fitted to a model's resolution; points vs images are not
         raise GenUnlearnError(f"{task} holds samples of shape {tuple(data.sample_shape)}, but the model was trained on shape {shape}")
     attrs = [(a["name"], tuple(a["values"])) for a in meta.get("attributes", [])]
     have = [(a.name, tuple(a.values)) for a in data.attributes]
