@@ -316,3 +316,31 @@ def test_bad_input_one_line_before_work_nothing_changed(moons, tmp_path, cli, ar
     code, _, err = cli(*[a.format(m=moons, t=tmp_path) for a in args])
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and match in err, err
     assert snapshot(tmp_path) == before and snapshot(moons) == model_before
+
+
+@pytest.mark.parametrize("method, values, message", [
+    ("continualflow", {"tau_c": 1.0}, "continualflow: tau_c must satisfy 0 <= tau_c < 1, got 1.0"),
+    ("continualflow", {"lam": 0}, "continualflow: lam must satisfy 0 < lam, got 0.0"),
+    ("salun", {"batch_size": 0}, "salun: batch_size must satisfy 1 <= batch_size, got 0"),
+    ("sfd", {"lr_gen": -1}, "sfd: lr_gen must satisfy 0 < lr_gen, got -1.0"),
+])
+def test_method_bounds_name_the_value_and_range(method, values, message):
+    from genunlearn.methods import get_method
+
+    with pytest.raises(GenUnlearnError) as e:
+        get_method(method, values, family="generative")
+    assert str(e.value) == message
+
+
+def test_weight_mismatch_names_what_differs(tmp_path):
+    from genunlearn.generative import GenerativeModel
+    from genunlearn.models.mlp import MLPNet
+    from genunlearn.processes.flow_matching import FlowMatching
+
+    meta = {"name": "ring8", "kind": "points", "sample_shape": [2], "attributes": [{"name": "class", "values": ["a"]}]}
+    GenerativeModel(MLPNet(dim=2, hidden=8, depth=1), FlowMatching(), meta, {}).save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    cfg["network"]["hidden"] = 16
+    (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(GenUnlearnError, match=r"network.safetensors does not fit the MLPNet in config.json: .*of another shape \(e.g. .*: file \(8"):
+        GenerativeModel.from_pretrained(tmp_path / "m")

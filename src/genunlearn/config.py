@@ -98,3 +98,16 @@ def build_config(cls, values: dict):
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         raise GenUnlearnError(f"bad {cls.__name__}: {e}") from None
+
+
+def check_bounds(owner: str, **bounds) -> None:
+    """One line naming the first value out of its range. ``name=(value, low, high[, ends])``: ``low``
+    / ``high`` may be None (unbounded); ``ends`` is "[]" (default), "()", "[)" or "(]"."""
+    for name, (value, low, high, *ends) in bounds.items():
+        ends = ends[0] if ends else "[]"
+        below = low is not None and (value < low if ends[0] == "[" else value <= low)
+        above = high is not None and (value > high if ends[1] == "]" else value >= high)
+        if below or above or value != value:
+            lo = "" if low is None else f"{low} {'<=' if ends[0] == '[' else '<'} "
+            hi = "" if high is None else f" {'<=' if ends[1] == ']' else '<'} {high}"
+            raise GenUnlearnError(f"{owner}: {name} must satisfy {lo}{name}{hi}, got {value}")

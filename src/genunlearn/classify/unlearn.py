@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genunlearn.classify.model import Batch, epoch_batches, fit
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 
 
@@ -53,8 +54,7 @@ class UnlearnConfig:
     def __post_init__(self):
         if self.schedule not in ("sequential", "mixed"):
             raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
-        if self.lr <= 0 or self.batch_size < 1 or (self.epochs is not None and self.epochs < 1):
-            raise GenUnlearnError("unlearning needs lr > 0, batch_size >= 1 and epochs >= 1")
+        check_bounds("classifier unlearning", lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), epochs=(1 if self.epochs is None else self.epochs, 1, None))
 
 
 def random_labels(y: torch.Tensor, num_classes: int, g: torch.Generator, allow_true: bool = False) -> torch.Tensor:

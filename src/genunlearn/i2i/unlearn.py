@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.i2i.masks import NOISE_KINDS, noise_images, training_mask
 from genunlearn.i2i.model import I2IModel, masked_mse
@@ -55,8 +56,7 @@ class I2IConfig:
     def __post_init__(self):
         if self.alpha <= 0:
             raise GenUnlearnError(f"alpha must be > 0 (alpha = 0 disables forgetting), got {self.alpha}")
-        if self.steps < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise GenUnlearnError("unlearning needs steps >= 1, batch_size >= 2 and lr > 0")
+        check_bounds("i2i", steps=(self.steps, 1, None), batch_size=(self.batch_size, 2, None), lr=(self.lr, 0, None, "()"))
         if not 0 <= self.warmup <= 0.1:
             raise GenUnlearnError(f"warmup is a fraction of the steps in [0, 0.1] (keep it short), got {self.warmup}")
         for name, value, allowed in (("distance", self.distance, DISTANCES), ("noise", self.noise, NOISE_KINDS), ("retain", self.retain, ("real", "proxy"))):

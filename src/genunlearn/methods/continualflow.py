@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.training.loop import check_schedule
@@ -62,8 +63,7 @@ class ContinualFlowConfig:
             raise GenUnlearnError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.energy not in ENERGY_FORMS:
             raise GenUnlearnError(f"unknown energy {self.energy!r}; expected one of {', '.join(ENERGY_FORMS)}")
-        if self.lam <= 0 or self.pool < 2 or self.steps < 1 or self.batch < 1 or not 0 <= self.tau_c < 1:
-            raise GenUnlearnError("continualflow needs lam > 0, pool >= 2, steps >= 1, batch >= 1 and 0 <= tau_c < 1")
+        check_bounds("continualflow", lam=(self.lam, 0, None, "()"), pool=(self.pool, 2, None), steps=(self.steps, 1, None), batch=(self.batch, 1, None), tau_c=(self.tau_c, 0, 1, "[)"))
         check_schedule(self.lr_schedule, self.ema_decay)
         if self.fallback != "marginal" and not (self.fallback.startswith("class:") and self.fallback[6:].isdigit()):
             raise GenUnlearnError(f"bad fallback {self.fallback!r}: expected 'marginal' or 'class:K'")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.methods.common import check_conditional, copy_net, select_params
@@ -38,8 +39,7 @@ class ESDConfig:
             raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
         if self.params not in ("all", "conditioning"):
             raise GenUnlearnError(f"params must be 'all' or 'conditioning', not {self.params!r}")
-        if self.steps < 1 or self.lr <= 0 or self.batch_size < 1 or self.sample_steps < 1:
-            raise GenUnlearnError("esd needs steps, batch_size, sample_steps >= 1 and lr > 0")
+        check_bounds("esd", steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), sample_steps=(self.sample_steps, 1, None))
 
 
 def forget_conditions(data, request) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from genunlearn.data.dataset import concept_slot
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.methods.base import Method, register
@@ -76,10 +77,8 @@ class FDivConfig:
             raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
         if self.critic_conditioning not in ("none", "xt_t"):
             raise GenUnlearnError(f"critic_conditioning must be 'none' or 'xt_t', not {self.critic_conditioning!r}")
-        if min(self.steps, self.batch_size, self.anchor_images, self.anchor_sampler_steps, self.critic_channels) < 1 or self.critic_warmup < 0:
-            raise GenUnlearnError("fdiv needs steps, batch_size, anchor_images, anchor_sampler_steps, critic_channels >= 1 and critic_warmup >= 0")
-        if (self.lr is not None and self.lr <= 0) or self.critic_lr <= 0 or self.max_exponent <= 0:
-            raise GenUnlearnError("fdiv needs lr, critic_lr and max_exponent > 0")
+        check_bounds("fdiv", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), anchor_images=(self.anchor_images, 1, None), anchor_sampler_steps=(self.anchor_sampler_steps, 1, None), critic_channels=(self.critic_channels, 1, None), critic_warmup=(self.critic_warmup, 0, None))
+        check_bounds("fdiv", lr=(1.0 if self.lr is None else self.lr, 0, None, "()"), critic_lr=(self.critic_lr, 0, None, "()"), max_exponent=(self.max_exponent, 0, None, "()"))
         if self.lr is None:
             self.lr = DEFAULT_LR[self.params]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.methods.common import check_conditional
@@ -40,8 +41,7 @@ class SalUnConfig:
     def __post_init__(self):
         if not 0 < self.mask_ratio <= 1:
             raise GenUnlearnError(f"mask_ratio must be in (0, 1], got {self.mask_ratio}")
-        if self.beta < 0 or self.steps < 1 or self.lr <= 0 or self.batch_size < 1:
-            raise GenUnlearnError("salun needs beta >= 0, steps >= 1, lr > 0 and batch_size >= 1")
+        check_bounds("salun", beta=(self.beta, 0, None), steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None))
 
 
 def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -> torch.Tensor:

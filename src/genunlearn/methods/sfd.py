@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.methods.common import check_conditional, class_ids, copy_net, set_dropout
@@ -66,8 +67,7 @@ class SFDConfig:
             raise GenUnlearnError(f"sfd: override_mode must be one of {', '.join(OVERRIDE_MODES)}, not {self.override_mode!r}")
         if self.override_mode == "classifier" and not self.override_classifier:
             raise GenUnlearnError("sfd: override_mode=classifier needs override_classifier (a saved classifier folder)")
-        if self.steps < 1 or self.batch_size < 1 or self.lr_fake <= 0 or self.lr_gen <= 0:
-            raise GenUnlearnError("sfd needs steps >= 1, batch_size >= 1 and positive learning rates")
+        check_bounds("sfd", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), lr_fake=(self.lr_fake, 0, None, "()"), lr_gen=(self.lr_gen, 0, None, "()"))
         if not 0 <= self.t_min < self.t_max:
             raise GenUnlearnError(f"sfd needs 0 <= t_min < t_max, got t_min={self.t_min}, t_max={self.t_max}")
         if min(self.lambda_fake_retain, self.lambda_fake_forget, self.lambda_gen_retain, self.lambda_gen_forget) < 0:

@@ -55,9 +55,24 @@ def load_network(folder: Path, cfg: dict, name: str = "network"):
 
     net = build_network(cfg)
     state = load_tensors(Path(folder) / f"{name}.safetensors")
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise GenUnlearnError(f"{folder}: weights do not match the network in config.json ({first})") from None
+    mismatch = weight_mismatch(net.state_dict(), state)
+    if mismatch:
+        raise GenUnlearnError(f"{folder}: {name}.safetensors does not fit the {cfg.get('_class_name')} in config.json: {mismatch}")
+    net.load_state_dict(state, strict=True)
     return net.eval()
+
+
+def weight_mismatch(expected: dict, found: dict) -> str:
+    """What differs between a network's tensors and a file's ('' when they fit): counts and the first of each kind."""
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = [k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} of another shape (e.g. {k}: file {tuple(found[k].shape)}, config {tuple(expected[k].shape)})")
+    return "; ".join(parts)
