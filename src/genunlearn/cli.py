@@ -153,9 +153,13 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
     data = model_dataset(model)  # the model's data, checked against its fingerprint
     if request is not None:
         data.split(request)
-    ref = _open_model(reference, family)[1] if reference else family.reference(model)
-    if ref is None and family.uses_reference(request):
-        click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
+    ref = None
+    if family.uses_reference(request):  # load a base model only where the family judges against one
+        ref = _open_model(reference, family)[1] if reference else family.reference(model)
+        if ref is None:
+            click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
+    elif reference:
+        click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
     metrics = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)(model)
     write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
     click.echo(family.format(metrics))
