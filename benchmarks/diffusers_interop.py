@@ -10,7 +10,7 @@ retained accuracy (retained prompts judged as their class; target within 3 point
 and the unlearning wall time. The judge's accuracy on real test digits taken through the same
 16→8 resize is printed first (how much the resize costs the judge).
 
-    python benchmarks/diffusers_interop.py [--train-steps 1000] [--salun-steps 300] [--sfd-steps 200] [--n 50] [--out runs/interop]
+    python benchmarks/diffusers_interop.py [--train-steps 1000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ def main() -> None:
     ap.add_argument("--ddim-steps", type=int, default=25)
     ap.add_argument("--salun-steps", type=int, default=300, help="SalUn's default budget")
     ap.add_argument("--sfd-steps", type=int, default=200, help="SFD iterations (its default 1000 is ~1 h for this UNet on 2 CPU cores)")
+    ap.add_argument("--methods", default="salun,sfd", help="which of salun, sfd to run")
     ap.add_argument("--out", default="runs/interop")
     args = ap.parse_args()
+    methods = [m for m in ("salun", "sfd") if m in args.methods.split(",")]
     from diffusers import UNet2DModel
 
     from genunlearn.eval.judge import load_judge
@@ -84,7 +86,7 @@ def main() -> None:
     if not (pipe / "model_index.json").is_file():
         subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps)], check=True)
     times = {}
-    for method, steps in (("salun", args.salun_steps), ("sfd", args.sfd_steps)):
+    for method, steps in ((m, {"salun": args.salun_steps, "sfd": args.sfd_steps}[m]) for m in methods):
         target = out / method
         if not (target / "genunlearn.json").is_file():
             times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", "digits", "--steps", str(steps), "--out", str(target))
@@ -97,11 +99,12 @@ def main() -> None:
     labels = torch.arange(10).repeat_interleave(args.n)
     scheduler_config = json.loads((pipe / "scheduler" / "scheduler_config.json").read_text())
     rows = {}
-    for name, folder in (("original", pipe), ("salun", out / "salun")):
+    for name, folder in (("original", pipe), *((("salun", out / "salun"),) if "salun" in methods else ())):
         unet = UNet2DModel.from_pretrained(folder / "unet").eval()
         x = ddim_sample(unet, scheduler_config, labels, steps=args.ddim_steps, guidance=args.guidance)
         rows[name] = (*judged(judge, x, labels), f"{args.ddim_steps}×2")
-    rows["sfd"] = (*judged(judge, one_step(out / "sfd", labels), labels), "1")
+    if "sfd" in methods:
+        rows["sfd"] = (*judged(judge, one_step(out / "sfd", labels), labels), "1")
     print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}")
     print(f"{'model':<10} {'forget rate':>12} {'retained acc':>13} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>10}")
     base_acc = rows["original"][1]
