@@ -95,7 +95,7 @@ def main() -> None:
 
     judge = load_judge("digits", verbose=False)
     x16, y = digits_16px()
-    print(f"\njudge accuracy on real digits through the 16→8 resize: {float((judge.predict(x16)[:, 0] == y).float().mean()):.1%} (8×8 held-out: {judge.test_accuracy['class']:.1%})")
+    print(f"\njudge accuracy on real digits through the 16→8 resize: {float((judge.predict(x16)[:, 0] == y).float().mean()):.1%} (8×8 held-out: {judge.test_accuracy['digit']:.1%})")
     labels = torch.arange(10).repeat_interleave(args.n)
     scheduler_config = json.loads((pipe / "scheduler" / "scheduler_config.json").read_text())
     rows = {}
