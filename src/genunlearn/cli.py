@@ -42,12 +42,12 @@ def _check_out_dir(out: str) -> Path:
 def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
-MODEL_KINDS = ("flow", "diffusion", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
+MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
 
 
 @cli.command()
 @click.option("--task", required=True, help=f"Data: {TASKS}.")
-@click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="flow", show_default=True, help="i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.")
+@click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="flow", show_default=True, help="sd: a Stable-Diffusion-format pipeline (text encoder, VAE, cross-attention UNet; prompt tasks); i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.")
 @click.option("--out", required=True, help="Output model folder.")
 @click.option("--forget", "forget_spec", default=None, help="Train on the retain split only (retrain gold standard), e.g. classes=3.")
 @click.option("--steps", type=int, default=None, help="Training steps (epochs for classifiers; default: the task's recipe).")
