@@ -5,7 +5,8 @@ recipe and a fingerprint of the data's content (``data.fingerprint``), never a p
 Every entry records its key and the data's source and fingerprint, and both are verified when it
 is read: an entry that does not match (copied under another key, made from other data, unreadable)
 is never served; it is rebuilt, with one line saying why. Trainings run in ``work/<key>`` and
-resume from their checkpoint there when the same command is rerun."""
+resume from their checkpoint there when the same command is rerun. An entry the cache lacks is
+first looked up among the released ones shipped with the package (``released``, sha256-checked)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 from genunlearn.distributed import is_main_process
+from genunlearn.progress import stage
+from genunlearn.released import install
 
 
 def cache_root() -> Path:
@@ -52,7 +55,7 @@ def cached(key: str, train, load, *, use_cache: bool = True, data: dict | None =
     from genunlearn.errors import GenUnlearnError
 
     folder = cache_root() / "models" / key
-    if use_cache and (folder / "config.json").is_file():
+    if use_cache and ((folder / "config.json").is_file() or (folder / "model_index.json").is_file() or install("models", key, folder)):
         try:
             model = load(folder)
         except GenUnlearnError as e:
@@ -63,6 +66,7 @@ def cached(key: str, train, load, *, use_cache: bool = True, data: dict | None =
                 return model
             _note(f"cache entry {folder} does not match this job ({problem}); rebuilding it")
     work = cache_root() / "work" / key
+    stage(f"training model {key}", f"not in the cache {cache_root()}; later runs reuse it" if use_cache else "--no-cache")
     model = train(work)
     model.info = {**model.info, "key": key, **({"data_source": data["source"], "data_fingerprint": data["fingerprint"]} if data else {})}
     if is_main_process():  # under accelerate launch every rank trained the same model; one writes it
@@ -77,7 +81,7 @@ def read_entry(folder: Path, kind: str, key: str, data: dict | None):
     from genunlearn.checkpoint import read_config
     from genunlearn.errors import GenUnlearnError
 
-    if not (folder / "config.json").is_file():
+    if not ((folder / "config.json").is_file() or install(folder.parent.name, folder.name, folder)):
         return None
     try:
         cfg = read_config(folder, kind=kind)

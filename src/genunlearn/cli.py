@@ -12,29 +12,11 @@ from pathlib import Path
 
 import click
 
+from genunlearn.api import check_out_dir
 from genunlearn.distributed import is_main_process
 from genunlearn.errors import GenUnlearnError
 
 TASKS = "ring8|checkerboard|moons|circles|digits|shapes, a folder of class sub-folders, or an .npz"
-
-
-def _check_out_dir(out: str) -> Path:
-    """An output folder must be new, empty, or a genunlearn checkpoint we may replace (its other
-    entries are kept); checked, writable, before any work."""
-    from genunlearn.checkpoint import check_writable
-
-    path = Path(out)
-    check_writable(out, folder=True)
-    if path.exists():
-        if not path.is_dir():
-            raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
-        if any(path.iterdir()) and not (path / "config.json").is_file():
-            raise GenUnlearnError(f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it")
-        if (path / "config.json").is_file():
-            from genunlearn.checkpoint import read_config
-
-            read_config(path)  # a foreign config.json: refuse
-    return path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +49,7 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
     from genunlearn.data.fingerprint import canonical_task
     from genunlearn.families import family_for_kind
 
-    out_path = _check_out_dir(out)
+    out_path = check_out_dir(out)
     _check_int("--steps", steps, 1)
     _check_int("--seed", seed, 0)
     task = canonical_task(task)  # user data: its absolute path (the model records it with a fingerprint)
@@ -140,8 +122,8 @@ def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference, foreign
 
 def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None, task=None, scheduler=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
+    from genunlearn.api import evaluate as api_evaluate
     from genunlearn.checkpoint import check_writable, write_json
-    from genunlearn.data.fingerprint import model_dataset
 
     _check_int("--n-per-prompt", n_per_prompt, 1)
     _check_int("--seed", seed, 0)
@@ -149,10 +131,6 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
         return None
     family, model = _open_model(model_dir, task=task, scheduler=scheduler)
     check_writable(out or Path(model_dir) / "metrics.json", folder=False)
-    task = model.info.get("task", model.data["name"])
-    data = model_dataset(model)  # the model's data, checked against its fingerprint
-    if request is not None:
-        data.split(request)
     ref = None
     if family.uses_reference(request):  # load a base model only where the family judges against one
         ref = _open_model(reference, family)[1] if reference else family.reference(model)
@@ -160,7 +138,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
             click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
     elif reference:
         click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
-    metrics = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)(model)
+    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)
     write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
     click.echo(family.format(metrics))
     return metrics
@@ -195,21 +173,17 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
 
 def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, task=None, scheduler=None) -> None:
     """``unlearn`` for every family: the folder says its family, whose registered method runs."""
-    from genunlearn.data.fingerprint import model_dataset
+    from genunlearn.api import unlearn as api_unlearn
     from genunlearn.methods import get_method
     from genunlearn.model_folder import folder_family
     from genunlearn.training.loop import resumable_run
 
-    out_path = _check_out_dir(out)
+    out_path = check_out_dir(out)
     _check_int("--steps", steps, 1)
     m = get_method(method, values, family=folder_family(model_dir))
     _, model = _open_model(model_dir, task=task, scheduler=scheduler)
-    m.check(model, request)
-    data = model_dataset(model).resized(model.sample_shape)  # the model's data (fingerprint checked), at the model's resolution
-    data.split(request)
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
-        result = m.unlearn(model, request, data, budget=steps)
-    result.info = {**result.info, "method": method, "forget": request.spec()}
+        result = api_unlearn(model, m, request, steps=steps)
     _check_ranks(result)
     if is_main_process():
         result.save_pretrained(out_path)
@@ -281,13 +255,23 @@ def _unlearn_request(forget_spec, concept, anchor):
 
 
 @cli.command()
-def methods():
-    """List the registered unlearning methods: family, model kinds and the requests they accept."""
-    from genunlearn.methods import REGISTRY, load_all
+@click.argument("source")
+def data(source):
+    """Show what SOURCE holds: classes with their ids (what --forget classes=ID means) and counts,
+    image size, and the fingerprint cache keys use. SOURCE: a built-in task, a folder of class
+    sub-folders (ids in alphabetical order of the folder names) or an .npz."""
+    from genunlearn.data.describe import describe_data, format_description
 
-    load_all()
-    for (family, name), cls in sorted(REGISTRY.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        click.echo(f"{name:>18}  {family:<10}  models {'/'.join(cls.model_kinds):<16}  accepts {', '.join(cls.accepts)}")
+    click.echo(format_description(describe_data(source)))
+
+
+@cli.command()
+def methods():
+    """List the unlearning methods: name, family, model kinds, the requests they accept, what they do."""
+    from genunlearn.catalogue import CATALOGUE
+
+    for m in sorted(CATALOGUE, key=lambda m: (m.name, m.family)):
+        click.echo(f"{m.name:>18}  {m.family:<10}  models {'/'.join(m.model_kinds):<16}  accepts {', '.join(m.accepts):<34}  {m.summary}")
 
 
 @cli.command()

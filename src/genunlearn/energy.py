@@ -95,7 +95,7 @@ def _shape_energy(gap: Callable, form: str) -> Callable:
     return lambda x: torch.nn.functional.softplus(gap(x))  # −log P(retain) = softplus(l_f − l_r)
 
 
-def classifier_energy(data, classes, *, form: str = "logodds", task: str | None = None, seed: int = PROXY_SEED, use_cache: bool = True, progress: bool = False) -> Energy:
+def classifier_energy(data, classes, *, form: str = "logodds", task: str | None = None, seed: int = PROXY_SEED, use_cache: bool = True, progress: bool = True) -> Energy:
     """Train (or reload) a retain-vs-forget proxy on ``data``'s labels and return its energy.
 
     Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
@@ -130,6 +130,9 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     if cfg is not None:
         net, seconds = load_network(folder, cfg["network"]), cfg["train_seconds"]
     else:
+        from genunlearn.progress import stage
+
+        stage(f"training an energy proxy for classes {ids} ({train_cfg['steps']} steps)", "a small retain-vs-forget classifier whose logit is the energy the method reads; cached afterwards")
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         net = build_network(net_cfg)

@@ -24,6 +24,8 @@ class Task:
 
 
 _CF_DIGITS = {"continualflow": {"lam": 5.0}}
+_DEMO_STEPS = 200  # per method: what fits the demo's 90 s on 2 cores (benchmarks/demo_time.py)
+_DEMO_METHODS = {"finetune": {"steps": _DEMO_STEPS}, "continualflow": {**_CF_DIGITS["continualflow"], "steps": _DEMO_STEPS}}
 # learning rates picked on a validation seed by Avg. Gap (benchmarks/salun.py, class-wise 3)
 _CLASSIFY = {"salun": {"lr": 0.05, "mask_ratio": 0.9}, "rl": {"method": "random_label", "lr": 0.05}, "ft": {"method": "finetune", "lr": 0.005}, "ga": {"method": "grad_ascent", "lr": 0.001}, "l1_sparse": {"lr": 0.005}}
 _CLASSIFY_TASK = Task("digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY)
@@ -50,9 +52,9 @@ def _i2i_task(methods: tuple[str, ...]) -> Task:
 
 
 SUITES: dict[str, dict] = {
-    "demo": {  # `genunlearn demo`: the README's main command, a few minutes on 2 cores
-        "scale": 0.3,
-        "tasks": (Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),),
+    "demo": {  # `genunlearn demo`: the full recipe, so base and retrain are the released models; short method budgets
+        "scale": 1.0,
+        "tasks": (Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_DEMO_METHODS, n_per_prompt=50),),
     },
     "quick": {
         "scale": 0.25,  # fraction of each recipe's training steps and of each method's step budget

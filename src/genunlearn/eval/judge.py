@@ -87,6 +87,9 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     if cfg is not None:
         judge = ImageJudge(load_network(folder, cfg["network"]), train_data.attributes, cfg["test_accuracy"], train_data.sample_shape)
     else:
+        from genunlearn.progress import stage
+
+        stage(f"training the {task} judge ({JUDGE_TRAIN['steps']} steps)", "the classifier that says what each generated image shows; once, then cached")
         torch.manual_seed(JUDGE_SEED)
         net = build_network(net_cfg)
         fit_on_data(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")

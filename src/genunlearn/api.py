@@ -1,0 +1,135 @@
+"""The Python API: the same steps as the CLI, as functions (``import genunlearn as gu``).
+
+    model = gu.pretrained("digits", "flow")                  # released, cached or trained
+    request = gu.request("classes=3")
+    result = gu.unlearn(model, "continualflow", request)
+    print(gu.evaluate(result, request))
+    gu.save(result, "runs/cf-forget3")
+
+Each function checks its inputs before any work and fails with a ``GenUnlearnError`` of one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genunlearn.errors import GenUnlearnError
+
+
+def request(spec: str):
+    """A ``ForgetRequest`` from a spec: ``classes=3``, ``classes=3,5``, ``samples=4,17``,
+    ``concept=circle;anchor=square`` or ``energy=region:quadrant``."""
+    from genunlearn.forget import parse_forget
+
+    return parse_forget(spec)
+
+
+def _as_request(value):
+    return request(value) if isinstance(value, str) else value
+
+
+def pretrained(task: str = "digits", kind: str = "flow", *, forget=None, steps: int | None = None, seed: int = 0, use_cache: bool = True):
+    """The base model of ``task`` (``kind``: flow, diffusion, classifier, i2i) by its recipe, or with
+    ``forget`` (a spec or request) the retrain-from-scratch gold standard: a released model where
+    one matches, else the cache, else trained (and cached)."""
+    from genunlearn.data import load_dataset
+    from genunlearn.data.fingerprint import canonical_task
+    from genunlearn.families import family_for_kind
+
+    forget = _as_request(forget)
+    task = canonical_task(task)
+    family = family_for_kind(kind)
+    job = family.job(task, kind, forget=forget, steps=steps, seed=seed)
+    if forget is not None:
+        load_dataset(task).split(forget)  # a bad request fails before any training
+    return family.train(job, use_cache=use_cache)
+
+
+def load(path, *, task: str | None = None, scheduler: str | None = None):
+    """A saved model folder (genunlearn or diffusers; ``task``/``scheduler`` describe a diffusers one)."""
+    from genunlearn.families import open_model
+
+    return open_model(path, task=task, scheduler=scheduler)[1]
+
+
+def family_of(model):
+    """The model family (``families.Family``) a model belongs to."""
+    from genunlearn.families import get_family
+
+    return get_family(model.family)
+
+
+def unlearn(model, method, request, *, steps: int | None = None, **options):
+    """``model`` with ``request`` forgotten by ``method`` (a name from ``gu.list_methods()`` or a
+    ``Method``); ``options`` are the method's config values, ``steps`` its budget. The result's
+    ``info`` records the method and the request, as ``genunlearn unlearn`` does."""
+    from genunlearn.catalogue import CATALOGUE
+    from genunlearn.data.fingerprint import model_dataset
+    from genunlearn.methods import get_method
+    from genunlearn.progress import StepBar, stage
+
+    request = _as_request(request)
+    m = get_method(method, options, family=model.family) if isinstance(method, str) else method
+    m.check(model, request)
+    data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
+    data.split(request)
+    total = steps or getattr(m.config, "steps", None)
+    what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)
+    stage(f"{m.name}: forgetting {request.spec()}" + (f" in {total} steps" if total else ""), what)
+    with StepBar(total, m.name) as bar:
+        result = m.unlearn(model, request, data, budget=steps, callbacks=(bar,))
+    result.info = {**result.info, "method": m.name, "forget": request.spec()}
+    return result
+
+
+def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0) -> dict:
+    """The family's metrics for ``model`` against ``request`` (what ``genunlearn evaluate`` and
+    ``bench`` report); ``reference`` is the base model where the family judges against one
+    (default: the model's base, from the cache)."""
+    from genunlearn.data.fingerprint import model_dataset
+    from genunlearn.progress import stage
+
+    request = _as_request(request)
+    family = family_of(model)
+    data = model_dataset(model)  # the model's data, checked against its fingerprint
+    if request is not None:
+        data.split(request)
+    ref = None
+    if family.uses_reference(request):
+        ref = reference or family.reference(model)
+    task = model.info.get("task", model.data["name"])
+    judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)
+    stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by the {task} judge")
+    return judge(model)
+
+
+def check_out_dir(out) -> Path:
+    """An output folder must be new, empty, or a genunlearn model we may replace (its other
+    entries are kept); checked, writable, before any work."""
+    from genunlearn.checkpoint import check_writable, read_config
+
+    path = Path(out)
+    check_writable(out, folder=True)
+    if path.exists():
+        if not path.is_dir():
+            raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
+        if any(path.iterdir()) and not (path / "config.json").is_file():
+            raise GenUnlearnError(f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it")
+        if (path / "config.json").is_file():
+            read_config(path)  # a foreign config.json: refuse
+    return path
+
+
+def save(model, path) -> Path:
+    """Save ``model`` as a folder (``config.json`` + weights, atomically); refuses a folder that
+    is not a genunlearn model. Returns the path."""
+    path = check_out_dir(path)
+    model.save_pretrained(path)
+    return path
+
+
+def list_methods():
+    """The unlearning methods: ``(family, name, model_kinds, accepts, summary)`` rows."""
+    from genunlearn.catalogue import CATALOGUE
+
+    return CATALOGUE
