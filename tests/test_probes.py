@@ -169,3 +169,106 @@ def test_cond_attack_on_a_concept_attacks_that_attribute_row():
     assert r["loss_attack"] < r["loss_no_attack"] and r["asr_attack"] == 1.0
     assert r["arrays"]["images"].shape == (8, 16, 16, 3) and set(r["arrays"]["labels"].tolist()) == {data.attributes[0].values.index("circle")}
     assert torch.equal(net.cond.tables[0].weight, shape_row)  # the model's own table is untouched
+
+
+# --- I2I models: relearning on the encoder, completion from a larger visible area ----------------
+I2I_FORGET = ForgetRequest.of_classes(0, 1, 2, 3, 4)
+
+
+class _CentroidJudge:
+    """Stands in for the digits judge (no judge training in a unit test): the nearest class mean of
+    the training images."""
+
+    def __init__(self):
+        data = load_dataset("digits")
+        self.means = torch.stack([data.x[data.labels == c].mean(0) for c in range(10)]).flatten(1)
+
+    def predict(self, x):
+        return torch.cdist(x.flatten(1), self.means).argmin(1, keepdim=True)
+
+
+@pytest.fixture(scope="module")
+def i2i_models():
+    """(original, retrain without classes 0-4): tiny encoder–decoders trained by the recipe's loss."""
+    from genunlearn.i2i.masks import training_mask
+    from genunlearn.i2i.model import I2IModel, masked_mse
+    from genunlearn.models.i2i import I2INet
+
+    data = load_dataset("digits")
+    out = []
+    for forget in (None, I2I_FORGET):
+        x = (data if forget is None else data.split(forget)[1]).x
+        torch.manual_seed(0)
+        net = I2INet(size=8, channels=1, patch=2, enc_dim=32, enc_depth=2, dec_dim=32, dec_depth=1, heads=2)
+
+        def loss(m, g, x=x, net=net):
+            xb = x[torch.randint(len(x), (128,), generator=g)]
+            visible = training_mask(128, net.grid, g)
+            return masked_mse(m(xb, visible), xb, net.hidden_pixels(visible)).mean()
+
+        train(net, loss, TrainConfig(steps=300, lr=3e-3, log_every=100, seed=0), progress=False)
+        info = {"task": "digits", "model": "i2i", "role": "original" if forget is None else "retrain", "recipe": {"train": {"lr": 1e-3, "optimizer": "adamw"}}}
+        out.append(I2IModel(net.eval(), data.meta(), info))
+    return out
+
+
+@pytest.fixture
+def centroid_judge(monkeypatch):
+    import genunlearn.eval.judge as judge
+
+    stand_in = _CentroidJudge()
+    monkeypatch.setattr(judge, "load_judge", lambda *a, **k: stand_in)
+    return stand_in
+
+
+def test_completion_attack_sees_more_of_the_forget_images(i2i_models, centroid_judge):
+    base, retrain = i2i_models
+    before = {k: v.clone() for k, v in base.net.state_dict().items()}
+    r = run_probe("complete", base, I2I_FORGET, reference=retrain, config={"n": 150, "visible": "0.25,0.5,0.875"})
+    assert r["visible"] == [0.25, 0.5, 0.875] and len(r["asr"]) == len(r["asr_fill"]) == len(r["mse"]) == 3
+    assert r["asr_fill"][0] < r["asr_fill"][-1]  # the larger visible area shows more of the class by itself
+    assert r["asr_attack"] == r["asr"][-1] and r["asr_no_attack"] == r["asr"][0]
+    assert r["asr"][0] > r["asr_fill"][0]  # the original completes forget images beyond the fill floor
+    assert r["mse"][0] < r["reference"]["mse"][0]  # ... and better than the model that never saw them
+    hidden = r["arrays"]["hidden"]
+    assert r["arrays"]["images"].shape == (150, 8, 8, 1) and (hidden > 0).mean() == pytest.approx(2 / 16)  # 14 of 16 patches shown
+    assert set(r["arrays"]["labels"].tolist()) <= {0, 1, 2, 3, 4}
+    assert all(torch.equal(before[k], v) for k, v in base.net.state_dict().items())
+    assert "visible" in format_probe(r) and "fill" in format_probe(r)
+
+
+def test_relearning_on_the_i2i_encoder(i2i_models, centroid_judge):
+    base, retrain = i2i_models
+    r = run_probe("relearn", retrain, I2I_FORGET, reference=base, config={"checkpoints": "0,10,30", "n": 150, "lr": 0.003})
+    curve = r["model"]
+    assert curve["steps"] == [0, 10, 30] and curve["k"] == 10
+    assert curve["forget_rate"][-1] > curve["forget_rate"][0]  # fine-tuning the encoder on 10 forget images brings them back
+    assert r["reference"]["forget_rate"][0] > curve["forget_rate"][0] and r["auc_ratio"] < 1  # the original knew them from step 0
+
+
+def test_i2i_probes_refuse_what_they_cannot_run(i2i_models):
+    from genunlearn.eval.probes import default_probe
+
+    base = i2i_models[0]
+    assert default_probe(base, I2I_FORGET) == "complete"
+    with pytest.raises(GenUnlearnError, match="the cond probe does not apply to i2i models"):
+        check_applicable("cond", base, I2I_FORGET)
+    with pytest.raises(GenUnlearnError, match="classes= request"):
+        check_applicable("complete", base, ForgetRequest("samples", samples=(1, 2)))
+    with pytest.raises(GenUnlearnError, match="increasing shares"):
+        run_probe("complete", base, I2I_FORGET, config={"visible": "0.9,0.5"})
+    with pytest.raises(GenUnlearnError, match="the complete probe does not apply to generative"):
+        check_applicable("complete", _tiny_flow(True, steps=1), FORGET)
+
+
+def test_probe_command_on_an_i2i_model(i2i_models, centroid_judge, tmp_path, cli):
+    i2i_models[0].save_pretrained(tmp_path / "m")
+    code, out, err = cli("probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--out", str(tmp_path / "p"), "--set", "n=40")
+    assert code == 0, err
+    assert "completion attack" in out and "87.5%" in out
+    result = json.loads((tmp_path / "p" / "complete.json").read_text())
+    assert result["probe"] == "complete" and result["config"]["n"] == 40
+    with np.load(tmp_path / "p" / "complete_samples.npz") as f:
+        assert f["images"].shape == (40, 8, 8, 1) and f["labels"].shape == (40,)
+    code, out, err = cli("probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--probe", "cond", "--out", str(tmp_path / "bad"))
+    assert code == 2 and "does not apply to i2i models" in err and len(err.strip().splitlines()) == 1

@@ -2,19 +2,24 @@
 
 ``relearn`` (fine-tune on k forget samples, forget-rate curve, AUC ratio to the retrain model),
 ``cond`` (white-box conditioning attack: optimised class embedding, ASR with no-attack and random
-baselines), ``noise`` (initial-noise search for models without a condition to steer). Each takes a
-model and a forget request and uses only the family protocol and the process building blocks.
+baselines), ``noise`` (initial-noise search for models without a condition to steer), ``complete``
+(I2I models: completion of forget images from a larger visible area). Each takes a model and a
+forget request and uses only the family protocol and the process building blocks.
 """
 
 from __future__ import annotations
 
 from genunlearn.errors import GenUnlearnError
 
-PROBES = ("relearn", "cond", "noise")
+PROBES = ("relearn", "cond", "noise", "complete")
+FAMILY_PROBES = {"generative": ("relearn", "cond", "noise"), "i2i": ("relearn", "complete")}
 
 
 def default_probe(model, request) -> str:
-    """``cond`` where there is a forget condition to steer and a training loss, else ``noise``."""
+    """I2I: ``complete``; generative: ``cond`` where there is a forget condition to steer and a
+    training loss, else ``noise``."""
+    if getattr(model, "family", None) == "i2i":
+        return "complete"
     if getattr(model, "conditional", False) and request.kind in ("classes", "concept") and model.process.name not in ("one_step", "composed"):
         return "cond"
     return "noise"
@@ -26,10 +31,17 @@ def check_applicable(name: str, model, request) -> None:
 
     if name not in PROBES:
         raise GenUnlearnError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
-    if getattr(model, "family", None) != "generative":
-        raise GenUnlearnError(f"probes run on generative models; this is a {getattr(model, 'family', '?')} model (I2I and classifier probes are not built yet)")
+    family = getattr(model, "family", "?")
+    if family not in FAMILY_PROBES:
+        raise GenUnlearnError(f"probes run on generative and I2I models; this is a {family} model (classifier probes are not built yet)")
+    if name not in FAMILY_PROBES[family]:
+        raise GenUnlearnError(f"the {name} probe does not apply to {family} models; expected one of {', '.join(FAMILY_PROBES[family])}")
     if request is None:
         raise GenUnlearnError("a probe needs a forget request: --forget SPEC (e.g. classes=3)")
+    if family == "i2i":
+        if request.kind != "classes":
+            raise GenUnlearnError(f"I2I probes judge completions of held-out images of forgotten classes: give a classes= request, not {request.kind}")
+        return
     if request.kind == "samples":
         raise GenUnlearnError("probes count forgotten content by class, concept or region; a samples= request has none to count")
     if name in ("relearn", "cond") and model.process.name in ("one_step", "composed"):
@@ -43,16 +55,37 @@ def check_applicable(name: str, model, request) -> None:
         noise_argument(model.process)
 
 
+def suite_probes(model, request, *, n: int = 100) -> dict[str, dict]:
+    """The probes ``bench`` runs on a cell at a small budget (name → options): relearning (early
+    checkpoints, a small learning rate) and the family's attack (generative: the convex
+    conditioning attack where there is a condition to steer, else the noise search; I2I: the
+    completion attack); those that do not apply to this model and request are left out."""
+    if getattr(model, "family", None) == "i2i":
+        plan = {"relearn": {"n": n}, "complete": {"n": n}}
+    else:
+        attack = default_probe(model, request)
+        plan = {"relearn": {"checkpoints": (0, 2, 5, 10), "lr": 2e-4, "n": n}, attack: {"space": "mix", "lr": 0.5, "steps": 50, "n": n} if attack == "cond" else {"rounds": 3, "n": n}}
+    out = {}
+    for name, options in plan.items():
+        try:
+            check_applicable(name, model, request)
+        except GenUnlearnError:
+            continue
+        out[name] = options
+    return out
+
+
 def probe_config(name: str, values: dict | None):
     """The probe's config from ``key=value`` strings or values, checked (one line on a bad one)."""
     from genunlearn.config import build_config
+    from genunlearn.eval.probes.complete import CompleteConfig
     from genunlearn.eval.probes.cond import CondConfig
     from genunlearn.eval.probes.noise import NoiseConfig
     from genunlearn.eval.probes.relearn import RelearnConfig
 
     if name not in PROBES:
         raise GenUnlearnError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
-    cls = {"relearn": RelearnConfig, "cond": CondConfig, "noise": NoiseConfig}[name]
+    cls = {"relearn": RelearnConfig, "cond": CondConfig, "noise": NoiseConfig, "complete": CompleteConfig}[name]
     cfg = build_config(cls, dict(values or {}))
     cfg.check()
     return cfg
@@ -60,6 +93,7 @@ def probe_config(name: str, values: dict | None):
 
 def run_probe(name: str, model, request, *, reference=None, config: dict | None = None, progress: bool = False) -> dict:
     """Run one probe; ``config`` holds the probe's options (its dataclass fields)."""
+    from genunlearn.eval.probes.complete import complete_probe
     from genunlearn.eval.probes.cond import cond_probe
     from genunlearn.eval.probes.noise import noise_probe
     from genunlearn.eval.probes.relearn import relearn_probe
@@ -67,9 +101,10 @@ def run_probe(name: str, model, request, *, reference=None, config: dict | None 
     cfg = probe_config(name, config)
     if name == "relearn":
         return relearn_probe(model, request, reference=reference, cfg=cfg, progress=progress)
-    out = (cond_probe if name == "cond" else noise_probe)(model, request, cfg)
+    attack = {"cond": cond_probe, "noise": noise_probe, "complete": complete_probe}[name]
+    out = attack(model, request, cfg)
     if reference is not None:
-        ref = (cond_probe if name == "cond" else noise_probe)(reference, request, cfg)
+        ref = attack(reference, request, cfg)
         out["reference"] = {k: v for k, v in ref.items() if k != "arrays"}
     return out
 
@@ -89,6 +124,13 @@ def format_probe(result: dict) -> str:
             lines.append(f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)")
         return "\n".join(lines)
     ref = result.get("reference")
+    if name == "complete":
+        lines.append(f"completion attack ({result['forget']}): judged share of forgotten classes among completions of n={result['n']} held-out forget images")
+        lines.append(f"{'visible':>8}  {'model':>8}" + (f"  {'reference':>9}" if ref else "") + f"  {'fill':>6}  {'MSE':>7}")
+        for i, share in enumerate(result["visible"]):
+            lines.append(f"{share:>8.1%}  {result['asr'][i]:>8.1%}" + (f"  {ref['asr'][i]:>9.1%}" if ref else "") + f"  {result['asr_fill'][i]:>6.1%}  {result['mse'][i]:>7.4f}")
+        lines.append("fill: hidden pixels set to the image mean, no model (what the visible area alone shows); MSE: the model's hidden pixels")
+        return "\n".join(lines)
     arms = [("no attack", "asr_no_attack")] + ([("random conditioning", "asr_random")] if name == "cond" else []) + [("attack", "asr_attack")]
     budget = f"{result['steps']} steps" if name == "cond" else f"{result['rounds']} rounds × {result['n']} samples"
     lines.append(f"{name} attack ({result['forget']}, budget {budget}); attack success rate = judged share of forgotten content, n={result['n']}")

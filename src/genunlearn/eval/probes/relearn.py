@@ -8,6 +8,10 @@ The area under that curve (trapezoid, divided by the last step: the mean forget 
 fine-tune) compared with the same curve of a reference model (the retrain model, which never saw
 the class) gives ``auc_ratio`` = AUC(model) / AUC(reference): > 1 means the forgotten content came
 back faster than from scratch (knowledge hidden, not removed).
+
+On an I2I model the relearning acts on the encoder (the decoder stays frozen, as I2I unlearning
+leaves it) with the masked reconstruction loss of its recipe, and the forget rate is the judged
+share of forgotten classes among inpainting completions of held-out forget images.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.eval.probes.common import Counter, check_generative, forget_data, forget_rate
+from genunlearn.eval.probes.common import Counter, forget_data, forget_rate
 
 
 @dataclass
@@ -56,41 +60,71 @@ def auc(steps, rates) -> float:
     return area / span
 
 
+def _generative_parts(model, request, cfg: RelearnConfig, counter: Counter):
+    """(network copy, trainable params, step loss, forget rate of a network): the whole network,
+    the process's own loss on k forget samples, the judged share of forgotten content in samples."""
+    data, forget = forget_data(model, request)
+    idx = torch.randperm(len(forget), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.k]
+    x = forget.x[idx]
+    cond = forget.cond()[idx] if model.conditional else None
+    net = copy.deepcopy(model.net)
+    batch = min(cfg.batch_size, len(x))
+
+    def step_loss(m, gen):
+        i = torch.randint(len(x), (batch,), generator=gen)
+        return model.process.loss(m, x[i], None if cond is None else cond[i], generator=gen).mean()
+
+    return net, None, step_loss, lambda n: forget_rate(model, request, counter, cfg.n, cfg.seed + 7919, net=n), len(x)
+
+
+def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
+    """The same for an I2I model: the encoder only (the decoder frozen), the masked reconstruction
+    loss (training-mix masks) on k forget training images, the judged share of forgotten content
+    among inpainting completions of ``n`` held-out forget images."""
+    from genunlearn.eval.probes.complete import held_out_forget, inpaint_rate
+    from genunlearn.i2i.masks import training_mask
+    from genunlearn.i2i.model import masked_mse
+
+    _, forget = forget_data(model, request)
+    x = forget.x[torch.randperm(len(forget), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.k]]
+    test, _ = held_out_forget(model, request, cfg.n, cfg.seed)
+    net = copy.deepcopy(model.net)
+    net.requires_grad_(False)
+    net.encoder.requires_grad_(True)
+    batch = min(cfg.batch_size, len(x))
+
+    def step_loss(m, gen):
+        xb = x[torch.randint(len(x), (batch,), generator=gen)]
+        visible = training_mask(batch, net.grid, gen)
+        return masked_mse(m(xb, visible), xb, net.hidden_pixels(visible)).mean()
+
+    return net, list(net.encoder.parameters()), step_loss, lambda n: inpaint_rate(model, test, counter, net=n), len(x)
+
+
 def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: Counter | None = None, progress: bool = False) -> dict:
-    """{"steps", "forget_rate" (one per checkpoint), "auc", "k", "seconds"} for one model."""
+    """{"steps", "forget_rate" (one per checkpoint), "auc", "k", "n", "seconds"} for one model."""
     import time
 
     from genunlearn.training import TrainConfig, train
 
     cfg = cfg or RelearnConfig()
     cfg.check()
-    check_generative(model, "relearn")
-    data, forget = forget_data(model, request)
-    counter = counter or Counter(model, request, data=data)
-    g = torch.Generator().manual_seed(cfg.seed)
-    idx = torch.randperm(len(forget), generator=g)[: cfg.k]
-    x = forget.x[idx]
-    cond = forget.cond()[idx] if model.conditional else None
-    net = copy.deepcopy(model.net)
+    family = getattr(model, "family", None)
+    if family not in ("generative", "i2i"):
+        raise GenUnlearnError(f"the relearn probe runs on generative and I2I models; this is a {family or type(model).__name__} model")
+    counter = counter or Counter(model, request)
+    net, params, step_loss, rate, k = (_i2i_parts if family == "i2i" else _generative_parts)(model, request, cfg, counter)
     t0 = time.perf_counter()
     rates: dict[int, float] = {}
     cps = tuple(cfg.checkpoints)
-    eval_seed = cfg.seed + 7919
 
     def measure(step: int) -> None:
         was = net.training
-        rates[step] = forget_rate(model, request, counter, cfg.n, eval_seed, net=net)
+        rates[step] = rate(net)
         net.train(was)
 
     if cps[0] == 0:
         measure(0)
-    process = model.process
-    batch = min(cfg.batch_size, len(x))
-
-    def step_loss(m, gen):
-        i = torch.randint(len(x), (batch,), generator=gen)
-        return process.loss(m, x[i], None if cond is None else cond[i], generator=gen).mean()
-
     if cps[-1] > 0:
         recipe = (model.info.get("recipe") or {}).get("train") or {}
         optim = {k: recipe[k] for k in OPTIM_KEYS if k in recipe}
@@ -100,10 +134,11 @@ def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: 
         every = math.gcd(*[c for c in cps if c > 0])
         tc = TrainConfig(**optim, steps=cps[-1], seed=cfg.seed, log_every=every, lr_schedule="constant", warmup=0, ema_decay=None)
         net.train()
-        train(net, step_loss, tc, desc="relearn", progress=progress, callbacks=(lambda step, _rec: measure(step) if step in cps else None,))
+        train(net, step_loss, tc, params=params, desc="relearn", progress=progress, callbacks=(lambda step, _rec: measure(step) if step in cps else None,))
+    net.requires_grad_(True)
     steps = [c for c in cps if c in rates]
     curve = [rates[c] for c in steps]
-    return {"steps": steps, "forget_rate": curve, "auc": auc(steps, curve), "k": int(len(x)), "n": cfg.n, "seconds": round(time.perf_counter() - t0, 2)}
+    return {"steps": steps, "forget_rate": curve, "auc": auc(steps, curve), "k": int(k), "n": cfg.n, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def relearn_probe(model, request, *, reference=None, cfg: RelearnConfig | None = None, progress: bool = False) -> dict:
