@@ -57,8 +57,15 @@ def test_resume_rerun_and_report(tiny_suite, tmp_path):
     assert (tmp_path / "ring8-tiny-tradeoff.png").is_file()
     retrain = json.loads((tmp_path / "ring8-tiny" / "retrain" / "metrics.json").read_text())
     assert f"{retrain['mmd_retain']:.4f}" in text  # numbers come from metrics.json
+    # robustness: both probes ran on every cell, the retrain model is its own relearning reference
+    assert retrain["relearn_ratio"] == 1.0 and set(retrain["probes"]) == {"relearn", "noise"}
+    assert all(isinstance(r["attack_asr"], float) and r["relearn_ratio"] > 0 for r in rows)
+    assert "attack ASR ↓" in text and "relearn AUC / retrain ↓" in text and "- Most robust on ring8-tiny: **" in text
+    assert (tmp_path / "ring8-tiny-relearning.png").stat().st_size > 1000
     page = (tmp_path / "report.html").read_text()
-    assert "<table>" in page and "<td>finetune</td>" in page and 'src="ring8-tiny-samples.png"' in page
+    assert "<table>" in page and "<td>finetune</td>" in page and "<li>Most robust on ring8-tiny" in page
+    # self-contained: every picture embedded
+    assert page.count('<img src="data:image/png;base64,') == 3 and 'src="ring8' not in page
 
 
 def test_unknown_suite():
@@ -99,3 +106,58 @@ def test_i2i_family_cells(monkeypatch, tmp_path):
     text = build_report(tmp_path).read_text()
     assert "inpaint forget sim" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
     assert (tmp_path / "digits-i2i-tiny-samples.png").is_file()
+
+
+def _fake_cell(folder, metrics, preview=None):
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    if preview is not None:
+        np.savez(folder / "samples.npz", **preview)
+
+
+def test_report_marks_forgotten_rows_and_names_the_most_robust(tmp_path):
+    """From hand-written run folders (no training): the grid's forgotten row is framed in red and
+    labelled, the summary names the method the probes bring back least, the trade-off plot is drawn
+    for a classifier task too, and the page embeds every picture."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    from genunlearn.bench.report import most_robust, row_legend
+
+    labels = np.repeat(np.arange(3), 8)
+    images = np.full((24, 8, 8, 1), 40, dtype=np.uint8)
+    preview = {"images": images, "labels": labels, "class_names": np.array(["zero", "one", "two"]), "forget_ids": np.array([1])}
+    curve = lambda rates: {"relearn": {"model": {"steps": [0, 2, 5], "forget_rate": rates, "k": 10, "n": 50, "auc": float(np.mean(rates))}}}
+    common = {"family": "generative", "forget": "classes=1", "forget_rate": 0.0, "fd_retain": 5.0}
+    cells = {
+        "base": {**common, "forget_rate": 0.9, "seconds": 10.0, "attack_asr": 1.0, "relearn_ratio": 2.0, "probes": curve([0.9, 1.0, 1.0])},
+        "retrain": {**common, "seconds": 10.0, "attack_asr": 0.1, "relearn_ratio": 1.0, "probes": curve([0.0, 0.2, 0.6])},
+        "hider": {**common, "seconds": 1.0, "attack_asr": 0.6, "relearn_ratio": 1.8, "probes": curve([0.0, 0.8, 1.0])},
+        "remover": {**common, "seconds": 2.0, "attack_asr": 0.12, "relearn_ratio": 1.1, "probes": curve([0.0, 0.3, 0.6])},
+    }
+    for name, m in cells.items():
+        _fake_cell(tmp_path / "toy" / name, m, preview)
+    _fake_cell(tmp_path / "cls" / "retrain", {"family": "classifier", "forget": "classes=1", "UA": 100.0, "RA": 99.0, "TA": 95.0, "MIA": 100.0, "seconds": 5.0})
+    _fake_cell(tmp_path / "cls" / "salun", {"family": "classifier", "forget": "classes=1", "UA": 90.0, "RA": 98.0, "TA": 94.0, "MIA": 95.0, "seconds": 1.0})
+
+    assert row_legend(_as_preview(preview), 3) == (["zero", "one", "two"], [False, True, False])
+    rows = {n: m for n, m in cells.items()}
+    (line,) = most_robust({"toy": rows})
+    assert "**remover**" in line and "attack ASR 12.0% (retrain 10.0%)" in line and "ratio 1.10" in line
+
+    text = build_report(tmp_path).read_text()
+    assert "- Most robust on toy: **remover**" in text and "forgotten rows framed in red" in text
+    assert "| hider |" in text and "| 60.0% | 1.80 |" in text  # robustness columns beside the leaderboard
+    grid = imread(tmp_path / "toy-samples.png")
+    red = (grid[..., 0] > 0.8) & (grid[..., 1] < 0.3) & (grid[..., 2] < 0.3)
+    assert red.sum() > 50  # the forgotten row's frame (and label)
+    for name in ("toy-tradeoff.png", "toy-relearning.png", "cls-tradeoff.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 4 and "<strong>remover</strong>" in page
+
+
+def _as_preview(arrays):
+    return {"labels": arrays["labels"], "names": arrays["class_names"].tolist(), "forget_ids": arrays["forget_ids"].tolist()}

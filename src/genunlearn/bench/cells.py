@@ -1,7 +1,8 @@
 """How one benchmark cell is produced, for any model family.
 
 A task's cells are ``base``, ``retrain`` and one per method; each becomes a ``CellResult``: the
-judged metrics, the cost and a writer for the cell folder. Everything family-specific goes through
+judged metrics, the robustness probes' results (the family's ``probes`` at a small budget), the
+cost and a writer for the cell folder. Everything family-specific goes through
 the family protocol (``families/``); the runner around this owns keys, resume and atomic writes.
 """
 
@@ -28,11 +29,11 @@ class TaskCells:
     """A task's base and retrain models (from the family's recipe cache), its methods (from the
     registry) and its evaluator (the family's judge, built once, the base model as reference)."""
 
-    def __init__(self, task: Task, scale: float, progress: bool):
+    def __init__(self, task: Task, scale: float, progress: bool, probes: bool = True):
         from genunlearn.data import load_dataset
         from genunlearn.families import family_for_kind
 
-        self.task, self.scale, self.progress = task, scale, progress
+        self.task, self.scale, self.progress, self.probes = task, scale, progress, probes
         self.family = family_for_kind(task.model)
         self.request = parse_forget(task.forget)
         self.data = load_dataset(task.dataset)
@@ -41,7 +42,7 @@ class TaskCells:
         options = {"overrides": dict(task.overrides)} if task.overrides else {}
         self.jobs = {role: self.family.job(task.dataset, task.model, forget=forget, steps=steps, options=options) for role, forget in (("base", None), ("retrain", self.request))}
         self.base_key = self.jobs["base"].key()
-        self._base = self._evaluate = None
+        self._base = self._evaluate = self._retrain_relearn = None
 
     def method(self, name: str, config: dict):
         """(method, budget): the budget is the method's configured steps scaled like the recipes."""
@@ -70,8 +71,10 @@ class TaskCells:
             return CellResult({}, seconds, lambda folder: None)
         if self._evaluate is None:
             self._evaluate = self.family.evaluator(self.task.dataset, self.request, reference=self.base(), n_per_prompt=self.task.n_per_prompt, progress=self.progress)
-        metrics = {**self._evaluate(model), "family": self.family.name}
+        metrics = {**self._evaluate(model), "family": self.family.name, **(self.robustness(cell, model) if self.probes else {})}
         preview = self.family.preview(model, self.request)
+        if preview is not None:
+            preview = {**preview, **self.legend(model)}
 
         def write(folder: Path) -> None:
             from genunlearn.sampling import write_npz
@@ -81,3 +84,41 @@ class TaskCells:
                 write_npz(folder / "samples.npz", preview)
 
         return CellResult(metrics, seconds, write)
+
+    def legend(self, model) -> dict:
+        """For the report's labelled grids: the first attribute's class names and which of its
+        ids the request forgets (none for energy and sample requests)."""
+        import numpy as np
+
+        from genunlearn.eval.probes.common import forget_values
+
+        if not getattr(model, "attributes", None):
+            return {}
+        attr, ids = forget_values(model, self.request) if self.request.kind in ("classes", "concept") else (0, [])
+        return {"class_names": np.array(model.attributes[0].values, dtype=str), "forget_ids": np.array(ids if attr == 0 else [], dtype=np.int64)}
+
+    def robustness(self, cell: str, model) -> dict:
+        """The family's probes on ``model``: ``attack_asr`` (the attack's success rate),
+        ``relearn_auc`` and ``relearn_ratio`` (its relearning AUC over the retrain model's), and
+        ``probes`` with each probe's full result (curves, baselines, seconds)."""
+        import time
+
+        from genunlearn.eval.probes import run_probe
+
+        out, details = {}, {}
+        for name, options in self.family.probes(model, self.request, n=self.task.n_per_prompt).items():
+            t0 = time.perf_counter()
+            result = run_probe(name, model, self.request, config=options)
+            result.pop("arrays", None)
+            details[name] = {**result, "wall_seconds": round(time.perf_counter() - t0, 2)}
+            if name == "relearn":
+                if cell == "retrain":
+                    self._retrain_relearn = result["model"]
+                elif self._retrain_relearn is None:
+                    retrain = self.family.train(self.jobs["retrain"], progress=self.progress)
+                    self._retrain_relearn = run_probe(name, retrain, self.request, config=options)["model"]
+                out["relearn_auc"] = result["model"]["auc"]
+                out["relearn_ratio"] = result["model"]["auc"] / max(self._retrain_relearn["auc"], 1 / result["model"]["n"])
+            else:
+                out["attack_asr"] = result["asr_attack"]
+        return {**out, "probes": details} if details else {}

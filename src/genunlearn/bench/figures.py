@@ -29,19 +29,32 @@ def image_grid(x: torch.Tensor, rows: int) -> np.ndarray:
     return grid
 
 
-def save_sample_grids(panels: dict[str, torch.Tensor], rows: int, path: Path, row_labels: list[str] | None = None) -> Path:
-    """One grid per model side by side (same seeds and prompts in every panel)."""
+def save_sample_grids(panels: dict[str, torch.Tensor], rows: int, path: Path, row_labels: list[str] | None = None, marked: list[bool] | None = None) -> Path:
+    """One grid per model side by side (same seeds and prompts in every panel), each row labelled;
+    ``marked`` rows (the forgotten classes) are framed and labelled in red."""
+    from matplotlib.patches import Rectangle
+
     plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    n, _, h, w = next(iter(panels.values())).shape
+    cols = (n + rows - 1) // rows
+    aspect = rows * (h + 1) / (cols * (w + 1))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels) + 0.6, 2.4 * aspect + 0.5), squeeze=False)
+    marked = marked or [False] * rows
     for ax, (title, x) in zip(axes[0], panels.items()):
         g = image_grid(x, rows)
         ax.imshow(g.squeeze(-1) if g.shape[-1] == 1 else g, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.set_xticks([])
-        h = x.shape[2] + 1
-        ax.set_yticks([h * i + h / 2 - 1 for i in range(rows)] if row_labels else [])
+        ax.set_yticks([(h + 1) * i + h / 2 - 0.5 for i in range(rows)] if row_labels else [])
         if row_labels:
             ax.set_yticklabels(row_labels, fontsize=7)
+            for tick, m in zip(ax.get_yticklabels(), marked):
+                if m:
+                    tick.set_color("red")
+                    tick.set_fontweight("bold")
+        for i, m in enumerate(marked):
+            if m:
+                ax.add_patch(Rectangle((-0.5, (h + 1) * i - 1), g.shape[1], h + 1, fill=False, edgecolor="red", linewidth=1.5))
     return save_figure(fig, path)
 
 

@@ -21,8 +21,11 @@ from genunlearn.distributed import is_main_process
 from genunlearn.cache import config_hash
 
 
-def cell_key(task: Task, cell: str, base_key: str, config: dict, budget: int | None) -> str:
-    return config_hash({"task": task.name, "cell": cell, "base": base_key, "config": config, "budget": budget, "n": task.n_per_prompt})
+PROBES_VERSION = 1  # bump when the suite's probe budgets (eval.probes.suite_probes) change
+
+
+def cell_key(task: Task, cell: str, base_key: str, config: dict, budget: int | None, probes: bool = True) -> str:
+    return config_hash({"task": task.name, "cell": cell, "base": base_key, "config": config, "budget": budget, "n": task.n_per_prompt, "probes": PROBES_VERSION if probes else None})
 
 
 def finished(folder: Path, key: str) -> bool:
@@ -58,8 +61,9 @@ def write_cell(folder: Path, result, metrics: dict) -> None:
         (tmp / "log.jsonl").write_text(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}) + "\n")
 
 
-def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) -> list[dict]:
-    """Run (or resume) every cell of ``suite`` under ``out``; returns one summary row per cell."""
+def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, probes: bool = True) -> list[dict]:
+    """Run (or resume) every cell of ``suite`` under ``out``; returns one summary row per cell.
+    ``probes``: run the robustness probes on every cell (relearning and the family's attack)."""
     from tqdm.auto import tqdm
 
     scale, tasks = suite_tasks(suite)
@@ -69,7 +73,7 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
     bar = tqdm(total=total, desc=f"suite {suite}", disable=None if progress and main else True, dynamic_ncols=True)
     rows = []
     for task in tasks:
-        family = TaskCells(task, scale, progress)
+        family = TaskCells(task, scale, progress, probes)
         retrain_seconds = None
         cells = [("base", None, {}), ("retrain", None, {})] + [(m, m, task.method_config.get(m, {})) for m in task.methods]
         for cell, method_name, config in cells:
@@ -79,7 +83,7 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
                 method, budget = family.method(config.get("method", method_name), options)
             else:
                 method, budget = None, None
-            key = cell_key(task, cell, family.base_key, config, budget)
+            key = cell_key(task, cell, family.base_key, config, budget, probes)
             if finished(folder, key):
                 metrics = json.loads((folder / "metrics.json").read_text())
                 log(f"[{task.name}] {cell}: done already (skipped)")
@@ -100,5 +104,5 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print) 
 
 
 def _summary(m: dict) -> str:
-    keys = ("forget_rate", "forget_mass", "erased_rate", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "seconds")
+    keys = ("forget_rate", "forget_mass", "erased_rate", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "attack_asr", "relearn_ratio", "seconds")
     return ", ".join(f"{k} {m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))

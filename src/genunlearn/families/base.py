@@ -74,6 +74,14 @@ class Family:
         """How the CLI prints a metrics dict."""
         return format_metrics(metrics)
 
+    # --- robustness ---------------------------------------------------------------------------
+    def probes(self, model, request, *, n: int = 100) -> dict[str, dict]:
+        """The attack probes ``bench`` runs on a cell (probe name → its small-budget options);
+        empty where the family has none."""
+        from genunlearn.eval.probes import suite_probes
+
+        return suite_probes(model, request, n=n)
+
     # --- pictures ---------------------------------------------------------------------------
     def sample(self, model, n: int, *, seed: int = 0, **options) -> dict:
         """Arrays for the ``sample`` command's ``.npz``."""

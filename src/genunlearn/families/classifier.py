@@ -46,5 +46,8 @@ class ClassifierFamily(Family):
         splits = eval_splits(load_dataset(task), load_dataset(task, "test"), request)
         return lambda model: classification_metrics(model.net, *splits)
 
+    def probes(self, model, request, *, n=100):
+        return {}  # no classifier probes yet
+
     def format(self, metrics):
         return "  ".join(f"{k} {v:.2f}" for k, v in metrics.items() if isinstance(v, float))
