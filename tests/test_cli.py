@@ -97,3 +97,32 @@ def test_retrain_gold_standard_never_generates_forgotten_modes(tmp_path, cli):
     code, out, _ = cli("evaluate", str(tmp_path / "rt"), "--forget", "classes=0,1", "--n-per-prompt", "20")
     metrics = json.loads((tmp_path / "rt" / "metrics.json").read_text())
     assert metrics["forget_mass"] < 0.05 and metrics["forget"] == "classes=0,1"
+
+
+def test_methods_lists_the_catalogue_without_torch():
+    code = "import sys; from genunlearn.cli import main\ntry: main(['methods'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "False"  # the catalogue, not the registry: no method (nor torch) is imported
+    assert any(line.split()[:2] == ["continualflow", "generative"] and "energy, classes" in line for line in lines)
+    assert len(lines) - 1 == 21
+
+
+def test_data_shows_ids_counts_and_fingerprint(tmp_path, cli):
+    from PIL import Image
+
+    from genunlearn.data.fingerprint import task_fingerprint
+
+    code, out, _ = cli("data", "digits")
+    assert code == 0 and "1×8×8" in out and "1347 train, 450 test" in out and task_fingerprint("digits") in out
+    assert [line.split()[:4] for line in out.splitlines() if line.split()[:2] == ["3", "3"]] == [["3", "3", "137", "46"]]
+    for name, n in (("nine", 3), ("eight", 2), ("zero", 4)):  # ids are alphabetical: eight 0, nine 1, zero 2
+        (tmp_path / "named" / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", (8, 8), 30 * i).save(tmp_path / "named" / name / f"{i}.png")
+    code, out, _ = cli("data", str(tmp_path / "named"))
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["0"], ["1"], ["2"])]
+    assert code == 0 and [r[:2] for r in rows] == [["0", "eight"], ["1", "nine"], ["2", "zero"]]
+    assert [int(r[2]) + int(r[3]) for r in rows] == [2, 3, 4]
+    code, _, err = cli("data", str(tmp_path / "missing"))
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:")

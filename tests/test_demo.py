@@ -23,3 +23,14 @@ def test_demo_writes_report(tmp_path, monkeypatch, capsys):
     assert base["forget"] is None and retrain["forget"] == "classes=3" and base["key"] != retrain["key"]
     for cell in rows:
         assert 0 <= rows[cell]["forget_rate"] <= 1
+
+
+def test_demo_starts_from_released_models():
+    """The demo's base and retrain jobs are the full recipe's, so a fresh install loads them (sha256-checked) instead of training."""
+    from genunlearn import released
+    from genunlearn.bench.cells import TaskCells
+
+    scale, (task,) = tasks.suite_tasks("demo")
+    cells = TaskCells(task, scale, progress=False)
+    for role, job in cells.jobs.items():
+        assert released.lookup("models", job.key()) is not None, role
