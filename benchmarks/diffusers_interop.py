@@ -5,12 +5,21 @@ sampled with plain diffusers code (a DDIM loop with guidance for SalUn; one UNet
 recorded t* for SFD's generator), then judged by genunlearn's digits judge (samples fitted from
 16×16 to its 8×8 input).
 
+Second table (``--sd-methods``): the Stable-Diffusion-format shapes pipeline (``genunlearn train --task
+shapes --model sd``: CLIP tokenizer and text encoder, AutoencoderKL, UNet2DConditionModel) with the
+concept "circle" erased towards "shape" by esd, concept_ablation and fdiv through ``genunlearn unlearn
+--concept --anchor``, judged by ``genunlearn evaluate`` against the pipeline (erased-concept rate,
+attribute preservation, FD to the base's samples) and, as a user would check it, by prompting the
+unlearned folder through diffusers' own ``StableDiffusionPipeline`` ("a red circle", …) and counting
+circles with the shapes judge.
+
 Columns: forget rate (share of forget-prompt samples judged as the forgotten class; target ≤ 1 %),
 retained accuracy (retained prompts judged as their class; target within 3 points of the original),
 and the unlearning wall time. The judge's accuracy on real test digits taken through the same
 16→8 resize is printed first (how much the resize costs the judge).
 
     python benchmarks/diffusers_interop.py [--train-steps 1000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
+        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200]
 """
 
 from __future__ import annotations
@@ -74,9 +83,19 @@ def main() -> None:
     ap.add_argument("--salun-steps", type=int, default=300, help="SalUn's default budget")
     ap.add_argument("--sfd-steps", type=int, default=200, help="SFD iterations (its default 1000 is ~1 h for this UNet on 2 CPU cores)")
     ap.add_argument("--methods", default="salun,sfd", help="which of salun, sfd to run")
+    ap.add_argument("--sd-methods", default="esd,concept_ablation,fdiv", help="methods for the Stable-Diffusion-format table ('' skips it)")
+    ap.add_argument("--sd-steps", type=int, default=200, help="step budget of each SD-format method")
     ap.add_argument("--out", default="runs/interop")
     args = ap.parse_args()
     methods = [m for m in ("salun", "sfd") if m in args.methods.split(",")]
+    if methods:
+        unet_table(args, methods)
+    sd_methods = [m for m in args.sd_methods.split(",") if m]
+    if sd_methods:
+        sd_table(args, sd_methods)
+
+
+def unet_table(args, methods: list[str]) -> None:
     from diffusers import UNet2DModel
 
     from genunlearn.eval.judge import load_judge
@@ -111,6 +130,48 @@ def main() -> None:
     for name, (forget, acc, nfe) in rows.items():
         t = f"{times[name]:.0f}" if name in times else "–"
         print(f"{name:<10} {forget:>12.1%} {acc:>13.1%} {100 * (acc - base_acc):>+17.1f} {nfe:>6} {t:>10}")
+
+
+
+CONCEPT, ANCHOR = "circle", "shape"
+
+
+@torch.no_grad()
+def pipeline_circle_rate(folder: Path, n: int, judge) -> float:
+    """Share of circles among images diffusers' own StableDiffusionPipeline draws for the circle prompts."""
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    prompts = [f"a {c} {CONCEPT}" for c in ("red", "green", "blue", "yellow")] + [f"a {CONCEPT}"]
+    images = pipe([p for p in prompts for _ in range(n)], height=16, width=16, num_inference_steps=25, guidance_scale=3.0, output_type="pt", generator=torch.Generator().manual_seed(0)).images
+    pred = judge.predict(images * 2 - 1)[:, 0]
+    return float((pred == 0).float().mean())  # shape id 0 = circle
+
+
+def sd_table(args, methods: list[str]) -> None:
+    from genunlearn.eval.judge import load_judge
+
+    out = Path(args.out)
+    pipe = out / "sd_pipe"
+    if not (pipe / "model_index.json").is_file():
+        genunlearn("train", "--task", "shapes", "--model", "sd", "--out", str(pipe))
+    judge = load_judge("shapes", verbose=False)
+    forget = f"concept={CONCEPT};anchor={ANCHOR}"
+    rows = {"original": (json.loads((pipe / "genunlearn.json").read_text())["info"]["train_seconds"], pipe)}
+    for method in methods:
+        target = out / f"sd_{method}"
+        if not (target / "genunlearn.json").is_file():
+            genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), "--out", str(target))
+        rows[method] = (json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"], target)
+    print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps each")
+    print(f"{'model':<17} {'erased rate':>12} {'attrs kept':>11} {'FD vs base':>11} {'circles (diffusers)':>20} {'seconds':>8}")
+    for name, (seconds, folder) in rows.items():
+        genunlearn("evaluate", str(folder), "--forget", forget, "--reference", str(pipe), "--n-per-prompt", str(args.n), "--out", str(out / f"sd_{name}_metrics.json"))
+        m = json.loads((out / f"sd_{name}_metrics.json").read_text())
+        circles = pipeline_circle_rate(folder, args.n // 5 or 1, judge)
+        label = "train" if name == "original" else "unlearn"
+        print(f"{name:<17} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {m['fd_vs_base']:>11.2f} {circles:>20.1%} {seconds:>7.0f}s ({label})")
 
 
 if __name__ == "__main__":

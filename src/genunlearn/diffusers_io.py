@@ -5,8 +5,10 @@ came in, loadable by the user's own diffusers code.
 Supported: ``UNet2DModel`` (any block layout; class-conditional through ``num_class_embeds``, with or
 without a null class, or unconditional) with a DDPM-family scheduler (any ``beta_schedule`` of
 ``processes.diffusion.BETA_SCHEDULES``, ``prediction_type`` epsilon / v_prediction / sample) or
-``FlowMatchEulerDiscreteScheduler`` (σ convention and ``shift``). On output only the UNet is
-rewritten (``diffusion_pytorch_model.safetensors`` + ``config.json``); every other component is copied
+``FlowMatchEulerDiscreteScheduler`` (σ convention and ``shift``); and the Stable Diffusion v1.x layout
+(``UNet2DConditionModel`` + ``CLIPTextModel`` + ``CLIPTokenizer`` + ``AutoencoderKL`` + a DDPM-family
+scheduler), which runs in latent space with the task's prompts as text (``models.text_unet``). On
+output only the UNet is rewritten (``diffusion_pytorch_model.safetensors`` + ``config.json``); every other component is copied
 unchanged; ``genunlearn.json`` beside it records the task, the data description, the process (e.g. a
 one-step generator's t*) and what was done. Weights are read from safetensors only.
 """
@@ -15,15 +17,19 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from genunlearn.checkpoint import atomic_dir, header, read_json, write_json
 from genunlearn.errors import GenUnlearnError
 from genunlearn.generative import GenerativeModel
+from genunlearn.processes import build_process
 
 RECORD = "genunlearn.json"
-UNETS = ("UNet2DModel",)
+UNETS = ("UNet2DModel", "UNet2DConditionModel")
 DIFFUSION_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "DDPMParallelScheduler", "DDIMParallelScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "UniPCMultistepScheduler", "HeunDiscreteScheduler")
 FLOW_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler",)
 
@@ -78,83 +84,202 @@ def process_from_scheduler(cfg: dict, *, has_null: bool):
 
 @dataclass
 class DiffusersModel(GenerativeModel):
-    """A generative model whose folder is a diffusers pipeline or model folder."""
+    """A generative model whose folder is a diffusers pipeline or model folder. A Stable Diffusion
+    layout runs in latent space: ``sample_shape`` is the latent shape, ``encode``/``decode`` go
+    through its autoencoder (``components["vae"]``)."""
 
-    layout: dict = field(default_factory=dict)  # {"kind": "pipeline"|"model", "source": path, "unet": subfolder, "scheduler": config}
+    layout: dict = field(default_factory=dict)  # {"kind": "pipeline"|"model", "source": path|None, "unet": subfolder, "scheduler": config}
+    components: dict = field(default_factory=dict)  # a latent model's vae, text_encoder, tokenizer, scheduler
 
     @classmethod
     def from_pretrained(cls, path, *, task: str | None = None, scheduler: str | None = None) -> "DiffusersModel":
         """Load a diffusers folder. ``task`` names the data (built-in task, image folder or .npz)
         unless the folder's ``genunlearn.json`` does; ``scheduler`` is the scheduler folder of a
         bare model folder."""
-        from diffusers import UNet2DModel
-
         from genunlearn.data import load_dataset
-        from genunlearn.models.diffusers_view import UNetView
-        from genunlearn.processes import build_process
 
         path = Path(path)
         record = read_json(path / RECORD) if (path / RECORD).is_file() else {}
-        if (path / "model_index.json").is_file():
-            index = read_json(path / "model_index.json")
-            unet_name = next((k for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[1] in UNETS), None)
-            if unet_name is None:
-                found = ", ".join(f"{k}: {v[1]}" for k, v in index.items() if isinstance(v, list) and len(v) == 2)
-                raise GenUnlearnError(f"{path}: pipeline {index.get('_class_name')!r} has no supported denoiser (found {found}; supported: {', '.join(UNETS)})")
-            sched = _scheduler_config(path / "scheduler") if scheduler is None else _scheduler_config(Path(scheduler))
-            layout = {"kind": "pipeline", "source": str(path.resolve()), "unet": unet_name, "scheduler": sched}
-            unet_dir = path / unet_name
-        else:
-            cls_name = _config(path).get("_class_name")
-            if cls_name not in UNETS:
-                raise GenUnlearnError(f"{path}: not a genunlearn model, a diffusers pipeline (model_index.json) or a supported diffusers model ({', '.join(UNETS)})")
-            if scheduler is None and "scheduler" not in record.get("layout", {}):
-                raise GenUnlearnError(f"{path}: a bare {cls_name} folder needs its scheduler: pass --scheduler SCHEDULER_FOLDER")
-            sched = _scheduler_config(Path(scheduler)) if scheduler is not None else record["layout"]["scheduler"]
-            layout = {"kind": "model", "source": str(path.resolve()), "unet": "", "scheduler": sched}
-            unet_dir = path
+        layout, denoiser = _layout(path, record, scheduler)
         task = task or record.get("info", {}).get("task")
         if task is None:
             raise GenUnlearnError(f"{path}: a diffusers model does not say what data it models: pass --task (a built-in task, an image folder or an .npz)")
-        try:
-            unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True).eval()
-        except (OSError, ValueError, EnvironmentError) as e:
-            raise GenUnlearnError(f"{unet_dir}: cannot load the UNet2DModel ({str(e).splitlines()[0]})") from None
         data = load_dataset(task)
         if data.kind != "images":
-            raise GenUnlearnError(f"{task}: a UNet2DModel generates images; this task holds 2D points")
-        size = unet.config.sample_size
-        size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
-        meta = {**data.meta(), "sample_shape": [unet.config.in_channels, *size], "data_shape": list(data.sample_shape)}
-        num_classes = data.num_classes if unet.config.num_class_embeds else None
-        flow = layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS
-        T = int(layout["scheduler"].get("num_train_timesteps", 1000))
-        net = UNetView(unet, num_train_timesteps=T, flow=flow, num_classes=num_classes)
-        process = build_process(record["process"]) if "process" in record else process_from_scheduler(layout["scheduler"], has_null=net.has_null)
+            raise GenUnlearnError(f"{task}: a {denoiser} generates images; this task holds 2D points")
+        load = _load_text_to_image if denoiser == "UNet2DConditionModel" else _load_unet
+        net, shapes, components = load(path, layout, data)
+        meta = {**data.meta(), **shapes, "data_shape": list(data.sample_shape)}
+        process = build_process(record["process"]) if "process" in record else process_from_scheduler(layout["scheduler"], has_null=getattr(net, "has_null", True))
         info = {"model": process.name, "role": "base", "format": f"diffusers-{layout['kind']}", **record.get("info", {}), "task": str(Path(task).resolve()) if Path(task).exists() else task}
-        return cls(net, process, meta, info, layout)
+        return cls(net, process, meta, info, layout, components)
+
+    @classmethod
+    def from_components(cls, net, process, data: dict, components: dict, *, info: dict) -> "DiffusersModel":
+        """A Stable-Diffusion-layout model built in memory (``sd_pipeline``); saved whole."""
+        layout = {"kind": "pipeline", "source": None, "unet": "unet", "scheduler": dict(components["scheduler"].config)}
+        meta = {**data, **_latent_shapes(net.unet, components["vae"]), "data_shape": list(data["sample_shape"])}
+        return cls(net, process, meta, {"model": process.name, "format": "diffusers-pipeline", **info}, layout, components)
+
+    # --- latent space (Stable Diffusion layout) -------------------------------------------------
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """The images it generates (the autoencoder's side of a latent model)."""
+        return tuple(self.data.get("image_shape", self.sample_shape))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        from genunlearn.data.dataset import fit_images
+
+        if "vae" not in self.components:
+            return super().encode(x)
+        vae = self.components["vae"]
+        x = fit_images(x, self.image_shape)
+        with torch.no_grad():
+            return torch.cat([vae.encode(x[i : i + 500]).latent_dist.mean for i in range(0, len(x), 500)]) * vae.config.scaling_factor
+
+    def in_model_space(self, data):
+        from dataclasses import replace
+
+        return replace(data, x=self.encode(data.x)) if "vae" in self.components else super().in_model_space(data)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        if "vae" not in self.components:
+            return z
+        vae = self.components["vae"]
+        with torch.no_grad():
+            return vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
 
     def save_pretrained(self, path) -> None:
         """The same format as the source: the UNet rewritten, other components copied unchanged, the
-        record in ``genunlearn.json``."""
-        source = Path(self.layout["source"])
+        record in ``genunlearn.json``. A model built in memory writes every component."""
+        source = self.layout["source"]
         with atomic_dir(path) as tmp:
-            if self.layout["kind"] == "pipeline":
-                shutil.copy2(source / "model_index.json", tmp / "model_index.json")
+            if source is None:
                 copied = []
-                for item in sorted(source.iterdir()):
-                    if item.is_dir() and item.name != self.layout["unet"]:
-                        shutil.copytree(item, tmp / item.name)
-                        copied.append(item.name)
-                unet_dir = tmp / self.layout["unet"]
+                with _quiet():
+                    _pipeline(self).save_pretrained(tmp, safe_serialization=True)
             else:
-                copied, unet_dir = [], tmp
-            self.net.unet.save_pretrained(unet_dir, safe_serialization=True)
-            record = header("generative", layout={k: v for k, v in self.layout.items() if k != "source"}, rewritten=[self.layout["unet"] or "."], copied=copied, process=self.process.config(), data=self.data, info=self.info)
+                source = Path(source)
+                if self.layout["kind"] == "pipeline":
+                    shutil.copy2(source / "model_index.json", tmp / "model_index.json")
+                    copied = []
+                    for item in sorted(source.iterdir()):
+                        if item.is_dir() and item.name != self.layout["unet"]:
+                            shutil.copytree(item, tmp / item.name)
+                            copied.append(item.name)
+                    unet_dir = tmp / self.layout["unet"]
+                else:
+                    copied, unet_dir = [], tmp
+                self.net.unet.save_pretrained(unet_dir, safe_serialization=True)
+            rewritten = ["*"] if source is None else [self.layout["unet"] or "."]
+            record = header("generative", layout={k: v for k, v in self.layout.items() if k != "source"}, rewritten=rewritten, copied=copied, process=self.process.config(), data=self.data, info=self.info)
             write_json(tmp / RECORD, record)
 
     def extra_config(self) -> dict:
         return {"process": self.process.config(), "layout": self.layout}
+
+
+@contextmanager
+def _quiet():
+    """transformers' per-load progress bars and its notes about optional image processors off
+    (genunlearn prints its own one line per stage)."""
+    from transformers.utils import logging
+
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
+
+
+def _pipeline(model: DiffusersModel):
+    """The Stable Diffusion pipeline object of an in-memory model (no safety checker)."""
+    with _quiet():
+        from diffusers import StableDiffusionPipeline
+
+    c = model.components
+    return StableDiffusionPipeline(vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"], unet=model.net.unet, scheduler=c["scheduler"], safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def _layout(path: Path, record: dict, scheduler) -> tuple[dict, str]:
+    """Where the denoiser and the scheduler config are, and the denoiser's class name."""
+    if (path / "model_index.json").is_file():
+        index = read_json(path / "model_index.json")
+        entries = {k: v for k, v in index.items() if isinstance(v, list) and len(v) == 2}
+        unet_name = next((k for k, v in entries.items() if v[1] in UNETS), None)
+        if unet_name is None:
+            found = ", ".join(f"{k}: {v[1]}" for k, v in entries.items())
+            raise GenUnlearnError(f"{path}: pipeline {index.get('_class_name')!r} has no supported denoiser (found {found}; supported: {', '.join(UNETS)})")
+        denoiser = entries[unet_name][1]
+        if denoiser == "UNet2DConditionModel":
+            missing = [k for k in ("text_encoder", "tokenizer", "vae") if not (entries.get(k) or [None, None])[1]]
+            if missing:
+                raise GenUnlearnError(f"{path}: a UNet2DConditionModel pipeline needs the Stable Diffusion components; missing {', '.join(missing)}")
+        sched = _scheduler_config(path / "scheduler") if scheduler is None else _scheduler_config(Path(scheduler))
+        return {"kind": "pipeline", "source": str(path.resolve()), "unet": unet_name, "scheduler": sched}, denoiser
+    cls_name = _config(path).get("_class_name")
+    if cls_name != "UNet2DModel":
+        raise GenUnlearnError(f"{path}: not a genunlearn model, a diffusers pipeline (model_index.json) or a supported diffusers model folder (UNet2DModel; a UNet2DConditionModel needs its pipeline folder)")
+    if scheduler is None and "scheduler" not in record.get("layout", {}):
+        raise GenUnlearnError(f"{path}: a bare {cls_name} folder needs its scheduler: pass --scheduler SCHEDULER_FOLDER")
+    sched = _scheduler_config(Path(scheduler)) if scheduler is not None else record["layout"]["scheduler"]
+    return {"kind": "model", "source": str(path.resolve()), "unet": "", "scheduler": sched}, cls_name
+
+
+def _from_pretrained(cls, folder: Path, what: str, **kw):
+    """``cls.from_pretrained(folder)`` with diffusers' and transformers' errors as one line."""
+    try:
+        with _quiet():
+            return cls.from_pretrained(folder, **kw)
+    except (OSError, ValueError, EnvironmentError) as e:
+        raise GenUnlearnError(f"{folder}: cannot load the {what} ({str(e).splitlines()[0]})") from None
+
+
+def _load_unet(path: Path, layout: dict, data):
+    from diffusers import UNet2DModel
+
+    from genunlearn.models.diffusers_view import UNetView
+
+    unet = _from_pretrained(UNet2DModel, path / layout["unet"], "UNet2DModel", use_safetensors=True).eval()
+    num_classes = data.num_classes if unet.config.num_class_embeds else None
+    flow = layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS
+    T = int(layout["scheduler"].get("num_train_timesteps", 1000))
+    return UNetView(unet, num_train_timesteps=T, flow=flow, num_classes=num_classes), {"sample_shape": [unet.config.in_channels, *_size(unet)]}, {}
+
+
+def _load_text_to_image(path: Path, layout: dict, data):
+    """Stable Diffusion v1.x layout: frozen text encoder (its hidden states for every prompt of the
+    task, ``TextUNetView``), autoencoder for latents, trainable UNet."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    from genunlearn.models.text_unet import TextUNetView
+
+    if layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS:
+        raise GenUnlearnError(f"{path}: a UNet2DConditionModel with a flow-matching scheduler is not supported")
+    unet = _from_pretrained(UNet2DConditionModel, path / layout["unet"], "UNet2DConditionModel", use_safetensors=True).eval()
+    vae = _from_pretrained(AutoencoderKL, path / "vae", "AutoencoderKL", use_safetensors=True).eval().requires_grad_(False)
+    text_encoder = _from_pretrained(CLIPTextModel, path / "text_encoder", "CLIPTextModel", use_safetensors=True).eval().requires_grad_(False)
+    tokenizer = _from_pretrained(CLIPTokenizer, path / "tokenizer", "CLIPTokenizer")
+    T = int(layout["scheduler"].get("num_train_timesteps", 1000))
+    net = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=T)
+    return net, _latent_shapes(unet, vae), {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
+
+
+def _size(unet) -> tuple[int, int]:
+    size = unet.config.sample_size
+    return tuple(size) if isinstance(size, (list, tuple)) else (size, size)
+
+
+def _latent_shapes(unet, vae) -> dict:
+    """A latent model's process space (the UNet's input) and image space (the autoencoder's output)."""
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    h, w = _size(unet)
+    return {"sample_shape": [unet.config.in_channels, h, w], "image_shape": [vae.config.out_channels, h * factor, w * factor]}
 
 
 def describe_save(path) -> str:

@@ -36,8 +36,9 @@ class GenerativeModel(ModelFolder):
         return cond
 
     @torch.no_grad()
-    def sample(self, n: int, cond=None, *, generator=None, batch_size: int = 1000, **kw) -> torch.Tensor:
-        """``n`` samples (conditioned row-wise by ``cond`` if given), in batches."""
+    def generate(self, n: int, cond=None, *, generator=None, batch_size: int = 1000, **kw) -> torch.Tensor:
+        """``n`` samples in the process's space (``sample_shape``; latents for a latent model),
+        conditioned row-wise by ``cond`` if given, in batches: what methods train on."""
         self.net.eval()
         out = []
         for i in range(0, n, batch_size):
@@ -45,6 +46,20 @@ class GenerativeModel(ModelFolder):
             c = None if cond is None else cond[i : i + m]
             out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw))
         return torch.cat(out)
+
+    def sample(self, n: int, cond=None, *, generator=None, batch_size: int = 1000, **kw) -> torch.Tensor:
+        """``n`` samples in the data's space (images or points): what users and judges see."""
+        return self.decode(self.generate(n, cond, generator=generator, batch_size=batch_size, **kw))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Data (images at any resolution, or points) → the process's space."""
+        from genunlearn.data.dataset import fit_images
+
+        return x if x.dim() == 2 else fit_images(x, self.sample_shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The process's space → data (the identity for pixel and 2D models)."""
+        return z
 
     def with_net(self, net, *, process=None, info: dict | None = None) -> "GenerativeModel":
         """This model with another network (and process, info): what a method returns, keeping the

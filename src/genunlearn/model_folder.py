@@ -45,6 +45,11 @@ class ModelFolder:
         """What methods check against their ``model_kinds`` (e.g. flow, diffusion, i2i)."""
         return self.info.get("model") or self.family
 
+    def in_model_space(self, data):
+        """``data`` as this model consumes it: images fitted to its resolution and channels (a latent
+        model also encodes them)."""
+        return data.resized(self.sample_shape)
+
     def extra_config(self) -> dict:
         """Entries besides network/data/info this family stores in ``config.json``."""
         return {}

@@ -14,7 +14,7 @@ from genunlearn.cache import cached, config_hash
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
 
-MODEL_KINDS = ("flow", "diffusion")
+MODEL_KINDS = ("flow", "diffusion", "sd")
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,26 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
+# Stable Diffusion v1.x layout, tiny (sd_pipeline): SD's scheduler (scaled-linear betas 0.00085–0.012, ε),
+# a 2-layer CLIP text encoder, an AutoencoderKL with one 2× downsampling (16×16×3 → 8×8×4), a cross-attention UNet
+_SD_NETWORK = {
+    "text_encoder": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2},
+    "vae": {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2, "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4, "norm_num_groups": 8, "mid_block_add_attention": False},
+    "unet": {"down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "block_out_channels": [32, 64], "layers_per_block": 1, "attention_head_dim": 8, "norm_num_groups": 16},
+    "autoencoder_train": {"batch_size": 64, "kl_weight": 1e-6, "train": {**_TRAIN, "steps": 1500, "lr": 1e-3, "ema_decay": None}},
+}
+_SD_PROCESS = {**_DIFFUSION, "steps": 25, "guidance": 3.0, "attr_dropout": 0.3, "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}
+RECIPES[("shapes", "sd")] = Recipe(_SD_NETWORK, _SD_PROCESS, {**_TRAIN, "steps": 3000, "lr": 1e-3, "ema_decay": 0.998}, 64)
+
+
 def recipe_for(task: str, kind: str) -> Recipe:
     from genunlearn.data import TOY_TASKS
 
     if kind not in MODEL_KINDS:
         raise GenUnlearnError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
     family = "toy" if task in TOY_TASKS else task
+    if kind == "sd" and (family, kind) not in RECIPES:
+        family = "shapes"  # other image tasks: the same tiny pipeline, channels and size set from the data
     if (family, kind) not in RECIPES:
         family = "digits"  # user image data: the digits recipe, channels set from the data
     return RECIPES[(family, kind)]
@@ -72,6 +86,10 @@ class TrainJob:
 
     def recipe(self) -> Recipe:
         r = replace(recipe_for(self.task, self.kind), **self.overrides)
+        ae = r.network.get("autoencoder_train")
+        if self.steps and ae:  # --steps scales both stages of a latent model by the same factor
+            n = max(1, round(ae["train"]["steps"] * self.steps / r.train["steps"]))
+            r = replace(r, network={**r.network, "autoencoder_train": {**ae, "train": {**ae["train"], "steps": n}}})
         train = {**r.train, **({"steps": self.steps} if self.steps else {}), "seed": self.seed}
         return replace(r, train=train)
 
@@ -96,6 +114,12 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
     if job.forget is not None:
         _, data = data.split(job.forget)
     recipe = job.recipe()
+    if job.kind == "sd":
+        from genunlearn.sd_pipeline import train_sd
+
+        model = train_sd(job, recipe, data, meta, out_dir=out_dir, resume=resume, progress=progress)
+        model.info = {**model.info, **_job_info(job, recipe), "role": "retrain" if job.forget else "base"}
+        return model
     torch.manual_seed(job.seed)
     net_cfg = dict(recipe.network)
     if "in_channels" in net_cfg:
@@ -114,20 +138,22 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
 
     what = "retrain" if job.forget else "base"
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/{job.kind}", progress=progress)
-    info = {
+    info = {"model": job.kind, "role": what, "steps": result.steps, "train_seconds": round(result.seconds, 3), **_job_info(job, recipe)}
+    return GenerativeModel(net, process, meta, info)
+
+
+def _job_info(job: TrainJob, recipe: Recipe) -> dict:
+    """What every trained model records about the job that made it."""
+    return {
         "task": job.task,
-        "model": job.kind,
-        "role": what,
         "forget": job.forget.spec() if job.forget else None,
         "seed": job.seed,
         "overrides": job.overrides,
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 3),
         "recipe": asdict(recipe),
         "key": job.key(),
         "base_key": replace(job, forget=None).key(),  # the model this one is judged against
+        **({"layout": "sd"} if job.kind == "sd" else {}),
     }
-    return GenerativeModel(net, process, meta, info)
 
 
 def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):
@@ -135,4 +161,9 @@ def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True
     from genunlearn.data.fingerprint import data_identity
     from genunlearn.generative import GenerativeModel
 
-    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), GenerativeModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))
+    load = GenerativeModel.from_pretrained
+    if job.kind == "sd":
+        from genunlearn.diffusers_io import DiffusersModel
+
+        load = DiffusersModel.from_pretrained
+    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), load, use_cache=use_cache, data=data_identity(job.task))

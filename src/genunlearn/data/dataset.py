@@ -171,8 +171,12 @@ def class_id(attributes, c, *, where: str = "this model") -> int:
 
 
 def concept_slot(attributes, word: str) -> tuple[int, int | None]:
-    """Map a concept word to (attribute index, value id); a generic word ("shape") gives value None."""
-    w = word.strip().lower()
+    """Map a concept word (or a one-word prompt, "a circle") to (attribute index, value id); a generic
+    word ("shape") gives value None."""
+    words = [w for w in word.lower().replace(",", " ").split() if w not in FILLER_WORDS]
+    if len(words) != 1:
+        raise GenUnlearnError(f"a concept is one word (e.g. circle or 'a circle'), got {word!r}")
+    w = words[0]
     for i, a in enumerate(attributes):
         if w in a.values:
             return i, a.values.index(w)

@@ -11,7 +11,7 @@ FAMILIES = {
     "i2i": "genunlearn.families.i2i:I2IFamily",
 }
 # what ``train --model`` accepts → the family that trains it
-KINDS = {"flow": "generative", "diffusion": "generative", "classifier": "classifier", "i2i": "i2i"}
+KINDS = {"flow": "generative", "diffusion": "generative", "sd": "generative", "classifier": "classifier", "i2i": "i2i"}
 
 
 def get_family(name: str):

@@ -11,7 +11,7 @@ SAMPLE_SEED = 1234
 
 class GenerativeFamily(Family):
     name = "generative"
-    kinds = ("flow", "diffusion")
+    kinds = ("flow", "diffusion", "sd")
     metrics = (
         MetricSpec("forget_rate", "forget rate ↓", "{:.1%}", "lower", 100),
         MetricSpec("erased_rate", "erased-concept rate ↓", "{:.1%}", "lower", 100),

@@ -163,7 +163,7 @@ class ContinualFlow(Method):
             cond = model.cond_for_labels(labels)
             kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
-        x = model.sample(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
+        x = model.generate(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
         return Pool(x, pool_weights(energies, x), cond)
 
     def _pool_stats(self, pool: Pool) -> dict:

@@ -134,10 +134,10 @@ class AnchorPool:
 
 @torch.no_grad()
 def make_anchor_pool(model, pairs: PromptPairs, n_per_prompt: int, *, steps: int, guidance: float, seed: int) -> AnchorPool:
-    """``n_per_prompt`` images per anchor prompt, sampled by ``model`` (the original) with a seeded generator."""
+    """``n_per_prompt`` samples per anchor prompt (in the model's space: latents for a latent model), drawn by ``model`` (the original) with a seeded generator."""
     anchor = pairs.anchor.repeat_interleave(n_per_prompt, 0)
     target = pairs.target.repeat_interleave(n_per_prompt, 0)
-    x = model.sample(anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance)
+    x = model.generate(anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance)
     return AnchorPool(x, anchor, target)
 
 

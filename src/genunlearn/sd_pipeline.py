@@ -1,0 +1,121 @@
+"""A tiny pipeline in exactly the Stable Diffusion v1.x layout, built and trained for a prompt task.
+
+``genunlearn train --task shapes --model sd`` makes: a CLIP BPE tokenizer trained (``tokenizers``) on
+the task's prompts, a small ``CLIPTextModel``, a small ``AutoencoderKL``, a ``UNet2DConditionModel``
+with cross-attention and the Stable Diffusion scheduler (scaled-linear betas, ε-prediction). Two
+stages, both in the one training loop: the autoencoder (reconstruction + a small KL term, as the
+latent-diffusion autoencoders), then the UNet and the text encoder together on the autoencoder's
+latents (posterior means × ``scaling_factor`` = 1 / their std, diffusers' convention), with the
+task's prompt dropout so the empty prompt is the unconditional input for guidance. The result is a
+``DiffusersModel`` (``diffusers_io``) saved with ``StableDiffusionPipeline.save_pretrained``: diffusers
+loads it unchanged, and the same ``unlearn`` path serves a real Stable Diffusion folder.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from genunlearn.errors import GenUnlearnError
+
+
+def build_tokenizer(prompts: list[str], folder):
+    """A CLIP tokenizer whose BPE vocabulary is learnt from ``prompts`` (each word one token)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import CLIPTokenizer
+
+    bpe = Tokenizer(models.BPE(unk_token="<|endoftext|>", end_of_word_suffix="</w>"))
+    bpe.normalizer = normalizers.Lowercase()
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>", show_progress=False)
+    bpe.train_from_iterator(sorted(set(prompts)), trainer)
+    files = bpe.model.save(str(folder))
+    longest = max(len(p.split()) for p in prompts) + 2  # <start> words <end>
+    return CLIPTokenizer(*files, model_max_length=longest)
+
+
+def scheduler_for(process: dict):
+    """The diffusers scheduler with the process's training convention (betas, prediction type)."""
+    from diffusers import DDIMScheduler
+
+    keys = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")
+    return DDIMScheduler(**{k: process[k] for k in keys}, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+
+def build_components(recipe: dict, tokenizer, image_shape):
+    """Untrained text encoder, autoencoder and UNet sized by ``recipe`` (the recipe's ``network``)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    te = recipe["text_encoder"]
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), max_position_embeddings=tokenizer.model_max_length, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **te))
+    c, h, _ = image_shape
+    vae = AutoencoderKL(in_channels=c, out_channels=c, sample_size=h, **recipe["vae"])
+    factor = 2 ** (len(recipe["vae"]["block_out_channels"]) - 1)
+    unet = UNet2DConditionModel(sample_size=h // factor, in_channels=recipe["vae"]["latent_channels"], out_channels=recipe["vae"]["latent_channels"], cross_attention_dim=te["hidden_size"], **recipe["unet"])
+    return text_encoder, vae, unet
+
+
+def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """Posterior means of images (unscaled)."""
+    with torch.no_grad():
+        return torch.cat([vae.encode(x[i : i + batch]).latent_dist.mean for i in range(0, len(x), batch)])
+
+
+def train_autoencoder(vae, x: torch.Tensor, cfg: dict, *, out_dir, resume: bool, progress: bool, label: str):
+    """Reconstruction MSE + ``kl_weight`` · KL(q(z|x) ‖ N(0, I)) per element."""
+    from genunlearn.training import TrainConfig, train
+
+    batch, kl_weight = cfg["batch_size"], cfg["kl_weight"]
+
+    def step_loss(model, g):
+        xb = x[torch.randint(len(x), (batch,), generator=g)]
+        posterior = model.encode(xb).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
+        recon = model.decode(z).sample
+        return (recon - xb).pow(2).mean() + kl_weight * posterior.kl().mean() / math.prod(posterior.mean.shape[1:])
+
+    return train(vae, step_loss, TrainConfig(**cfg["train"]), out_dir=out_dir, resume=resume, desc=f"{label} autoencoder", progress=progress)
+
+
+def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
+    """Both stages for ``job`` on ``data`` (already the retain split for a retrain); a ``DiffusersModel``."""
+    import tempfile
+    from pathlib import Path
+
+    from genunlearn.diffusers_io import DiffusersModel
+    from genunlearn.models.text_unet import TextUNetView, row_prompts, tokenize
+    from genunlearn.processes import build_process
+    from genunlearn.training import TrainConfig, train
+
+    if data.kind != "images" or len(data.attributes) < 1:
+        raise GenUnlearnError(f"{job.task}: a Stable-Diffusion-format model needs a labelled image task")
+    torch.manual_seed(job.seed)
+    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="genunlearn-sd-"))
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = [p for p in row_prompts(data.attributes) if p]
+    (out / "tokenizer").mkdir(exist_ok=True)
+    tokenizer = build_tokenizer(prompts, out / "tokenizer")
+    text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
+    scheduler = scheduler_for(recipe.process)
+    what = "retrain" if job.forget else "base"
+    ae = train_autoencoder(vae, data.x, recipe.network["autoencoder_train"], out_dir=out / "vae", resume=resume, progress=progress, label=f"{what} {job.task}/sd")
+    vae.eval().requires_grad_(False)
+    latents = encode_latents(vae, data.x)
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    z = latents * vae.config.scaling_factor
+    process = build_process(recipe.process)
+    net = TextUNetView(unet, data.attributes, tokenize(tokenizer, row_prompts(data.attributes)), num_train_timesteps=scheduler.config.num_train_timesteps, text_encoder=text_encoder)
+    cond, batch = data.cond(), min(recipe.batch_size, len(data))
+
+    def step_loss(model, g):
+        idx = torch.randint(len(z), (batch,), generator=g)
+        return process.loss(model, z[idx], cond[idx], generator=g).mean()
+
+    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out / "unet", resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
+    net.eval().requires_grad_(False)
+    view = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps)
+    components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+    info = {"train_seconds": round(ae.seconds + result.seconds, 3), "steps": result.steps, "autoencoder_steps": ae.steps}
+    return DiffusersModel.from_components(view, process, meta, components, info=info)
