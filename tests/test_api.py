@@ -29,7 +29,7 @@ def test_public_objects_have_docstrings():
         assert (getattr(gu, name).__doc__ or "").strip(), name
 
 
-def test_docs_example_runs(tmp_path, monkeypatch):
+def test_docs_example_runs(tmp_path, monkeypatch, capfd):
     block = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
     for real, tiny in TINY.items():
         assert real in block
@@ -38,6 +38,8 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     scope = {}
     exec(compile(block, str(DOC), "exec"), scope)
     result, metrics = scope["result"], scope["metrics"]
+    err = capfd.readouterr().err  # one line per stage, saying what runs and why
+    assert "continualflow: forgetting classes=3 in 3 steps (ContinualFlow:" in err and "evaluating the unlearned model (5 samples per prompt" in err
     assert scope["model"].info["role"] == "base" and scope["model"].info["steps"] == 4000  # the released, fully trained model
     assert result.info["method"] == "continualflow" and result.info["forget"] == "classes=3"
     assert 0 <= metrics["forget_rate"] <= 1 and metrics["fd_retain"] > 0
