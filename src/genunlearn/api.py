@@ -73,10 +73,11 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     m.check(model, request)
     data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
     data.split(request)
-    total = steps or getattr(m.config, "steps", None)
+    unit = "epochs" if m.family == "classifier" else "steps"  # a classifier's budget counts epochs; the bar counts loop steps
+    count = steps or getattr(m.config, unit, None)
     what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)
-    stage(f"{m.name}: forgetting {request.spec()}" + (f" in {total} steps" if total else ""), what)
-    with StepBar(total, m.name) as bar:
+    stage(f"{m.name}: forgetting {request.spec()}" + (f" in {count} {unit}" if count else ""), what)
+    with StepBar(count if unit == "steps" else None, m.name) as bar:
         result = m.unlearn(model, request, data, budget=steps, callbacks=(bar,))
     result.info = {**result.info, "method": m.name, "forget": request.spec()}
     return result
