@@ -13,6 +13,10 @@ seeds (the method's seed and the probes' seed). Base and retrain models come fro
 under ``--out``.
 
     nice -n 5 python benchmarks/probes.py [--kinds flow,diffusion] [--seeds 3] [--method-steps 200] [--out runs/probes]
+
+``--calibration`` instead checks what the conditioning attack's baselines rest on, for each base
+model: the judge on real test digits and on pure noise, and how often the model draws the asked
+class for several class rows, for the forget row and for random embeddings (docs/probes.md).
 """
 
 from __future__ import annotations
@@ -80,6 +84,32 @@ def probe_row(model, retrain, counter, seed: int, args) -> dict:
     return row
 
 
+def calibration(model, counter, n: int) -> None:
+    """Print the judge's verdicts on real digits and on noise, and the model's judged classes when
+    asked for each class row and for random embeddings (the random-conditioning arm)."""
+    from genunlearn.eval.probes.cond import FreeConditioning, _frozen_copy, condition_tables
+
+    judge = counter.judge
+    test = load_dataset("digits", "test")
+    pred = judge.predict(test.x)[:, 0]
+    print(f"  judge: real 3s judged 3 {float((pred[test.labels == 3] == 3).float().mean()):.1%}, real non-3s judged 3 {float((pred[test.labels != 3] == 3).float().mean()):.1%}")
+    g = torch.Generator().manual_seed(0)
+    noise = {"N(0,1)": torch.randn(n, 1, 8, 8, generator=g).clamp(-1, 1), "U[-1,1]": torch.rand(n, 1, 8, 8, generator=g) * 2 - 1}
+    for name, x in noise.items():
+        print(f"  judge on {name} noise: judged classes {torch.bincount(judge.predict(x)[:, 0], minlength=10).tolist()}")
+    vocab = len(model.attributes[0].values)
+    for c in range(vocab):
+        got = judge.predict(model.sample(n, torch.full((n, 1), c), generator=torch.Generator().manual_seed(1)))[:, 0]
+        print(f"  class-{c} row: drew class {c} {float((got == c).float().mean()):.0%}, judged 3 {float((got == 3).float().mean()):.0%}")
+    net = _frozen_copy(model.net)
+    tables = condition_tables(net, 0, vocab)
+    for seed in range(3):
+        rnd = FreeConditioning(tables, [3], init="random", generator=torch.Generator().manual_seed(seed + 1))
+        got = judge.predict(model.with_net(net).sample(n, torch.full((n, 1), 3), generator=torch.Generator().manual_seed(1)))[:, 0]
+        rnd.remove()
+        print(f"  random embedding (seed {seed}): judged classes {torch.bincount(got, minlength=10).tolist()}")
+
+
 def mean_std(values) -> str:
     v = np.array([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -106,6 +136,7 @@ def main() -> None:
     ap.add_argument("--relearn-checkpoints", default=None, help="e.g. 0,2,5,10 (default: 0,10,25,50)")
     ap.add_argument("--results", default="results.json", help="results file under --out (resumable)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calibration", action="store_true", help="check the judge and how well each base model follows its condition, then stop")
     ap.add_argument("--out", default="runs/probes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -117,8 +148,12 @@ def main() -> None:
     results = json.loads(res_path.read_text()) if res_path.is_file() else {}
     for kind in args.kinds.split(","):
         base = train_cached(TrainJob("digits", kind, steps=args.base_steps))
-        retrain = train_cached(TrainJob("digits", kind, forget=REQUEST, steps=args.base_steps))
         counter = Counter(base, REQUEST)
+        if args.calibration:
+            print(f"{kind} base ({args.base_steps} steps), n={args.n} per row:")
+            calibration(base, counter, args.n)
+            continue
+        retrain = train_cached(TrainJob("digits", kind, forget=REQUEST, steps=args.base_steps))
         rows = {"base": lambda s: base, "retrain": lambda s: retrain, "finetune (retain)": lambda s: unlearned("finetune", base, data, kind, s, args.method_steps, out)[0]}
         for name in args.methods.split(","):
             rows[name] = (lambda n: lambda s: unlearned(n, base, data, kind, s, args.method_steps, out))(name)
@@ -136,7 +171,8 @@ def main() -> None:
                 results[key] = probe_row(model, retrain, counter, seed, args)
                 print(key, {k: v for k, v in results[key].items() if not isinstance(v, list)}, flush=True)
                 res_path.write_text(json.dumps(results, indent=1))
-    print_table(results, args)
+    if not args.calibration:
+        print_table(results, args)
 
 
 def print_table(results: dict, args) -> None:

@@ -128,13 +128,15 @@ def most_robust(task_rows: dict[str, dict[str, dict]]) -> list[str]:
         if not scored:
             continue
         best = min(scored, key=scored.get)
+        tied = [c for c in scored if c != best and scored[c] == scored[best]]
         r = rows[best]
         facts = []
         if isinstance(r.get("attack_asr"), (int, float)):
             facts.append(f"attack ASR {r['attack_asr']:.1%} (retrain {retrain.get('attack_asr', float('nan')):.1%})")
         if isinstance(r.get("relearn_ratio"), (int, float)):
             facts.append(f"relearning AUC ratio {r['relearn_ratio']:.2f} (retrain 1.00)")
-        lines.append(f"- Most robust on {task}: **{best}** — {', '.join(facts)}; excess over retrain {scored[best]:.1f} pts (lower is better; {len(scored)} method{'s' if len(scored) > 1 else ''} probed).")
+        also = f" (tied with {', '.join(tied)})" if tied else ""
+        lines.append(f"- Most robust on {task}: **{best}**{also} — {', '.join(facts)}; excess over retrain {scored[best]:.1f} pts (lower is better; {len(scored)} method{'s' if len(scored) > 1 else ''} probed).")
     return lines
 
 
@@ -286,7 +288,7 @@ def build_report(runs: str | Path) -> Path:
                 first_preview["forget_ids"] = first_preview["forget_ids"] or spec_forget_ids(first.get("forget"), first_preview["names"])
                 labels, marked = row_legend(first_preview, rows_n)
                 save_sample_grids({c: p["x"] for c, p in samples.items()}, rows=rows_n, path=fig, row_labels=labels, marked=marked)
-                caption = "one row per class, same seeds in every panel" + ("; forgotten rows framed in red" if any(marked) else "")
+                caption = "rows labelled with the classes they show, same seeds in every panel" + ("; forgotten rows framed in red" if any(marked) else "")
             parts += [f"![{task_dir.name} samples: {caption}]({fig.name})", ""]
         for kind, plot in (("trade-off", _tradeoff_plot), ("relearning curves", _relearn_plot)):
             made = plot(rows, runs / f"{task_dir.name}-{kind.split()[0].replace('-', '')}.png")
