@@ -50,19 +50,23 @@ def lookup(section: str, name: str) -> dict | None:
 
 def install(section: str, name: str, folder: Path) -> bool:
     """Copy the released ``section/name`` into the cache ``folder`` after checking every file's
-    sha256; False (and one line if a check failed) when there is none or it is damaged."""
+    sha256; False (and one line if a check failed) when there is none or it is damaged. Under
+    accelerate launch every rank installs the same checked bytes (atomic swaps), so none reads a
+    half-copied folder; the main process alone speaks."""
     from genunlearn.checkpoint import atomic_dir
 
     record = lookup(section, name)
-    if record is None or not is_main_process():
+    if record is None:
         return False
     src = RELEASED_DIR / section / name
     for file, digest in record["files"].items():
         if not (src / file).is_file() or sha256(src / file) != digest:
-            print(f"note: released {record['what']} ({src / file}) fails its sha256 check; training it instead", file=sys.stderr)
+            if is_main_process():
+                print(f"note: released {record['what']} ({src / file}) fails its sha256 check; training it instead", file=sys.stderr)
             return False
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, quiet=True) as tmp:
         for file in record["files"]:
             shutil.copyfile(src / file, tmp / file)
-    print(f"using the released {record['what']} (sha256 checked; it trained in {record['train_seconds']:.0f}s)", file=sys.stderr)
+    if is_main_process():
+        print(f"using the released {record['what']} (sha256 checked; it trained in {record['train_seconds']:.0f}s)", file=sys.stderr)
     return True
