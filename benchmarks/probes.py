@@ -16,7 +16,8 @@ under ``--out``.
 
 ``--calibration`` instead checks what the conditioning attack's baselines rest on, for each base
 model: the judge on real test digits and on pure noise, and how often the model draws the asked
-class for several class rows, for the forget row and for random embeddings (docs/probes.md).
+class for each class row and for random embeddings, and the conditioning attack's ASR on the base
+(docs/probes.md).
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def calibration(model, counter, n: int) -> None:
         got = judge.predict(model.with_net(net).sample(n, torch.full((n, 1), 3), generator=torch.Generator().manual_seed(1)))[:, 0]
         rnd.remove()
         print(f"  random embedding (seed {seed}): judged classes {torch.bincount(got, minlength=10).tolist()}")
+    c = run_probe("cond", model, REQUEST, config={"n": n})
+    print(f"  cond attack (100 steps): ASR no attack {c['asr_no_attack']:.0%}, random {c['asr_random']:.0%}, attack {c['asr_attack']:.0%}")
 
 
 def mean_std(values) -> str:
