@@ -9,8 +9,9 @@ from genunlearn.demo import run_demo
 def test_demo_writes_report(tmp_path, monkeypatch, capsys):
     demo = tasks.SUITES["demo"]
     task = demo["tasks"][0]
-    tiny = tasks.Task(task.name, task.dataset, task.model, task.forget, task.methods, method_config={"continualflow": {"pool": 200, "batch": 64}, "finetune": {"batch": 64}}, n_per_prompt=5)
-    monkeypatch.setitem(tasks.SUITES, "demo", {"scale": 0.01, "tasks": (tiny,)})
+    # the demo's own base and retrain models (released: loaded, not trained); the methods run 3 steps
+    tiny = tasks.Task(task.name, task.dataset, task.model, task.forget, task.methods, method_config={"continualflow": {"pool": 200, "batch": 64, "steps": 3}, "finetune": {"batch": 64, "steps": 3}}, n_per_prompt=5)
+    monkeypatch.setitem(tasks.SUITES, "demo", {**demo, "tasks": (tiny,)})
     rows = run_demo(tmp_path, progress=False)
     assert list(rows) == ["base", "retrain", "finetune", "continualflow"]
     printed = capsys.readouterr().out
@@ -21,6 +22,7 @@ def test_demo_writes_report(tmp_path, monkeypatch, capsys):
     base = json.loads((tmp_path / task.name / "base" / "model" / "config.json").read_text())["info"]
     retrain = json.loads((tmp_path / task.name / "retrain" / "model" / "config.json").read_text())["info"]
     assert base["forget"] is None and retrain["forget"] == "classes=3" and base["key"] != retrain["key"]
+    assert base["steps"] == retrain["steps"] == 4000  # the full recipe: the released models
     for cell in rows:
         assert 0 <= rows[cell]["forget_rate"] <= 1
 
