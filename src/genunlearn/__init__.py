@@ -4,7 +4,8 @@
     model = gu.pretrained("digits", "flow")          # a released, cached or freshly trained base model
     request = gu.request("classes=3")
     result = gu.unlearn(model, "continualflow", request, steps=200)
-    print(gu.evaluate(result, request)); gu.save(result, "runs/cf-forget3")
+    print(gu.evaluate(result, request))
+    gu.save(result, "runs/cf-forget3")
 
 Kept import-light: the names below load on first use (module ``__getattr__``), so the CLI's
 ``--help`` and error paths never pay for torch. See ``docs/python.md``.
