@@ -30,9 +30,8 @@ def _as_request(value):
 
 def pretrained(task: str = "digits", kind: str = "flow", *, forget=None, steps: int | None = None, seed: int = 0, use_cache: bool = True):
     """The base model of ``task`` (``kind``: a ``train --model`` value: flow, diffusion, sd,
-    classifier, i2i) by its recipe, or with
-    ``forget`` (a spec or request) the retrain-from-scratch gold standard: a released model where
-    one matches, else the cache, else trained (and cached)."""
+    classifier, i2i) by its recipe, or with ``forget`` (a spec or request) the retrain-from-scratch
+    gold standard: a released model where one matches, else the cache, else trained (and cached)."""
     from genunlearn.data import load_dataset
     from genunlearn.data.fingerprint import canonical_task
     from genunlearn.families import family_for_kind
