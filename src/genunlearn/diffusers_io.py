@@ -288,5 +288,7 @@ def describe_save(path) -> str:
     if not (path / RECORD).is_file():
         return ""
     record = json.loads((path / RECORD).read_text())
+    if record["rewritten"] == ["*"]:
+        return f"diffusers {record['layout']['kind']}: wrote every component"
     copied = ", ".join(f"{c}/" for c in record.get("copied", []))
     return f"diffusers {record['layout']['kind']}: rewrote {', '.join(r + '/' for r in record['rewritten'] if r != '.') or 'the UNet'}" + (f", copied {copied} unchanged" if copied else "")
