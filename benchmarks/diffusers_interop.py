@@ -2,8 +2,8 @@
 (``diffusers_train_ddpm.py``: attention blocks, cosine betas, a null class), unlearned by the
 ``genunlearn unlearn`` command on its pipeline folder (salun, sfd), loaded back with diffusers and
 sampled with plain diffusers code (a DDIM loop with guidance for SalUn; one UNet call at the
-recorded t* for SFD's generator), then judged by genunlearn's digits judge (samples fitted from
-16×16 to its 8×8 input).
+recorded t* for SFD's generator), then judged by the judge genunlearn trains on the user's own data
+file (the 16×16 digits the DDPM was trained on, ``--task digits16.npz``), at their native resolution.
 
 Second table (``--sd-methods``): the Stable-Diffusion-format shapes pipeline (``genunlearn train --task
 shapes --model sd``: CLIP tokenizer and text encoder, AutoencoderKL, UNet2DConditionModel) with the
@@ -15,10 +15,9 @@ circles with the shapes judge.
 
 Columns: forget rate (share of forget-prompt samples judged as the forgotten class; target ≤ 1 %),
 retained accuracy (retained prompts judged as their class; target within 3 points of the original),
-and the unlearning wall time. The judge's accuracy on real test digits taken through the same
-16→8 resize is printed first (how much the resize costs the judge).
+and the unlearning wall time. The judge's accuracy on the held-out split of that data is printed first.
 
-    python benchmarks/diffusers_interop.py [--train-steps 1000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
+    python benchmarks/diffusers_interop.py [--train-steps 2000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
         [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200]
 """
 
@@ -36,7 +35,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-from diffusers_train_ddpm import ddim_sample, digits_16px  # noqa: E402  (the user's own diffusers code)
+from diffusers_train_ddpm import ddim_sample  # noqa: E402  (the user's own diffusers code)
 
 FORGET = 3
 
@@ -76,7 +75,7 @@ def judged(judge, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--train-steps", type=int, default=1000)
+    ap.add_argument("--train-steps", type=int, default=2000)
     ap.add_argument("--n", type=int, default=50, help="samples per class")
     ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance of the DDIM loop")
     ap.add_argument("--ddim-steps", type=int, default=25)
@@ -101,20 +100,19 @@ def unet_table(args, methods: list[str]) -> None:
     from genunlearn.eval.judge import load_judge
 
     out = Path(args.out)
-    pipe = out / "ddpm_pipe"
+    pipe, data = out / "ddpm_pipe", out / "digits16.npz"
     if not (pipe / "model_index.json").is_file():
-        subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps)], check=True)
+        subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps), "--data-out", str(data)], check=True)
     times = {}
     for method, steps in ((m, {"salun": args.salun_steps, "sfd": args.sfd_steps}[m]) for m in methods):
         target = out / method
         if not (target / "genunlearn.json").is_file():
-            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", "digits", "--steps", str(steps), "--out", str(target))
+            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", str(data), "--steps", str(steps), "--out", str(target))
         else:
             times[method] = json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
 
-    judge = load_judge("digits", verbose=False)
-    x16, y = digits_16px()
-    print(f"\njudge accuracy on real digits through the 16→8 resize: {float((judge.predict(x16)[:, 0] == y).float().mean()):.1%} (8×8 held-out: {judge.test_accuracy['digit']:.1%})")
+    judge = load_judge(str(data.resolve()), verbose=False)
+    print(f"\njudge (trained on {data.name}, 16×16) accuracy on its held-out split: {next(iter(judge.test_accuracy.values())):.1%}")
     labels = torch.arange(10).repeat_interleave(args.n)
     scheduler_config = json.loads((pipe / "scheduler" / "scheduler_config.json").read_text())
     rows = {}
