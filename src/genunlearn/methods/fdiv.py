@@ -191,6 +191,12 @@ class FDiv(Method):
     model_kinds = ("diffusion",)
     Config = FDivConfig
 
+    def check(self, model, request) -> None:
+        """Also the concept and anchor words, against the model's vocabulary, before any work."""
+        super().check(model, request)
+        check_conditional(self, model)
+        prompt_pairs(model.attributes, request.concept, request.anchor)
+
     def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), anchor_pool: AnchorPool | None = None, snapshot_every: int = 0, on_snapshot: Callable | None = None):
         """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
         generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
@@ -198,7 +204,6 @@ class FDiv(Method):
         from genunlearn.training import Objective, Optim, train_objectives
 
         self.check(model, request)
-        check_conditional(self, model)
         cfg, process = self.config, model.process
         t0 = time.perf_counter()
         pairs = prompt_pairs(model.attributes, request.concept, request.anchor)
