@@ -12,6 +12,10 @@ from genunlearn.processes import build_process
 
 @dataclass
 class GenerativeModel(ModelFolder):
+    """A trained generative model: its network, the process that turns it into a sampler and a loss,
+    the data it models (``data``: ``Dataset.meta()``) and its record (``info``). ``sample`` gives
+    images or points; ``save_pretrained``/``from_pretrained`` write and read one folder."""
+
     net: torch.nn.Module
     process: object
     data: dict  # Dataset.meta() of the training data

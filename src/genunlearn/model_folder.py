@@ -59,6 +59,7 @@ class ModelFolder:
         return cls(net, cfg["data"], cfg.get("info", {}))
 
     def save_pretrained(self, path: str | Path) -> None:
+        """Write the model as one folder (``config.json`` + ``network.safetensors``), atomically."""
         from genunlearn.models import save_network
 
         with atomic_dir(path) as tmp:
@@ -67,6 +68,7 @@ class ModelFolder:
 
     @classmethod
     def from_pretrained(cls, path: str | Path):
+        """Read a folder written by ``save_pretrained`` (safetensors and JSON only; checked)."""
         from genunlearn.models import load_network
 
         path = Path(path)

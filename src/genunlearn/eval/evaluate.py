@@ -60,6 +60,8 @@ def _forget_value(attributes, request: ForgetRequest | None) -> tuple[int, list[
 
 
 def evaluate(model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None) -> dict:
+    """Judge ``model``'s samples against ``request``: forget rate, retained accuracy, FD/KID to held-out
+    real images (images) or forget mass, off-support and MMD (2D); ``judge`` defaults to the task's."""
     from genunlearn.data import load_dataset
     from genunlearn.eval.judge import load_judge
 

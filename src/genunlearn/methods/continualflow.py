@@ -33,6 +33,7 @@ from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
+from genunlearn.progress import stage
 from genunlearn.training.loop import check_schedule
 
 MODES = ("finetune", "composed")
@@ -163,6 +164,7 @@ class ContinualFlow(Method):
             cond = model.cond_for_labels(labels)
             kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
+        stage(f"continualflow: sampling a pool of {n} from the frozen model", "the samples the reweighted loss trains on; drawn once")
         x = model.generate(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
         return Pool(x, pool_weights(energies, x), cond)
 

@@ -33,6 +33,7 @@ from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.methods.base import Method, register
+from genunlearn.progress import stage
 from genunlearn.methods.common import check_conditional, copy_net, select_params
 
 DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3}
@@ -137,6 +138,7 @@ def make_anchor_pool(model, pairs: PromptPairs, n_per_prompt: int, *, steps: int
     """``n_per_prompt`` samples per anchor prompt (in the model's space: latents for a latent model), drawn by ``model`` (the original) with a seeded generator."""
     anchor = pairs.anchor.repeat_interleave(n_per_prompt, 0)
     target = pairs.target.repeat_interleave(n_per_prompt, 0)
+    stage(f"sampling {len(anchor)} anchor images ({n_per_prompt} per anchor prompt) from the original model", "the targets the erased prompts are pulled towards; drawn once")
     x = model.generate(anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance)
     return AnchorPool(x, anchor, target)
 
