@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -102,6 +103,7 @@ def main() -> None:
     if args.data_out:
         x, y = digits_16px()
         images = ((x[:, 0] + 1) / 2 * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+        Path(args.data_out).parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.data_out, images=images, labels=y.numpy())
     unet, scheduler = train(args.steps, args.seed)
     DDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(args.out)

@@ -15,7 +15,7 @@ from genunlearn.errors import GenUnlearnError
 class Task:
     name: str
     dataset: str
-    model: str  # what to train: "flow" | "diffusion" | "classifier" | "i2i" (families.KINDS)
+    model: str  # what to train: "flow" | "diffusion" | "sd" | "classifier" | "i2i" (families.KINDS)
     forget: str  # forget spec
     methods: tuple[str, ...]  # cell names; a cell is the method of that name unless its config says "method"
     overrides: dict = field(default_factory=dict, hash=False)  # base-recipe overrides (TrainJob)
@@ -44,8 +44,11 @@ _I2I = {"i2i-proxy": {"method": "i2i", "retain": "proxy"}}
 _I2I_QUICK = ("i2i", "i2i-proxy", "i2i_random_encoder")
 
 
-def _erase_task(methods: tuple[str, ...], **kw) -> Task:
-    return Task("shapes-erase-circle", "shapes", "diffusion", "concept=circle;anchor=square", methods, method_config=_ERASE, **kw)
+def _erase_task(methods: tuple[str, ...], model: str = "diffusion", **kw) -> Task:
+    """Erase "circle" towards "square" on shapes: the built-in network, or (model="sd") the tiny
+    Stable-Diffusion-format pipeline (text encoder, autoencoder, cross-attention UNet)."""
+    name = "shapes-erase-circle" if model == "diffusion" else f"shapes-{model}-erase-circle"
+    return Task(name, "shapes", model, "concept=circle;anchor=square", methods, method_config=_ERASE, **kw)
 
 
 def _i2i_task(methods: tuple[str, ...]) -> Task:
@@ -77,6 +80,7 @@ SUITES: dict[str, dict] = {
             Task("digits-diffusion-forget3", "digits", "diffusion", "classes=3", ("finetune", "random_label", "salun", "esd", "sfd")),
             _CLASSIFY_TASK,
             _erase_task(("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"), n_per_prompt=50),
+            _erase_task(("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"), model="sd", n_per_prompt=50),
             _i2i_task((*_I2I_QUICK, "i2i_max_loss", "i2i_noisy_label", "i2i_retain_label")),
         ),
     },
