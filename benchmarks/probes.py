@@ -14,6 +14,10 @@ under ``--out``.
 
     nice -n 5 python benchmarks/probes.py [--kinds flow,diffusion] [--seeds 3] [--method-steps 200] [--out runs/probes]
 
+``--kinds i2i`` runs the I2I probes (relearning on the encoder, completion from a larger visible
+area) on the digits I2I original and retrain (``classes=0,1,2,3,4``, ``--i2i-steps``) and every I2I
+method (``--method-steps``), over ``--seeds``.
+
 ``--calibration`` instead checks what the conditioning attack's baselines rest on, for each base
 model: the judge on real test digits and on pure noise, and how often the model draws the asked
 class for each class row and for random embeddings, and the conditioning attack's ASR on the base
@@ -113,6 +117,45 @@ def calibration(model, counter, n: int) -> None:
     print(f"  cond attack (100 steps): ASR no attack {c['asr_no_attack']:.0%}, random {c['asr_random']:.0%}, attack {c['asr_attack']:.0%}")
 
 
+I2I_REQUEST = ForgetRequest.of_classes(0, 1, 2, 3, 4)
+I2I_METHODS = {"i2i": {}, "i2i-proxy": {"method": "i2i", "retain": "proxy"}, "i2i_random_encoder": {}, "i2i_max_loss": {}, "i2i_noisy_label": {}, "i2i_retain_label": {}}
+
+
+def i2i_table(args, out: Path) -> None:
+    """Completion ASR per visible share (with the fill floor) and the encoder-relearning AUC ratio
+    to retrain for the I2I original, retrain and methods, mean ± std over seeds."""
+    from genunlearn.families import get_family
+
+    fam = get_family("i2i")
+    data = load_dataset("digits")
+    base = fam.train(fam.job("digits", "i2i", steps=args.i2i_steps))
+    retrain = fam.train(fam.job("digits", "i2i", forget=I2I_REQUEST, steps=args.i2i_steps))
+    counter = Counter(base, I2I_REQUEST)
+    rows: dict[str, list] = {}
+    for name in ("original", "retrain", *I2I_METHODS):
+        for seed in range(args.seeds):
+            if name in ("original", "retrain"):
+                model = base if name == "original" else retrain
+            else:
+                cfg = dict(I2I_METHODS[name])
+                method = get_method(cfg.pop("method", name), {**cfg, "seed": seed}, family="i2i")
+                model = method.unlearn(base, I2I_REQUEST, data, budget=args.method_steps)
+            t0 = time.perf_counter()
+            c = run_probe("complete", model, I2I_REQUEST, config={"seed": seed})
+            r = run_probe("relearn", model, I2I_REQUEST, reference=retrain, config={"seed": seed, "n": args.n})
+            rows.setdefault(name, []).append({"asr": c["asr"], "fill": c["asr_fill"], "curve": r["model"]["forget_rate"], "auc_ratio": r["auc_ratio"], "seconds": time.perf_counter() - t0})
+            print(f"i2i/{name}/{seed}", rows[name][-1], flush=True)
+    shares = " / ".join(f"{v:.1%}" for v in c["visible"])
+    print(f"\ndigits I2I, forget classes=0,1,2,3,4; completion ASR (%) at {shares} visible, n={c['n']} held-out forget images; relearning: encoder, k=10, checkpoints 0,10,25,50; mean ± std over {args.seeds} seeds\n")
+    print("| row | completion ASR | fill floor | relearn curve (%) | AUC ratio | probe s |")
+    print("|---|---|---|---|---|---|")
+    for name, vs in rows.items():
+        asr = " / ".join(pct([v["asr"][i] for v in vs]) for i in range(len(vs[0]["asr"])))
+        fill = " / ".join(pct([v["fill"][i] for v in vs]) for i in range(len(vs[0]["fill"])))
+        curve = " / ".join(pct([v["curve"][i] for v in vs]) for i in range(len(vs[0]["curve"])))
+        print(f"| {name} | {asr} | {fill} | {curve} | {mean_std([v['auc_ratio'] for v in vs])} | {np.mean([v['seconds'] for v in vs]):.0f} |")
+
+
 def mean_std(values) -> str:
     v = np.array([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -139,6 +182,7 @@ def main() -> None:
     ap.add_argument("--relearn-checkpoints", default=None, help="e.g. 0,2,5,10 (default: 0,10,25,50)")
     ap.add_argument("--results", default="results.json", help="results file under --out (resumable)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--i2i-steps", type=int, default=500, help="I2I original/retrain budget (the quick suite's)")
     ap.add_argument("--calibration", action="store_true", help="check the judge and how well each base model follows its condition, then stop")
     ap.add_argument("--out", default="runs/probes")
     args = ap.parse_args()
@@ -150,6 +194,9 @@ def main() -> None:
     res_path = out / args.results
     results = json.loads(res_path.read_text()) if res_path.is_file() else {}
     for kind in args.kinds.split(","):
+        if kind == "i2i":
+            i2i_table(args, out)
+            continue
         base = train_cached(TrainJob("digits", kind, steps=args.base_steps))
         counter = Counter(base, REQUEST)
         if args.calibration:
@@ -174,7 +221,7 @@ def main() -> None:
                 results[key] = probe_row(model, retrain, counter, seed, args)
                 print(key, {k: v for k, v in results[key].items() if not isinstance(v, list)}, flush=True)
                 res_path.write_text(json.dumps(results, indent=1))
-    if not args.calibration:
+    if not args.calibration and set(args.kinds.split(",")) - {"i2i"}:
         print_table(results, args)
 
 
