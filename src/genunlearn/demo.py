@@ -15,14 +15,15 @@ def run_demo(out: Path, progress: bool = True) -> dict:
     """Run (or resume) the demo suite under ``out``; print the leaderboard and the report's path.
     Returns the last task's metrics per cell."""
     from genunlearn.bench.report import build_report, leaderboard, read_metrics
-    from genunlearn.bench.runner import run_suite
+    from genunlearn.bench.runner import check_runs_folder, run_suite
     from genunlearn.bench.tasks import suite_tasks
     from genunlearn.progress import stage
 
     _, tasks = suite_tasks("demo")
+    check_runs_folder(out, tasks)  # bad --out: one line before anything is said or done
     for task in tasks:
         stage(f"demo: {task.name}: base and retrain ({task.forget}) models, then {', '.join(task.methods)}", "each judged on samples of every class")
-    run_suite("demo", out, progress=progress)  # checks --out before any work
+    run_suite("demo", out, progress=progress)
     report = build_report(out)
     rows = {}
     for task in tasks:
