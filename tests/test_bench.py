@@ -161,3 +161,23 @@ def test_report_marks_forgotten_rows_and_names_the_most_robust(tmp_path):
 
 def _as_preview(arrays):
     return {"labels": arrays["labels"], "names": arrays["class_names"].tolist(), "forget_ids": arrays["forget_ids"].tolist()}
+
+
+def test_a_probe_that_cannot_run_is_recorded_not_fatal():
+    """A cell whose model a probe cannot read keeps its metrics and says why the probe was skipped."""
+    from types import SimpleNamespace
+
+    from genunlearn.bench.cells import TaskCells
+    from genunlearn.data import load_dataset
+    from genunlearn.forget import ForgetRequest
+    from genunlearn.generative import GenerativeModel
+    from genunlearn.models.mlp import MLPNet
+    from genunlearn.processes.flow_matching import FlowMatching
+
+    model = GenerativeModel(MLPNet(dim=2, hidden=8, depth=1, cond_vocab=()), FlowMatching(steps=2), load_dataset("ring8").meta(), {"task": "ring8", "model": "flow"})
+    cells = TaskCells.__new__(TaskCells)
+    cells.family = SimpleNamespace(probes=lambda model, request, n: {"cond": {"n": n}, "noise": {"rounds": 1, "n": n}})
+    cells.request, cells.task = ForgetRequest.of_classes(0), SimpleNamespace(n_per_prompt=4)
+    out = cells.robustness("finetune", model)
+    assert "conditional model" in out["probes"]["cond"]["skipped"]
+    assert out["probes"]["noise"]["n"] == 4 and isinstance(out["attack_asr"], float)  # the other probe still ran

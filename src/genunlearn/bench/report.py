@@ -233,7 +233,7 @@ def _relearn_plot(rows: dict[str, dict], path: Path) -> Path | None:
     """The relearning probe's forget-rate curve of every cell (retrain dashed: the reference)."""
     from genunlearn.bench.figures import _plt, save_figure
 
-    curves = {c: r["probes"]["relearn"]["model"] for c, r in rows.items() if isinstance(r.get("probes"), dict) and "relearn" in r["probes"]}
+    curves = {c: r["probes"]["relearn"]["model"] for c, r in rows.items() if "model" in (r.get("probes") or {}).get("relearn", {})}
     if not curves:
         return None
     plt = _plt()
