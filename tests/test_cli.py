@@ -128,3 +128,12 @@ def test_data_shows_ids_counts_and_fingerprint(tmp_path, cli):
     assert [int(r[2]) + int(r[3]) for r in rows] == [2, 3, 4]
     code, _, err = cli("data", str(tmp_path / "missing"))
     assert code == 2 and err.count("\n") == 1 and err.startswith("error:")
+
+
+def test_choices_spelled_out_in_the_cli_match_the_library():
+    """``--model`` and ``--probe`` choices are written out (so ``--help`` imports no torch); they must not drift."""
+    from genunlearn import cli as cli_module
+    from genunlearn.eval.probes import PROBES
+    from genunlearn.families import KINDS
+
+    assert set(cli_module.MODEL_KINDS) == set(KINDS) and tuple(cli_module.PROBES) == tuple(PROBES)

@@ -25,6 +25,7 @@ def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
 MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
+PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewise (a test checks both)
 
 
 @cli.command()
@@ -277,12 +278,13 @@ def methods():
 @cli.command()
 @click.option("--suite", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--out", default="runs", show_default=True, help="Runs folder (resumable: finished cells are skipped).")
-def bench(suite, out):
+@click.option("--no-probes", is_flag=True, help="Skip the robustness probes (relearning and the family's attack) on each cell.")
+def bench(suite, out, no_probes):
     """Run every registered method on every task of a suite against base and retrain, then report."""
     from genunlearn.bench.report import build_report
     from genunlearn.bench.runner import run_suite
 
-    run_suite(suite, out)
+    run_suite(suite, out, probes=not no_probes)
     click.echo(f"report: {build_report(out)}")
 
 
@@ -307,15 +309,13 @@ def demo(out):
     run_demo(Path(out))
 
 
-
-
 @cli.command()
 @click.argument("model_dir")
 @click.option("--forget", "forget_spec", required=True, help="What the model should have forgotten, e.g. classes=3 or energy=region:quadrant.")
-@click.option("--probe", "probe_name", type=click.Choice(["relearn", "cond", "noise"]), default=None, help="relearn: fine-tune on k forget samples; cond: optimised conditioning attack; noise: initial-noise search (default: cond on conditional models, else noise).")
+@click.option("--probe", "probe_name", type=click.Choice(PROBES), default=None, help="relearn: fine-tune on k forget samples (I2I: the encoder); cond: optimised conditioning attack; noise: initial-noise search; complete (I2I): completion from a larger visible area (default: complete on I2I models, cond on conditional models, else noise).")
 @click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio.")
 @click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
-@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed).")
+@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed).")
 def probe(model_dir, forget_spec, probe_name, reference, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
     prints a table, writes JSON and the attack's samples (.npz, the `sample` format)."""

@@ -66,7 +66,7 @@ class TaskCells:
             base = self.base()
             method.check(base, self.request)
             t0 = time.perf_counter()
-            model = method.unlearn(base, self.request, self.data, budget=budget)
+            model = method.unlearn(base, self.request, base.in_model_space(self.data), budget=budget)
             seconds = time.perf_counter() - t0
         if not is_main_process():  # other ranks train with the main one; it alone judges and writes
             return CellResult({}, seconds, lambda folder: None)

@@ -25,14 +25,12 @@ def task_of(model) -> str:
 
 
 def forget_data(model, request):
-    """The forget split of the model's own training data (fingerprint checked), at its resolution."""
+    """The forget split of the model's own training data (fingerprint checked), as the model consumes it (its resolution; latents for a latent model)."""
     from genunlearn.data.fingerprint import model_dataset
 
     if request is None:
         raise GenUnlearnError("a probe needs a forget request (--forget SPEC)")
-    data = model_dataset(model)
-    if data.kind == "images" and tuple(data.sample_shape) != tuple(model.sample_shape):
-        data = data.resized(model.sample_shape)
+    data = model.in_model_space(model_dataset(model))
     forget, _ = data.split(request)
     return data, forget
 
