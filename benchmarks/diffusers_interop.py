@@ -18,7 +18,7 @@ retained accuracy (retained prompts judged as their class; target within 3 point
 and the unlearning wall time. The judge's accuracy on the held-out split of that data is printed first.
 
     python benchmarks/diffusers_interop.py [--train-steps 2000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
-        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200]
+        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200] [--sd-set params=conditioning --sd-set lr=1e-3]
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from diffusers_train_ddpm import ddim_sample  # noqa: E402  (the user's own diff
 FORGET = 3
 
 
-def genunlearn(*args: str) -> float:
-    """Run the CLI as a user would; returns its wall time."""
+def genunlearn(*args: str, quiet: bool = False) -> float:
+    """Run the CLI as a user would; returns its wall time (``quiet``: its printout is not shown)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genunlearn", *args], check=True)
+    subprocess.run([sys.executable, "-m", "genunlearn", *args], check=True, stdout=subprocess.DEVNULL if quiet else None)
     return time.perf_counter() - t0
 
 
@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--methods", default="salun,sfd", help="which of salun, sfd to run")
     ap.add_argument("--sd-methods", default="esd,concept_ablation,fdiv", help="methods for the Stable-Diffusion-format table ('' skips it)")
     ap.add_argument("--sd-steps", type=int, default=200, help="step budget of each SD-format method")
+    ap.add_argument("--sd-set", action="append", default=[], help="method option key=value for every SD-format method (e.g. params=conditioning: cross-attention K/V only, ESD-x)")
     ap.add_argument("--out", default="runs/interop")
     args = ap.parse_args()
     methods = [m for m in ("salun", "sfd") if m in args.methods.split(",")]
@@ -160,12 +161,13 @@ def sd_table(args, methods: list[str]) -> None:
     for method in methods:
         target = out / f"sd_{method}"
         if not (target / "genunlearn.json").is_file():
-            genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), "--out", str(target))
+            sets = [a for kv in args.sd_set for a in ("--set", kv)]
+            genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), *sets, "--out", str(target))
         rows[method] = (json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"], target)
-    print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps each")
+    print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps each" + (f", {' '.join(args.sd_set)}" if args.sd_set else ", method defaults"))
     print(f"{'model':<17} {'erased rate':>12} {'attrs kept':>11} {'FD vs base':>11} {'circles (diffusers)':>20} {'seconds':>8}")
     for name, (seconds, folder) in rows.items():
-        genunlearn("evaluate", str(folder), "--forget", forget, "--reference", str(pipe), "--n-per-prompt", str(args.n), "--out", str(out / f"sd_{name}_metrics.json"))
+        genunlearn("evaluate", str(folder), "--forget", forget, "--reference", str(pipe), "--n-per-prompt", str(args.n), "--out", str(out / f"sd_{name}_metrics.json"), quiet=True)
         m = json.loads((out / f"sd_{name}_metrics.json").read_text())
         circles = pipeline_circle_rate(folder, args.n // 5 or 1, judge)
         label = "train" if name == "original" else "unlearn"
