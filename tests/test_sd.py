@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from safetensors.torch import load_file
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -123,3 +124,8 @@ def test_train_sd_writes_a_pipeline_diffusers_runs(tmp_path):
     assert images.shape == (1, 16, 16, 3)
     _, model = open_model(tmp_path / "sd")
     assert model.info["role"] == "base" and model.info["layout"] == "sd" and model.sample_shape == (4, 8, 8)
+    again = CliRunner().invoke(cli, ["train", "--task", "shapes", "--model", "sd", "--steps", "2", "--out", str(tmp_path / "sd2"), "--no-cache"])
+    assert again.exit_code == 0, again.output
+    for part in ("unet", "vae", "text_encoder"):  # a seeded training is bit-identical
+        first, second = (load_file(next((tmp_path / d / part).glob("*.safetensors"))) for d in ("sd", "sd2"))
+        assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first), (part, [k for k in first if not torch.equal(first[k], second[k])][:3])

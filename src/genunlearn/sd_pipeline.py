@@ -21,16 +21,26 @@ from genunlearn.errors import GenUnlearnError
 
 
 def build_tokenizer(prompts: list[str], folder):
-    """A CLIP tokenizer whose BPE vocabulary is learnt from ``prompts`` (each word one token)."""
+    """A CLIP tokenizer whose BPE vocabulary is learnt from ``prompts`` (each word one token).
+
+    The trainer breaks frequency ties in hash order, so ids are renumbered canonically (special
+    tokens, then by length and spelling): the same prompts give the same ids in every process."""
+    from pathlib import Path
+
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
-    bpe = Tokenizer(models.BPE(unk_token="<|endoftext|>", end_of_word_suffix="</w>"))
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    bpe = Tokenizer(models.BPE(unk_token=specials[1], end_of_word_suffix="</w>"))
     bpe.normalizer = normalizers.Lowercase()
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=["<|startoftext|>", "<|endoftext|>"], end_of_word_suffix="</w>", show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, end_of_word_suffix="</w>", show_progress=False)
     bpe.train_from_iterator(sorted(set(prompts)), trainer)
-    files = bpe.model.save(str(folder))
+    _, merges_file = bpe.model.save(str(folder))
+    merges = [tuple(line.split()) for line in Path(merges_file).read_text().splitlines() if line and not line.startswith("#")]
+    tokens = sorted(set(bpe.get_vocab()) - set(specials), key=lambda t: (len(t), t))
+    vocab = {t: i for i, t in enumerate(specials + tokens)}
+    files = models.BPE(vocab=vocab, merges=merges, unk_token=specials[1], end_of_word_suffix="</w>").save(str(folder))
     longest = max(len(p.split()) for p in prompts) + 2  # <start> words <end>
     return CLIPTokenizer(*files, model_max_length=longest)
 
@@ -63,20 +73,33 @@ def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
         return torch.cat([vae.encode(x[i : i + batch]).latent_dist.mean for i in range(0, len(x), batch)])
 
 
+class Reconstruction(torch.nn.Module):
+    """encode → reparameterised latent → decode as one ``forward``, so that a distributed wrapper sees
+    the call and averages the autoencoder's gradients across processes."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction, KL(q(z|x) ‖ N(0, I)) per image, latent elements per image)."""
+        posterior = self.vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        return self.vae.decode(z).sample, posterior.kl(), math.prod(posterior.mean.shape[1:])
+
+
 def train_autoencoder(vae, x: torch.Tensor, cfg: dict, *, out_dir, resume: bool, progress: bool, label: str):
-    """Reconstruction MSE + ``kl_weight`` · KL(q(z|x) ‖ N(0, I)) per element."""
+    """Reconstruction MSE + ``kl_weight`` · KL(q(z|x) ‖ N(0, I)) per element; trains ``vae`` in place."""
     from genunlearn.training import TrainConfig, train
 
     batch, kl_weight = cfg["batch_size"], cfg["kl_weight"]
 
     def step_loss(model, g):
         xb = x[torch.randint(len(x), (batch,), generator=g)]
-        posterior = model.encode(xb).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=g)
-        recon = model.decode(z).sample
-        return (recon - xb).pow(2).mean() + kl_weight * posterior.kl().mean() / math.prod(posterior.mean.shape[1:])
+        recon, kl, elements = model(xb, g)
+        return (recon - xb).pow(2).mean() + kl_weight * kl.mean() / elements
 
-    return train(vae, step_loss, TrainConfig(**cfg["train"]), out_dir=out_dir, resume=resume, desc=f"{label} autoencoder", progress=progress)
+    return train(Reconstruction(vae), step_loss, TrainConfig(**cfg["train"]), out_dir=out_dir, resume=resume, desc=f"{label} autoencoder", progress=progress)
 
 
 def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
