@@ -133,9 +133,7 @@ class DiffusersModel(GenerativeModel):
         if "vae" not in self.components:
             return super().encode(x)
         vae = self.components["vae"]
-        x = fit_images(x, self.image_shape)
-        with torch.no_grad():
-            return torch.cat([vae.encode(x[i : i + 500]).latent_dist.mean for i in range(0, len(x), 500)]) * vae.config.scaling_factor
+        return encode_latents(vae, fit_images(x, self.image_shape)) * vae.config.scaling_factor
 
     def in_model_space(self, data):
         from dataclasses import replace
@@ -177,6 +175,12 @@ class DiffusersModel(GenerativeModel):
 
     def extra_config(self) -> dict:
         return {"process": self.process.config(), "layout": self.layout}
+
+
+def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """An autoencoder's posterior means of images (unscaled), in batches, without gradients."""
+    with torch.no_grad():
+        return torch.cat([vae.encode(x[i : i + batch]).latent_dist.mean for i in range(0, len(x), batch)])
 
 
 @contextmanager

@@ -67,12 +67,6 @@ def build_components(recipe: dict, tokenizer, image_shape):
     return text_encoder, vae, unet
 
 
-def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    """Posterior means of images (unscaled)."""
-    with torch.no_grad():
-        return torch.cat([vae.encode(x[i : i + batch]).latent_dist.mean for i in range(0, len(x), batch)])
-
-
 class Reconstruction(torch.nn.Module):
     """encode → reparameterised latent → decode as one ``forward``, so that a distributed wrapper sees
     the call and averages the autoencoder's gradients across processes."""
@@ -107,7 +101,7 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     import tempfile
     from pathlib import Path
 
-    from genunlearn.diffusers_io import DiffusersModel
+    from genunlearn.diffusers_io import DiffusersModel, encode_latents
     from genunlearn.models.text_unet import TextUNetView, row_prompts, tokenize
     from genunlearn.processes import build_process
     from genunlearn.training import TrainConfig, train
@@ -115,15 +109,13 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     if data.kind != "images" or len(data.attributes) < 1:
         raise GenUnlearnError(f"{job.task}: a Stable-Diffusion-format model needs a labelled image task")
     torch.manual_seed(job.seed)
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="genunlearn-sd-"))
-    out.mkdir(parents=True, exist_ok=True)
-    prompts = [p for p in row_prompts(data.attributes) if p]
-    (out / "tokenizer").mkdir(exist_ok=True)
-    tokenizer = build_tokenizer(prompts, out / "tokenizer")
+    stage_dir = (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)  # checkpoints per stage
+    with tempfile.TemporaryDirectory(prefix="genunlearn-tokenizer-") as folder:  # read into memory; saved with the pipeline
+        tokenizer = build_tokenizer([p for p in row_prompts(data.attributes) if p], folder)
     text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
     scheduler = scheduler_for(recipe.process)
     what = "retrain" if job.forget else "base"
-    ae = train_autoencoder(vae, data.x, recipe.network["autoencoder_train"], out_dir=out / "vae", resume=resume, progress=progress, label=f"{what} {job.task}/sd")
+    ae = train_autoencoder(vae, data.x, recipe.network["autoencoder_train"], out_dir=stage_dir("vae"), resume=resume, progress=progress, label=f"{what} {job.task}/sd")
     vae.eval().requires_grad_(False)
     latents = encode_latents(vae, data.x)
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
@@ -136,7 +128,7 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         idx = torch.randint(len(z), (batch,), generator=g)
         return process.loss(model, z[idx], cond[idx], generator=g).mean()
 
-    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out / "unet", resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
+    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=stage_dir("unet"), resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
     net.eval().requires_grad_(False)
     view = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps)
     components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
