@@ -114,6 +114,17 @@ def test_concept_text_and_bad_layouts(sd_pipe, tmp_path):
         open_model(tmp_path / "p", task="shapes")
 
 
+@pytest.mark.parametrize(("args", "match"), [(["--task", "ring8"], "needs an image task"), (["--task", "shapes", "--unconditional"], "cannot be --unconditional")])
+def test_train_sd_bad_input_one_line_before_work(tmp_path, capsys, args, match):
+    from genunlearn.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", *args, "--model", "sd", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_sd_writes_a_pipeline_diffusers_runs(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--task", "shapes", "--model", "sd", "--steps", "2", "--out", str(tmp_path / "sd"), "--no-cache"])
     assert result.exit_code == 0, result.output

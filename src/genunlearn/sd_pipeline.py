@@ -17,7 +17,6 @@ import math
 
 import torch
 
-from genunlearn.errors import GenUnlearnError
 
 
 def build_tokenizer(prompts: list[str], folder):
@@ -106,8 +105,6 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     from genunlearn.processes import build_process
     from genunlearn.training import TrainConfig, train
 
-    if data.kind != "images" or len(data.attributes) < 1:
-        raise GenUnlearnError(f"{job.task}: a Stable-Diffusion-format model needs a labelled image task")
     torch.manual_seed(job.seed)
     stage_dir = (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)  # checkpoints per stage
     with tempfile.TemporaryDirectory(prefix="genunlearn-tokenizer-") as folder:  # read into memory; saved with the pipeline

@@ -9,6 +9,18 @@ from genunlearn.families.base import Family, MetricSpec, reject_options
 SAMPLE_SEED = 1234
 
 
+def check_text_to_image_task(task: str, overrides: dict) -> None:
+    """A Stable-Diffusion-format model is trained on labelled images and conditions on prompts:
+    refuse other tasks and --unconditional before any work."""
+    from genunlearn.data import load_dataset
+    from genunlearn.errors import GenUnlearnError
+
+    if overrides.get("conditional") is False:
+        raise GenUnlearnError("--model sd is a text-to-image pipeline: it cannot be --unconditional")
+    if load_dataset(task).kind != "images":
+        raise GenUnlearnError(f"{task}: --model sd needs an image task (digits, shapes, an image folder or an .npz of images); this task holds 2D points")
+
+
 class GenerativeFamily(Family):
     name = "generative"
     kinds = ("flow", "diffusion", "sd")
@@ -49,6 +61,8 @@ class GenerativeFamily(Family):
         overrides = {"conditional": False} if options.pop("unconditional", False) else {}
         overrides.update(options.pop("overrides", {}))
         reject_options(self.name, options)
+        if kind == "sd":
+            check_text_to_image_task(task, overrides)
         return TrainJob(task, kind, forget=forget, steps=steps, seed=seed, overrides=overrides)
 
     def train(self, job, *, use_cache=True, progress=True):
