@@ -13,8 +13,8 @@ from genunlearn.data.dataset import Attribute, Dataset
 SHAPES = ("circle", "square", "triangle", "cross")
 COLOURS = ("red", "green", "blue", "yellow")
 RGB = torch.tensor([[1.0, 0.1, 0.1], [0.1, 0.9, 0.1], [0.15, 0.3, 1.0], [1.0, 0.9, 0.1]])
-SIZES = {"train": 8000, "test": 2000}
-SEEDS = {"train": 10, "test": 11}
+SIZES = {"train": 8000, "val": 2000, "test": 2000}
+SEEDS = {"train": 10, "val": 12, "test": 11}
 ATTRIBUTES = (Attribute("shape", SHAPES), Attribute("colour", COLOURS))
 
 

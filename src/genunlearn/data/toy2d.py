@@ -140,8 +140,8 @@ class Circles(Toy2D):
 
 
 TOYS = {t.name: t for t in (Ring8(), Checkerboard(), Moons(), Circles())}
-SIZES = {"train": 20000, "test": 5000}
-SEEDS = {"train": 0, "test": 1}
+SIZES = {"train": 20000, "val": 5000, "test": 5000}
+SEEDS = {"train": 0, "val": 2, "test": 1}
 
 
 def load_toy(name: str, split: str = "train") -> Dataset:

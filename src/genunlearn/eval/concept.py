@@ -78,7 +78,11 @@ def kept(s: Samples, mask: torch.Tensor) -> Samples:
     return Samples(s.cond[mask], s.x[mask], s.pred[mask])
 
 
-def concept_reference(base_model, request, judge, *, n_per_prompt: int = 50, seed: int = 0, steps: int | None = None) -> ConceptReference:
+def concept_reference(
+    base_model, request, judge, *, n_per_prompt: int = 50, seed: int = 0, steps: int | None = None, split: str = "test"
+) -> ConceptReference:
+    """Base samples on every prompt (two draws) and real images of the kept prompts from the held-out
+    ``split`` (``"test"`` to report, ``"val"`` to tune)."""
     from genunlearn.data import load_dataset
 
     attrs = base_model.attributes
@@ -88,8 +92,8 @@ def concept_reference(base_model, request, judge, *, n_per_prompt: int = 50, see
     base = draw(base_model, prompts, n_per_prompt, judge, seed=seed, steps=steps)
     base_b = draw(base_model, prompts[~erased], n_per_prompt, judge, seed=seed + 1, steps=steps)
     task = base_model.info.get("task") or base_model.data["name"]
-    real, test = load_dataset(task, "train"), load_dataset(task, "test")
-    real_kept = matched_real(torch.cat([real.x, test.x]), torch.cat([real.cond(), test.cond()]), base_b.cond, vocab, seed)
+    real = load_dataset(task, split)
+    real_kept = matched_real(real.x, real.cond(), base_b.cond, vocab, seed)
     ref = ConceptReference(prompts, erased, base, base_b, real_kept, {}, n_per_prompt, seed, steps)
     ref.base_metrics = concept_metrics(base, ref, attrs, request, judge)
     return ref

@@ -59,9 +59,14 @@ def _forget_value(attributes, request: ForgetRequest | None) -> tuple[int, list[
     return 0, []
 
 
-def evaluate(model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None) -> dict:
+def evaluate(
+    model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None, split: str = "test"
+) -> dict:
     """Judge ``model``'s samples against ``request``: forget rate, retained accuracy, FD/KID to held-out
-    real images (images) or forget mass, off-support and MMD (2D); ``judge`` defaults to the task's."""
+    real images (images) or forget mass, off-support and MMD (2D); ``judge`` defaults to the task's.
+
+    The real references come from the ``split`` split only: ``"test"`` to report, ``"val"`` to tune.
+    """
     from genunlearn.data import load_dataset
     from genunlearn.eval.judge import load_judge
 
@@ -69,12 +74,11 @@ def evaluate(model, request: ForgetRequest | None = None, *, n_per_prompt: int =
     judge = judge or load_judge(task, verbose=False)
     g = torch.Generator().manual_seed(seed)
     if model.data["kind"] == "points":
-        return _evaluate_points(model, request, judge, g, load_dataset(task, "test"), load_dataset(task, "train"), n=n_per_prompt * 50)
-    real = load_dataset(task, "train")
-    test = load_dataset(task, "test")
-    real_x = torch.cat([real.x, test.x])
-    real_cond = torch.cat([real.cond(), test.cond()])
-    return _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, seed)
+        return _evaluate_points(model, request, judge, g, load_dataset(task, split), load_dataset(task, "train"), n=n_per_prompt * 50)
+    real = load_dataset(task, split)
+    out = _evaluate_images(model, request, judge, g, real.x, real.cond(), n_per_prompt, seed)
+    out["reference_split"] = split
+    return out
 
 
 def _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, seed) -> dict:
@@ -122,6 +126,7 @@ def _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, 
 
 
 def _evaluate_points(model, request, judge, g, test, train, n) -> dict:
+    """``test``: the held-out reference split; ``train``: for the real-vs-real MMD floor."""
     toy = judge.toy
     x = model.sample(n, generator=g)
     comp, on = toy.assign(x)

@@ -20,14 +20,15 @@ SPLITS = ("forget", "retain")
 METRICS = ("similarity", "fd", "accuracy", "mse")
 
 
-def held_out_splits(task: str, request, exclude_classes=()) -> dict:
-    """Held-out forget and retain images of a class request; ``exclude_classes`` (a three-way
-    split's proxy classes) are dropped from the retain side."""
+def held_out_splits(task: str, request, exclude_classes=(), split: str = "test") -> dict:
+    """Held-out forget and retain images of a class request from ``split`` (``"test"`` to report,
+    ``"val"`` to tune); ``exclude_classes`` (a three-way split's proxy classes) are dropped from the
+    retain side."""
     from genunlearn.data import load_dataset
 
     if request.kind != "classes":
         raise GenUnlearnError(f"I2I evaluation needs a 'classes' request (held-out images of the forgotten classes), not {request.kind!r}")
-    test = load_dataset(task, "test")
+    test = load_dataset(task, split)
     forget, retain = test.split(request)
     if exclude_classes:
         keep = ~torch.isin(retain.labels, torch.tensor([test.class_id(c) for c in exclude_classes]))
@@ -66,13 +67,14 @@ def noise_similarity(judge, reference, x: torch.Tensor, visible: torch.Tensor, s
     return tuple(float(torch.nn.functional.cosine_similarity(judge.features(c), fx, dim=1).mean()) for c in (comp, mixed))
 
 
-def evaluate_i2i(model, request, *, reference=None, judge=None, tasks=TASKS, exclude_classes=(), seed: int = 0) -> dict:
-    """``{task: {"forget": {metric: v}, "retain": {...}, "s_noise": v, "s_noise_visible": v}}`` per mask task."""
+def evaluate_i2i(model, request, *, reference=None, judge=None, tasks=TASKS, exclude_classes=(), seed: int = 0, split: str = "test") -> dict:
+    """``{task: {"forget": {metric: v}, "retain": {...}, "s_noise": v, "s_noise_visible": v}}`` per mask
+    task, on the held-out ``split`` (``"test"`` to report, ``"val"`` to tune)."""
     from genunlearn.eval.judge import load_judge
 
     name = model.info.get("task", model.data["name"])
     judge = judge or load_judge(name, verbose=False)
-    splits = held_out_splits(name, request, exclude_classes)
+    splits = held_out_splits(name, request, exclude_classes, split)
     out = {}
     for task in tasks:
         row = {s: completion_metrics(judge, model, d.x, d.labels, task_mask(task, len(d), model.net.grid)) for s, d in splits.items()}
