@@ -119,6 +119,21 @@ def test_vanishing_condition_learns_from_whole_pool():
     assert cond[j[0], 0] == 2 and cond[j[3], 0] == 2
 
 
+def test_z_ratio_test_redirects_forgotten_not_similar_retained():
+    """Majority rule: the forgotten class (30 % of its mass kept, as on a weak base) vanishes; a
+    similar retained class that loses a fifth of its mass to the energy (8 next to 3) keeps its own
+    samples; a ratio within 2 standard errors of ½ warns."""
+    w = torch.tensor([0.0] * 70 + [1.0] * 30 + [0.0] * 20 + [1.0] * 80 + [1.0] * 100)
+    pool = Pool(torch.zeros(300, 2), w, torch.arange(3).repeat_interleave(100)[:, None])
+    method = ContinualFlow()
+    stats = method._pool_stats(pool)
+    assert stats["vanishing_conditions"] == [0] and [round(r, 2) for r in stats["Z_ratio"]] == [0.3, 0.8, 1.0]
+    assert 0.04 < stats["Z_ratio_se"][0] < 0.05 and stats["Z_ratio_se"][2] == 0
+    close = Pool(torch.zeros(20, 2), torch.tensor([0.0] * 6 + [1.0] * 4 + [1.0] * 10), torch.arange(2).repeat_interleave(10)[:, None])
+    with pytest.warns(UserWarning, match=r"conditions \[0\] have Z_c / max Z within 2 standard errors"):
+        method._pool_stats(close)
+
+
 def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path):
     ring8.save_pretrained(tmp_path / "base")
     sets = [f"--set={k}={v}" for k, v in FAST.items()]

@@ -11,9 +11,10 @@ noise to q̃, so sampling is unchanged. ``composed`` (the reference code): a new
 pool samples to reweighted pool samples (independent pairs); the model becomes a ``ComposedNet``
 sampled by the ``ComposedFlow`` process (unconditional models only).
 
-Conditional models (project rule): a condition whose mean weight Z_c is below ``tau_c``·max Z is
-"vanishing" (a forgotten class); it and the null condition (with the base's dropout probability)
-learn the reweighted marginal from the whole pool (or anchor class k with ``fallback="class:k"``).
+Conditional models (project rule): a condition is "vanishing" (a forgotten class) when the energy
+removes the majority of its mass, Z_c / max Z < ``tau_c`` = ½ (a Z-ratio test, logged per condition
+with its standard error); it and the null condition (with the base's dropout probability) learn the
+reweighted marginal from the whole pool (or anchor class k with ``fallback="class:k"``).
 
 Continual use: every energy applied is stored in ``info["continualflow"]["energies"]``; a later
 request multiplies all weights, w = Π_k σ(−λ_k F_k), with the pool drawn from the current model.
@@ -52,7 +53,7 @@ class ContinualFlowConfig:
     lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
     ema_decay: float | None = None  # finetune mode: sample from an EMA of the fine-tuned weights
     eps: float = 1e-8  # clamp of Σw in the normaliser
-    tau_c: float = 0.5  # conditional models: a condition vanishes when Z_c < tau_c · max Z (spec suggests 0.1; see docs)
+    tau_c: float = 0.5  # conditional models: c vanishes when Z_c / max Z < tau_c (½: the energy removes most of its mass; docs)
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
     keep_previous: bool = True  # multiply in the energies of earlier ContinualFlow requests
     pool_steps: int | None = None  # sampler steps for the pool (None: the model's own)
@@ -175,9 +176,13 @@ class ContinualFlow(Method):
         if ess / m < ESS_WARN:
             warnings.warn(f"continualflow: effective sample size {ess:.0f} of {m} pool samples (< {ESS_WARN:.0%}); lower lam or enlarge the pool", stacklevel=3)
         if pool.cond is not None:
-            z = self._condition_z(pool)
-            stats["Z_per_condition"] = z.tolist()
-            stats["vanishing_conditions"] = self._vanishing(z).nonzero().squeeze(1).tolist()
+            z, ratio, se = self._z_ratio_test(pool)
+            vanishing = ratio < self.config.tau_c
+            stats.update(Z_per_condition=z.tolist(), Z_ratio=ratio.tolist(), Z_ratio_se=se.tolist(), vanishing_conditions=vanishing.nonzero().squeeze(1).tolist())
+            stage(f"continualflow: Z_c / max Z per condition {[round(r, 3) for r in ratio.tolist()]}; vanishing (< {self.config.tau_c}): {stats['vanishing_conditions']}", "conditions whose mass the energy mostly removes learn the fallback")
+            close = ((ratio - self.config.tau_c).abs() < 2 * se).nonzero().squeeze(1).tolist()
+            if close:
+                warnings.warn(f"continualflow: conditions {close} have Z_c / max Z within 2 standard errors of {self.config.tau_c}; the pool is too small to tell forgotten from retained, enlarge it", stacklevel=3)
         return stats
 
     @staticmethod
@@ -186,8 +191,18 @@ class ContinualFlow(Method):
         k = int(labels.max()) + 1
         return torch.zeros(k).index_add_(0, labels, pool.w) / torch.bincount(labels, minlength=k).clamp_min(1)
 
-    def _vanishing(self, z: torch.Tensor) -> torch.Tensor:
-        return z < self.config.tau_c * z.max()
+    @classmethod
+    def _z_ratio_test(cls, pool: Pool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per condition: Z_c, Z_c / max Z (the share of its mass the target keeps, relative to the
+        least-touched condition) and that ratio's standard error over the condition's pool items."""
+        labels, z = pool.cond[:, 0], cls._condition_z(pool)
+        n = torch.bincount(labels, minlength=z.shape[0]).clamp_min(2)
+        var = torch.zeros_like(z).index_add_(0, labels, (pool.w - z[labels]).pow(2)) / (n - 1)
+        top = z.max().clamp_min(1e-30)
+        return z, z / top, (var / n).sqrt() / top
+
+    def _vanishing(self, pool: Pool) -> torch.Tensor:
+        return self._z_ratio_test(pool)[1] < self.config.tau_c
 
     # --- mode A: fine-tune in place -------------------------------------------------------------
     def _lr(self, model, default: float) -> float:
@@ -223,7 +238,7 @@ class ContinualFlow(Method):
     def _condition_sources(self, pool: Pool) -> dict:
         """Where each condition's x1 come from: its own pool items, or (vanishing) the fallback."""
         labels = pool.cond[:, 0]
-        vanishing = self._vanishing(self._condition_z(pool))
+        vanishing = self._vanishing(pool)
         own = [(labels == c).nonzero().squeeze(1) for c in range(len(vanishing))]
         if self.config.fallback == "marginal":
             fallback = torch.arange(labels.shape[0])
