@@ -13,7 +13,7 @@ from genunlearn.checkpoint import header, write_json
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest, parse_forget
-from genunlearn.i2i.masks import centre, task_mask, training_mask
+from genunlearn.i2i.masks import MASKS, centre, task_mask, training_mask
 from genunlearn.i2i.model import I2IModel, masked_mse
 from genunlearn.i2i.recipe import I2IJob, I2IRecipe, train_i2i
 from genunlearn.i2i.unlearn import LOSSES, I2IConfig, unlearn_i2i
@@ -54,6 +54,44 @@ def test_masks_hide_the_centre_or_the_border():
     assert hidden.min() >= 4 and hidden.max() <= 12 and ((~v) == c).all(1).any() and (v == c).all(1).any()
     with pytest.raises(GenUnlearnError, match="unknown mask"):
         task_mask("sideways", 1, 4)
+    small = ~task_mask("inpaint_small", 4, 4)  # one patch, each of the four centre placements once
+    assert (small.sum(1) == 1).all() and (small & ~c).sum() == 0 and small.any(0).sum() == 4
+    assert (~task_mask("inpaint_small", 2, 8)).view(2, 8, 8)[:, 3:5, 3:5].all()  # exact centre when it fits
+
+
+def test_mix_takes_fixed_shares_of_real_and_proxy_retain_images(original, digits):
+    """retain=mix: each retain half-batch has round(real_share · B/2) real images, the rest proxy."""
+    from genunlearn.i2i.unlearn import draw_batch, unlearning_sets
+
+    cfg = quick(retain="mix", real_share=0.25)
+    xf, xr = unlearning_sets(digits, FORGET, cfg)
+    assert len(xr) == 2 and len(xr[0]) == len(digits.split(FORGET)[1]) and xr[1].shape[1:] == xf.shape[1:]
+    b = draw_batch(xf, xr, cfg, original.net, torch.Generator().manual_seed(0))
+    real = (b.xr[:, None] == xr[0][None]).flatten(2).all(2).any(1)
+    assert real.tolist() == [True] * 2 + [False] * 6
+    data = poisoned(digits, [0, 1, 2, 3, 4])  # the mix reads the real retain split; share 0 still reads it
+    with pytest.raises(GenUnlearnError, match="loss became nan"):
+        unlearn_i2i(original, FORGET, data, quick(retain="mix", real_share=0.5), "i2i")
+    with pytest.raises(GenUnlearnError, match="real_share is a fraction"):
+        I2IConfig(retain="mix", real_share=1.5)
+
+
+def test_second_judge_and_every_mask_in_the_evaluation(original):
+    from genunlearn.eval.i2i import evaluate_i2i, pixel_judge
+
+    j2 = pixel_judge("digits")
+    assert j2.test_accuracy > 0.95
+    m = evaluate_i2i(original, FORGET, judge2=j2, tasks=MASKS, split="val")
+    assert set(m) == set(MASKS)
+    for row in m.values():
+        assert 0 <= row["forget"]["accuracy_2"] <= 1 and 0 <= row["accuracy_noise_visible_2"] <= 1
+    assert m["inpaint_small"]["forget"]["mse"] > 0
+
+
+def test_a_tuning_original_trains_on_the_fit_split():
+    assert I2IJob(split="fit").key() != I2IJob().key()
+    with pytest.raises(GenUnlearnError, match="'train' split or its 'fit' part"):
+        train_i2i(I2IJob(split="val", steps=1, recipe=TINY), progress=False)
 
 
 def test_save_load_round_trip_and_foreign_folders_refused(original, tmp_path):

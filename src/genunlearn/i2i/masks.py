@@ -3,7 +3,8 @@ that stand in for forget images (unlearning targets, the S_noise reference).
 
 A mask is a boolean ``(N, L)`` tensor over the ``L = (H/p)·(W/p)`` patches, ``True`` = visible.
 Evaluation tasks: ``inpaint`` hides the centre half-side square (4 × 4 pixels of an 8 × 8 image),
-``outpaint`` keeps only that centre and hides the border. Training (and unlearning, spec §3 step 2)
+``outpaint`` keeps only that centre and hides the border; the mask-size sweep adds ``inpaint_small``,
+a centre square of a quarter of the side (one 2 × 2 patch of an 8 × 8 image). Training (and unlearning, spec §3 step 2)
 draws per sample from the mix of centre, border and random-patch masks (50–75 % of patches hidden).
 """
 
@@ -14,6 +15,7 @@ import torch
 from genunlearn.errors import GenUnlearnError
 
 TASKS = ("inpaint", "outpaint")
+MASKS = ("inpaint_small", *TASKS)  # every evaluation mask (the sweep's); TASKS are the reported ones
 NOISE_KINDS = ("gaussian", "uniform", "constant")
 RANDOM_RATIO = (0.5, 0.75)
 
@@ -26,10 +28,26 @@ def centre(grid: int) -> torch.Tensor:
     return (inside[:, None] & inside[None, :]).flatten()
 
 
+def small_centre(n: int, grid: int) -> torch.Tensor:
+    """``(n, L)`` bool: a square of a quarter of the side (at least one patch) at the centre. When
+    it cannot sit exactly at the centre (odd leftover), sample i takes the i-th (mod 4) of the four
+    placements nearest to it, so a split sees all four equally."""
+    side = max(1, grid // 4)
+    lo, odd = (grid - side) // 2, (grid - side) % 2
+    i = torch.arange(n)
+    r0, c0 = lo + odd * ((i // 2) % 2), lo + odd * (i % 2)
+    rows = torch.arange(grid)
+    in_r = (rows[None] >= r0[:, None]) & (rows[None] < r0[:, None] + side)
+    in_c = (rows[None] >= c0[:, None]) & (rows[None] < c0[:, None] + side)
+    return (in_r[:, :, None] & in_c[:, None, :]).flatten(1)
+
+
 def task_mask(task: str, n: int, grid: int) -> torch.Tensor:
-    """``(n, L)`` visible patches for an evaluation task."""
-    if task not in TASKS:
-        raise GenUnlearnError(f"unknown mask {task!r}; expected one of {', '.join(TASKS)}")
+    """``(n, L)`` visible patches for an evaluation mask."""
+    if task not in MASKS:
+        raise GenUnlearnError(f"unknown mask {task!r}; expected one of {', '.join(MASKS)}")
+    if task == "inpaint_small":
+        return ~small_centre(n, grid)
     c = centre(grid)
     return (~c if task == "inpaint" else c).repeat(n, 1)
 

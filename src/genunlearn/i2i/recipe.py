@@ -31,6 +31,7 @@ class I2IJob:
     steps: int | None = None
     seed: int = 0
     recipe: I2IRecipe = field(default_factory=I2IRecipe)
+    split: str = "train"  # "train", or "fit" (train minus val) for a model a tuning experiment trains
 
     def resolved(self) -> I2IRecipe:
         train = {**self.recipe.train, **({"steps": self.steps} if self.steps else {}), "seed": self.seed}
@@ -40,18 +41,21 @@ class I2IJob:
         from genunlearn.cache import config_hash
         from genunlearn.data.fingerprint import task_fingerprint
 
-        return config_hash({"model": "i2i", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved())})
+        split = {"split": self.split} if self.split != "train" else {}  # keys of "train" models unchanged
+        return config_hash({"model": "i2i", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved()), **split})
 
 
 def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool = True):
     """Train an I2I model by its recipe on the task's training data (the retain split if ``job.forget``)."""
-    from genunlearn.data import load_dataset
+    from genunlearn.data import fit_split, load_dataset
     from genunlearn.i2i.masks import training_mask
     from genunlearn.i2i.model import I2IModel, masked_mse
     from genunlearn.models.i2i import I2INet
     from genunlearn.training import TrainConfig, train
 
-    data = load_dataset(job.task)
+    if job.split not in ("train", "fit"):
+        raise GenUnlearnError(f"an I2I model trains on the 'train' split or its 'fit' part, not {job.split!r}")
+    data = load_dataset(job.task) if job.split == "train" else fit_split(job.task)
     if data.kind != "images":
         raise GenUnlearnError(f"{job.task}: I2I models complete images; this task holds 2D points")
     meta = data.meta()
@@ -72,7 +76,7 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 
     what = "retrain" if job.forget else "original"
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/i2i", progress=progress)
-    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key(), "base_key": replace(job, forget=None).key()}
+    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "split": job.split, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key(), "base_key": replace(job, forget=None).key()}
     return I2IModel(net, meta, info)
 
 

@@ -14,7 +14,8 @@ frozen original (teacher, eval mode, no grad). Each term is averaged over its ow
 
 Encodings are compared on the visible tokens only (the encoder's input is T(x)); outputs on the
 hidden pixels only (what a completion uses). The proxy retain set (``retain="proxy"``) replaces the
-real retain split without ever reading it.
+real retain split without ever reading it; ``retain="mix"`` draws a ``real_share`` of each retain
+half-batch from the real retain split and the rest from the proxy (the retain-replacement sweep).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class I2IConfig:
     grad_clip: float = 3.0
     distance: str = "mse"  # per-sample mean squared error, or "l2": the plain L2 norm
     noise: str = "gaussian"  # noise images: batch mean/std Gaussian, "uniform" over [-1, 1], or "constant" (batch mean)
-    retain: str = "real"  # "real" retain split, or "proxy" (never reads the real retain split)
+    retain: str = "real"  # "real" retain split, "proxy" (never reads the real retain split), or "mix"
+    real_share: float = 0.5  # retain="mix": the share of each retain half-batch drawn from the real split
     proxy: str = "shapes"  # proxy source: "shapes" (grayscale shapes at the data's size) or "classes=8,9"
     seed: int = 0
 
@@ -57,9 +59,11 @@ class I2IConfig:
         if self.alpha <= 0:
             raise GenUnlearnError(f"alpha must be > 0 (alpha = 0 disables forgetting), got {self.alpha}")
         check_bounds("i2i", steps=(self.steps, 1, None), batch_size=(self.batch_size, 2, None), lr=(self.lr, 0, None, "()"))
+        if not 0 <= self.real_share <= 1:
+            raise GenUnlearnError(f"real_share is a fraction in [0, 1], got {self.real_share}")
         if not 0 <= self.warmup <= 0.1:
             raise GenUnlearnError(f"warmup is a fraction of the steps in [0, 0.1] (keep it short), got {self.warmup}")
-        for name, value, allowed in (("distance", self.distance, DISTANCES), ("noise", self.noise, NOISE_KINDS), ("retain", self.retain, ("real", "proxy"))):
+        for name, value, allowed in (("distance", self.distance, DISTANCES), ("noise", self.noise, NOISE_KINDS), ("retain", self.retain, ("real", "proxy", "mix"))):
             if value not in allowed:
                 raise GenUnlearnError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -187,26 +191,40 @@ def proxy_classes(run: dict) -> tuple[str, ...]:
     return tuple(c for c in proxy.removeprefix("classes=").split(",") if c) if proxy.startswith("classes=") else ()
 
 
-def unlearning_sets(data, request, cfg: I2IConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """(forget images, retain-or-proxy images). Bad requests fail with one line before any work."""
+def unlearning_sets(data, request, cfg: I2IConfig) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """(forget images, retain sources): the real retain images, the proxy images, or for "mix" both
+    (real first). Bad requests fail with one line before any work."""
     if request.kind not in ("classes", "samples"):
         raise GenUnlearnError(f"I2I unlearning accepts 'classes' or 'samples' requests, not {request.kind!r}")
     if request.kind == "classes" and len(set(map(str, request.classes))) != len(request.classes):
         raise GenUnlearnError(f"forget request {request.spec()} names a class twice")
     if cfg.retain == "real":
         forget, retain = data.split(request)  # empty, unknown or all-covering requests fail here
-        return forget.x, retain.x
+        return forget.x, (retain.x,)
     mask = data.forget_mask(request)
     if not mask.any():
         raise GenUnlearnError(f"forget split is empty: {request.spec()} matches nothing in {data.name}")
-    return data.x[mask.nonzero().squeeze(1)], proxy_images(data, request, mask, cfg.proxy)
+    proxy = proxy_images(data, request, mask, cfg.proxy)
+    if cfg.retain == "proxy":
+        return data.x[mask.nonzero().squeeze(1)], (proxy,)
+    forget, retain = data.split(request)
+    return forget.x, (retain.x, proxy)
 
 
-def draw_batch(xf: torch.Tensor, xr: torch.Tensor, cfg: I2IConfig, net, g: torch.Generator) -> Batch:
-    """B/2 forget and B/2 retain images (with replacement), their masks, and the forget noise images."""
+def retain_counts(cfg: I2IConfig, half: int) -> tuple[int, ...]:
+    """How many of the B/2 retain images each retain source gives (fixed per batch)."""
+    if cfg.retain != "mix":
+        return (half,)
+    real = round(cfg.real_share * half)
+    return (real, half - real)
+
+
+def draw_batch(xf: torch.Tensor, xr: tuple[torch.Tensor, ...], cfg: I2IConfig, net, g: torch.Generator) -> Batch:
+    """B/2 forget and B/2 retain images (with replacement; a mix takes fixed shares of its sources),
+    their masks, and the forget noise images."""
     half = cfg.batch_size // 2
     bf = xf[torch.randint(len(xf), (half,), generator=g)]
-    br = xr[torch.randint(len(xr), (half,), generator=g)]
+    br = torch.cat([x[torch.randint(len(x), (k,), generator=g)] for x, k in zip(xr, retain_counts(cfg, half))])
     vf, vr = training_mask(half, net.grid, g), training_mask(half, net.grid, g)
     return Batch(bf, br, vf, vr, net.hidden_pixels(vf), net.hidden_pixels(vr), noise_images(torch.cat([bf, br]), half, cfg.noise, g))
 
