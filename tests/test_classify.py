@@ -64,6 +64,30 @@ def test_masked_weights_bit_identical(setup):
     assert sum(int((after[k] != before[k]).sum()) for k in mask) > 0.2 * sum(m.numel() for m in mask.values())
 
 
+def test_soft_threshold_shrinks_the_update():
+    from genunlearn.methods.saliency import soft_threshold_
+
+    net = torch.nn.Linear(4, 1)
+    init = {k: v.detach().clone() for k, v in net.named_parameters()}
+    with torch.no_grad():
+        net.weight += torch.tensor([[0.1, -0.4, 0.3, -0.2]])
+        net.bias += 0.5
+    tau = soft_threshold_(net, init, 0.4)  # k = 2 of 5: τ = 0.2
+    assert tau == pytest.approx(0.2)
+    assert torch.allclose(net.weight - init["weight"], torch.tensor([[0.0, -0.2, 0.1, 0.0]])) and torch.allclose(net.bias - init["bias"], torch.tensor([0.3]))
+
+
+def test_salun_soft_holds_weights_at_the_original(setup):
+    small, _, net, request, splits = setup
+    out, info = unlearn_request(net, small, request, "salun", lr=1e-2, epochs=2, mask="soft", mask_ratio=0.6)
+    before, after = (torch.cat([p.detach().flatten() for p in n.parameters()]) for n in (net, out))
+    held = float((after == before).float().mean())
+    assert 0.3 <= held < 0.9  # the last proximal step holds ≥ 0.6 · (1 − 1/2) of the weights at θ_o
+    assert classification_metrics(out, *splits)["UA"] > classification_metrics(net, *splits)["UA"] + 20 and "mask_density" not in info
+    with pytest.raises(GenUnlearnError, match="mask must be 'hard' or 'soft'"):
+        UnlearnConfig(mask="medium")
+
+
 def test_baselines_and_gap(setup):
     small, _, net, request, splits = setup
     forget, retain, test = splits

@@ -47,16 +47,23 @@ def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, w
     return [(e, data.x[i], data.labels[i], w[i]) for e in range(epochs) for i in epoch_batches(len(data), batch_size, g)]
 
 
-def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, desc: str = "classifier") -> float:
+def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, before: Callable | None = None, desc: str = "classifier") -> float:
     """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
-    ``extra(net, epoch)`` adds a regulariser. Returns wall-clock seconds."""
+    ``extra(net, epoch)`` adds a regulariser; ``before()`` runs ahead of each step's forward pass
+    (SalUn-soft's proximal step). Returns wall-clock seconds."""
     from genunlearn.training import TrainConfig
     from genunlearn.training.classifier import fit_classifier, scheduled
 
     if not batches:
         raise GenUnlearnError(f"{desc}: nothing to train on (empty schedule)")
     cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
-    return fit_classifier(net, scheduled(batches), cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
+    source = scheduled(batches)
+
+    def draw(g):
+        before()
+        return source(g)
+
+    return fit_classifier(net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
 
 
 def new_classifier(data, seed: int):

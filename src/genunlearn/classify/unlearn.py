@@ -3,8 +3,10 @@ Retrain (``classify/methods.py``) — one shared loop, the methods differ only i
 
 Each epoch runs the method's passes in order (sequential, not summed): ``relabel`` = D_f with a
 random label ≠ the true one, ``retain`` = α·CE on D_r, ``ascent`` = −CE on D_f. SalUn adds the
-saliency mask (masked weights never move: zero grads, restored values, zeroed SGD momentum).
-BatchNorm runs in train mode during unlearning, as in the reference.
+saliency mask (masked weights never move: zero grads, restored values, zeroed SGD momentum); with
+``mask="soft"`` (SalUn-soft) no hard mask: after every step the update θ − θ_o is soft-thresholded
+(``methods/saliency.soft_threshold_``) at the k-th smallest |θ − θ_o|, k = ``mask_ratio`` ·
+(1 − epoch/E) · N, as the reference's ``RL_proximal``. BatchNorm runs in train mode during unlearning, as in the reference.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ class UnlearnConfig:
     batch_size: int = 64
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    mask_ratio: float = 0.5  # SalUn: fraction of weights updated
+    mask_ratio: float = 0.5  # SalUn: fraction of weights updated; soft: fraction held at θ_o at the start
+    mask: str = "hard"  # SalUn: "hard" (0/1 saliency mask) or "soft" (SalUn-soft, proximal soft-thresholding)
     mask_batch_size: int = 256
     alpha: float = 1.0  # weight of the retain term (SalUn, RL)
     l1: float = 1e-4  # ℓ1-sparse: α, decayed linearly to 0 over the epochs
@@ -54,7 +57,9 @@ class UnlearnConfig:
     def __post_init__(self):
         if self.schedule not in ("sequential", "mixed"):
             raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
-        check_bounds("classifier unlearning", lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), epochs=(1 if self.epochs is None else self.epochs, 1, None))
+        if self.mask not in ("hard", "soft"):
+            raise GenUnlearnError(f"mask must be 'hard' or 'soft', not {self.mask!r}")
+        check_bounds("classifier unlearning", lr=(self.lr, 0, None, "()"), mask_ratio=(self.mask_ratio, 0, 1, "(]"), batch_size=(self.batch_size, 1, None), epochs=(1 if self.epochs is None else self.epochs, 1, None))
 
 
 def random_labels(y: torch.Tensor, num_classes: int, g: torch.Generator, allow_true: bool = False) -> torch.Tensor:
@@ -100,6 +105,25 @@ def l1_penalty(alpha: float, epochs: int):
     return extra
 
 
+def soft_threshold_steps(net, batches: list[Batch], ratio: float, epochs: int):
+    """SalUn-soft's proximal step after every update, as (``before``, ``finish``): the trainer has no
+    post-step hook, so the step after update u − 1 runs before update u draws its batch (``before``)
+    and ``finish()`` applies the one after the last update. θ_o = the weights now."""
+    from genunlearn.methods.saliency import soft_threshold_
+    from genunlearn.training.loop import current_update
+
+    init = {k: p.detach().clone() for k, p in net.named_parameters()}
+
+    def prox(u: int) -> None:  # after update u, in that update's epoch
+        soft_threshold_(net, init, ratio * (1 - batches[u][0] / epochs))
+
+    def before():
+        if current_update() > 0:
+            prox(current_update() - 1)
+
+    return before, lambda: prox(len(batches) - 1)
+
+
 def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, *, num_classes: int):
     """Unlearn in place by the plan ``plan_name``. Returns (net, info) with the wall-clock seconds
     (mask included)."""
@@ -107,10 +131,14 @@ def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, 
     epochs = cfg.epochs or plan.epochs
     g = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
-    mask = classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g) if plan.masked and cfg.mask_ratio < 1 else None
+    soft = plan.masked and cfg.mask == "soft"
+    mask = classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g) if plan.masked and not soft and cfg.mask_ratio < 1 else None
     batches = schedule(plan, cfg, forget, retain, num_classes, g)
     extra = l1_penalty(cfg.l1, epochs) if plan.l1 else None
-    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, desc=plan_name)
+    before, finish = soft_threshold_steps(net, batches, cfg.mask_ratio, epochs) if soft else (None, None)
+    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, before=before, desc=plan_name)
+    if finish is not None:
+        finish()
     info = {**asdict(cfg), "epochs": epochs, "steps": len(batches), "seconds": time.perf_counter() - t0, "bn_mode": "train"}
     if mask is not None:
         from genunlearn.methods.saliency import mask_density

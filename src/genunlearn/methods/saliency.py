@@ -1,4 +1,5 @@
-"""Weight saliency (SalUn): which weights a forget loss cares about most, as a 0/1 mask.
+"""Weight saliency (SalUn): which weights a forget loss cares about most, as a 0/1 mask, or
+implicitly through SalUn-soft's soft-thresholding of the update (``soft_threshold_``).
 
 The gradient of a forget loss is taken at the original weights in eval mode, **summed** over
 batches, then its magnitude is ranked **once over all parameters jointly** (never per layer); the
@@ -63,3 +64,21 @@ def saliency_mask(net: torch.nn.Module, loss_fn: Callable, batches: Iterable, ra
 def mask_density(mask: dict[str, torch.Tensor]) -> float:
     """Fraction of weights the mask lets move."""
     return float(sum(m.sum() for m in mask.values()) / sum(m.numel() for m in mask.values()))
+
+
+@torch.no_grad()
+def soft_threshold_(net: torch.nn.Module, init: dict[str, torch.Tensor], ratio: float) -> float:
+    """SalUn-soft's proximal step, in place (the paper's soft-thresholding variant; reference
+    ``RL_proximal``): with d = θ − θ_o over all parameters jointly and τ = the k-th smallest |d|,
+    k = round(``ratio`` · N), set θ ← θ_o + sign(d) · max(|d| − τ, 0). At least k weights sit exactly
+    at θ_o; every other one keeps its update shrunk by τ. Returns τ (0 when k = 0)."""
+    params = [(k, p) for k, p in net.named_parameters() if k in init]
+    d = torch.cat([(p - init[k]).flatten() for k, p in params])
+    k = round(ratio * d.numel())
+    if k < 1:
+        return 0.0
+    tau = d.abs().kthvalue(k).values
+    for name, p in params:
+        diff = p - init[name]
+        p.copy_(init[name] + diff.sign() * (diff.abs() - tau).clamp_min(0))
+    return float(tau)
