@@ -192,6 +192,17 @@ def test_variational_runs_and_moves_model(tiny, pool, name):
     assert any(not torch.equal(a, b) for a, b in zip(out.net.parameters(), tiny.net.parameters()))
 
 
+def test_critic_steps_updates_the_critic_k_times_per_model_step(tiny, pool, monkeypatch):
+    calls = []
+    real = divergences.critic_loss
+    monkeypatch.setattr(divergences, "critic_loss", lambda *a: calls.append(1) or real(*a))
+    m = get_method("fdiv", {"divergence": "js", "form": "variational", "critic_warmup": 1, "critic_steps": 3, "batch_size": 4})
+    m.unlearn(tiny, REQUEST, budget=2, anchor_pool=pool)
+    assert len(calls) == 1 + 3 * 2
+    with pytest.raises(GenUnlearnError, match="critic_steps"):
+        get_method("fdiv", {"form": "variational", "divergence": "js", "critic_steps": 0})
+
+
 def test_conditioning_group_only_moves_film_and_embeddings(tiny, pool):
     m = get_method("fdiv", {"divergence": "kl", "params": "conditioning"})
     out = m.unlearn(tiny, REQUEST, budget=3, anchor_pool=pool)

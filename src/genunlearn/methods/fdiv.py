@@ -13,7 +13,8 @@ prompts (never real data); each step takes (x_0, anchor prompt, target prompt) t
 * ``form="variational"``: f-GAN. A small spectral-norm PatchGAN critic sees ε-maps (real = target,
   fake = pred; with ``critic_conditioning="xt_t"`` also x_t and a t/T channel). The critic is an
   objective of the shared loop before the model (AdamW): ``critic_warmup`` critic-only updates first,
-  then per step one critic update on a fresh batch and one model update on the same batch.
+  then per step ``critic_steps`` critic updates, each on a fresh batch, and one model update on the
+  last of those batches.
 
 Spec: ../shared/methods/fdivergence.md; user doc: docs/methods/fdiv.md.
 """
@@ -59,6 +60,7 @@ class FDivConfig:
     critic_lr: float = 1e-4
     critic_channels: int = 32
     critic_warmup: int = 30
+    critic_steps: int = 1  # critic updates per model update (each on a fresh batch; the model uses the last)
     critic_conditioning: str = "none"  # none | xt_t (concatenate x_t and a t/T channel)
     seed: int = 0
 
@@ -78,7 +80,7 @@ class FDivConfig:
             raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
         if self.critic_conditioning not in ("none", "xt_t"):
             raise GenUnlearnError(f"critic_conditioning must be 'none' or 'xt_t', not {self.critic_conditioning!r}")
-        check_bounds("fdiv", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), anchor_images=(self.anchor_images, 1, None), anchor_sampler_steps=(self.anchor_sampler_steps, 1, None), critic_channels=(self.critic_channels, 1, None), critic_warmup=(self.critic_warmup, 0, None))
+        check_bounds("fdiv", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), anchor_images=(self.anchor_images, 1, None), anchor_sampler_steps=(self.anchor_sampler_steps, 1, None), critic_channels=(self.critic_channels, 1, None), critic_warmup=(self.critic_warmup, 0, None), critic_steps=(self.critic_steps, 1, None))
         check_bounds("fdiv", lr=(1.0 if self.lr is None else self.lr, 0, None, "()"), critic_lr=(self.critic_lr, 0, None, "()"), max_exponent=(self.max_exponent, 0, None, "()"))
         if self.lr is None:
             self.lr = DEFAULT_LR[self.params]
@@ -266,7 +268,7 @@ class FDiv(Method):
                 return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t)))  # the plain critic, frozen
 
             critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
-            objectives.append(Objective("critic", critic, critic_loss, critic_optim, warmup_updates=cfg.critic_warmup))
+            objectives.append(Objective("critic", critic, critic_loss, critic_optim, every=cfg.critic_steps, warmup_updates=cfg.critic_warmup))
 
         steps = budget or cfg.steps
         if on_snapshot is not None and snapshot_every:
