@@ -171,3 +171,19 @@ def test_objective_checks():
         Objective("a", net, loss, every=0)
     with pytest.raises(GenUnlearnError, match="distinct"):
         train_objectives([Objective("a", net, loss), Objective("a", net, loss)], steps=1, progress=False)
+
+
+
+def test_train_generative_on_replacement_data_keeps_the_task():
+    """A benchmark that grows a task's data trains on it; the model still names the task (its judge
+    and held-out splits), and a retrain splits the replacement data, not the task's."""
+    from genunlearn.data import load_dataset
+    from genunlearn.forget import ForgetRequest
+    from genunlearn.recipes import TrainJob, train_generative
+
+    ring = load_dataset("ring8")
+    model = train_generative(TrainJob("ring8", "flow", steps=2), data=ring.subset(torch.arange(64)), progress=False)
+    assert model.info["task"] == "ring8" and model.info["steps"] == 2
+    only_zero = ring.subset((ring.labels == 0).nonzero().flatten()[:64])
+    with pytest.raises(GenUnlearnError, match="retain split is empty"):
+        train_generative(TrainJob("ring8", "flow", forget=ForgetRequest.of_classes(0), steps=2), data=only_zero, progress=False)

@@ -99,8 +99,9 @@ class TrainJob:
         return config_hash({"task": self.task, "data": task_fingerprint(self.task), "kind": self.kind, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe())})
 
 
-def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progress: bool = True):
-    """Train a model by its recipe on the task's data (the retain split if ``job.forget``)."""
+def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = False, progress: bool = True):
+    """Train a model by its recipe on the task's data (the retain split if ``job.forget``);
+    ``data`` stands in for the task's training split (a benchmark that grows it), same attributes."""
     import torch
 
     from genunlearn.data import load_dataset
@@ -109,7 +110,7 @@ def train_generative(job: TrainJob, *, out_dir=None, resume: bool = False, progr
     from genunlearn.processes import build_process
     from genunlearn.training import TrainConfig, train
 
-    data = load_dataset(job.task)
+    data = load_dataset(job.task) if data is None else data
     meta = data.meta()
     if job.forget is not None:
         _, data = data.split(job.forget)
