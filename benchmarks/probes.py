@@ -3,8 +3,8 @@ conditioning attack?
 
 Calibration rows (base; finetune on the retain set, which keeps the class; retrain, the floor /
 reference) and one row per unlearning method that applies to the model kind (salun, random_label,
-esd, sfd, continualflow, fdiv; fdiv accepts concept requests only, so it is skipped for
-classes=3). One-step (sfd) and composed (continualflow) models have no training loss of their
+esd, sfd, continualflow, fdiv; fdiv accepts concept requests only, so it erases the concept "3"
+towards the anchor "8" — on digits the same samples as ``classes=3`` — and is probed as ``classes=3``). One-step (sfd) and composed (continualflow) models have no training loss of their
 own, so they get the initial-noise search (with the forget prompt) instead of the conditioning
 attack and no relearning curve. Each row: the conditioning attack's ASR (no attack / random / attack, free vector and
 the convex "mix" attacker) and the relearning AUC ratio to the retrain model, mean ± std over
@@ -45,6 +45,7 @@ from genunlearn.recipes import TrainJob, train_cached
 
 METHODS = ("salun", "random_label", "esd", "sfd", "continualflow", "fdiv")
 REQUEST = ForgetRequest.of_classes(3)
+METHOD_REQUEST = {"fdiv": ForgetRequest("concept", concept="3", anchor="8")}  # concept-only methods: class 3 as a concept
 
 
 def unlearned(name: str, base, data, kind: str, seed: int, steps: int, out: Path):
@@ -57,12 +58,13 @@ def unlearned(name: str, base, data, kind: str, seed: int, steps: int, out: Path
     except GenUnlearnError:
         m = get_method(name, {}, family="generative")
     try:
-        m.check(base, REQUEST)
+        request = METHOD_REQUEST.get(name, REQUEST)
+        m.check(base, request)
     except GenUnlearnError as e:
         return None, str(e)
     t0 = time.perf_counter()
-    model = m.unlearn(base, REQUEST, data, budget=steps)
-    model.info = {**model.info, "method": name, "forget": REQUEST.spec(), "bench_seconds": round(time.perf_counter() - t0, 1)}
+    model = m.unlearn(base, request, data, budget=steps)
+    model.info = {**model.info, "method": name, "forget": request.spec(), "bench_seconds": round(time.perf_counter() - t0, 1)}
     model.save_pretrained(folder)
     return model, None
 
