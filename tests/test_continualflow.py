@@ -11,7 +11,7 @@ from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
 from genunlearn.methods import get_method
-from genunlearn.methods.continualflow import ContinualFlow, Pool, pool_weights, weighted_flow_loss
+from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig, Pool, pool_weights, weighted_flow_loss
 from genunlearn.models import build_network
 from genunlearn.processes.flow_matching import FlowMatching
 from genunlearn.recipes import TrainJob, train_cached
@@ -114,6 +114,10 @@ def test_vanishing_condition_learns_from_whole_pool():
     labels, null = torch.tensor([0, 1, 2, 1]), torch.tensor([False, False, False, True])
     j = method._redirect(sources, labels, null, torch.Generator().manual_seed(0))
     assert cond[j[1], 0] == 1 and cond[j[2], 0] == 2  # retained conditions keep their own samples
+    shared = ContinualFlow(ContinualFlowConfig(vanishing_share=0.5))._share_batch(sources, 10, torch.Generator().manual_seed(0))
+    assert (cond[shared, 0] == 0).sum() == 5  # half the batch visits the vanishing condition (pool share: a third)
+    with pytest.raises(GenUnlearnError, match="vanishing_share must satisfy 0 < vanishing_share < 1"):
+        ContinualFlowConfig(vanishing_share=1.0)
     method.config.fallback = "class:2"
     j = method._redirect(method._condition_sources(pool), labels, null, torch.Generator().manual_seed(0))
     assert cond[j[0], 0] == 2 and cond[j[3], 0] == 2
@@ -153,6 +157,25 @@ def test_composed_mode_saves_and_samples(ring8, tmp_path):
     assert back.process.name == "composed" and torch.equal(back.sample(5, generator=g()), out.sample(5, generator=g()))
     with pytest.raises(GenUnlearnError, match="mode=composed"):
         get_method("continualflow").check(back, ForgetRequest("energy", energy=near_modes))
+
+
+def test_composed_restore_brings_region_back(ring8):
+    """Composed mode keeps q0: −F of an applied energy restores its region, others stay forgotten;
+    restoring the last one gives the base model back exactly; fine-tune mode refuses to restore."""
+    data = load_dataset("ring8")
+    e0, e4 = (energy_for_request(ForgetRequest.of_classes(c), data) for c in (0, 4))
+    method = get_method("continualflow", {**FAST, "mode": "composed", "steps": 200})
+    two = method.unlearn_energy(method.unlearn_energy(ring8, e0), e4)
+    back = method.unlearn_energy(two, e0.negated())
+    mass = lambda m: evaluate(m, None, n_per_prompt=40)["component_mass"]  # noqa: E731
+    assert [e["energy"]["classes"] for e in back.info["continualflow"]["energies"]] == [[4]] and back.info["unlearn"]["restored"]["negate"]
+    (m2, mb) = mass(two), mass(back)
+    assert m2[0] < 0.05 and m2[4] < 0.05 and mb[0] > 0.08 and mb[4] < 0.05  # base: about 0.12 each
+    base_again = method.unlearn_energy(back, e4.negated())
+    assert base_again.process.name == "flow" and all(torch.equal(a, b) for a, b in zip(base_again.net.state_dict().values(), ring8.net.state_dict().values()))
+    one = get_method("continualflow", FAST).unlearn_energy(ring8, e0)
+    with pytest.raises(GenUnlearnError, match="restoring an applied energy needs mode=composed"):
+        get_method("continualflow", FAST).unlearn_energy(one, e0.negated())
 
 
 def test_finetune_baseline_runs(ring8):

@@ -52,6 +52,11 @@ class Energy:
     def restorable(self) -> bool:
         return self.spec["kind"] != "callable"
 
+    def negated(self) -> "Energy":
+        """−F: high where F is low. ContinualFlow reads −F of an energy it applied as "restore it"."""
+        fn = self.fn
+        return Energy(lambda x: -fn(x), {**self.spec, "negate": not self.spec.get("negate", False)}, self.seconds, dict(self.info))
+
 
 def check_sign(energy: Callable, x_forget: torch.Tensor, x_retain: torch.Tensor) -> tuple[float, float]:
     """Mean energy on forget- and retain-labelled points; raise when forget is not higher."""
@@ -173,6 +178,8 @@ def restore_energy(spec: dict) -> Energy:
     from genunlearn.data import load_dataset
 
     kind = spec.get("kind")
+    if spec.get("negate"):
+        return restore_energy({k: v for k, v in spec.items() if k != "negate"}).negated()
     if kind == "region":
         return region_energy(load_dataset(spec["task"]), spec["name"], spec["task"])
     if kind == "classifier":

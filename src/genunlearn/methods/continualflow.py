@@ -9,7 +9,9 @@ a retain-vs-forget proxy first, see ``genunlearn.energy``).
 Modes. ``finetune`` (default, a project choice): the pretrained network is fine-tuned in place from
 noise to q̃, so sampling is unchanged. ``composed`` (the reference code): a new network transports
 pool samples to reweighted pool samples (independent pairs); the model becomes a ``ComposedNet``
-sampled by the ``ComposedFlow`` process (unconditional models only).
+sampled by the ``ComposedFlow`` process (unconditional models only). Composed mode never changes the
+base stage q0: each request trains one transport from q0's pool with every energy in force, so
+applying −F of an earlier energy F restores its region (the pair cancels; none left: q0 itself).
 
 Conditional models (project rule): a condition is "vanishing" (a forgotten class) when the energy
 removes the majority of its mass, Z_c / max Z < ``tau_c`` = ½ (a Z-ratio test, logged per condition
@@ -55,6 +57,7 @@ class ContinualFlowConfig:
     eps: float = 1e-8  # clamp of Σw in the normaliser
     tau_c: float = 0.5  # conditional models: c vanishes when Z_c / max Z < tau_c (½: the energy removes most of its mass; docs)
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
+    vanishing_share: float | None = None  # share of each batch given to vanishing conditions (None: their pool share, 1/K each)
     keep_previous: bool = True  # multiply in the energies of earlier ContinualFlow requests
     pool_steps: int | None = None  # sampler steps for the pool (None: the model's own)
     transport_steps: int = 10  # composed mode: midpoint steps of the transport flow (reference: 10)
@@ -66,6 +69,8 @@ class ContinualFlowConfig:
         if self.energy not in ENERGY_FORMS:
             raise GenUnlearnError(f"unknown energy {self.energy!r}; expected one of {', '.join(ENERGY_FORMS)}")
         check_bounds("continualflow", lam=(self.lam, 0, None, "()"), pool=(self.pool, 2, None), steps=(self.steps, 1, None), batch=(self.batch, 1, None), tau_c=(self.tau_c, 0, 1, "[)"))
+        if self.vanishing_share is not None:
+            check_bounds("continualflow", vanishing_share=(self.vanishing_share, 0, 1, "()"))
         check_schedule(self.lr_schedule, self.ema_decay)
         if self.fallback != "marginal" and not (self.fallback.startswith("class:") and self.fallback[6:].isdigit()):
             raise GenUnlearnError(f"bad fallback {self.fallback!r}: expected 'marginal' or 'class:K'")
@@ -123,23 +128,28 @@ class ContinualFlow(Method):
         """Unlearn the region where ``energy`` is high; reads no data at all."""
         cfg = self.config
         t0 = time.perf_counter()
-        history = list(model.info.get("continualflow", {}).get("energies", [])) if cfg.keep_previous else []
-        energies = [(h["lam"], restore_energy(h["energy"])) for h in history] + [(cfg.lam, energy)]
-        pool = self.draw_pool(model, energies)
+        history, restored = self._history_after(model, energy)
+        energies = [(h["lam"], restore_energy(h["energy"])) for h in (history if restored else history[:-1])] + ([] if restored else [(cfg.lam, energy)])
+        source = self._base_stage(model) if cfg.mode == "composed" else model  # composed: pool from q0, kept intact
+        if not energies:  # every energy restored: the base stage itself, exactly
+            info = self.unlearned_info(model.info, steps=0, seconds=time.perf_counter() - t0 + energy_seconds, energy_info=energy.info, restored=energy.spec)
+            info["continualflow"] = {"energies": []}
+            return source.with_net(source.net, process=source.process, info=info)
+        pool = self.draw_pool(source, energies)
         pool_seconds = time.perf_counter() - t0
         stats = self._pool_stats(pool)
         steps = budget or cfg.steps
         if cfg.mode == "finetune":
             net, result = self._finetune(model, pool, steps, callbacks)
+            process = model.process
         else:
-            net, result = self._compose(model, pool, steps, callbacks)
-        process = model.process
-        if cfg.mode == "composed":
             from genunlearn.processes.composed import ComposedFlow
 
-            process = ComposedFlow(base=model.process.config(), steps=cfg.transport_steps)
+            net, result = self._compose(source, pool, steps, callbacks)
+            process = ComposedFlow(base=source.process.config(), steps=cfg.transport_steps)
         seconds = time.perf_counter() - t0 + energy_seconds
-        history.append({"lam": cfg.lam, "energy": energy.spec})
+        if restored:
+            stats["restored"] = energy.spec
         info = self.unlearned_info(
             model.info,
             steps=steps,
@@ -151,6 +161,26 @@ class ContinualFlow(Method):
         info["continualflow"] = {"energies": history}  # model state: what later requests keep forgotten
 
         return model.with_net(net, process=process, info=info)
+
+    def _history_after(self, model, energy: Energy) -> tuple[list[dict], bool]:
+        """The energies in force after this request, and whether it restored one: −F_k at λ_k
+        cancels an earlier F_k (both drop out); any other energy is added."""
+        cfg = self.config
+        history = list(model.info.get("continualflow", {}).get("energies", [])) if cfg.keep_previous else []
+        plain = lambda spec: {k: v for k, v in spec.items() if k != "negate"}  # noqa: E731
+        for k, h in enumerate(history):
+            if h["lam"] == cfg.lam and plain(h["energy"]) == plain(energy.spec) and bool(h["energy"].get("negate")) != bool(energy.spec.get("negate")):
+                if cfg.mode != "composed":
+                    raise GenUnlearnError("restoring an applied energy needs mode=composed: a fine-tuned model no longer holds the region, so its pool cannot bring it back")
+                return history[:k] + history[k + 1 :], True
+        return history + [{"lam": cfg.lam, "energy": energy.spec}], False
+
+    @staticmethod
+    def _base_stage(model):
+        """A composed model's first stage (q0, which composed mode never changes); any other model itself."""
+        while model.process.name == "composed":
+            model = model.with_net(model.net.base, process=model.process.base_process)
+        return model
 
     # --- pool ------------------------------------------------------------------------------------
     def draw_pool(self, model, energies: list[tuple[float, Energy]]) -> Pool:
@@ -222,7 +252,7 @@ class ContinualFlow(Method):
         p_null = getattr(process, "cond_dropout", 0.0)
 
         def step_loss(model_net, g):
-            i = torch.randint(m, (batch,), generator=g)
+            i = torch.randint(m, (batch,), generator=g) if sources is None or cfg.vanishing_share is None else self._share_batch(sources, batch, g)
             if sources is None:
                 return weighted_flow_loss(process, model_net, pool.x[i], pool.w[i], None, eps=cfg.eps, generator=g, drop_cond=False)
             cond = pool.cond[i]
@@ -249,6 +279,17 @@ class ContinualFlow(Method):
             fallback = own[k]
         return {"own": own, "vanishing": vanishing, "fallback": fallback}
 
+    def _share_batch(self, sources: dict, batch: int, g) -> torch.Tensor:
+        """Pool items with ``vanishing_share`` of the batch from vanishing conditions. Each condition
+        keeps its own target; only how often the loss visits it changes (the forgotten conditions
+        have the furthest to move, the retained ones are near their target already)."""
+        own = sources["own"]
+        groups = [torch.cat([own[c] for c in range(len(own)) if sources["vanishing"][c] == v] or [torch.zeros(0, dtype=torch.long)]) for v in (True, False)]
+        if not len(groups[0]) or not len(groups[1]):
+            return torch.cat(groups)[torch.randint(sum(map(len, groups)), (batch,), generator=g)]
+        n_v = round(self.config.vanishing_share * batch)
+        return torch.cat([grp[torch.randint(len(grp), (n,), generator=g)] for grp, n in zip(groups, (n_v, batch - n_v))])
+
     @staticmethod
     def _redirect(sources: dict, labels: torch.Tensor, null: torch.Tensor, g) -> torch.Tensor:
         """Pool indices of x1 per batch item: same-condition items, or the fallback set."""
@@ -270,8 +311,7 @@ class ContinualFlow(Method):
 
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        base_net = model.net.flow if model.process.name == "composed" else model.net
-        flow_net = build_network({**network_config(base_net), "cond_vocab": []})
+        flow_net = build_network({**network_config(model.net), "cond_vocab": []})
         transport, m = FlowMatching(solver="midpoint", steps=cfg.transport_steps), pool.x.shape[0]
 
         def step_loss(net, g):
