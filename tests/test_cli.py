@@ -135,5 +135,7 @@ def test_choices_spelled_out_in_the_cli_match_the_library():
     from genunlearn import cli as cli_module
     from genunlearn.eval.probes import PROBES
     from genunlearn.families import KINDS
+    from genunlearn.recipes import NETWORKS
 
     assert set(cli_module.MODEL_KINDS) == set(KINDS) and tuple(cli_module.PROBES) == tuple(PROBES)
+    assert tuple(cli_module.NETWORKS) == tuple(NETWORKS)

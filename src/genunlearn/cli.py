@@ -25,6 +25,7 @@ def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
 MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
+NETWORKS = ("builtin", "unet2d")  # recipes.NETWORKS, likewise
 PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewise (a test checks both)
 
 
@@ -36,12 +37,14 @@ PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewis
 @click.option("--steps", type=int, default=None, help="Training steps (epochs for classifiers; default: the task's recipe).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--unconditional", is_flag=True, help="Ignore labels (generative image tasks are class-conditional by default).")
+@click.option("--network", type=click.Choice(NETWORKS), default="builtin", show_default=True, help="flow/diffusion image models: unet2d trains diffusers' UNet2DModel instead of the recipe's network (diffusion models then export to a diffusers pipeline).")
 @click.option("--no-cache", is_flag=True, help="Train even if an identical model is cached.")
-def train(task, kind, out, forget_spec, steps, seed, unconditional, no_cache):
+def train(task, kind, out, forget_spec, steps, seed, unconditional, network, no_cache):
     """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
     from genunlearn.forget import parse_forget
 
-    train_model(task, kind, out, parse_forget(forget_spec), steps=steps, seed=seed, options={"unconditional": unconditional}, use_cache=not no_cache)
+    options = {"unconditional": unconditional, **({"network": network} if network != "builtin" else {})}
+    train_model(task, kind, out, parse_forget(forget_spec), steps=steps, seed=seed, options=options, use_cache=not no_cache)
 
 
 def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, use_cache=True) -> None:
@@ -253,6 +256,21 @@ def _unlearn_request(forget_spec, concept, anchor):
     if not forget_spec:
         raise GenUnlearnError("say what to forget: --forget SPEC (e.g. classes=3) or --concept WORD --anchor WORD")
     return parse_forget(forget_spec)
+
+
+@cli.command()
+@click.argument("model_dir")
+@click.option("--out", required=True, help="Output folder: a diffusers DDPMPipeline (model_index.json, unet/, scheduler/) plus genunlearn.json.")
+def export(model_dir, out):
+    """Write a genunlearn diffusion model trained with --network unet2d as a diffusers pipeline, so
+    DiffusionPipeline.from_pretrained / UNet2DModel.from_pretrained open it (genunlearn reads it too)."""
+    from genunlearn.diffusers_export import check_exportable, export_diffusers
+
+    out_path = check_out_dir(out)
+    model = _open_model(model_dir)[1]
+    check_exportable(model)
+    export_diffusers(model, out_path)
+    click.echo(f"exported {model_dir} as a diffusers DDPMPipeline to {out_path}")
 
 
 @cli.command()

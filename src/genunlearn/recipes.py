@@ -32,6 +32,8 @@ def _conv_unet(mult: tuple) -> dict:
 
 _MLP = {"_class_name": "MLPNet", "dim": 2, "hidden": 256, "depth": 4}  # dim is set from the data
 _PIXEL_MLP = {"_class_name": "MLPNet", "dim": 64, "hidden": 512, "depth": 4}
+UNET2D = {"_class_name": "DiffusersUNet", "in_channels": 1, "sample_size": 8, "block_out_channels": (32, 64)}  # --network unet2d: diffusers' UNet2DModel (channels and size set from the data), exportable as a diffusers pipeline
+NETWORKS = ("builtin", "unet2d")
 _TRAIN = {"optimizer": "adamw", "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": 0.999, "log_every": 50}
 _FLOW = {"name": "flow", "solver": "midpoint"}
 _DIFFUSION = {"name": "diffusion", "sampler": "ddim", "eta": 1.0, "clip_sample": False}
@@ -127,6 +129,10 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
         net_cfg["in_channels"] = data.sample_shape[0]
     if "dim" in net_cfg:
         net_cfg["dim"] = math.prod(data.sample_shape)
+    if "sample_size" in net_cfg:
+        if data.kind != "images":
+            raise GenUnlearnError(f"{net_cfg['_class_name']} is an image network; {job.task} holds {data.kind}")
+        net_cfg["sample_size"] = data.sample_shape[-1]
     net_cfg["cond_vocab"] = data.cond_vocab if recipe.conditional else ()
     net = build_network(net_cfg)
     process = build_process(recipe.process)

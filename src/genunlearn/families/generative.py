@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from genunlearn.errors import GenUnlearnError
 from genunlearn.families.base import Family, MetricSpec, reject_options
 
 SAMPLE_SEED = 1234
-
 
 def check_text_to_image_task(task: str, overrides: dict) -> None:
     """A Stable-Diffusion-format model is trained on labelled images and conditions on prompts:
     refuse other tasks and --unconditional before any work."""
     from genunlearn.data import load_dataset
-    from genunlearn.errors import GenUnlearnError
 
     if overrides.get("conditional") is False:
         raise GenUnlearnError("--model sd is a text-to-image pipeline: it cannot be --unconditional")
@@ -59,6 +58,16 @@ class GenerativeFamily(Family):
 
         options = dict(options or {})
         overrides = {"conditional": False} if options.pop("unconditional", False) else {}
+        if options.pop("network", "builtin") == "unet2d":
+            from genunlearn.recipes import UNET2D
+
+            from genunlearn.data import load_dataset
+
+            if kind == "sd":
+                raise GenUnlearnError("--network unet2d is for flow and diffusion models; an sd pipeline has its own UNet2DConditionModel")
+            if load_dataset(task).kind != "images":
+                raise GenUnlearnError(f"--network unet2d is an image network; {task} holds 2D points")
+            overrides["network"] = dict(UNET2D)
         overrides.update(options.pop("overrides", {}))
         reject_options(self.name, options)
         if kind == "sd":
@@ -82,7 +91,6 @@ class GenerativeFamily(Family):
         """Forget rate, retained accuracy and FD/KID (images) or mass/MMD (2D); for concept requests,
         erased-concept rate, attribute preservation and collateral damage against ``reference``
         (the base model) samples on the same prompts."""
-        from genunlearn.errors import GenUnlearnError
         from genunlearn.eval.judge import load_judge
 
         judge = load_judge(task, progress=progress, verbose=False)
