@@ -12,7 +12,8 @@ Every method claims that unlearning cost does not grow with the data while retra
 The base model of each size is trained on that size's data at the recipe's step count (what a user
 holds); each unlearning method runs at its default budget on that base with that size's data. Runs
 longer than ``--max-steps`` are not run: their time is extrapolated from the measured time per step
-and marked ``*``. Everything is judged on the task's held-out test split. Rows are cached in
+and marked ``*``. Times are CPU seconds of the one-thread process (``OMP_NUM_THREADS=1``), which other
+jobs on the machine do not inflate as they do wall-clock time. Everything is judged on the task's held-out test split. Rows are cached in
 ``--out/rows.json`` (a rerun resumes); the plot goes to ``--out/scaling.png``.
 
     OMP_NUM_THREADS=1 python benchmarks/scaling.py            # full (long: see the README's figure)
@@ -82,12 +83,20 @@ def quality(task: str, model, request) -> dict:
     return {"forget": m["forget_mass"], "mmd": m["mmd_retain"]}
 
 
+def cpu_timed(fn):
+    """(result, CPU seconds of this process): with one thread, robust to other jobs on the machine,
+    which wall-clock time is not."""
+    t0 = time.process_time()
+    out = fn()
+    return out, time.process_time() - t0
+
+
 def timed_training(task: str, request, data, steps: int, max_steps: int) -> tuple[float, bool, object]:
-    """Seconds to retrain on ``data``'s retain split for ``steps`` steps (measured up to ``max_steps``, else extrapolated from a
-    ``max_steps`` run's seconds per step), whether it was extrapolated, and the model."""
+    """CPU seconds to retrain on ``data``'s retain split for ``steps`` steps (measured up to
+    ``max_steps``, else extrapolated from a ``max_steps`` run's seconds per step), whether it was
+    extrapolated, and the model."""
     run = min(steps, max_steps)
-    model = train_generative(TrainJob(task, "flow", forget=request, steps=run), data=data, progress=False)
-    seconds = model.info["train_seconds"]
+    model, seconds = cpu_timed(lambda: train_generative(TrainJob(task, "flow", forget=request, steps=run), data=data, progress=False))
     return seconds * steps / run, run < steps, model
 
 
@@ -100,8 +109,8 @@ def measure(task: str, size: int, max_steps: int, methods, quick: bool) -> list[
     if quick:
         recipe_steps, epoch_steps = 30, max(30, epoch_steps // 100)
     rows = []
-    base = train_generative(TrainJob(task, "flow", steps=recipe_steps), data=data, progress=False)
-    rows.append({"row": "base", "steps": recipe_steps, "seconds": base.info["train_seconds"], **quality(task, base, request)})
+    base, seconds = cpu_timed(lambda: train_generative(TrainJob(task, "flow", steps=recipe_steps), data=data, progress=False))
+    rows.append({"row": "base", "steps": recipe_steps, "seconds": seconds, **quality(task, base, request)})
     for convention, steps in (("retrain (epochs)", epoch_steps), ("retrain (steps)", recipe_steps)):
         seconds, extrapolated, model = timed_training(task, request, data, steps, max_steps)
         row = {"row": convention, "steps": steps, "seconds": seconds, "extrapolated": extrapolated}
@@ -110,15 +119,14 @@ def measure(task: str, size: int, max_steps: int, methods, quick: bool) -> list[
         rows.append(row)
     for name in methods:
         method = get_method(name, {"steps": 30} if quick else None, family="generative")
-        t0 = time.perf_counter()
-        model = method.unlearn(base, request, base.in_model_space(data))
-        rows.append({"row": name, "steps": model.info["unlearn"]["steps"], "seconds": time.perf_counter() - t0, **quality(task, model, request)})
+        model, seconds = cpu_timed(lambda: method.unlearn(base, request, base.in_model_space(data)))
+        rows.append({"row": name, "steps": model.info["unlearn"]["steps"], "seconds": seconds, **quality(task, model, request)})
     n = len(data)
     return [{"task": task, "size": size, "n": n, **r} for r in rows]
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| task | size | n | row | steps | seconds | × retrain (epochs) | forget | FD/floor or MMD |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | size | n | row | steps | CPU s | × retrain (epochs) | forget | FD/floor or MMD |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ref = next(x for x in rows if x["task"] == r["task"] and x["size"] == r["size"] and x["row"] == "retrain (epochs)")
         mark = "*" if r.get("extrapolated") else ""
@@ -140,7 +148,7 @@ def plot(rows: list[dict], path: Path) -> None:
         for name in sorted({r["row"] for r in mine} - {"base"}):
             pts = sorted((r["n"], r["seconds"]) for r in mine if r["row"] == name)
             ax.plot(*zip(*pts), marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="training examples", ylabel="wall seconds", title=task)
+        ax.set(xscale="log", yscale="log", xlabel="training examples", ylabel="CPU seconds (one thread)", title=task)
         ax.legend(fontsize=7)
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
