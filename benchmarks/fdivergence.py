@@ -1,26 +1,33 @@
-"""f-DMU benchmark: erase "circle" from the shapes diffusion model with every f-divergence, ESD and
-Concept Ablation, all with the same step budget, batch, learning rate and anchor images.
+"""f-DMU benchmark: erase "circle" (anchor: the sibling "square") from the shapes diffusion model and
+measure when and how the choice of f-divergence matters (issue #18, items 4-5).
 
-Rows: the base model; closed forms (concept_ablation = mse, kl, jeffreys, hellinger, chi2, alpha:0.5,
-alpha:2) and variational forms (kl, rkl, js, hellinger, chi2, tv) with the sibling anchor "square";
-ESD (negative guidance, no anchor); concept_ablation and hellinger with the generic anchor "shape"
-(its optimum ε(circle) = ε(shape) keeps the base's share of circles among "a <colour> shape"
-samples, printed as the floor). Every model is
-judged by ``genunlearn.eval.concept`` on the same prompts and seeds:
+Three suites, all with the same budget per row (200 steps, batch 32, AdamW lr 1e-3 on the
+conditioning path, 100 anchor images per anchor prompt drawn by the base with the row's seed):
 
-* erased %: samples for prompts with "circle" judged a circle (target ≤ 2 %); anchor %: judged
-  square (sibling anchor rows); floor %: circles among the base model's anchor-prompt samples, which
-  is where the objective's optimum (ε(circle) = ε(anchor)) leaves the erased rate;
-* colour %: attribute preservation on "a <colour> circle" prompts (target ≥ 90 %);
-* Δshape / Δcolour: accuracy on prompts without "circle", points vs the base (target within 3);
-* FD ratio: FD to prompt-matched real images on prompts without "circle", over the base model's
-  (target ≤ 1.2); FD/KID vs base: against an independent base draw (the floor is base vs base);
-* first ≤5 %: first snapshot step at which the erased rate (cheaper probe, ``--n-curve`` samples per
-  erased prompt) is ≤ 5 %; wall s: unlearning time without the snapshot probes (anchor images
-  are drawn once per anchor and timed separately).
-Finished rows are kept in ``OUT/rows/`` and reused on a rerun with the same settings.
+* ``weights``: why the divergences coincide at ``div_scale=mean`` and differ at ``exact``. On one
+  batch of 512 training triples at the base model, every closed form's per-sample gradient weight
+  w_b = ∂g(K_b)/∂m_b (the loss gradient is mean_b w_b ∇m_b, m_b the per-sample MSE), normalised to
+  mean 1: its spread, the share of the total weight on t < T/10, and the cosine between the batch
+  gradient (conditioning parameters) and Concept Ablation's (mse). AdamW removes a constant factor,
+  so only the *spread* of w_b across samples can change the update.
+* ``closed``: mse (Concept Ablation), kl, hellinger, chi2 at ``--div-scale`` over ``--seeds``, no
+  per-divergence tuning (each gets the one shared setting). Curves: at every snapshot the full metric
+  set on a cheaper reference (``--n-curve`` samples per prompt), so erased-concept rate and quality vs
+  step; and quality interpolated at equal erased rates (``--levels``).
+* ``variational``: js and kl f-GAN forms. Each variant is tuned on the **val** split over the same
+  grid ``VAR_GRID`` (seed 0, no curves), the setting picked by ``pick`` is then run over ``--seeds``
+  on the **test** split.
 
-    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py [--quick] [--steps 200] [--only LABEL,...] [--out runs/fdivergence]
+Metrics (``genunlearn.eval.concept``, references from one held-out split, never mixed): erased % =
+samples for prompts with "circle" judged a circle; floor % = circles among the base's anchor images
+(the objective's optimum ε(circle) = ε(square) leaves about this); colour % = colour kept on
+"a <colour> circle"; Δshape = shape accuracy on prompts without "circle", points vs the base;
+FD ratio = FD to prompt-matched held-out real images on those prompts over the base's.
+Finished rows are cached in ``OUT/rows/`` and reused on a rerun with the same settings.
+
+    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py --suite weights
+    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py --suite closed --div-scale exact --seeds 0,1,2
+    OMP_NUM_THREADS=1 python benchmarks/fdivergence.py --suite variational --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -28,173 +35,273 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from genunlearn.data import load_dataset
-from genunlearn.eval.concept import concept_reference, draw, erased_rate, evaluate_concept
+from genunlearn.eval.concept import concept_reference, evaluate_concept
 from genunlearn.eval.judge import load_judge
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
-from genunlearn.methods import get_method
-from genunlearn.methods.fdiv import DEFAULT_LR, make_anchor_pool, prompt_pairs
+from genunlearn.methods import divergences, get_method
+from genunlearn.methods.common import copy_net, select_params
+from genunlearn.methods.fdiv import DEFAULT_LR, kl_weights, make_anchor_pool, prompt_pairs
 from genunlearn.recipes import TrainJob, train_cached
 
-CONCEPT = "circle"
-CLOSED = ["kl", "jeffreys", "hellinger", "chi2", "alpha:0.5", "alpha:2"]
-VARIATIONAL = ["kl", "rkl", "js", "hellinger", "chi2", "tv"]
+CONCEPT, ANCHOR = "circle", "square"
+CLOSED = ["mse", "kl", "hellinger", "chi2"]
+WEIGHT_DIVERGENCES = ["mse", "kl", "jeffreys", "hellinger", "chi2", "alpha:0.5", "alpha:2"]
+VARIATIONAL = ["js", "kl"]
+# The variational search, the same for every variant: the model's lr (lr ratio), the critic's strength
+# (its lr, updates per model update, warm-up) and what it sees (ε only, or ε with x_t and t).
+VAR_GRID = {
+    "A default": {},
+    "B strong critic": {"critic_conditioning": "xt_t", "critic_lr": 1e-3, "critic_steps": 3, "critic_warmup": 100},
+    "C strong critic, lr/10": {"critic_conditioning": "xt_t", "critic_lr": 1e-3, "critic_steps": 3, "critic_warmup": 100, "lr": 1e-4},
+    "D lr/10": {"lr": 1e-4},
+}
+KEYS = [("erased_rate", 100, "erased %"), ("attribute_preservation", 100, "colour %"), ("shape_accuracy_delta_points", 1, "Δshape"), ("fd_real_ratio_to_base", 1, "FD ratio")]
 
 
-def rows(quick: bool) -> list[dict]:
-    """(label, method, config values, anchor) of every row: every divergence with the sibling anchor
-    "square", ESD, and a few rows with the generic anchor "shape"."""
-
-    def row(divergence: str, form: str, anchor: str) -> dict:
-        if divergence == "mse":
-            return {"label": f"concept_ablation (mse) →{anchor}", "method": "concept_ablation", "values": {}, "anchor": anchor}
-        return {"label": f"{form} {divergence} →{anchor}", "method": "fdiv", "values": {"divergence": divergence, "form": form}, "anchor": anchor}
-
-    closed = ["mse", "hellinger", "chi2"] if quick else ["mse", *CLOSED]
-    out = [row(d, "closed", "square") for d in closed]
-    out += [row(d, "variational", "square") for d in (["js"] if quick else VARIATIONAL)]
-    out.append({"label": "esd", "method": "esd", "values": {}, "anchor": None})
-    out += [row(d, "closed", "shape") for d in (["hellinger"] if quick else ["mse", "hellinger"])]
-    return out
+def ms(values, spec=".1f") -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{format(statistics.mean(values), spec)} ± {format(sd, spec)}"
 
 
-def plot(results: list[dict], path: Path) -> None:
+class Bench:
+    """The base, judge, request and the per-split references shared by every row."""
+
+    def __init__(self, args):
+        self.args = args
+        self.base = GenerativeModel.from_pretrained(args.base) if args.base else train_cached(TrainJob("shapes", "diffusion"))
+        self.judge = load_judge("shapes", verbose=False)
+        self.request = ForgetRequest("concept", concept=CONCEPT, anchor=ANCHOR)
+        self.pairs = prompt_pairs(self.base.attributes, CONCEPT, ANCHOR)
+        self.refs, self.pools = {}, {}
+        self.out = Path(args.out)
+        (self.out / "rows").mkdir(parents=True, exist_ok=True)
+        print(f"base model {self.base.info['key']}; judge held-out accuracy {self.judge.test_accuracy}")
+
+    def ref(self, split: str, curve: bool = False):
+        """Final reference (``--n-per-prompt``, seed 0) or curve reference (``--n-curve``, seed 1)."""
+        key = (split, curve)
+        if key not in self.refs:
+            a = self.args
+            n, seed = (a.n_curve, 1) if curve else (a.n_per_prompt, 0)
+            self.refs[key] = concept_reference(self.base, self.request, self.judge, n_per_prompt=n, seed=seed, steps=a.sample_steps, split=split)
+        return self.refs[key]
+
+    def pool(self, seed: int):
+        if seed not in self.pools:
+            p = make_anchor_pool(self.base, self.pairs, self.args.anchor_images, steps=self.args.sample_steps, guidance=3.0, seed=seed)
+            self.pools[seed] = (p, float((self.judge.predict(p.x)[:, 0] == 0).float().mean()))
+        return self.pools[seed]
+
+    def run(self, label: str, values: dict, seed: int, split: str, curve: bool) -> dict:
+        """One unlearning run, judged on ``split``; cached by its settings."""
+        a = self.args
+        values = {"steps": a.steps, "lr": DEFAULT_LR["conditioning"], "params": "conditioning", "batch_size": a.batch_size, **values, "seed": seed}
+        settings = {"values": values, "split": split, "curve": curve, "anchor_images": a.anchor_images, "n_eval": a.n_per_prompt, "n_curve": a.n_curve, "sample_steps": a.sample_steps, "snapshots": a.snapshots, "base": self.base.info["key"]}
+        path = self.out / "rows" / (hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12] + ".json")
+        if path.is_file():
+            print(f"{label} seed {seed} ({split}): reused {path}")
+            return json.loads(path.read_text())
+        pool, floor = self.pool(seed)
+        curve_points, probe_seconds = [], [0.0]
+
+        def probe(step, model):
+            t = time.perf_counter()
+            curve_points.append({"step": step, **evaluate_concept(model, self.request, self.ref(split, curve=True), self.judge)})
+            probe_seconds[0] += time.perf_counter() - t
+
+        t = time.perf_counter()
+        model = get_method("fdiv", values).unlearn(self.base, self.request, anchor_pool=pool, snapshot_every=a.steps // a.snapshots if curve else 0, on_snapshot=probe if curve else None)
+        seconds = time.perf_counter() - t - probe_seconds[0]
+        m = evaluate_concept(model, self.request, self.ref(split), self.judge)
+        row = {"label": label, "seed": seed, "split": split, "settings": settings, "metrics": m, "curve": curve_points, "floor": floor, "seconds": seconds}
+        path.write_text(json.dumps(row, indent=1))
+        print(f"{label} seed {seed} ({split}): " + " ".join(f"{name} {scale * m[k]:.1f}" for k, scale, name in KEYS) + f" ({seconds:.0f}s)", flush=True)
+        return row
+
+    def base_point(self, split: str) -> dict:
+        """Step 0 of every curve: the base on the curve reference."""
+        return {"step": 0, **evaluate_concept(self.base, self.request, self.ref(split, curve=True), self.judge)}
+
+
+# --- weights -----------------------------------------------------------------------------------------
+def weights(bench: Bench, n: int = 512) -> None:
+    base, process = bench.base, bench.base.process
+    pool, _ = bench.pool(0)
+    g = torch.Generator().manual_seed(0)
+    i = torch.randint(len(pool.x), (n,), generator=g)
+    xt, t, _, _ = process.corrupt(pool.x[i], g)
+    with torch.no_grad():
+        target = process.predict_eps(base.net, xt, t, pool.anchor[i])
+    net = copy_net(base.net, trainable=True)
+    params = select_params(net, "conditioning")
+    diff2 = (process.predict_eps(net, xt, t, pool.target[i]) - target).pow(2).flatten(1)
+    m = diff2.mean(1)
+    omega, d, early = kl_weights(process), diff2.shape[1], t < process.num_train_timesteps // 10
+
+    def grad(w):
+        gr = torch.autograd.grad((w * m).mean(), params, retain_graph=True)
+        return torch.cat([x.flatten() for x in gr])
+
+    g_mse = grad(torch.ones(n))
+    print(f"{n} triples at the base, t ~ U{{0..{process.num_train_timesteps - 1}}}; w_b = ∂g(K_b)/∂m_b normalised to mean 1; cos = cosine of the batch gradient (conditioning params) with mse's / kl's at the same div_scale")
+    print("| div_scale | divergence | K median | K max | w min | w max | w CV | weight share t < T/10 | cos with mse | cos with kl |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for scale in ("mean", "exact"):
+        dk = torch.full((n,), 0.5) if scale == "mean" else omega[t] * d  # ∂K/∂m
+        k = (m * dk).detach()
+        g_kl = grad(dk / dk.mean())
+        for name in WEIGHT_DIVERGENCES:
+            if name == "mse":
+                w = torch.ones(n)
+            else:
+                kk = k.clone().requires_grad_(True)
+                (w,) = torch.autograd.grad(divergences.closed_form(name)(kk).sum(), kk)
+                w = w * dk
+            w = w / w.mean()
+            gw = grad(w)
+            cos = [float(torch.nn.functional.cosine_similarity(gw, ref, 0)) for ref in (g_mse, g_kl)]
+            print(f"| {scale} | {name} | {k.median():.2g} | {k.max():.2g} | {w.min():.3f} | {w.max():.3f} | {w.std() / w.mean():.3f} | {float(w[early].sum() / w.sum()):.3f} | {cos[0]:.4f} | {cos[1]:.4f} |")
+
+
+# --- closed ------------------------------------------------------------------------------------------
+def interpolate(points: list[dict], level: float) -> dict | None:
+    """Step and quality where the erased rate first falls to ``level`` (linear between snapshots)."""
+    for p, q in zip(points, points[1:]):
+        if q["erased_rate"] <= level < p["erased_rate"]:
+            f = (p["erased_rate"] - level) / (p["erased_rate"] - q["erased_rate"])
+            return {k: p[k] + f * (q[k] - p[k]) for k in ("step", "attribute_preservation", "shape_accuracy_delta_points", "fd_real_ratio_to_base")}
+    return None
+
+
+def final_table(groups: dict[str, list[dict]], extra: str = "") -> str:
+    lines = ["| row | seeds | erased % | floor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | wall s |" + extra, "|" + "---|" * (10 + extra.count("|"))]
+    for label, rs in groups.items():
+        m = [r["metrics"] for r in rs]
+        lines.append(
+            f"| {label} | {','.join(str(r['seed']) for r in rs)} | {ms([100 * x['erased_rate'] for x in m])} | {ms([100 * r['floor'] for r in rs])} | {ms([100 * x['attribute_preservation'] for x in m])} "
+            f"| {ms([x['shape_accuracy_delta_points'] for x in m])} | {ms([x['colour_accuracy_delta_points'] for x in m])} | {ms([x['fd_real_ratio_to_base'] for x in m], '.2f')} | {ms([x['fd_vs_base'] for x in m], '.2f')} | {ms([r['seconds'] for r in rs], '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
+def curve_tables(groups: dict[str, list[dict]], base_point: dict, levels: list[float]) -> str:
+    steps = [p["step"] for p in next(iter(groups.values()))[0]["curve"]]
+    out = ["Curves (curve reference; mean ± std over seeds; step 0 = the base): erased % / colour % / Δshape / FD ratio", "| row | " + " | ".join(f"step {s}" for s in [0, *steps]) + " |", "|---|" + "---|" * (len(steps) + 1)]
+    b = base_point
+    for label, rs in groups.items():
+        cells = [f"{100 * b['erased_rate']:.0f} / {100 * b['attribute_preservation']:.0f} / 0.0 / 1.00"]
+        for j in range(len(steps)):
+            ps = [r["curve"][j] for r in rs]
+            cells.append(" / ".join(ms([scale * p[k] for p in ps], ".2f" if k == "fd_real_ratio_to_base" else ".0f" if scale == 100 else ".1f") for k, scale, _ in KEYS))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", "At equal erasure (interpolated between snapshots, per seed; n = seeds that reached the level):", "| row | level | n | step | colour % | Δshape | FD ratio |", "|---|---|---|---|---|---|---|"]
+    for level in levels:
+        for label, rs in groups.items():
+            hits = [h for h in (interpolate([{"step": 0, **b}, *r["curve"]], level / 100) for r in rs) if h]
+            out.append(f"| {label} | ≤ {level:g} % | {len(hits)} | {ms([h['step'] for h in hits], '.0f')} | {ms([100 * h['attribute_preservation'] for h in hits])} | {ms([h['shape_accuracy_delta_points'] for h in hits])} | {ms([h['fd_real_ratio_to_base'] for h in hits], '.2f')} |")
+    return "\n".join(out)
+
+
+def plot(groups: dict[str, list[dict]], base_point: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in results:
-        if r.get("curve"):
-            steps, rates = zip(*r["curve"])
-            ax.plot(steps, [100 * v for v in rates], ("--" if "square" in r["label"] else "-"), marker=".", label=r["label"])
-    ax.axhline(5, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("unlearning step")
-    ax.set_ylabel('erased-concept rate (% of "circle" samples judged circle)')
-    ax.set_title("f-DMU on shapes: convergence per divergence")
-    ax.legend(fontsize=7, ncol=2)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for label, rs in groups.items():
+        steps = [0] + [p["step"] for p in rs[0]["curve"]]
+        for ax, (k, scale, name) in zip(axes, [KEYS[0], KEYS[3], KEYS[2]]):
+            ys = [[scale * base_point[k]] + [scale * p[k] for p in r["curve"]] for r in rs]
+            mean = [statistics.mean(v) for v in zip(*ys)]
+            ax.plot(steps, mean, marker=".", label=label)
+            ax.set_xlabel("unlearning step")
+            ax.set_ylabel(name + " (mean over seeds)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle('f-DMU on shapes, "circle" → "square": erased rate and quality vs step')
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
-def fmt(v, spec=".1f"):
-    return "—" if v is None else format(v, spec)
+def closed(bench: Bench) -> None:
+    a = bench.args
+    groups = {f"{d} ({a.div_scale})" if d != "mse" else "mse (concept_ablation)": [bench.run(d, {"divergence": d, "div_scale": a.div_scale}, s, "test", True) for s in a.seeds] for d in a.divergences}
+    bp = bench.base_point("test")
+    base = bench.ref("test").base_metrics
+    print(f"\nbase (test reference): circle prompts → {100 * base['erased_rate']:.1f}% circles, colour {100 * base['attribute_preservation']:.1f}%, shape acc on other prompts {100 * base['shape_accuracy_kept']:.1f}%, FD to real {base['fd_real']:.2f}")
+    print(f"every row: steps {a.steps}, batch {a.batch_size}, AdamW lr {DEFAULT_LR['conditioning']}, params conditioning, div_scale {a.div_scale}; no per-divergence tuning (1 setting each); seeds {a.seeds}")
+    print(final_table(groups))
+    print()
+    print(curve_tables(groups, bp, a.levels))
+    plot(groups, bp, bench.out / f"closed-{a.div_scale}.png")
+    print(f"plot: {bench.out / f'closed-{a.div_scale}.png'}")
 
 
-def table(results: list[dict], base: dict, floors: dict) -> str:
-    head = "| row | erased % | floor % | anchor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | KID vs base | first ≤5 % | wall s | erased≤2 | colour≥90 | Δ≤3 | FD≤1.2 |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    lines.append(f"| base | {100 * base['erased_rate']:.1f} | — | — | {100 * base['attribute_preservation']:.1f} | 0.0 | 0.0 | 1.00 | {base['fd_vs_base']:.2f} (floor) | {base['kid_vs_base']:.3f} | — | — | | | | |")
-    for r in results:
-        m = r["metrics"]
-        ok = lambda c: "PASS" if c else "MISS"  # noqa: E731
-        delta = max(abs(m["shape_accuracy_delta_points"]), abs(m["colour_accuracy_delta_points"]))
-        lines.append(
-            f"| {r['label']} | {100 * m['erased_rate']:.1f} | {fmt(100 * floors[r['anchor']] if r['anchor'] else None)} | {fmt(100 * m['anchor_rate'] if m['anchor_rate'] is not None else None)} | {100 * m['attribute_preservation']:.1f} "
-            f"| {m['shape_accuracy_delta_points']:+.1f} | {m['colour_accuracy_delta_points']:+.1f} | {m['fd_real_ratio_to_base']:.2f} | {m['fd_vs_base']:.2f} | {m['kid_vs_base']:.3f} "
-            f"| {fmt(r['first_le_5'], 'd')} | {r['seconds']:.0f} | {ok(m['erased_rate'] <= 0.02)} | {ok(m['attribute_preservation'] >= 0.9)} | {ok(delta <= 3)} | {ok(m['fd_real_ratio_to_base'] <= 1.2)} |"
-        )
-    return "\n".join(lines)
+# --- variational ---------------------------------------------------------------------------------------
+def misses(m: dict) -> int:
+    return (m["erased_rate"] > 0.05) + (m["attribute_preservation"] < 0.9) + (m["fd_real_ratio_to_base"] > 1.5)
+
+
+def pick(rows: dict[str, dict]) -> str:
+    """Fewest missed targets (erased ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5), then the lowest erased rate."""
+    return min(rows, key=lambda s: (misses(rows[s]["metrics"]), rows[s]["metrics"]["erased_rate"]))
+
+
+def variational(bench: Bench) -> None:
+    a = bench.args
+    picked, groups = {}, {}
+    print(f"tuning on val (seed 0), the same {len(VAR_GRID)} settings per variant: {VAR_GRID}")
+    tuned = {d: {s: bench.run(f"variational {d} [{s}]", {"divergence": d, "form": "variational", **v}, 0, "val", False) for s, v in VAR_GRID.items()} for d in a.divergences}
+    for d, rows in tuned.items():
+        picked[d] = pick(rows)
+        print(f"\nval, variational {d}: picked {picked[d]!r} (fewest missed targets, then lowest erased rate)")
+        print(final_table({f"{d} [{s}]": [r] for s, r in rows.items()}))
+    for d in a.divergences:
+        groups[f"variational {d} [{picked[d]}]"] = [bench.run(f"variational {d} [{picked[d]}]", {"divergence": d, "form": "variational", **VAR_GRID[picked[d]]}, s, "test", True) for s in a.seeds]
+    bp = bench.base_point("test")
+    print(f"\ntest, seeds {a.seeds}: the picked setting per variant (targets: erased ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5)")
+    print(final_table(groups))
+    print()
+    print(curve_tables(groups, bp, a.levels))
+    plot(groups, bp, bench.out / "variational.png")
+    print(f"plot: {bench.out / 'variational.png'}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rows, steps and samples (smoke run)")
-    ap.add_argument("--steps", type=int, default=None, help="unlearning steps for every row (default 200; quick 60)")
-    ap.add_argument("--lr", type=float, default=None, help="every row's learning rate (default: fdiv's default for --params)")
-    ap.add_argument("--params", choices=["all", "conditioning"], default="conditioning", help="trainable parameters of every row (esd too)")
+    ap.add_argument("--suite", choices=["weights", "closed", "variational"], required=True)
+    ap.add_argument("--div-scale", choices=["mean", "exact"], default="exact", help="closed suite: K = MSE/2 (mean) or the Gaussian KL ω_t Σ Δε² (exact)")
+    ap.add_argument("--divergences", default=None, help="comma-separated (default: closed mse,kl,hellinger,chi2; variational js,kl)")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--anchor-images", type=int, default=None, help="per anchor prompt (default 100; quick 40)")
-    ap.add_argument("--n-per-prompt", type=int, default=None, help="judged samples per prompt (default 12; quick 6)")
-    ap.add_argument("--n-curve", type=int, default=None, help="samples per erased prompt at each snapshot (default 8; quick 4)")
-    ap.add_argument("--sample-steps", type=int, default=20, help="DDIM steps of every evaluation, anchor and ESD sampler")
-    ap.add_argument("--snapshots", type=int, default=5, help="convergence probes per row")
-    ap.add_argument("--only", default=None, help="comma-separated row labels to run (default: all)")
+    ap.add_argument("--anchor-images", type=int, default=100, help="per anchor prompt")
+    ap.add_argument("--n-per-prompt", type=int, default=12, help="judged samples per prompt, final evaluation")
+    ap.add_argument("--n-curve", type=int, default=8, help="judged samples per prompt at each snapshot")
+    ap.add_argument("--snapshots", type=int, default=5)
+    ap.add_argument("--levels", default="60,40", help="erased rates (%%) at which quality is compared")
+    ap.add_argument("--sample-steps", type=int, default=20, help="DDIM steps of every evaluation and anchor sampler")
     ap.add_argument("--base", default=None, help="a saved base model folder (default: the shapes diffusion recipe, trained or cached)")
     ap.add_argument("--out", default="runs/fdivergence")
     args = ap.parse_args()
-    q = args.quick
-    steps = args.steps or (60 if q else 200)
-    n_anchor = args.anchor_images or (40 if q else 100)
-    n_eval = args.n_per_prompt or (6 if q else 12)
-    n_curve = args.n_curve or (4 if q else 8)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.levels = [float(v) for v in args.levels.split(",")]
+    args.divergences = args.divergences.split(",") if args.divergences else (VARIATIONAL if args.suite == "variational" else CLOSED)
     torch.set_num_threads(1)
-    out = Path(args.out)
-    (out / "rows").mkdir(parents=True, exist_ok=True)
-
     t0 = time.perf_counter()
-    base = GenerativeModel.from_pretrained(args.base) if args.base else train_cached(TrainJob("shapes", "diffusion"))
-    judge = load_judge("shapes", verbose=False)
-    data = load_dataset("shapes")
-    print(f"base model {base.info['key']} (trained {base.info['train_seconds']:.0f}s); judge held-out accuracy {judge.test_accuracy}")
-    request = {a: ForgetRequest("concept", concept=CONCEPT, anchor=a) for a in ("shape", "square")}
-    ref = concept_reference(base, request["shape"], judge, n_per_prompt=n_eval, seed=0, steps=args.sample_steps)
-    erased_prompts = ref.prompts[ref.erased]
-    print(f"reference samples drawn in {time.perf_counter() - t0:.0f}s")
-
-    pools, floors, pool_seconds = {}, {}, {}
-    lr = args.lr or DEFAULT_LR[args.params]
-    settings = {"steps": steps, "lr": lr, "params": args.params, "batch": args.batch_size, "anchor_images": n_anchor, "n_eval": n_eval, "n_curve": n_curve, "sample_steps": args.sample_steps, "snapshots": args.snapshots, "base": base.info["key"]}
-    results = []
-    for row in rows(q):
-        if args.only and row["label"] not in args.only.split(","):
-            continue
-        key = hashlib.sha256(json.dumps({**row, **settings}, sort_keys=True).encode()).hexdigest()[:12]
-        cached = out / "rows" / f"{key}.json"
-        if cached.is_file():
-            results.append(json.loads(cached.read_text()))
-            print(f"{row['label']}: reused {cached}")
-            continue
-        anchor = row["anchor"] or "shape"
-        if anchor not in pools:
-            t = time.perf_counter()
-            pools[anchor] = make_anchor_pool(base, prompt_pairs(base.attributes, CONCEPT, anchor), n_anchor, steps=args.sample_steps, guidance=3.0, seed=0)
-            pool_seconds[anchor] = time.perf_counter() - t
-            floors[anchor] = float((judge.predict(pools[anchor].x)[:, 0] == 0).float().mean())
-        values = {"steps": steps, "lr": lr, "params": args.params, "batch_size": args.batch_size, **row["values"]}
-        if row["method"] == "esd":
-            values["sample_steps"] = args.sample_steps
-        method = get_method(row["method"], values)
-        curve, probe_seconds = [], [0.0]
-
-        def probe(step, model):
-            t = time.perf_counter()
-            s = draw(model, erased_prompts, n_curve, judge, seed=1, steps=args.sample_steps)
-            curve.append((step, erased_rate(s, base.attributes, CONCEPT)))
-            probe_seconds[0] += time.perf_counter() - t
-
-        t = time.perf_counter()
-        if row["method"] == "esd":
-            model = method.unlearn(base, request["shape"], data)
-        else:
-            probe(0, base)
-            model = method.unlearn(base, request[anchor], data, anchor_pool=pools[anchor], snapshot_every=max(1, steps // args.snapshots), on_snapshot=probe)
-        seconds = time.perf_counter() - t - probe_seconds[0]
-        metrics = evaluate_concept(model, request[anchor], ref, judge)
-        first = next((s for s, v in curve if v <= 0.05), None)
-        result = {**row, "metrics": metrics, "curve": curve, "first_le_5": first, "seconds": seconds, "floor": floors.get(row["anchor"]), "settings": settings}
-        cached.write_text(json.dumps(result, indent=1))
-        results.append(result)
-        m = metrics
-        print(f"{row['label']}: erased {100 * m['erased_rate']:.1f}% colour {100 * m['attribute_preservation']:.1f}% Δshape {m['shape_accuracy_delta_points']:+.1f} Δcolour {m['colour_accuracy_delta_points']:+.1f} "
-              f"FD ratio {m['fd_real_ratio_to_base']:.2f} first≤5% {first} ({seconds:.0f}s)", flush=True)
-
-    floors = {a: next((r["floor"] for r in results if r["anchor"] == a and r["floor"] is not None), None) for a in ("shape", "square")}
-    floors[None] = None
-    print(f"\nsettings: {settings}; anchor images drawn in {', '.join(f'{k} {v:.0f}s' for k, v in pool_seconds.items()) or '(reused rows)'}")
-    print(f"base: circle prompts → {100 * ref.base_metrics['erased_rate']:.1f}% circles, colour {100 * ref.base_metrics['attribute_preservation']:.1f}%, "
-          f"shape acc (no-circle prompts) {100 * ref.base_metrics['shape_accuracy_kept']:.1f}%, colour acc {100 * ref.base_metrics['colour_accuracy_kept']:.1f}%, FD to real {ref.base_metrics['fd_real']:.2f}")
-    print(table(results, ref.base_metrics, floors))
-    plot(results, out / "convergence.png")
-    (out / "results.json").write_text(json.dumps({"settings": settings, "base": ref.base_metrics, "rows": results}, indent=1))
-    print(f"\nconvergence plot: {out / 'convergence.png'}; total {time.perf_counter() - t0:.0f}s (2 shared CPU cores, other jobs running: times are under contention)")
+    bench = Bench(args)
+    {"weights": weights, "closed": closed, "variational": variational}[args.suite](bench)
+    print(f"\ntotal {time.perf_counter() - t0:.0f}s (2 CPU cores shared with other jobs: times are contended; compare within a table only)")
 
 
 if __name__ == "__main__":
