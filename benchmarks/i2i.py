@@ -2,17 +2,19 @@
 
 Forget classes 0–4, retain 5–9. Parts (``--part``):
 
-* ``claims`` (default, issue #19): α of ours tuned on **validation** images with an original
-  trained on the fit split (train minus val) and unlearnt on it; the chosen α reported on **test**
-  images with the original trained on the whole train split, seeds 0, 1, 2 (mean ± std), under the
-  benchmark's judge and a second, independent judge (an RBF SVM on pixels, ``pixel_judge``); the
-  floors that the visible pixels set for each judge; the retain-replacement sweep (real / proxy
-  retain mix 0, 25, 50, 75, 100 % real) under three mask sizes (centre 4/16 and 8/16 of the side
-  hidden, border hidden). Rows are cached in ``--out``/claims.json, so a rerun resumes.
+* ``claims`` (default, issue #19): α of ours and of the two baselines that kept retain completions
+  in issue #7 (RETAIN LABEL, NOISY LABEL) tuned on **validation** images over the same grid, with an
+  original trained on the fit split (train minus val) and unlearnt on it; each picked α reported on
+  **test** images with the original trained on the whole train split, seeds 0, 1, 2 (mean ± std),
+  under the benchmark's judge and a second, independent judge (an RBF SVM on pixels,
+  ``pixel_judge``), with the floor the visible pixels set for each judge; the retain-replacement
+  sweep of ours (real / proxy retain mix 0, 25, 50, 75, 100 % real) under three mask sizes (centre
+  4/16 and 8/16 of the side hidden, border hidden); a table of what each judge reads in which
+  pixels. Rows are cached in ``--out``/claims.json, so a rerun resumes.
 * ``baselines`` (issue #7): one seed, every method on test images with the default α, an α sweep on
   the same test images, and a figure (masked input, original, unlearned, ground truth).
 
-    python benchmarks/i2i.py                     # claims: ~1 h on 2 busy cores (models cached after)
+    python benchmarks/i2i.py                     # claims: ~1.5 h on 2 busy cores (models cached after)
     python benchmarks/i2i.py --part baselines    # issue #7's single-seed table
     python benchmarks/i2i.py --quick             # smoke: small budgets, a few minutes
 """
@@ -47,10 +49,11 @@ METHODS = (  # (row label, method, options)
 )
 ALPHAS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # 1.0 is the default
 SEEDS = (0, 1, 2)
-TUNE_ALPHAS = (0.5, 1.0, 2.0, 4.0, 8.0)  # issue #19's grid: every setting tried is printed
+TUNE_ALPHAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # issue #19 grid, the same for every method; every setting is printed
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of real retain images in each retain half-batch
 RETAIN_SLACK = 0.02  # retain accuracy within 2 points of the original (issue #19)
 FORGET_TARGET = 0.20
+CLAIM_METHODS = ("i2i", "i2i_retain_label", "i2i_noisy_label")  # ours first; the two baselines that kept retain (issue #7)
 
 
 def targets(row: dict, original: dict, proxy_ref: dict | None) -> dict[str, bool]:
@@ -213,37 +216,46 @@ def original_model(split: str, *, steps=None, forget=None):
     return train_cached(I2IJob("digits", forget=forget, steps=steps, split=split), progress=False)
 
 
-def unlearn_row(original, data, config: dict, split: str, tasks, judges, budget=None) -> dict:
-    """Ours with ``config`` on ``original`` (unlearning data ``data``), evaluated on ``split``."""
+def unlearn(method: str, original, data, config: dict, budget=None):
+    """(model, seconds): ``method`` with ``config`` on ``original``, unlearning data ``data``."""
     from genunlearn.methods import get_method
 
-    m = get_method("i2i", config, family="i2i")
+    m = get_method(method, config, family="i2i")
     t0 = time.perf_counter()
     model = m.unlearn(original, REQUEST, data, budget=budget)
-    seconds = time.perf_counter() - t0
+    return model, time.perf_counter() - t0
+
+
+def unlearn_row(method: str, original, data, config: dict, split: str, tasks, judges, budget=None) -> dict:
+    """``method`` with ``config`` on ``original``, evaluated on ``split`` under both judges."""
+    model, seconds = unlearn(method, original, data, config, budget)
     return {"config": config, "seconds": seconds, "metrics": evaluate_i2i(model, REQUEST, reference=original, judge=judges[0], judge2=judges[1], tasks=tasks, split=split)}
 
 
 def stat(rows: list[dict], task: str, side: str, key: str) -> tuple[float, float]:
     """Mean and std (over seeds) of one metric, in points for accuracies."""
-    v = torch.tensor([r["metrics"][task][side][key] if side else r["metrics"][task][key] for r in rows])
+    v = torch.tensor([r["metrics"][task][side][key] for r in rows])
     scale = 100 if "accuracy" in key else 1
     return float(v.mean()) * scale, (float(v.std()) if len(v) > 1 else 0.0) * scale
 
 
 def pm(rows, task, side, key, w: int = 11) -> str:
     m, s = stat(rows, task, side, key)
-    return f"{m:.1f}±{s:.1f}".rjust(w)
+    d = 1 if "accuracy" in key else 3
+    return f"{m:.{d}f}±{s:.{d}f}".rjust(w)
 
 
 def pick_alpha(tuned: dict, original: dict) -> tuple[float, str]:
     """The α with the lowest worse-task forget accuracy (judge 1, mean over seeds) among those whose
     mean retain accuracy is within 2 points of the original on both tasks (else the smallest α)."""
-    ok = [a for a, rows in tuned.items() if all(stat(rows, t, "retain", "accuracy")[0] >= 100 * original[t]["retain"]["accuracy"] - 100 * RETAIN_SLACK for t in TASKS)]
+    ok = [a for a, rows in tuned.items() if all(stat(rows, t, "retain", "accuracy")[0] >= 100 * (original[t]["retain"]["accuracy"] - RETAIN_SLACK) for t in TASKS)]
     if not ok:
-        return min(tuned), "no α kept retain accuracy within 2 points on val: the smallest α"
+        return min(tuned), "no α kept retain accuracy within 2 points on val on both tasks: the smallest α"
     best = min(ok, key=lambda a: max(stat(tuned[a], t, "forget", "accuracy")[0] for t in TASKS))
-    return best, f"lowest max(inpaint, outpaint) forget accuracy among α keeping retain accuracy within 2 points on val ({', '.join(map(str, ok))})"
+    return best, f"lowest max(inpaint, outpaint) forget accuracy among the α keeping retain accuracy within 2 points on val ({', '.join(map(str, ok))})"
+
+
+ACC_COLS = (("forget", "accuracy"), ("retain", "accuracy"), ("forget", "accuracy_2"))
 
 
 def claims(args, out: Path) -> list[str]:
@@ -254,74 +266,89 @@ def claims(args, out: Path) -> list[str]:
     cache = Rows(out / ("claims-quick.json" if args.quick else "claims.json"))
     steps, budget = (300, 60) if args.quick else (None, None)
     judges = (load_judge("digits", verbose=False), pixel_judge("digits"))
-    report = [f"judges: benchmark ConvClassifier (held-out test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), second judge RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± std over seeds"]
+    report = [f"judges: J1 = the benchmark's ConvClassifier (test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), J2 = RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± std over seeds"]
 
     # tuning: an original trained on the fit split, unlearnt on the fit split, judged on val images
     fit_orig = original_model("fit", steps=steps)
     fit_data = fit_split("digits")
     orig_val = cache.get("val/original", lambda: {"metrics": evaluate_i2i(fit_orig, REQUEST, judge=judges[0], judge2=judges[1], split="val")})["metrics"]
-    tuned = {a: [cache.get(f"val/alpha={a}/seed={s}", lambda a=a, s=s: unlearn_row(fit_orig, fit_data, {"alpha": a, "seed": s}, "val", TASKS, judges, budget)) for s in SEEDS] for a in TUNE_ALPHAS}
-    alpha, rule = pick_alpha(tuned, orig_val)
-    lines = ["[tuning ours on val images: original trained on the fit split (train minus val); α grid " + ", ".join(map(str, TUNE_ALPHAS)) + f"; acc in %]",
-             f"{'alpha':>6} " + " ".join(f"{t + ' ' + k:>16}" for t in TASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
-    lines.append(f"{'orig':>6} " + " ".join(f"{100 * orig_val[t][s][k]:>16.1f}" for t in TASKS for s, k in (("forget", "accuracy"), ("retain", "accuracy"), ("forget", "accuracy_2"))))
-    for a, rows in tuned.items():
-        lines.append(f"{a:>6} " + " ".join(pm(rows, t, s, k, 16) for t in TASKS for s, k in (("forget", "accuracy"), ("retain", "accuracy"), ("forget", "accuracy_2"))))
-    lines.append(f"picked alpha = {alpha}: {rule}")
+    lines = ["[tuning on val images: original trained on the fit split (train minus val) and unlearnt on it; every method gets the same grid, alpha in " + ", ".join(map(str, TUNE_ALPHAS)) + f" x seeds {', '.join(map(str, SEEDS))}; acc in %]",
+             f"{'method':<17} {'alpha':>6} " + " ".join(f"{t + ' ' + k:>16}" for t in TASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
+    lines.append(f"{'original':<17} {'':>6} " + " ".join(f"{100 * orig_val[t][s][k]:>16.1f}" for t in TASKS for s, k in ACC_COLS))
+    picked = {}
+    for method in CLAIM_METHODS:
+        tuned = {a: [cache.get(f"val/{method}/alpha={a}/seed={s}", lambda a=a, s=s: unlearn_row(method, fit_orig, fit_data, {"alpha": a, "seed": s}, "val", TASKS, judges, budget)) for s in SEEDS] for a in TUNE_ALPHAS}
+        for a, rows in tuned.items():
+            lines.append(f"{method:<17} {a:>6} " + " ".join(pm(rows, t, s, k, 16) for t in TASKS for s, k in ACC_COLS))
+        picked[method] = pick_alpha(tuned, orig_val)
+    lines += [f"picked for {m}: alpha = {a} ({rule})" for m, (a, rule) in picked.items()]
     report.append("\n".join(lines))
+    print("\n\n".join(report), flush=True)
 
     # reporting: the train-split original, the picked α, test images, every mask size
     orig = original_model("train", steps=steps)
     data = load_dataset("digits")
     orig_test = cache.get("test/original", lambda: {"metrics": evaluate_i2i(orig, REQUEST, judge=judges[0], judge2=judges[1], tasks=MASKS)})["metrics"]
-    mix = {}
-    for share in SHARES:
-        retain = {0.0: {"retain": "proxy"}, 1.0: {}}.get(share, {"retain": "mix", "real_share": share})
-        mix[share] = [cache.get(f"test/alpha={alpha}/share={share}/seed={s}", lambda r=retain, s=s: unlearn_row(orig, data, {"alpha": alpha, "seed": s, **r}, "test", MASKS, judges, budget)) for s in SEEDS]
-    ours = mix[1.0]
-    lines = [f"[ours (alpha = {alpha}, real retain) on test images vs the original; acc in %, mean ± std over seeds; J2 = second judge; floor = the original's noise completion composited into the real visible pixels (ours' target)]",
-             f"{'mask':<14} {'model':<9} {'acc_f':>11} {'acc_r':>11} {'acc_f(J2)':>11} {'acc_r(J2)':>11} {'S_f':>11} {'S_r':>11}  targets"]
+
+    def test_rows(method: str, retain: dict, tag: str) -> list[dict]:
+        alpha = picked[method][0]
+        return [cache.get(f"test/{method}/alpha={alpha}/{tag}/seed={s}", lambda s=s: unlearn_row(method, orig, data, {"alpha": alpha, "seed": s, **retain}, "test", MASKS, judges, budget)) for s in SEEDS]
+
+    mix = {share: test_rows("i2i", {0.0: {"retain": "proxy"}, 1.0: {}}.get(share, {"retain": "mix", "real_share": share}), f"share={share}") for share in SHARES}
+    rows = {"i2i": mix[1.0], **{m: test_rows(m, {}, "share=1.0") for m in CLAIM_METHODS[1:]}}
+    lines = ["[test images, each method at its val-picked alpha (" + ", ".join(f"{m} {picked[m][0]}" for m in CLAIM_METHODS) + "), real retain; acc in %, mean ± std over seeds; J2 = second judge; floor = the original's noise completion inside the real visible pixels (ours' target)]",
+             f"{'mask':<14} {'model':<17} {'acc_f':>11} {'acc_r':>11} {'acc_f(J2)':>11} {'acc_r(J2)':>11} {'S_f':>11} {'S_r':>11}  targets"]
     for t in MASKS:
         o = orig_test[t]
-        lines.append(f"{t:<14} {'original':<9} {100 * o['forget']['accuracy']:>11.1f} {100 * o['retain']['accuracy']:>11.1f} {100 * o['forget']['accuracy_2']:>11.1f} {100 * o['retain']['accuracy_2']:>11.1f} {o['forget']['similarity']:>11.3f} {o['retain']['similarity']:>11.3f}")
-        lines.append(f"{t:<14} {'floor':<9} {100 * o['accuracy_noise_visible']:>11.1f} {'':>11} {100 * o['accuracy_noise_visible_2']:>11.1f} {'':>11} {o['s_noise_visible']:>11.3f}")
-        flags = ""
-        if t in TASKS:
-            f1, r1, f2 = stat(ours, t, "forget", "accuracy")[0], stat(ours, t, "retain", "accuracy")[0], stat(ours, t, "forget", "accuracy_2")[0]
-            ok = {"F-acc": f1 <= 100 * FORGET_TARGET, "F-acc(J2)": f2 <= 100 * FORGET_TARGET, "R-acc": r1 >= 100 * (o["retain"]["accuracy"] - RETAIN_SLACK)}
-            flags = " ".join(f"{k}:{'PASS' if v else 'MISS'}" for k, v in ok.items())
-        lines.append(f"{t:<14} {'ours':<9} {pm(ours, t, 'forget', 'accuracy')} {pm(ours, t, 'retain', 'accuracy')} {pm(ours, t, 'forget', 'accuracy_2')} {pm(ours, t, 'retain', 'accuracy_2')} {pm(ours, t, 'forget', 'similarity')} {pm(ours, t, 'retain', 'similarity')}  {flags}".rstrip())
+        lines.append(f"{t:<14} {'original':<17} {100 * o['forget']['accuracy']:>11.1f} {100 * o['retain']['accuracy']:>11.1f} {100 * o['forget']['accuracy_2']:>11.1f} {100 * o['retain']['accuracy_2']:>11.1f} {o['forget']['similarity']:>11.3f} {o['retain']['similarity']:>11.3f}")
+        lines.append(f"{t:<14} {'floor':<17} {100 * o['accuracy_noise_visible']:>11.1f} {'':>11} {100 * o['accuracy_noise_visible_2']:>11.1f} {'':>11} {o['s_noise_visible']:>11.3f}")
+        for method, rs in rows.items():
+            flags = ""
+            if t in TASKS:
+                f1, r1, f2 = (stat(rs, t, side, k)[0] for side, k in ACC_COLS)
+                ok = {"F-acc": f1 <= 100 * FORGET_TARGET, "F-acc(J2)": f2 <= 100 * FORGET_TARGET, "R-acc": r1 >= 100 * (o["retain"]["accuracy"] - RETAIN_SLACK)}
+                flags = " ".join(f"{k}:{'PASS' if v else 'MISS'}" for k, v in ok.items())
+            lines.append(f"{t:<14} {method:<17} {pm(rs, t, 'forget', 'accuracy')} {pm(rs, t, 'retain', 'accuracy')} {pm(rs, t, 'forget', 'accuracy_2')} {pm(rs, t, 'retain', 'accuracy_2')} {pm(rs, t, 'forget', 'similarity')} {pm(rs, t, 'retain', 'similarity')}  {flags}".rstrip())
     report.append("\n".join(lines))
+    print(report[-1], flush=True)
 
-    lines = [f"[retain replacement: share of real retain images in each retain half-batch (rest: the grayscale-shapes proxy), ours alpha = {alpha}, test images, acc in % (mean ± std over seeds); original retain acc: " + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS) + "]",
+    lines = [f"[retain replacement: share of real retain images in each retain half-batch (the rest: the grayscale-shapes proxy), ours alpha = {picked['i2i'][0]}, test images, acc in % (mean ± std over seeds); original retain acc " + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS) + "]",
              f"{'real %':>6} " + " ".join(f"{t + ' ' + k:>22}" for t in MASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
-    for share, rows in mix.items():
-        lines.append(f"{100 * share:>6.0f} " + " ".join(pm(rows, t, s, k, 22) for t in MASKS for s, k in (("forget", "accuracy"), ("retain", "accuracy"), ("forget", "accuracy_2"))))
+    for share, rs in mix.items():
+        lines.append(f"{100 * share:>6.0f} " + " ".join(pm(rs, t, s, k, 22) for t in MASKS for s, k in ACC_COLS))
     report.append("\n".join(lines))
-    print("\n\n".join(report), flush=True)  # the retrain model below is trained on first use
-    report.append(judge_floors(orig, judges, steps))
+    print(report[-1], flush=True)
+    report.append(judge_floors(orig, judges, picked["i2i"][0], steps, budget))
+    print(report[-1], flush=True)
     return report
 
 
-def judge_floors(orig, judges, steps) -> str:
+def judge_floors(orig, judges, alpha: float, steps, budget) -> str:
     """Why the judges disagree: each judge's forget accuracy on test images whose hidden pixels are
     the real ones, the original's completion, the original's noise completion (ours' target),
-    background (-1), or the retrain model's completion (never saw the forget classes)."""
+    background (-1), the retrain model's completion (it never saw the forget classes) or ours'
+    (seed 0); and which classes each judge reads in ours' forget completions."""
+    from genunlearn.data import load_dataset
     from genunlearn.eval.i2i import held_out_splits
     from genunlearn.i2i.masks import noise_images, task_mask
     from genunlearn.i2i.model import composite
 
     retrain = original_model("train", steps=steps, forget=REQUEST)
+    ours = unlearn("i2i", orig, load_dataset("digits"), {"alpha": alpha, "seed": 0}, budget)[0]
     f = held_out_splits("digits", REQUEST)["forget"]
     noise = noise_images(f.x, len(f), "gaussian", torch.Generator().manual_seed(0))
-    lines = ["[forget test images seen by each judge (acc in %): which pixels carry the class]",
-             f"{'mask':<14} {'judge':<6} {'real':>6} {'orig':>6} {'noise':>6} {'blank':>6} {'retrain':>7}"]
+    cols = ("real", "orig", "noise", "blank", "retrain", "ours")
+    lines = ["[forget test images seen by each judge (acc in %): which pixels carry the class]", f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>7}" for c in cols)]
+    reads = []
     for t in MASKS:
         v = task_mask(t, len(f), orig.net.grid)
         h = orig.net.hidden_pixels(v)
-        variants = (f.x, orig.complete(f.x, v), composite(f.x, orig.complete(noise, v), h), composite(f.x, -torch.ones_like(f.x), h), retrain.complete(f.x, v))
+        variants = (f.x, orig.complete(f.x, v), composite(f.x, orig.complete(noise, v), h), composite(f.x, -torch.ones_like(f.x), h), retrain.complete(f.x, v), ours.complete(f.x, v))
         for name, j in zip(("J1", "J2"), judges):
-            lines.append(f"{t:<14} {name:<6} " + " ".join(f"{100 * float((j.predict(x)[:, 0] == f.labels).float().mean()):>{w}.1f}" for x, w in zip(variants, (6, 6, 6, 6, 7))))
+            lines.append(f"{t:<14} {name:<6} " + " ".join(f"{100 * float((j.predict(x)[:, 0] == f.labels).float().mean()):>7.1f}" for x in variants))
+            shares = torch.bincount(j.predict(variants[-1])[:, 0], minlength=10).float() / len(f)
+            reads.append(f"{t:<14} {name:<6} " + " ".join(f"{100 * float(c):>5.1f}" for c in shares))
+    lines += ["", "[classes each judge reads in ours' forget completions (% of forget test images; forget = 0-4)]", f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>5}" for c in range(10)), *reads]
     return "\n".join(lines)
 
 
@@ -337,7 +364,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.part == "claims":
-        print("\n\n" + claims(args, out)[-1])
+        claims(args, out)
     else:
         baselines(args, out)
 
