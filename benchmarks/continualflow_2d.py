@@ -117,7 +117,7 @@ def run(name: str, out: Path, rows: dict, save, steps: int) -> None:
     base = train_cached(TrainJob(task, "flow", steps=steps, overrides=RECIPE), progress=False)
     energy = classifier_energy(load_dataset(task), ["forget"], task=task)
     print(f"== {name}: {N_POINTS} points, noise {NOISE}, scaled to [{LO}, {HI}], λ = {LAM}; base {steps} steps; seeds {list(SEEDS)}; metrics on fresh draws ==")
-    print(f"{'model':<22} {'forget rate (energy)':>20} {'leakage':>17} {'forget rate (1-NN)':>18} {'off-support':>17} {'MMD retain σ=1':>19}")
+    print(f"{'model':<26} {'forget rate (energy)':>20} {'leakage':>17} {'forget rate (1-NN)':>18} {'off-support':>17} {'MMD retain σ=1':>19}")
     table: dict[str, list] = {}
     for seed in SEEDS:
         ref_x, ref_f = scaled(name, 4 * N_POINTS, 1000 + seed)
@@ -131,7 +131,7 @@ def run(name: str, out: Path, rows: dict, save, steps: int) -> None:
             table.setdefault(label, []).append(rows[key])
     for label, rs in table.items():
         cells = [torch.tensor([r[k] for r in rs]) for k in ("forget_rate_energy", "leakage", "forget_rate_nn", "off_support", "mmd_retain")]
-        print(f"{label:<22} " + " ".join(f"{c.mean():.4f} ± {c.std():.4f}".rjust(w) for c, w in zip(cells, (20, 17, 18, 17, 19))), flush=True)
+        print(f"{label:<26} " + " ".join(f"{c.mean():.4f} ± {c.std():.4f}".rjust(w) for c, w in zip(cells, (20, 17, 18, 17, 19))), flush=True)
 
 
 def main() -> None:
