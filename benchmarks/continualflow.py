@@ -158,11 +158,13 @@ SEEDS = (0, 1, 2)
 RETRAIN_TIMING_STEPS = 200
 TARGET = {"forget_rate": 0.005, "fd_vs_retrain": 1.2, "time_vs_retrain": 0.2}
 _IMG = {"lam": 5.0, "batch": 128, "lr_schedule": "cosine"}
-# two settings (a contended machine: the fine-tune baseline is left out of the digits part); pools
-# of 2,000 leave room for steps within 20 % of retrain
+# four settings (a contended machine: the fine-tune baseline is left out of the digits part); smaller
+# pools leave room for steps within 20 % of retrain
 GRID = [
     {**_IMG, "pool": 5000, "steps": 300, "lr": 1e-3},  # the earlier benchmark's setting
     {**_IMG, "pool": 2000, "steps": 500, "lr": 1e-3, "vanishing_share": 0.5},  # share: conditional models only
+    {**_IMG, "pool": 1000, "steps": 600, "lr": 1e-3, "vanishing_share": 0.75},
+    {**_IMG, "pool": 2000, "steps": 500, "lr": 2e-3, "vanishing_share": 0.75},
 ]
 
 
