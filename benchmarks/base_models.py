@@ -11,6 +11,7 @@ Prints (and writes runs/bench/base_models.json):
     python benchmarks/base_models.py            # full (≈ 20 min on 2 cores)
     python benchmarks/base_models.py --quick    # smoke run with few steps (numbers meaningless)
     python benchmarks/base_models.py --only shapes/flow   # selected rows only
+    python benchmarks/base_models.py --cached --only digits/diffusion   # judge the cached/released model
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
-from genunlearn.recipes import TrainJob, recipe_for, train_generative
+from genunlearn.recipes import TrainJob, recipe_for, train_cached, train_generative
 
 TASKS = [("ring8", "flow"), ("checkerboard", "flow"), ("digits", "flow"), ("digits", "diffusion"), ("shapes", "flow"), ("shapes", "diffusion"), ("shapes", "sd")]
 LIMIT_S = {"ring8": 120, "checkerboard": 120, "digits": 120, "shapes": 600, "shapes/sd": 900}
@@ -38,10 +39,12 @@ def full_prompt_accuracy(per_prompt: dict) -> float:
     return sum(full) / len(full)
 
 
-def judge_task(task: str, kind: str, steps: int | None, n_per_prompt: int) -> dict:
+def judge_task(task: str, kind: str, steps: int | None, n_per_prompt: int, cached: bool = False) -> dict:
+    """Train (or, ``cached``, load from the recipe cache with its recorded training time) and judge
+    against the held-out test split."""
     t0 = time.perf_counter()
-    model = train_generative(TrainJob(task, kind, steps=steps), progress=False)
-    wall = time.perf_counter() - t0
+    model = (train_cached if cached else train_generative)(TrainJob(task, kind, steps=steps), progress=False)
+    wall = model.info["train_seconds"] if cached else time.perf_counter() - t0
     limit = LIMIT_S.get(f"{task}/{kind}", LIMIT_S[task])
     m = evaluate(model, None, n_per_prompt=n_per_prompt)
     row = {"task": task, "model": kind, "wall_s": wall, "steps": model.info["steps"], "steps_per_s": model.info["steps"] / model.info["train_seconds"]}
@@ -131,12 +134,14 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench/base_models.json")
     ap.add_argument("--network-budget", type=float, default=90.0, help="seconds of training per network in the network-choice section (0: skip)")
+    ap.add_argument("--steps", type=int, default=None, help="train the selected rows for this many steps instead of the recipe's (a convergence check)")
+    ap.add_argument("--cached", action="store_true", help="judge the recipe-cache models (trained once, or released) with their recorded training time instead of training anew")
     ap.add_argument("--only", default=None, help="comma-separated task or task/kind rows to run, e.g. shapes or digits/diffusion (skips the other sections)")
     args = ap.parse_args()
     only = [o.strip() for o in args.only.split(",")] if args.only else None
     selected = [(t, k) for t, k in TASKS if only is None or t in only or f"{t}/{k}" in only]
     torch.set_num_threads(2)
-    steps = 60 if args.quick else None
+    steps = 60 if args.quick else args.steps
     n = 10 if args.quick else 100
     for task in ("digits", "shapes"):
         load_judge(task, progress=False)  # judges trained once and cached; accuracy printed
@@ -146,7 +151,7 @@ def main():
     print("##   shapes in the Stable Diffusion format (sd): ≤ 900 s, shape+colour ≥ 90 %)")
     rows = []
     for task, kind in selected:
-        r = judge_task(task, kind, steps, n)
+        r = judge_task(task, kind, steps, n, cached=args.cached)
         rows.append(r)
         q = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k not in ("task", "model", "wall_s", "steps", "steps_per_s", "pass"))
         print(f"{task:>12} {kind:<9} {r['wall_s']:7.1f} s  {r['steps']:5d} steps  {r['steps_per_s']:6.1f} steps/s  {'PASS' if r['pass'] else 'MISS'}  {q}", flush=True)
