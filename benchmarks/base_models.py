@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -140,7 +141,7 @@ def main():
     args = ap.parse_args()
     only = [o.strip() for o in args.only.split(",")] if args.only else None
     selected = [(t, k) for t, k in TASKS if only is None or t in only or f"{t}/{k}" in only]
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))  # 2 cores; 1 when sharing the machine
     steps = 60 if args.quick else args.steps
     n = 10 if args.quick else 100
     for task in ("digits", "shapes"):

@@ -141,14 +141,18 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 3.8))
     for ax, task in zip(axes, TASKS):
         mine = [r for r in rows if r["task"] == task]
         for name in sorted({r["row"] for r in mine} - {"base"}):
-            pts = sorted((r["n"], r["seconds"]) for r in mine if r["row"] == name)
-            ax.plot(*zip(*pts), marker="o", label=name)
-        ax.set(xscale="log", yscale="log", xlabel="training examples", ylabel="CPU seconds (one thread)", title=task)
+            pts = sorted((r["n"], r["seconds"], bool(r.get("extrapolated"))) for r in mine if r["row"] == name)
+            (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
+            for n, sec, extrapolated in pts:  # extrapolated points hollow
+                ax.plot(n, sec, "o", color=line.get_color(), markerfacecolor="white" if extrapolated else line.get_color())
+        ax.set(xscale="log", yscale="log", xlabel="training examples", ylabel="CPU seconds (one thread)", title=f"{task} (hollow: extrapolated)")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
