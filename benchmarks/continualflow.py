@@ -37,6 +37,7 @@ from genunlearn.forget import ForgetRequest
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig
 from genunlearn.methods.finetune import Finetune, FinetuneConfig
 from genunlearn.recipes import TrainJob, train_cached
+from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
 
 TASKS = {
     "ring8": ("ring8", ForgetRequest.of_classes(0, 1), {}),
@@ -166,21 +167,6 @@ GRID = [
     {**_IMG, "pool": 1000, "steps": 600, "lr": 1e-3, "vanishing_share": 0.75},
     {**_IMG, "pool": 2000, "steps": 500, "lr": 2e-3, "vanishing_share": 0.75},
 ]
-
-
-class Rows:
-    """Rows cached by key in a JSON file: a rerun resumes, partial results survive."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows = json.loads(path.read_text()) if path.is_file() else {}
-
-    def get(self, key: str, compute):
-        if key not in self.rows:
-            self.rows[key] = compute()
-            self.path.write_text(json.dumps(self.rows, indent=1, default=str))
-        return self.rows[key]
-
 
 def retrain_seconds(name: str) -> float:
     """The retrain recipe's wall time, timed now: RETRAIN_TIMING_STEPS steps, scaled to the recipe's."""

@@ -34,6 +34,7 @@ from genunlearn.eval.i2i import evaluate_i2i
 from genunlearn.forget import ForgetRequest
 from genunlearn.i2i.masks import MASKS, TASKS
 from genunlearn.i2i.unlearn import proxy_classes
+from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
 
 REQUEST = ForgetRequest.of_classes(0, 1, 2, 3, 4)
 METHODS = (  # (row label, method, options)
@@ -195,19 +196,6 @@ def figure(base: Base, unlearned, path: Path, n: int = 8) -> None:
 
 
 # --- issue #19: the claims, tuned on val, reported on test over seeds ------------------------------
-class Rows:
-    """Cached rows (a JSON file): ``get(key, fn)`` computes a row once; partial runs survive."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows = json.loads(path.read_text()) if path.exists() else {}
-
-    def get(self, key: str, fn):
-        if key not in self.rows:
-            self.rows[key] = fn()
-            self.path.write_text(json.dumps(self.rows, indent=1))
-        return self.rows[key]
-
 
 def original_model(split: str, *, steps=None, forget=None):
     """The recipe's original (or retrain) on the whole train split or on its fit part (tuning)."""

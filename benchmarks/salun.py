@@ -35,6 +35,7 @@ from genunlearn.eval.classification import METRICS, avg_gap, classification_metr
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
 from genunlearn.model_folder import ClassifierModel
+from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
 
 TUNE_SEED = 0  # original/Retrain/unlearning seed of the validation runs; reported seeds are 1..N
 BUDGET = 6  # settings tried per method (classification)
@@ -54,21 +55,6 @@ CLS_METHODS = {  # row → (plan in classify/unlearn.py, fixed options, the sett
     "SalUn-soft r=0.5": ("salun", {"mask": "soft", "mask_ratio": 0.5}, [{"lr": lr} for lr in LRS]),
 }
 assert all(len(grid) == BUDGET for *_, grid in CLS_METHODS.values())
-
-
-class Rows:
-    """Finished runs by key, kept in a JSON file (a rerun resumes)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows = json.loads(path.read_text()) if path.is_file() else {}
-
-    def get(self, key: str, compute):
-        if key not in self.rows:
-            self.rows[key] = compute()
-            self.path.write_text(json.dumps(self.rows, indent=1, default=float))
-        return self.rows[key]
-
 
 # --- classification ---------------------------------------------------------------------------
 def cached_classifier(path: Path, data, seed: int):
