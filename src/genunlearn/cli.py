@@ -269,8 +269,9 @@ def export(model_dir, out):
     out_path = check_out_dir(out)
     model = _open_model(model_dir)[1]
     check_exportable(model)
-    export_diffusers(model, out_path)
-    click.echo(f"exported {model_dir} as a diffusers DDPMPipeline to {out_path}")
+    if is_main_process():  # under accelerate launch, one process writes
+        export_diffusers(model, out_path)
+        click.echo(f"exported {model_dir} as a diffusers DDPMPipeline to {out_path}")
 
 
 @cli.command()
