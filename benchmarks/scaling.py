@@ -23,7 +23,6 @@ jobs on the machine do not inflate as they do wall-clock time. Everything is jud
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -37,6 +36,7 @@ from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
 from genunlearn.methods import get_method
 from genunlearn.recipes import TrainJob, recipe_for, train_generative
+from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
 
 TASKS = {  # task → (sizes, forget request, methods)
     "digits": ((1, 4, 16), ForgetRequest.of_classes(3), ("finetune", "continualflow")),
@@ -173,19 +173,14 @@ def main() -> None:
         raise SystemExit(f"unknown task(s) {', '.join(unknown)}: expected some of {', '.join(TASKS)}")
     out = Path(args.out) / ("quick" if args.quick else "full")
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "rows.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
+    done = Rows(out / "rows.json")
     for task in tasks:
         sizes, _, methods = TASKS[task]
         for size in sizes[:2] if args.quick else sizes:
             key = f"{task}/{size}"
-            if key not in done:
-                done[key] = measure(task, size, args.max_steps, methods, args.quick)
-                tmp = cache.with_suffix(".tmp")
-                tmp.write_text(json.dumps(done, indent=1))
-                os.replace(tmp, cache)
+            done.get(key, lambda: measure(task, size, args.max_steps, methods, args.quick))
             print(f"{key} done", flush=True)
-    rows = [r for key in done for r in done[key] if r["task"] in tasks]
+    rows = [r for key in done.rows for r in done.rows[key] if r["task"] in tasks]
     print(table(rows))
     plot(rows, out / "scaling.png")
     print(f"plot: {out / 'scaling.png'}  (* = extrapolated from a {args.max_steps}-step run's seconds per step)")

@@ -41,12 +41,12 @@ def export_diffusers(model, path) -> None:
     """Write ``model`` as a ``DDPMPipeline`` folder at ``path`` (atomically), plus ``genunlearn.json``."""
     from diffusers import DDPMPipeline, DDPMScheduler
 
-    from genunlearn.diffusers_io import RECORD, _quiet
+    from genunlearn.diffusers_io import RECORD, quiet
 
     check_exportable(model)
     scheduler = DDPMScheduler(**scheduler_config(model.process))
     with atomic_dir(path) as tmp:
-        with _quiet():
+        with quiet():
             DDPMPipeline(unet=model.net.unet, scheduler=scheduler).save_pretrained(tmp, safe_serialization=True)
         layout = {"kind": "pipeline", "unet": "unet", "scheduler": dict(scheduler.config)}
         info = {**model.info, "exported_from": "genunlearn"}

@@ -154,7 +154,7 @@ class DiffusersModel(GenerativeModel):
         with atomic_dir(path) as tmp:
             if source is None:
                 copied = []
-                with _quiet():
+                with quiet():
                     _pipeline(self).save_pretrained(tmp, safe_serialization=True)
             else:
                 source = Path(source)
@@ -184,7 +184,7 @@ def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
 
 
 @contextmanager
-def _quiet():
+def quiet():
     """transformers' per-load progress bars and its notes about optional image processors off
     (genunlearn prints its own one line per stage)."""
     from transformers.utils import logging
@@ -202,7 +202,7 @@ def _quiet():
 
 def _pipeline(model: DiffusersModel):
     """The Stable Diffusion pipeline object of an in-memory model (no safety checker)."""
-    with _quiet():
+    with quiet():
         from diffusers import StableDiffusionPipeline
 
     c = model.components
@@ -237,7 +237,7 @@ def _layout(path: Path, record: dict, scheduler) -> tuple[dict, str]:
 def _from_pretrained(cls, folder: Path, what: str, **kw):
     """``cls.from_pretrained(folder)`` with diffusers' and transformers' errors as one line."""
     try:
-        with _quiet():
+        with quiet():
             return cls.from_pretrained(folder, **kw)
     except (OSError, ValueError, EnvironmentError) as e:
         raise GenUnlearnError(f"{folder}: cannot load the {what} ({str(e).splitlines()[0]})") from None

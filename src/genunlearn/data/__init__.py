@@ -9,6 +9,7 @@ from genunlearn.errors import GenUnlearnError
 TOY_TASKS = ("ring8", "checkerboard", "moons", "circles")
 IMAGE_TASKS = ("digits", "shapes")
 BUILTIN = TOY_TASKS + IMAGE_TASKS
+PROCEDURAL = TOY_TASKS + ("shapes",)  # drawn from a seed: any split can be drawn fresh
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.2  # of the training data, where data are finite (digits, the user's own)
 
@@ -47,7 +48,7 @@ def fit_split(name: str):
     """The training split without its validation part: what a tuning experiment trains on (procedural
     tasks draw their validation data fresh, so theirs is the whole training split)."""
     train = load_dataset(name, "train")
-    return train if name in TOY_TASKS or name == "shapes" else _carve(train, "fit")
+    return train if name in PROCEDURAL else _carve(train, "fit")
 
 
 def _carve(train, part: str):

@@ -73,12 +73,12 @@ def evaluate(
     task = model.info.get("task") or model.data["name"]
     judge = judge or load_judge(task, verbose=False)
     g = torch.Generator().manual_seed(seed)
-    if model.data["kind"] == "points":
-        return _evaluate_points(model, request, judge, g, load_dataset(task, split), load_dataset(task, "train"), n=n_per_prompt * 50)
     real = load_dataset(task, split)
-    out = _evaluate_images(model, request, judge, g, real.x, real.cond(), n_per_prompt, seed)
-    out["reference_split"] = split
-    return out
+    if model.data["kind"] == "points":
+        out = _evaluate_points(model, request, judge, g, real, load_dataset(task, "train"), n=n_per_prompt * 50)
+    else:
+        out = _evaluate_images(model, request, judge, g, real.x, real.cond(), n_per_prompt, seed)
+    return {**out, "reference_split": split}
 
 
 def _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, seed) -> dict:
