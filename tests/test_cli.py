@@ -39,6 +39,11 @@ def test_train_sample_evaluate_roundtrip(ring_model, tmp_path, cli):
     assert code == 0 and "forget_mass" in out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert 0.1 < metrics["forget_mass"] < 0.4  # the base model still has modes 0 and 1 (≈ 2/8)
+    assert metrics["reference_split"] == "test"
+    code, _, _ = cli("evaluate", str(ring_model), "--forget", "classes=0,1", "--n-per-prompt", "10", "--split", "val", "--out", str(tmp_path / "v.json"))
+    tuned = json.loads((tmp_path / "v.json").read_text())
+    assert code == 0 and tuned["reference_split"] == "val"
+    assert tuned["forget_mass"] == metrics["forget_mass"] and tuned["mmd_retain"] != metrics["mmd_retain"]  # same samples, other real references
 
 
 def test_train_is_cached(ring_model, tmp_path, cli):
@@ -59,6 +64,7 @@ def test_train_is_cached(ring_model, tmp_path, cli):
         (["sample", "{tmp}/nothing", "--out", "{tmp}/s.npz"], "not a folder"),
         (["sample", "{model}", "--out", "{tmp}/s.npz", "--labels", "3"], "unconditional"),
         (["evaluate", "{model}", "--forget", "classes=9"], "unknown class 9"),
+        (["evaluate", "{model}", "--forget", "classes=1", "--split", "train"], "'train' is not one of 'test', 'val'"),
         (["unlearn", "{model}", "--method", "magic", "--forget", "classes=1", "--out", "{tmp}/u"], "unknown method 'magic'"),
         (["unlearn", "{model}", "--method", "retrain", "--forget", "classes=1", "--out", "{tmp}/u", "--set", "speed=9"], "unknown config key 'speed'"),
     ],

@@ -83,10 +83,11 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     return result
 
 
-def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0) -> dict:
+def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test") -> dict:
     """The family's metrics for ``model`` against ``request`` (what ``genunlearn evaluate`` and
     ``bench`` report); ``reference`` is the base model where the family judges against one
-    (default: the model's base, from the cache)."""
+    (default: the model's base, from the cache). Real references come from the held-out ``split``:
+    ``"test"`` to report, ``"val"`` to tune settings on."""
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.progress import stage
 
@@ -99,9 +100,9 @@ def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, se
     if family.uses_reference(request):
         ref = reference or family.reference(model)
     task = model.info.get("task", model.data["name"])
-    judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)
+    judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
     stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by the {task} judge")
-    return judge(model)
+    return {**judge(model), "reference_split": split}
 
 
 def check_out_dir(out) -> Path:

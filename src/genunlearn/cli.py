@@ -112,19 +112,20 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3 or 'concept=circle;anchor=square'.")
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True, help="Held-out data the real references come from: test to report, val to tune settings on.")
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, out, reference, foreign_task, scheduler):
+def evaluate(model_dir, forget_spec, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
     numbers `genunlearn bench` reports)."""
     from genunlearn.forget import parse_forget
 
-    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, out=out, reference=reference, task=foreign_task, scheduler=scheduler)
+    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler)
 
 
-def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, reference=None, task=None, scheduler=None) -> dict | None:
+def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.api import evaluate as api_evaluate
     from genunlearn.checkpoint import check_writable, write_json
@@ -142,7 +143,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, out=None, re
             click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
     elif reference:
         click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
-    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed)
+    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
     write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
     click.echo(family.format(metrics))
     return metrics

@@ -66,8 +66,9 @@ class Family:
         """Whether ``evaluator`` judges against the base model for this request."""
         return False
 
-    def evaluator(self, task: str, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, progress: bool = True) -> Callable[[object], dict]:
-        """``model -> metrics``; the judge and references are built once, here."""
+    def evaluator(self, task: str, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", progress: bool = True) -> Callable[[object], dict]:
+        """``model -> metrics``; the judge and references are built once, here, from the held-out
+        ``split`` (``"test"`` to report, ``"val"`` to tune)."""
         raise NotImplementedError
 
     def format(self, metrics: dict) -> str:

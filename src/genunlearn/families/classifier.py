@@ -32,9 +32,9 @@ class ClassifierFamily(Family):
 
         return max(1, round(Recipe().epochs * scale))
 
-    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
-        """UA/RA/TA/MIA on the training forget and retain splits and the test set (without the
-        forgotten classes for class requests)."""
+    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
+        """UA/RA/TA/MIA on the training forget and retain splits and the held-out ``split`` (without
+        the forgotten classes for class requests)."""
         from genunlearn.classify.model import check_request, eval_splits
         from genunlearn.data import load_dataset
         from genunlearn.errors import GenUnlearnError
@@ -43,7 +43,7 @@ class ClassifierFamily(Family):
         if request is None:
             raise GenUnlearnError("classifier evaluation compares forget and retain data: give --forget")
         check_request(request)
-        splits = eval_splits(load_dataset(task), load_dataset(task, "test"), request)
+        splits = eval_splits(load_dataset(task), load_dataset(task, split), request)
         return lambda model: classification_metrics(model.net, *splits)
 
     def probes(self, model, request, *, n=100):

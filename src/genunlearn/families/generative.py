@@ -87,7 +87,7 @@ class GenerativeFamily(Family):
     def uses_reference(self, request):
         return request is not None and request.kind == "concept"
 
-    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
+    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
         """Forget rate, retained accuracy and FD/KID (images) or mass/MMD (2D); for concept requests,
         erased-concept rate, attribute preservation and collateral damage against ``reference``
         (the base model) samples on the same prompts."""
@@ -99,11 +99,11 @@ class GenerativeFamily(Family):
 
             if reference is None:
                 raise GenUnlearnError("concept erasure is judged against the base model's samples: pass --reference BASE_MODEL")
-            ref = concept_reference(reference, request, judge, n_per_prompt=n_per_prompt)
+            ref = concept_reference(reference, request, judge, n_per_prompt=n_per_prompt, seed=seed, split=split)
             return lambda model: evaluate_concept(model, request, ref, judge)
         from genunlearn.eval.evaluate import evaluate
 
-        return lambda model: evaluate(model, request, n_per_prompt=n_per_prompt, seed=seed, judge=judge)
+        return lambda model: evaluate(model, request, n_per_prompt=n_per_prompt, seed=seed, judge=judge, split=split)
 
     def sample(self, model, n, *, seed=0, labels=None, prompt=None, steps=None, guidance=None, **options):
         """Images uint8 ``(N, H, W, C)`` or points float32 ``(N, 2)``, plus the labels asked for."""

@@ -55,7 +55,7 @@ class I2IFamily(Family):
     def uses_reference(self, request):
         return True  # S_noise: the original model completing noise
 
-    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, progress=True):
+    def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
         """Per mask task and split: completion similarity, FD, judge accuracy, masked MSE, and
         S_noise of ``reference`` (the original; default: the model judged)."""
         from genunlearn.eval.i2i import evaluate_i2i
@@ -68,7 +68,7 @@ class I2IFamily(Family):
 
         def evaluate(model):
             exclude = proxy_classes(model.info.get("unlearn", {}))
-            return flatten(evaluate_i2i(model, request, reference=reference or model, judge=judge, exclude_classes=exclude, seed=seed))
+            return flatten(evaluate_i2i(model, request, reference=reference or model, judge=judge, exclude_classes=exclude, seed=seed, split=split))
 
         return evaluate
 
