@@ -8,17 +8,20 @@ file (the 16×16 digits the DDPM was trained on, ``--task digits16.npz``), at th
 Second table (``--sd-methods``): the Stable-Diffusion-format shapes pipeline (``genunlearn train --task
 shapes --model sd``: CLIP tokenizer and text encoder, AutoencoderKL, UNet2DConditionModel) with the
 concept "circle" erased towards "shape" by esd, concept_ablation and fdiv through ``genunlearn unlearn
---concept --anchor``, judged by ``genunlearn evaluate`` against the pipeline (erased-concept rate,
-attribute preservation, FD to the base's samples) and, as a user would check it, by prompting the
-unlearned folder through diffusers' own ``StableDiffusionPipeline`` ("a red circle", …) and counting
-circles with the shapes judge.
+--concept --anchor``. Each method gets the same budget: ``--sd-steps`` steps at each learning rate of
+``--sd-lrs``, judged on the val split (what ``genunlearn evaluate --split val`` reports); the rate the
+rule in ``choose`` picks is rerun with ``--sd-seeds`` fresh seeds and judged on test: erased-concept
+rate, attribute preservation, FD to the base's samples and, as a user would check it, the share of
+circles the unlearned folder draws through diffusers' own ``StableDiffusionPipeline`` ("a red
+circle", …) by the shapes judge.
 
-Columns: forget rate (share of forget-prompt samples judged as the forgotten class; target ≤ 1 %),
-retained accuracy (retained prompts judged as their class; target within 3 points of the original),
-and the unlearning wall time. The judge's accuracy on the held-out split of that data is printed first.
+Columns of the first table: forget rate (share of forget-class samples judged as the forgotten
+class; target ≤ 1 %), retained accuracy (retained classes judged as their class; target within 3
+points of the original), and the unlearning wall time. The judge's accuracy on the held-out split
+of that data is printed first. Rows are cached in ``--out`` (a rerun resumes).
 
     python benchmarks/diffusers_interop.py [--train-steps 2000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
-        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200] [--sd-set params=conditioning --sd-set lr=1e-3]
+        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200] [--sd-lrs 1e-4,3e-4,1e-3] [--sd-seeds 3] [--sd-set params=conditioning]
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ FORGET = 3
 
 
 def genunlearn(*args: str, quiet: bool = False) -> float:
-    """Run the CLI as a user would; returns its wall time (``quiet``: its printout is not shown)."""
+    """Run the CLI as a user would; returns its wall time (``quiet``: its printout is shown only if it fails)."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "genunlearn", *args], check=True, stdout=subprocess.DEVNULL if quiet else None)
+    run = subprocess.run([sys.executable, "-m", "genunlearn", *args], capture_output=quiet, text=True)
+    if run.returncode:
+        sys.exit(f"genunlearn {' '.join(args)} failed:\n{run.stdout or ''}{run.stderr or ''}")
     return time.perf_counter() - t0
 
 
@@ -84,6 +89,8 @@ def main() -> None:
     ap.add_argument("--methods", default="salun,sfd", help="which of salun, sfd to run")
     ap.add_argument("--sd-methods", default="esd,concept_ablation,fdiv", help="methods for the Stable-Diffusion-format table ('' skips it)")
     ap.add_argument("--sd-steps", type=int, default=200, help="step budget of each SD-format method")
+    ap.add_argument("--sd-lrs", default="1e-4,3e-4,1e-3", help="learning rates every SD-format method is tuned over (on val)")
+    ap.add_argument("--sd-seeds", type=int, default=3, help="unlearning seeds reported on test at the chosen learning rate")
     ap.add_argument("--sd-set", action="append", default=[], help="method option key=value for every SD-format method (e.g. params=conditioning: cross-attention K/V only, ESD-x)")
     ap.add_argument("--out", default="runs/interop")
     args = ap.parse_args()
@@ -133,14 +140,23 @@ def unet_table(args, methods: list[str]) -> None:
 
 
 CONCEPT, ANCHOR = "circle", "shape"
+VAL_SEED = 1  # sampling seed of the validation judgement; the test judgement samples with seed 0
+KEEP_ATTRIBUTES = 0.9  # selection rule: attribute preservation on val at least this,
+KEPT_DROP_POINTS = 5.0  # each attribute's accuracy on the prompts without the concept down by at most this,
+FD_FLOOR_RATIO = 2.0  # and FD to the base's samples at most this times the base's own (base vs base)
 
 
 @torch.no_grad()
 def pipeline_circle_rate(folder: Path, n: int, judge) -> float:
     """Share of circles among images diffusers' own StableDiffusionPipeline draws for the circle prompts."""
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging
 
-    pipe = DiffusionPipeline.from_pretrained(folder)
+    from genunlearn.diffusers_io import quiet
+
+    logging.disable_progress_bar()
+    with quiet():
+        pipe = DiffusionPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     prompts = [f"a {c} {CONCEPT}" for c in ("red", "green", "blue", "yellow")] + [f"a {CONCEPT}"]
     images = pipe([p for p in prompts for _ in range(n)], height=16, width=16, num_inference_steps=25, guidance_scale=3.0, output_type="pt", generator=torch.Generator().manual_seed(0)).images
@@ -148,30 +164,93 @@ def pipeline_circle_rate(folder: Path, n: int, judge) -> float:
     return float((pred == 0).float().mean())  # shape id 0 = circle
 
 
+def harmless(m: dict) -> bool:
+    """Within the rule's limits on what else the erasure may change (judged on val)."""
+    drops = [-v for k, v in m.items() if k.endswith("_accuracy_delta_points")]
+    return m["attribute_preservation"] >= KEEP_ATTRIBUTES and max(drops) <= KEPT_DROP_POINTS and m["fd_vs_base"] <= FD_FLOOR_RATIO * m["fd_vs_base_floor"]
+
+
+def choose(val: dict[str, dict]) -> str:
+    """The selection rule, fixed before the runs: the lowest erased-concept rate on val among the
+    ``harmless`` settings (ties: lower FD vs base); if none is, the one with the lowest FD vs base."""
+    ok = [k for k, m in val.items() if harmless(m)]
+    if ok:
+        return min(ok, key=lambda k: (val[k]["erased_rate"], val[k]["fd_vs_base"]))
+    return min(val, key=lambda k: val[k]["fd_vs_base"])
+
+
+def mean_std(values) -> str:
+    t = torch.tensor(values, dtype=torch.float64)
+    return f"{t.mean():.2f} ± {t.std():.2f}" if len(t) > 1 else f"{t.mean():.2f}"
+
+
 def sd_table(args, methods: list[str]) -> None:
+    """Every method gets the same budget: ``--sd-steps`` steps at each learning rate of ``--sd-lrs``
+    (unlearning seed 0), judged on the val split with sampling seed VAL_SEED; the chosen rate is
+    then rerun with unlearning seeds 1..``--sd-seeds`` and judged on test (sampling seed 0)."""
+    import genunlearn as gu
     from genunlearn.eval.judge import load_judge
+    from genunlearn.families import get_family
+    from rows import Rows
 
     out = Path(args.out)
     pipe = out / "sd_pipe"
     if not (pipe / "model_index.json").is_file():
         genunlearn("train", "--task", "shapes", "--model", "sd", "--out", str(pipe))
     judge = load_judge("shapes", verbose=False)
-    forget = f"concept={CONCEPT};anchor={ANCHOR}"
-    rows = {"original": (json.loads((pipe / "genunlearn.json").read_text())["info"]["train_seconds"], pipe)}
-    for method in methods:
-        target = out / f"sd_{method}"
+    request = gu.request(f"concept={CONCEPT};anchor={ANCHOR}")
+    base = gu.load(pipe)
+    family = get_family("generative")
+    judges = {}
+
+    def judged(folder: Path, split: str) -> dict:
+        if split not in judges:  # base samples and real references, built once per split
+            judges[split] = family.evaluator("shapes", request, reference=base, n_per_prompt=args.n, seed=VAL_SEED if split == "val" else 0, split=split, progress=False)
+        return judges[split](gu.load(folder))
+
+    def unlearned(method: str, lr: str, seed: int) -> Path:
+        target = out / f"sd_{method}_lr{lr}_seed{seed}"
         if not (target / "genunlearn.json").is_file():
-            sets = [a for kv in args.sd_set for a in ("--set", kv)]
-            genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), *sets, "--out", str(target))
-        rows[method] = (json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"], target)
-    print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps each" + (f", {' '.join(args.sd_set)}" if args.sd_set else ", method defaults"))
-    print(f"{'model':<17} {'erased rate':>12} {'attrs kept':>11} {'FD vs base':>11} {'circles (diffusers)':>20} {'seconds':>8}")
-    for name, (seconds, folder) in rows.items():
-        genunlearn("evaluate", str(folder), "--forget", forget, "--reference", str(pipe), "--n-per-prompt", str(args.n), "--out", str(out / f"sd_{name}_metrics.json"), quiet=True)
-        m = json.loads((out / f"sd_{name}_metrics.json").read_text())
-        circles = pipeline_circle_rate(folder, args.n // 5 or 1, judge)
-        label = "train" if name == "original" else "unlearn"
-        print(f"{name:<17} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {m['fd_vs_base']:>11.2f} {circles:>20.1%} {seconds:>7.0f}s ({label})")
+            sets = [a for kv in (*args.sd_set, f"lr={lr}", f"seed={seed}") for a in ("--set", kv)]
+            genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), *sets, "--out", str(target), quiet=True)
+        return target
+
+    def seconds(folder: Path) -> float:
+        return json.loads((folder / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
+
+    cache = Rows(out / f"sd_rows_{args.sd_steps}steps{''.join('_' + kv for kv in args.sd_set)}.json")
+    lrs = args.sd_lrs.split(",")
+    seeds = range(1, args.sd_seeds + 1)
+    setup = f"erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps" + (f", {' '.join(args.sd_set)}" if args.sd_set else "")
+    print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), {setup}")
+    print(f"tuning on val (unlearning seed 0, sampling seed {VAL_SEED}, {args.n} samples per prompt); rule: lowest erased rate with attributes kept ≥ {KEEP_ATTRIBUTES:.0%}, "
+          f"kept prompts' attribute accuracy down ≤ {KEPT_DROP_POINTS:g} points, FD vs base ≤ {FD_FLOOR_RATIO:g}× base's own (else the lowest FD)")
+    print(f"{'method':<17} {'lr':>7} {'erased rate':>12} {'attrs kept':>11} {'kept drop (pts)':>16} {'FD vs base':>11} {'floor':>6} {'seconds':>8}")
+    chosen = {}
+    for method in methods:
+        val = {lr: cache.get(f"val/{method}/{lr}", lambda: {**judged(unlearned(method, lr, 0), "val"), "seconds": seconds(unlearned(method, lr, 0))}) for lr in lrs}
+        chosen[method] = choose(val)
+        for lr, m in val.items():
+            mark = " ←" if lr == chosen[method] else ""
+            drop = max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
+            print(f"{method:<17} {lr:>7} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {drop:>16.1f} {m['fd_vs_base']:>11.2f} {m['fd_vs_base_floor']:>6.2f} {m['seconds']:>7.0f}s{mark}")
+
+    def test_row(folder: Path) -> dict:
+        m = judged(folder, "test")
+        drop = max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
+        return {**m, "kept_drop_points": drop, "circles_diffusers": pipeline_circle_rate(folder, max(1, args.n // 5), judge)}
+
+    print(f"\nreported on test (sampling seed 0, {args.n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± std")
+    print(f"{'model':<17} {'lr':>7} {'erased rate %':>15} {'attrs kept %':>15} {'kept drop (pts)':>16} {'FD vs base':>13} {'circles (diffusers) %':>22} {'seconds':>16}")
+    base_row = cache.get("test/original", lambda: {**test_row(pipe), "seconds": json.loads((pipe / "genunlearn.json").read_text())["info"]["train_seconds"]})
+    print(f"{'original':<17} {'–':>7} {100 * base_row['erased_rate']:>15.1f} {100 * base_row['attribute_preservation']:>15.1f} {base_row['kept_drop_points']:>16.1f} {base_row['fd_vs_base']:>13.2f} {100 * base_row['circles_diffusers']:>22.1f} {base_row['seconds']:>9.0f} (train)")
+    percent = ("erased_rate", "attribute_preservation", "circles_diffusers")
+    for method in methods:
+        lr = chosen[method]
+        rows = [cache.get(f"test/{method}/{lr}/{s}", lambda s=s: {**test_row(unlearned(method, lr, s)), "seconds": seconds(unlearned(method, lr, s))}) for s in seeds]
+        col = {k: mean_std([(100 if k in percent else 1) * r[k] for r in rows]) for k in (*percent, "kept_drop_points", "fd_vs_base", "seconds")}
+        print(f"{method:<17} {lr:>7} {col['erased_rate']:>15} {col['attribute_preservation']:>15} {col['kept_drop_points']:>16} {col['fd_vs_base']:>13} {col['circles_diffusers']:>22} {col['seconds']:>16}")
+    print(f"(FD vs base of the base itself, a second draw: {base_row['fd_vs_base_floor']:.2f})")
 
 
 if __name__ == "__main__":
