@@ -92,12 +92,19 @@ def test_methods_write_a_pipeline_diffusers_loads(sd_pipe, tmp_path, method, req
 
 
 def test_parameter_choices_of_the_papers(sd_pipe):
-    """ESD-x (cross-attention K/V: params=conditioning) moves only attn2.to_k/to_v; the text encoder never moves."""
+    """ESD-x (cross-attention K/V: params=conditioning) moves only attn2.to_k/to_v; ESD-u
+    (params=non_conditioning) moves weights outside the cross-attention only; the text encoder never moves."""
     _, model = open_model(sd_pipe, task="shapes")
-    out = get_method("esd", {"steps": 2, "batch_size": 2, "sample_steps": 3, "params": "conditioning"}, family="generative").unlearn(model, CIRCLE, load_dataset("shapes"))
-    moved = {n for (n, a), b in zip(model.net.unet.named_parameters(), out.net.unet.parameters()) if not torch.equal(a, b)}
-    assert moved and all(".attn2.to_k." in n or ".attn2.to_v." in n for n in moved)
-    assert not [n for n, _ in out.net.named_parameters() if "text_encoder" in n]  # frozen: a buffer of hidden states
+    moved = {}
+    for group in ("conditioning", "non_conditioning"):
+        out = get_method("esd", {"steps": 2, "batch_size": 2, "sample_steps": 3, "params": group}, family="generative").unlearn(model, CIRCLE, load_dataset("shapes"))
+        moved[group] = {n for (n, a), b in zip(model.net.unet.named_parameters(), out.net.unet.parameters()) if not torch.equal(a, b)}
+        assert not [n for n, _ in out.net.named_parameters() if "text_encoder" in n]  # frozen: a buffer of hidden states
+    assert moved["conditioning"] and all(".attn2.to_k." in n or ".attn2.to_v." in n for n in moved["conditioning"])
+    assert moved["non_conditioning"] and not any(".attn2." in n for n in moved["non_conditioning"])
+    assert any(".attn1." in n for n in moved["non_conditioning"])  # self-attention trains in ESD-u
+    with pytest.raises(GenUnlearnError, match="params must be one of all, conditioning, non_conditioning"):
+        get_method("fdiv", {"params": "cross"}, family="generative")
 
 
 def test_concept_text_and_bad_layouts(sd_pipe, tmp_path):

@@ -11,6 +11,12 @@ from genunlearn.errors import GenUnlearnError
 # parameter-name pieces of the conditioning path: ConvUNet's condition embedding tables (``cond.*``) and
 # every ResBlock's FiLM projection (``.film.``); DiffusersUNet's class embedding; cross-attention K/V
 CONDITIONING_PARAMS = (".cond.", ".film.", ".class_embedding.", ".attn2.to_k.", ".attn2.to_v.")
+# what ``non_conditioning`` leaves frozen: the conditioning path and the whole cross-attention block
+# (ESD-u trains every weight outside the cross-attention, queries and output projection included)
+CONDITIONED_PARAMS = (*CONDITIONING_PARAMS, ".attn2.")
+# the trainable-parameter choices of the papers: every weight; the conditioning path (cross-attention
+# K/V: ESD-x, Concept Ablation, f-DMU); everything but it (ESD-u's "non-cross-attention")
+PARAM_GROUPS = ("all", "conditioning", "non_conditioning")
 
 
 def check_conditional(method, model) -> None:
@@ -38,14 +44,24 @@ def set_dropout(net: torch.nn.Module, p: float) -> None:
             m.p = p
 
 
+def check_param_group(group: str) -> None:
+    if group not in PARAM_GROUPS:
+        raise GenUnlearnError(f"params must be one of {', '.join(PARAM_GROUPS)}, not {group!r}")
+
+
 def select_params(net: torch.nn.Module, group: str) -> list[torch.nn.Parameter]:
-    """Freeze everything outside ``group`` ("all" | "conditioning") and return the trainable parameters."""
+    """Freeze everything outside ``group`` (one of ``PARAM_GROUPS``) and return the trainable parameters."""
+    check_param_group(group)
     if group == "all":
         net.requires_grad_(True)
         return list(net.parameters())
-    chosen = [n for n, _ in net.named_parameters() if any(p in "." + n for p in CONDITIONING_PARAMS)]
-    if not chosen:
-        raise GenUnlearnError(f"params=conditioning: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
+    names = [n for n, _ in net.named_parameters()]
+    if group == "conditioning":
+        chosen = [n for n in names if any(p in "." + n for p in CONDITIONING_PARAMS)]
+    else:
+        chosen = [n for n in names if not any(p in "." + n for p in CONDITIONED_PARAMS)]
+    if not chosen or len(chosen) == len(names):
+        raise GenUnlearnError(f"params={group}: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
     net.requires_grad_(False)
     params = dict(net.named_parameters())
     for n in chosen:

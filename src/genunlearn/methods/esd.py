@@ -17,7 +17,7 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.common import check_conditional, copy_net, select_params
+from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
 from genunlearn.processes.conditioning import unwrap
 
 
@@ -30,15 +30,14 @@ class ESDConfig:
     sample_steps: int = 50  # DDIM steps of the sampler that produces x_t
     sample_guidance: float = 3.0
     sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
-    params: str = "all"  # all (ESD-u-like: every weight) | conditioning (ESD-x: the conditioning path, as fdiv's)
+    params: str = "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
     grad_clip: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
         if self.sample_with not in ("frozen", "trained"):
             raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
-        if self.params not in ("all", "conditioning"):
-            raise GenUnlearnError(f"params must be 'all' or 'conditioning', not {self.params!r}")
+        check_param_group(self.params)
         check_bounds("esd", steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), sample_steps=(self.sample_steps, 1, None))
 
 

@@ -35,9 +35,9 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.methods.base import Method, register
 from genunlearn.progress import stage
-from genunlearn.methods.common import check_conditional, copy_net, select_params
+from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
 
-DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3}
+DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3, "non_conditioning": 1e-4}
 
 
 @dataclass
@@ -45,9 +45,9 @@ class FDivConfig:
     divergence: str = "hellinger"  # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
     form: str = "closed"  # closed | variational
     div_scale: str = "mean"  # mean: K = per-element-mean MSE / 2 (reference) | exact: Gaussian KL ω_t Σ Δε²
-    params: str = "all"  # all | conditioning (condition embeddings + FiLM projections)
+    params: str = "all"  # all | conditioning (condition embeddings, FiLM projections, cross-attention K/V) | non_conditioning (the rest)
     steps: int = 400
-    lr: float | None = None  # None: 1e-4 for params=all, 1e-3 for params=conditioning
+    lr: float | None = None  # None: 1e-3 for params=conditioning, else 1e-4
     batch_size: int = 32
     weight_decay: float = 1e-2  # AdamW
     grad_clip: float | None = 1.0
@@ -74,8 +74,7 @@ class FDivConfig:
             divergences.variational(self.divergence)
         if self.div_scale not in ("mean", "exact"):
             raise GenUnlearnError(f"div_scale must be 'mean' or 'exact', not {self.div_scale!r}")
-        if self.params not in DEFAULT_LR:
-            raise GenUnlearnError(f"params must be 'all' or 'conditioning', not {self.params!r}")
+        check_param_group(self.params)
         if self.t_sampling not in ("uniform", "importance"):
             raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
         if self.critic_conditioning not in ("none", "xt_t"):
