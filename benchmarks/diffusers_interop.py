@@ -20,8 +20,8 @@ class; target ≤ 1 %), retained accuracy (retained classes judged as their clas
 points of the original), and the unlearning wall time. The judge's accuracy on the held-out split
 of that data is printed first. Rows are cached in ``--out`` (a rerun resumes).
 
-    python benchmarks/diffusers_interop.py [--train-steps 2000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--n 50] [--out runs/interop]
-        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200] [--sd-lrs 1e-4,3e-4,1e-3] [--sd-seeds 3] [--sd-set params=conditioning]
+    python benchmarks/diffusers_interop.py [--train-steps 2000] [--salun-steps 300] [--sfd-steps 200] [--methods salun,sfd] [--seeds 3] [--n 100] [--out runs/interop]
+        [--sd-methods esd,concept_ablation,fdiv] [--sd-steps 200] [--sd-lrs 1e-4,3e-4,1e-3] [--sd-seeds 3] [--sd-n 40] [--sd-set params=conditioning]
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def judged(judge, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train-steps", type=int, default=2000)
-    ap.add_argument("--n", type=int, default=50, help="samples per class")
+    ap.add_argument("--n", type=int, default=100, help="samples per class (UNet2DModel table)")
+    ap.add_argument("--seeds", type=int, default=3, help="unlearning seeds per method (UNet2DModel table)")
+    ap.add_argument("--sd-n", type=int, default=40, help="samples per prompt (SD-format table)")
     ap.add_argument("--guidance", type=float, default=2.0, help="classifier-free guidance of the DDIM loop")
     ap.add_argument("--ddim-steps", type=int, default=25)
     ap.add_argument("--salun-steps", type=int, default=300, help="SalUn's default budget")
@@ -103,6 +105,8 @@ def main() -> None:
 
 
 def unet_table(args, methods: list[str]) -> None:
+    """SalUn and SFD at their budgets with unlearning seeds 0..``--seeds``−1 (each judged on the same
+    seeded samples), against the original; mean ± std over seeds."""
     from diffusers import UNet2DModel
 
     from genunlearn.eval.judge import load_judge
@@ -111,32 +115,40 @@ def unet_table(args, methods: list[str]) -> None:
     pipe, data = out / "ddpm_pipe", out / "digits16.npz"
     if not (pipe / "model_index.json").is_file():
         subprocess.run([sys.executable, str(HERE / "diffusers_train_ddpm.py"), "--out", str(pipe), "--steps", str(args.train_steps), "--data-out", str(data)], check=True)
-    times = {}
-    for method, steps in ((m, {"salun": args.salun_steps, "sfd": args.sfd_steps}[m]) for m in methods):
-        target = out / method
-        if not (target / "genunlearn.json").is_file():
-            times[method] = genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", str(data), "--steps", str(steps), "--out", str(target))
-        else:
-            times[method] = json.loads((target / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
 
+    def unlearned(method: str, seed: int) -> Path:
+        target = out / f"{method}_seed{seed}"
+        if not (target / "genunlearn.json").is_file():
+            steps = {"salun": args.salun_steps, "sfd": args.sfd_steps}[method]
+            genunlearn("unlearn", str(pipe), "--method", method, "--forget", f"classes={FORGET}", "--task", str(data), "--steps", str(steps), "--set", f"seed={seed}", "--out", str(target))
+        return target
+
+    folders = {m: [unlearned(m, s) for s in range(args.seeds)] for m in methods}
     judge = load_judge(str(data.resolve()), verbose=False)
     print(f"\njudge (trained on {data.name}, 16×16) accuracy on its held-out split: {next(iter(judge.test_accuracy.values())):.1%}")
     labels = torch.arange(10).repeat_interleave(args.n)
     scheduler_config = json.loads((pipe / "scheduler" / "scheduler_config.json").read_text())
-    rows = {}
-    for name, folder in (("original", pipe), *((("salun", out / "salun"),) if "salun" in methods else ())):
-        unet = UNet2DModel.from_pretrained(folder / "unet").eval()
-        x = ddim_sample(unet, scheduler_config, labels, steps=args.ddim_steps, guidance=args.guidance)
-        rows[name] = (*judged(judge, x, labels), f"{args.ddim_steps}×2")
-    if "sfd" in methods:
-        rows["sfd"] = (*judged(judge, one_step(out / "sfd", labels), labels), "1")
-    print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}")
-    print(f"{'model':<10} {'forget rate':>12} {'retained acc':>13} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>10}")
-    base_acc = rows["original"][1]
-    for name, (forget, acc, nfe) in rows.items():
-        t = f"{times[name]:.0f}" if name in times else "–"
-        print(f"{name:<10} {forget:>12.1%} {acc:>13.1%} {100 * (acc - base_acc):>+17.1f} {nfe:>6} {t:>10}")
 
+    def ddim(folder: Path) -> tuple[float, float]:
+        unet = UNet2DModel.from_pretrained(folder / "unet").eval()
+        return judged(judge, ddim_sample(unet, scheduler_config, labels, steps=args.ddim_steps, guidance=args.guidance), labels)
+
+    base_forget, base_acc = ddim(pipe)
+    print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}; unlearning seeds 0–{args.seeds - 1}, mean ± std")
+    print(f"{'model':<10} {'forget rate %':>14} {'retained acc %':>15} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>13}")
+    print(f"{'original':<10} {100 * base_forget:>14.1f} {100 * base_acc:>15.1f} {0:>+17.1f} {f'{args.ddim_steps}×2':>6} {'–':>13}")
+    for method in methods:
+        scores = [ddim(f) if method == "salun" else judged(judge, one_step(f, labels), labels) for f in folders[method]]
+        seconds = [json.loads((f / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"] for f in folders[method]]
+        forget, acc = (mean_std([100 * s[i] for s in scores]) for i in (0, 1))
+        delta = mean_std([100 * (s[1] - base_acc) for s in scores])
+        nfe = f"{args.ddim_steps}×2" if method == "salun" else "1"
+        print(f"{method:<10} {forget:>14} {acc:>15} {delta:>17} {nfe:>6} {mean_std(seconds):>13}")
+
+
+def mean_std(values) -> str:
+    t = torch.tensor(values, dtype=torch.float64)
+    return f"{t.mean():.2f} ± {t.std():.2f}" if len(t) > 1 else f"{t.mean():.2f}"
 
 
 CONCEPT, ANCHOR = "circle", "shape"
@@ -179,11 +191,6 @@ def choose(val: dict[str, dict]) -> str:
     return min(val, key=lambda k: val[k]["fd_vs_base"])
 
 
-def mean_std(values) -> str:
-    t = torch.tensor(values, dtype=torch.float64)
-    return f"{t.mean():.2f} ± {t.std():.2f}" if len(t) > 1 else f"{t.mean():.2f}"
-
-
 def sd_table(args, methods: list[str]) -> None:
     """Every method gets the same budget: ``--sd-steps`` steps at each learning rate of ``--sd-lrs``
     (unlearning seed 0), judged on the val split with sampling seed VAL_SEED; the chosen rate is
@@ -205,7 +212,7 @@ def sd_table(args, methods: list[str]) -> None:
 
     def judged(folder: Path, split: str) -> dict:
         if split not in judges:  # base samples and real references, built once per split
-            judges[split] = family.evaluator("shapes", request, reference=base, n_per_prompt=args.n, seed=VAL_SEED if split == "val" else 0, split=split, progress=False)
+            judges[split] = family.evaluator("shapes", request, reference=base, n_per_prompt=args.sd_n, seed=VAL_SEED if split == "val" else 0, split=split, progress=False)
         return judges[split](gu.load(folder))
 
     def unlearned(method: str, lr: str, seed: int) -> Path:
@@ -223,7 +230,7 @@ def sd_table(args, methods: list[str]) -> None:
     seeds = range(1, args.sd_seeds + 1)
     setup = f"erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps" + (f", {' '.join(args.sd_set)}" if args.sd_set else "")
     print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), {setup}")
-    print(f"tuning on val (unlearning seed 0, sampling seed {VAL_SEED}, {args.n} samples per prompt); rule: lowest erased rate with attributes kept ≥ {KEEP_ATTRIBUTES:.0%}, "
+    print(f"tuning on val (unlearning seed 0, sampling seed {VAL_SEED}, {args.sd_n} samples per prompt); rule: lowest erased rate with attributes kept ≥ {KEEP_ATTRIBUTES:.0%}, "
           f"kept prompts' attribute accuracy down ≤ {KEPT_DROP_POINTS:g} points, FD vs base ≤ {FD_FLOOR_RATIO:g}× base's own (else the lowest FD)")
     print(f"{'method':<17} {'lr':>7} {'erased rate':>12} {'attrs kept':>11} {'kept drop (pts)':>16} {'FD vs base':>11} {'floor':>6} {'seconds':>8}")
     chosen = {}
@@ -238,9 +245,9 @@ def sd_table(args, methods: list[str]) -> None:
     def test_row(folder: Path) -> dict:
         m = judged(folder, "test")
         drop = max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
-        return {**m, "kept_drop_points": drop, "circles_diffusers": pipeline_circle_rate(folder, max(1, args.n // 5), judge)}
+        return {**m, "kept_drop_points": drop, "circles_diffusers": pipeline_circle_rate(folder, max(1, args.sd_n // 5), judge)}
 
-    print(f"\nreported on test (sampling seed 0, {args.n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± std")
+    print(f"\nreported on test (sampling seed 0, {args.sd_n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± std")
     print(f"{'model':<17} {'lr':>7} {'erased rate %':>15} {'attrs kept %':>15} {'kept drop (pts)':>16} {'FD vs base':>13} {'circles (diffusers) %':>22} {'seconds':>16}")
     base_row = cache.get("test/original", lambda: {**test_row(pipe), "seconds": json.loads((pipe / "genunlearn.json").read_text())["info"]["train_seconds"]})
     print(f"{'original':<17} {'–':>7} {100 * base_row['erased_rate']:>15.1f} {100 * base_row['attribute_preservation']:>15.1f} {base_row['kept_drop_points']:>16.1f} {base_row['fd_vs_base']:>13.2f} {100 * base_row['circles_diffusers']:>22.1f} {base_row['seconds']:>9.0f} (train)")
