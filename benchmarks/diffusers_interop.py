@@ -182,6 +182,30 @@ def harmless(m: dict) -> bool:
     return m["attribute_preservation"] >= KEEP_ATTRIBUTES and max(drops) <= KEPT_DROP_POINTS and m["fd_vs_base"] <= FD_FLOOR_RATIO * m["fd_vs_base_floor"]
 
 
+GAP_TIMES = (100, 300, 500, 700, 900)
+
+
+@torch.no_grad()
+def eps_gaps(base, models: dict[str, object], n_per_prompt: int = 8) -> dict[str, list[float]]:
+    """What the closed-form objectives minimise, measured per noise level: the mean squared gap
+    between each model's noise prediction for the concept prompts and the base's for the paired
+    anchor prompts, on noised anchor samples of the base, as a share of the base's own gap (1: nothing
+    closed, 0: the concept prompts predict what the anchor prompts do)."""
+    from genunlearn.methods.fdiv import make_anchor_pool, prompt_pairs
+
+    pairs = prompt_pairs(base.attributes, CONCEPT, ANCHOR)
+    pool = make_anchor_pool(base, pairs, n_per_prompt, steps=25, guidance=3.0, seed=VAL_SEED)
+    process, out = base.process, {}
+    for name, model in {"original": base, **models}.items():
+        gaps = []
+        for step in GAP_TIMES:
+            xt, t, _, _ = process.corrupt(pool.x, torch.Generator().manual_seed(step), t=torch.full((len(pool.x),), step))
+            anchor = process.predict_eps(base.net.eval(), xt, t, pool.anchor)
+            gaps.append(float(((process.predict_eps(model.net.eval(), xt, t, pool.target) - anchor) ** 2).mean()))
+        out[name] = gaps
+    return {name: [g / b for g, b in zip(gaps, out["original"])] for name, gaps in out.items()}
+
+
 def choose(val: dict[str, dict]) -> str:
     """The selection rule, fixed before the runs: the lowest erased-concept rate on val among the
     ``harmless`` settings (ties: lower FD vs base); if none is, the one with the lowest FD vs base."""
@@ -216,7 +240,7 @@ def sd_table(args, methods: list[str]) -> None:
         return judges[split](gu.load(folder))
 
     def unlearned(method: str, lr: str, seed: int) -> Path:
-        target = out / f"sd_{method}_lr{lr}_seed{seed}"
+        target = out / f"sd_{method}_{args.sd_steps}steps{setting}_lr{lr}_seed{seed}"
         if not (target / "genunlearn.json").is_file():
             sets = [a for kv in (*args.sd_set, f"lr={lr}", f"seed={seed}") for a in ("--set", kv)]
             genunlearn("unlearn", str(pipe), "--method", method, "--concept", CONCEPT, "--anchor", ANCHOR, "--steps", str(args.sd_steps), *sets, "--out", str(target), quiet=True)
@@ -225,7 +249,8 @@ def sd_table(args, methods: list[str]) -> None:
     def seconds(folder: Path) -> float:
         return json.loads((folder / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"]
 
-    cache = Rows(out / f"sd_rows_{args.sd_steps}steps{''.join('_' + kv for kv in args.sd_set)}.json")
+    setting = "".join("_" + kv for kv in args.sd_set)  # names the runs and their rows
+    cache = Rows(out / f"sd_rows_{args.sd_steps}steps{setting}.json")
     lrs = args.sd_lrs.split(",")
     seeds = range(1, args.sd_seeds + 1)
     setup = f"erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps" + (f", {' '.join(args.sd_set)}" if args.sd_set else "")
@@ -258,6 +283,11 @@ def sd_table(args, methods: list[str]) -> None:
         col = {k: mean_std([(100 if k in percent else 1) * r[k] for r in rows]) for k in (*percent, "kept_drop_points", "fd_vs_base", "seconds")}
         print(f"{method:<17} {lr:>7} {col['erased_rate']:>15} {col['attribute_preservation']:>15} {col['kept_drop_points']:>16} {col['fd_vs_base']:>13} {col['circles_diffusers']:>22} {col['seconds']:>16}")
     print(f"(FD vs base of the base itself, a second draw: {base_row['fd_vs_base_floor']:.2f})")
+    gaps = eps_gaps(base, {m: gu.load(unlearned(m, chosen[m], seeds.start)) for m in methods})
+    print(f"\nnoise-prediction gap, concept prompt vs the base's anchor prompt, as a share of the base's gap (seed {seeds.start} of each method)")
+    print(f"{'model':<17} " + " ".join(f"{f't={t}':>7}" for t in GAP_TIMES))
+    for name, row in gaps.items():
+        print(f"{name:<17} " + " ".join(f"{g:>7.2f}" for g in row))
 
 
 if __name__ == "__main__":
