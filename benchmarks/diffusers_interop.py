@@ -176,10 +176,14 @@ def pipeline_circle_rate(folder: Path, n: int, judge) -> float:
     return float((pred == 0).float().mean())  # shape id 0 = circle
 
 
+def kept_drop(m: dict) -> float:
+    """The largest drop, in points against the base, of any attribute's accuracy on the prompts without the concept."""
+    return max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
+
+
 def harmless(m: dict) -> bool:
     """Within the rule's limits on what else the erasure may change (judged on val)."""
-    drops = [-v for k, v in m.items() if k.endswith("_accuracy_delta_points")]
-    return m["attribute_preservation"] >= KEEP_ATTRIBUTES and max(drops) <= KEPT_DROP_POINTS and m["fd_vs_base"] <= FD_FLOOR_RATIO * m["fd_vs_base_floor"]
+    return m["attribute_preservation"] >= KEEP_ATTRIBUTES and kept_drop(m) <= KEPT_DROP_POINTS and m["fd_vs_base"] <= FD_FLOOR_RATIO * m["fd_vs_base_floor"]
 
 
 GAP_TIMES = (100, 300, 500, 700, 900)
@@ -264,13 +268,11 @@ def sd_table(args, methods: list[str]) -> None:
         chosen[method] = choose(val)
         for lr, m in val.items():
             mark = " ←" if lr == chosen[method] else ""
-            drop = max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
-            print(f"{method:<17} {lr:>7} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {drop:>16.1f} {m['fd_vs_base']:>11.2f} {m['fd_vs_base_floor']:>6.2f} {m['seconds']:>7.0f}s{mark}")
+            print(f"{method:<17} {lr:>7} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {kept_drop(m):>16.1f} {m['fd_vs_base']:>11.2f} {m['fd_vs_base_floor']:>6.2f} {m['seconds']:>7.0f}s{mark}")
 
     def test_row(folder: Path) -> dict:
         m = judged(folder, "test")
-        drop = max(-v for k, v in m.items() if k.endswith("_accuracy_delta_points"))
-        return {**m, "kept_drop_points": drop, "circles_diffusers": pipeline_circle_rate(folder, max(1, args.sd_n // 5), judge)}
+        return {**m, "kept_drop_points": kept_drop(m), "circles_diffusers": pipeline_circle_rate(folder, max(1, args.sd_n // 5), judge)}
 
     print(f"\nreported on test (sampling seed 0, {args.sd_n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± std")
     print(f"{'model':<17} {'lr':>7} {'erased rate %':>15} {'attrs kept %':>15} {'kept drop (pts)':>16} {'FD vs base':>13} {'circles (diffusers) %':>22} {'seconds':>16}")
