@@ -25,6 +25,7 @@ import torch
 
 from genunlearn.checkpoint import atomic_dir, header, read_json, write_json
 from genunlearn.errors import GenUnlearnError
+from genunlearn.extras import require
 from genunlearn.generative import GenerativeModel
 from genunlearn.processes import build_process
 
@@ -186,8 +187,12 @@ def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
 @contextmanager
 def quiet():
     """transformers' per-load progress bars and its notes about optional image processors off
-    (genunlearn prints its own one line per stage)."""
-    from transformers.utils import logging
+    (genunlearn prints its own one line per stage); nothing to silence without the ``sd`` extra."""
+    try:
+        from transformers.utils import logging
+    except ImportError:
+        yield
+        return
 
     level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
@@ -258,6 +263,7 @@ def _load_unet(path: Path, layout: dict, data):
 def _load_text_to_image(path: Path, layout: dict, data):
     """Stable Diffusion v1.x layout: frozen text encoder (its hidden states for every prompt of the
     task, ``TextUNetView``), autoencoder for latents, trainable UNet."""
+    require("transformers", f"{path}: a Stable-Diffusion-layout pipeline")
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 

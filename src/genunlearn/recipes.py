@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from genunlearn.cache import cached, config_hash
 from genunlearn.errors import GenUnlearnError
+from genunlearn.extras import require
 from genunlearn.forget import ForgetRequest
 
 MODEL_KINDS = ("flow", "diffusion", "sd")
@@ -68,6 +69,9 @@ def recipe_for(task: str, kind: str) -> Recipe:
     if kind not in MODEL_KINDS:
         raise GenUnlearnError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
     family = "toy" if task in TOY_TASKS else task
+    if kind == "sd":
+        for module in ("transformers", "tokenizers"):
+            require(module, "a Stable-Diffusion-layout pipeline (--model sd)")
     if kind == "sd" and (family, kind) not in RECIPES:
         family = "shapes"  # other image tasks: the same tiny pipeline, channels and size set from the data
     if (family, kind) not in RECIPES:
