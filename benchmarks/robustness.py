@@ -8,12 +8,12 @@ tried / one-line errors / tracebacks / accepted silently / files changed (the sa
 included, is compared byte for byte before and after every case).
 
 Part 2, kill tests: a training (``genunlearn train``) and an unlearning run (``genunlearn unlearn``),
-each writing to a path that already holds an earlier model, are SIGKILLed at 5 random steps, once
+on moons (a flow model) and on a Stable-Diffusion-layout pipeline (``--model sd``, then ESD), each writing to a path that already holds an earlier model, are SIGKILLed at 5 random steps, once
 while a resume checkpoint is being written, and at each step of the final save to the path; each
 time the same command is rerun. After every kill the path must hold a loadable model (the earlier
 one, or the new one), and the final weights must be bit-identical to an uninterrupted run's.
 
-    python benchmarks/robustness.py [--only catalogue|kills] [--seed 0] [--keep DIR]
+    python benchmarks/robustness.py [--only catalogue|kills|sd-kills] [--seed 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -418,18 +418,21 @@ def _run(argv, env, kill_after: float | None = None) -> tuple[int, str, float]:
 
 
 def _weights(folder: Path) -> dict:
+    """Every tensor a saved folder holds, keyed by file and name: ``network.safetensors`` of a
+    genunlearn model, each component's weights of a diffusers pipeline."""
     from genunlearn.checkpoint import load_tensors
 
-    return load_tensors(folder / "network.safetensors")
+    files = sorted(f for f in folder.rglob("*.safetensors") if not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    return {f"{f.relative_to(folder)}:{k}": v for f in files for k, v in load_tensors(f).items()}
 
 
 def _loadable(folder: Path) -> str:
     """What the path holds: 'old', 'new' or a problem."""
     from genunlearn.errors import GenUnlearnError
-    from genunlearn.model_folder import load_model
+    from genunlearn.families import open_model
 
     try:
-        model = load_model(folder)
+        open_model(folder)
     except GenUnlearnError as e:
         return f"NOT LOADABLE ({e})"
     return "model"
@@ -442,9 +445,9 @@ def _holds(out: Path, old: dict, new: dict) -> str:
     if state != "model":
         return state
     w = _weights(out)
-    if all(torch.equal(w[k], old[k]) for k in old):
+    if w.keys() == old.keys() and all(torch.equal(w[k], old[k]) for k in old):
         return "old"
-    if all(torch.equal(w[k], new[k]) for k in new):
+    if w.keys() == new.keys() and all(torch.equal(w[k], new[k]) for k in new):
         return "new"
     return "a model that is neither the old nor the new one"
 
@@ -491,9 +494,10 @@ def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random
 
 
 STEPS = 600
+SD_STEPS = 60  # the tiny SD-layout pipeline: each of its two stages (autoencoder, UNet) trains this many steps
 
 
-def run_kills(seed: int, keep: str | None = None) -> dict:
+def run_kills(seed: int, keep: str | None = None, only_sd: bool = False) -> dict:
     root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="genunlearn-kills-"))
     root.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -501,31 +505,52 @@ def run_kills(seed: int, keep: str | None = None) -> dict:
     env.pop("GENUNLEARN_KILL_AT", None)
     results = {}
     try:
-        results["train"] = kill_test(
-            "train", lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", str(STEPS)],
-            lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"], STEPS, root, rng, env)
-        base = root / "unlearn-base"
-        code, err, _ = _run(["train", "--task", "moons", "--out", str(base), "--steps", "200"], {**env, "GENUNLEARN_CACHE": str(root / "base-cache")})
-        assert code == 0, err
-        results["unlearn"] = kill_test(
-            "unlearn", lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", str(STEPS), "--out", str(out)],
-            lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "20", "--out", str(out)], STEPS, root, rng, env)
+        if not only_sd:
+            results.update(kill_moons(root, rng, env))
+        results.update(kill_sd(root, rng, env))
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
     return results
 
 
+def kill_sd(root: Path, rng: random.Random, env: dict) -> dict:
+    """The long jobs of text-to-image users: training a Stable-Diffusion-layout pipeline (its
+    autoencoder stage is where the step kills land) and erasing a concept from one (ESD)."""
+    sd = lambda out, steps, seed=0: ["train", "--task", "shapes", "--model", "sd", "--out", str(out), "--steps", str(steps), "--seed", str(seed)]
+    results = {"sd train": kill_test("sd-train", lambda out: sd(out, SD_STEPS), lambda out: sd(out, 5, seed=1), SD_STEPS, root, rng, env)}
+    base = root / "sd-base"
+    code, err, _ = _run(sd(base, SD_STEPS), {**env, "GENUNLEARN_CACHE": str(root / "sd-base-cache")})
+    assert code == 0, err
+    esd = lambda out, steps: ["unlearn", str(base), "--method", "esd", "--concept", "a circle", "--anchor", "a shape", "--steps", str(steps), "--out", str(out)]
+    results["sd unlearn"] = kill_test("sd-unlearn", lambda out: esd(out, SD_STEPS), lambda out: esd(out, 5), SD_STEPS, root, rng, env)
+    return results
+
+
+def kill_moons(root: Path, rng: random.Random, env: dict) -> dict:
+    """A flow model's training and unlearning on moons."""
+    results = {"train": kill_test(
+        "train", lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", str(STEPS)],
+        lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"], STEPS, root, rng, env)}
+    base = root / "unlearn-base"
+    code, err, _ = _run(["train", "--task", "moons", "--out", str(base), "--steps", "200"], {**env, "GENUNLEARN_CACHE": str(root / "base-cache")})
+    assert code == 0, err
+    results["unlearn"] = kill_test(
+        "unlearn", lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", str(STEPS), "--out", str(out)],
+        lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "20", "--out", str(out)], STEPS, root, rng, env)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["catalogue", "kills"], default=None)
+    ap.add_argument("--only", choices=["catalogue", "kills", "sd-kills"], default=None, help="sd-kills: only the Stable-Diffusion-layout kill tests.")
     ap.add_argument("--seed", type=int, default=0, help="Seed of the random kill moments.")
     ap.add_argument("--keep", default=None, help="Keep the sandbox in this folder.")
     args = ap.parse_args()
     t0 = time.perf_counter()
     ok = True
-    if args.only in (None, "kills"):
-        res = run_kills(args.seed, args.keep and str(Path(args.keep) / "kills"))
+    if args.only in (None, "kills", "sd-kills"):
+        res = run_kills(args.seed, args.keep and str(Path(args.keep) / "kills"), only_sd=args.only == "sd-kills")
         ok &= all(r["identical"] and r["always_loadable"] for r in res.values())
     if args.only in (None, "catalogue"):
         s = run_catalogue(args.keep and str(Path(args.keep) / "catalogue"))

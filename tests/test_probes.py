@@ -12,7 +12,7 @@ import torch
 
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
-from genunlearn.eval.probes import check_applicable, format_probe, run_probe
+from genunlearn.eval.probes import check_applicable, format_probe, probe_config, run_probe
 from genunlearn.eval.probes.relearn import auc
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
@@ -61,13 +61,13 @@ def retrain():
 
 
 def test_cond_attack_lowers_the_forget_loss_and_base_beats_random(base, retrain):
-    r = run_probe("cond", base, FORGET, config={"steps": 30, "n": 200})
+    r = run_probe("cond", base, FORGET, config={"steps": 30, "n": 200, "space": "free"})
     assert r["loss_attack"] < r["loss_no_attack"]  # the optimised embedding fits class 3 at least as well
     assert r["asr_no_attack"] >= 0.9 and r["asr_attack"] >= 0.9  # calibration: the base model produces class 3
     assert r["asr_random"] < r["asr_no_attack"] - 0.5  # a random embedding does not
     assert r["arrays"]["samples"].shape == (200, 2) and set(r["arrays"]["labels"].tolist()) == {3}
     # the retrain model never learned class 3: its untrained row starts far off, the attack pulls it in
-    rr = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.1})
+    rr = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.1, "space": "free"})
     assert rr["loss_attack"] < rr["loss_no_attack"]
     assert rr["asr_attack"] >= rr["asr_no_attack"]
     assert "random conditioning" in format_probe(r)
@@ -139,10 +139,11 @@ def test_mix_attacker_stays_in_the_vocabulary(retrain):
     """space=mix steers with convex combinations of the model's own rows: it cannot leave the hull,
     so on a model that never saw class 3 it is weaker than the free vector (the 2D toy lets a free
     vector reach any component)."""
-    free = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.1})
-    mix = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.5, "space": "mix"})
+    free = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200, "lr": 0.1, "space": "free"})
+    mix = run_probe("cond", retrain, FORGET, config={"steps": 60, "n": 200})  # the default attacker
     assert mix["space"] == "mix" and mix["loss_attack"] <= mix["loss_no_attack"]
     assert mix["loss_attack"] > free["loss_attack"]
+    assert probe_config("cond", {}).lr == 0.5 and probe_config("cond", {"space": "free"}).lr == 0.05
 
 
 class _ShapeJudge:
@@ -165,7 +166,7 @@ def test_cond_attack_on_a_concept_attacks_that_attribute_row():
     request = ForgetRequest("concept", concept="circle", anchor="shape")
     counter = Counter(model, request, judge=_ShapeJudge())
     shape_row = net.cond.tables[0].weight.detach().clone()
-    r = cond_probe(model, request, CondConfig(steps=10, n=8, batch_size=16, lr=0.1), counter=counter)
+    r = cond_probe(model, request, CondConfig(steps=10, n=8, batch_size=16, lr=0.1, space="free"), counter=counter)
     assert r["loss_attack"] < r["loss_no_attack"] and r["asr_attack"] == 1.0
     assert r["arrays"]["images"].shape == (8, 16, 16, 3) and set(r["arrays"]["labels"].tolist()) == {data.attributes[0].values.index("circle")}
     assert torch.equal(net.cond.tables[0].weight, shape_row)  # the model's own table is untouched

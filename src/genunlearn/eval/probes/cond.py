@@ -7,9 +7,12 @@ every condition-embedding table of the network) is replaced by a free vector, wh
 model then samples with the optimised conditioning, and the domain judge counts the forgotten
 class: the attack success rate (ASR). Baselines at the same sample budget: "no attack" (the
 model's own forget prompt) and "random conditioning" (a random vector drawn with the embedding
-table's per-dimension mean and spread). ``space="mix"`` restricts the vector to convex
-combinations of the table's rows (softmax weights over the model's own vocabulary, starting on
-the forget row): a weaker attacker whose floor on a model that never saw the class is lower.
+table's per-dimension mean and spread). ``space="mix"`` (the default) restricts the vector to
+convex combinations of the table's rows (softmax weights over the model's own vocabulary, starting
+on the forget row); ``space="free"`` lets it be any vector. Measured on digits (docs/probes.md),
+the free vector brings the class back even from a retrain-from-scratch model (94 %), so its reading
+cannot tell removal from hiding; the mix attacker stays at the retrain floor there, which is why
+it is the default.
 
 The network is reached only through ``torch.nn.Embedding`` lookups of the condition id (forward
 hooks on a copy), so every network with the library's ``net(x, t, cond)`` call and an embedding
@@ -33,11 +36,15 @@ from genunlearn.eval.probes.common import Counter, check_generative, forget_cond
 @dataclass
 class CondConfig:
     steps: int = 100  # the attack's budget (optimiser updates)
-    lr: float = 0.05
+    lr: float | None = None  # None: the measured setting of the space (mix 0.5 on the row logits, free 0.05)
     batch_size: int = 64
     n: int = 100  # samples judged per arm
     seed: int = 0
-    space: str = "free"  # free: any vector; mix: a convex combination of the table's rows (a soft prompt in the model's own vocabulary)
+    space: str = "mix"  # mix: a convex combination of the table's rows (a soft prompt in the model's own vocabulary); free: any vector
+
+    def __post_init__(self):
+        if self.lr is None:
+            self.lr = {"mix": 0.5, "free": 0.05}.get(self.space, 0.05)
 
     def check(self) -> None:
         if self.space not in ("free", "mix"):
