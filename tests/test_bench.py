@@ -181,3 +181,15 @@ def test_a_probe_that_cannot_run_is_recorded_not_fatal():
     out = cells.robustness("finetune", model)
     assert "conditional model" in out["probes"]["cond"]["skipped"]
     assert out["probes"]["noise"]["n"] == 4 and isinstance(out["attack_asr"], float)  # the other probe still ran
+
+
+def test_report_on_a_folder_with_no_runs_is_one_line(tmp_path, capsys):
+    from genunlearn.cli import main
+
+    (tmp_path / "runs" / "digits-x").mkdir(parents=True)  # a task folder with no cell in it
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(tmp_path / "runs")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no runs to report" in err[0]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["digits-x"]  # nothing written

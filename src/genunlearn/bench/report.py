@@ -255,16 +255,16 @@ def build_report(runs: str | Path) -> Path:
     folder found."""
     from genunlearn.bench.figures import save_sample_grids, save_scatter
     from genunlearn.bench.html import markdown_to_html
-    from genunlearn.checkpoint import atomic_write_text
-
-    from genunlearn.checkpoint import check_writable
+    from genunlearn.checkpoint import atomic_write_text, check_writable
     from genunlearn.errors import GenUnlearnError
 
     runs = Path(runs)
     if not runs.is_dir():
         raise GenUnlearnError(f"{runs}: no such runs folder")
-    check_writable(runs / "report.md", folder=False, what="")
     tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
+    if not tasks:
+        raise GenUnlearnError(f"{runs}: no runs to report (expected RUNS/<task>/<cell>/metrics.json, as `genunlearn bench --out RUNS` writes)")
+    check_writable(runs / "report.md", folder=False, what="")
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
     parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks; erased-concept rate and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
