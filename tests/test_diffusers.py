@@ -76,6 +76,19 @@ def test_salun_round_trip_loads_in_diffusers(ddpm_pipe, tmp_path):
     assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all()
 
 
+def test_salun_without_a_null_class_masks_unguided_and_says_so(tmp_path, capsys):
+    """A UNet with exactly 10 class embeddings has no null input: SalUn's guided saliency loss falls
+    back to w = 0 (one line on stderr, recorded in info) instead of failing."""
+    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(tmp_path / "p")
+    _, model = open_model(tmp_path / "p", task="digits")
+    assert not model.net.has_null and model.process.cond_dropout == 0.0
+    out = run("salun", model, steps=2, batch_size=8, mask_batch_size=64)
+    assert out.info["unlearn"]["mask_guidance"] == 0.0
+    assert capsys.readouterr().err.count("salun: mask_guidance 2.0 -> 0.0 (this model has no null class") == 1
+    with pytest.raises(GenUnlearnError, match="sample with --guidance 1"):
+        model.process.predict(model.net, torch.randn(2, 1, 8, 8), torch.tensor([5, 5]), torch.tensor([[3], [4]]), guidance=2.0)
+
+
 def test_sfd_one_step_generator_at_recorded_t_star(ddpm_pipe, tmp_path):
     _, model = open_model(ddpm_pipe, task="digits")
     out = run("sfd", model, steps=2, batch_size=4)

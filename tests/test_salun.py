@@ -106,7 +106,7 @@ def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, d
     out = method.unlearn(tiny_diffusion, request, digits)
     assert out.info["unlearn"]["mask_density"] == pytest.approx(0.5, abs=1e-6)
     forget, _ = digits.split(request)
-    mask = diffusion_saliency(copy.deepcopy(tiny_diffusion.net), tiny_diffusion.process, forget, method.config, torch.Generator().manual_seed(0))
+    mask = diffusion_saliency(copy.deepcopy(tiny_diffusion.net), tiny_diffusion.process, forget, method.config, torch.Generator().manual_seed(0), guidance=method.config.mask_guidance)
     before, after = dict(tiny_diffusion.net.named_parameters()), dict(out.net.named_parameters())
     for k, m in mask.items():  # Adam: frozen coordinates bit-identical, salient ones moved
         assert torch.equal(after[k][m == 0], before[k][m == 0])

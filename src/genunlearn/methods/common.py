@@ -24,6 +24,25 @@ def check_conditional(method, model) -> None:
         raise GenUnlearnError(f"method {method.name!r} needs a class-conditional model; this one is unconditional")
 
 
+def has_null_condition(model) -> bool:
+    """Whether the model has a null (unconditional) input, which guidance and condition dropout need:
+    genunlearn's networks always do; a diffusers UNet only with ``num_class_embeds`` = classes + 1."""
+    from genunlearn.processes.conditioning import unwrap
+
+    return getattr(unwrap(model.net), "has_null", True)
+
+
+def without_guidance(method, model, option: str, value: float, off: float) -> float:
+    """``value`` of a guidance option, or ``off`` (saying so in one line) when the model has no null
+    input to guide against."""
+    if value == off or has_null_condition(model):
+        return value
+    from genunlearn.progress import stage
+
+    stage(f"{method.name}: {option} {value} -> {off}", "this model has no null class, so there is nothing to guide against")
+    return off
+
+
 def class_ids(model, classes) -> list[int]:
     """Class ids or names → ids, resolved against the model's own class names (no data read)."""
     from genunlearn.data.dataset import class_id

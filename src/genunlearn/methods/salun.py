@@ -20,7 +20,7 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.common import check_conditional
+from genunlearn.methods.common import check_conditional, without_guidance
 from genunlearn.processes.conditioning import drop_condition
 
 
@@ -57,15 +57,15 @@ def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -
     return out
 
 
-def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generator) -> dict[str, torch.Tensor]:
-    """SalUn mask from the guided ε-loss on the forget images."""
+def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generator, *, guidance: float) -> dict[str, torch.Tensor]:
+    """SalUn mask from the guided ε-loss on the forget images (``guidance`` w; 0 = unguided)."""
     from genunlearn.methods.saliency import saliency_mask
 
     cond = forget.cond()
 
     def loss(net, idx):
         xt, t, _, target = process.corrupt(forget.x[idx], g, antithetic=True)
-        return (process.predict(net, xt, t, cond[idx], guidance=1 + cfg.mask_guidance) - target).pow(2).mean()
+        return (process.predict(net, xt, t, cond[idx], guidance=1 + guidance) - target).pow(2).mean()
 
     batches = torch.randperm(len(forget), generator=g).split(cfg.mask_batch_size)
     return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
@@ -93,7 +93,8 @@ class SalUn(Method):
         net = copy.deepcopy(model.net)
         g = torch.Generator().manual_seed(cfg.seed)
         t0 = time.perf_counter()
-        mask = diffusion_saliency(net, process, forget, cfg, g) if cfg.mask_ratio < 1 else None
+        guidance = without_guidance(self, model, "mask_guidance", cfg.mask_guidance, 0.0) if cfg.mask_ratio < 1 else cfg.mask_guidance
+        mask = diffusion_saliency(net, process, forget, cfg, g, guidance=guidance) if cfg.mask_ratio < 1 else None
         p_null = process.cond_dropout if cfg.forget_cond_dropout else 0.0
 
         def step_loss(m, gen):
@@ -111,6 +112,6 @@ class SalUn(Method):
         steps = budget or cfg.steps
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
         train(net, step_loss, tc, grad_mask=mask, desc=self.name, callbacks=callbacks)
-        extra = {"mask_density": mask_density(mask)} if mask is not None else {}
+        extra = {"mask_density": mask_density(mask), "mask_guidance": guidance} if mask is not None else {}
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra)
         return model.with_net(net, info=info)

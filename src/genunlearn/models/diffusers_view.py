@@ -46,7 +46,7 @@ class UNetView(nn.Module):
             k = self.config.cond_vocab[0]
             labels = torch.full((x.shape[0],), k, device=x.device) if cond is None else cond[:, 0]
             if not self.has_null and bool((labels == k).any()):
-                raise GenUnlearnError("this model has no null class: guidance and condition dropout need one (use guidance 1)")
+                raise GenUnlearnError("this model has no null class, which guidance needs: sample with --guidance 1")
         t = t.to(x.dtype).expand(x.shape[0])
         if self.flow:
             return -self.unet(x, (1 - t) * self.num_train_timesteps, class_labels=labels).sample
