@@ -8,8 +8,9 @@ each erased embedding c_e where W₀ sends its guide's c_g and keeps each preser
     ⇒  W = W₀ (λI + α_e C_g C_eᵀ + α_p C_p C_pᵀ) (λI + α_e C_e C_eᵀ + α_p C_p C_pᵀ)⁻¹ = W₀ M.
 
 Every target is W₀ applied to an embedding, so the edit is W₀ times one d × d matrix M shared by all
-projections (d: the text encoder's width): one float64 solve for the whole UNet, then one product per
-projection. Embeddings are the rows of ``(n, d)`` tensors here.
+projections (d: the text encoder's width): one float64 solve for the whole UNet; M − I has rank at
+most the number of erased embeddings, so each projection gets a low-rank update (``uce_factors``).
+Embeddings are the rows of ``(n, d)`` tensors here.
 
 SPEED-style null-space mode: W = W₀ + Δ with Δ = Δ Q, Q the projector onto the orthogonal
 complement of the preserved embeddings' span, so W c_p = W₀ c_p exactly; Δ minimises the same erase
@@ -41,8 +42,7 @@ def kv_projections(unet: nn.Module) -> dict[str, nn.Linear]:
 def _complement(preserve: torch.Tensor, tol: float) -> torch.Tensor:
     """Projector onto the directions the preserved embeddings do not span (eigenvalues of
     Σ c_p c_pᵀ at most ``tol`` × the largest count as unspanned)."""
-    d = preserve.shape[1]
-    eye = torch.eye(d, dtype=torch.float64)
+    eye = torch.eye(preserve.shape[1], dtype=torch.float64)
     if not len(preserve):
         return eye
     values, vectors = torch.linalg.eigh(preserve.T @ preserve)
@@ -50,24 +50,41 @@ def _complement(preserve: torch.Tensor, tol: float) -> torch.Tensor:
     return eye - spanned @ spanned.T
 
 
-def uce_map(erase, guide, preserve, *, lam: float, erase_scale: float = 1.0, preserve_scale: float = 1.0, nullspace_tol: float | None = None) -> torch.Tensor:
-    """The d × d matrix M of the edit W = W₀ M (float64). ``erase`` and ``guide`` are row-aligned
-    ``(n, d)`` embeddings (row i of ``erase`` is sent where W₀ sends row i of ``guide``), ``preserve``
-    ``(m, d)``. ``nullspace_tol`` switches from UCE's weighted preservation to the null-space edit."""
+def uce_factors(erase, guide, preserve, *, lam: float, erase_scale: float = 1.0, preserve_scale: float = 1.0, nullspace_tol: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U, Vᵀ), float64, with the edit M = I + U Vᵀ (W = W₀ M). ``erase`` and ``guide`` are
+    row-aligned ``(n, d)`` embeddings (row i of ``erase`` is sent where W₀ sends row i of
+    ``guide``), ``preserve`` ``(m, d)``; ``nullspace_tol`` switches from UCE's weighted preservation
+    to the null-space edit. The λ and preserve terms are the same on both sides of UCE's solution,
+    so M − I = α_e (C_g − C_e) C_eᵀ A⁻¹ (null space: A⁻¹ Q) has rank at most n: applying it to a
+    projection costs out × d × n, not out × d²."""
     E, G, P = (x.detach().to(torch.float64) for x in (erase, guide, preserve))
-    eye = torch.eye(E.shape[1], dtype=torch.float64)
+    d = E.shape[1]
+    eye = torch.eye(d, dtype=torch.float64)
     if nullspace_tol is None:
+        Q = None
         A = lam * eye + erase_scale * E.T @ E + preserve_scale * P.T @ P
-        B = lam * eye + erase_scale * G.T @ E + preserve_scale * P.T @ P
-        return torch.linalg.solve(A, B.T).T  # M = B A⁻¹, A symmetric
-    Q = _complement(P, nullspace_tol)
-    A = erase_scale * Q @ E.T @ E @ Q + lam * eye
-    return eye + (Q @ torch.linalg.solve(A, erase_scale * E.T @ (G - E))).T
+    else:
+        Q = _complement(P, nullspace_tol)
+        A = erase_scale * Q @ E.T @ E @ Q + lam * eye
+    Vt = torch.linalg.solve(A, E.T).T  # E A⁻¹ (A is symmetric)
+    if Q is not None:
+        Vt = Vt @ Q
+    U = erase_scale * (G - E).T
+    if len(E) >= d:  # as many rows as dimensions: one d × d factor is cheaper
+        U, Vt = U @ Vt, eye
+    return U, Vt
+
+
+def edit_matrix(U: torch.Tensor, Vt: torch.Tensor) -> torch.Tensor:
+    """M = I + U Vᵀ."""
+    return torch.eye(U.shape[0], dtype=torch.float64) + U @ Vt
 
 
 def gram(weights) -> torch.Tensor:
-    """G = Σ_l W_lᵀ W_l (float64): Σ_l ‖W_l x‖² = xᵀ G x over all projections at once."""
-    return sum(w.detach().to(torch.float64).T @ w.detach().to(torch.float64) for w in weights)
+    """G = Σ_l W_lᵀ W_l: Σ_l ‖W_l x‖² = xᵀ G x over all projections at once (one float32 product of
+    the stacked weights, returned in float64)."""
+    stacked = torch.cat([w.detach().float() for w in weights])
+    return (stacked.T @ stacked).double()
 
 
 def regeneration_map(M: torch.Tensor, G: torch.Tensor, reg: float) -> torch.Tensor:
@@ -77,29 +94,30 @@ def regeneration_map(M: torch.Tensor, G: torch.Tensor, reg: float) -> torch.Tens
     return torch.linalg.solve(reg * eye + M.T @ G @ M, M.T @ G)
 
 
-def rece_map(erase, guide, preserve, G: torch.Tensor, *, rounds: int, reg: float, **options) -> tuple[torch.Tensor, torch.Tensor]:
+def rece_factors(erase, guide, preserve, G: torch.Tensor, *, rounds: int, reg: float, **options) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """UCE, then ``rounds`` times: the concept embeddings' regenerating embeddings (under the current
     edit) join the erased set, sent to the same guides, and the edit is solved again from W₀.
-    Returns (M, every erased embedding)."""
+    Returns ((U, Vᵀ), every erased embedding)."""
     E, Gd = erase.to(torch.float64), guide.to(torch.float64)
     erased, guides = E, Gd
-    M = uce_map(erased, guides, preserve, **options)
+    factors = uce_factors(erased, guides, preserve, **options)
     for _ in range(rounds):
-        erased = torch.cat([erased, E @ regeneration_map(M, G, reg).T])
+        erased = torch.cat([erased, E @ regeneration_map(edit_matrix(*factors), G, reg).T])
         guides = torch.cat([guides, Gd])
-        M = uce_map(erased, guides, preserve, **options)
-    return M, erased
+        factors = uce_factors(erased, guides, preserve, **options)
+    return factors, erased
 
 
 @torch.no_grad()
-def apply_map(unet: nn.Module, M: torch.Tensor) -> list[str]:
-    """W ← W₀ M for every cross-attention key/value projection, in place (products in float64, then
+def apply_edit(unet: nn.Module, U: torch.Tensor, Vt: torch.Tensor) -> list[str]:
+    """W ← W₀ (I + U Vᵀ) for every cross-attention key/value projection, in place (float64, then
     the weight's own dtype). Returns the names of the weights it rewrote."""
     names = []
     for name, proj in kv_projections(unet).items():
-        if proj.in_features != M.shape[0]:
-            raise GenUnlearnError(f"{name} reads {proj.in_features}-dim text states, the text encoder gives {M.shape[0]} (a UNet with a text projection is not supported)")
-        proj.weight.copy_((proj.weight.to(torch.float64) @ M.to(proj.weight.device)).to(proj.weight.dtype))
+        if proj.in_features != U.shape[0]:
+            raise GenUnlearnError(f"{name} reads {proj.in_features}-dim text states, the text encoder gives {U.shape[0]} (a UNet with a text projection is not supported)")
+        W0 = proj.weight.to(torch.float64)
+        proj.weight.copy_((W0 + (W0 @ U.to(W0.device)) @ Vt.to(W0.device)).to(proj.weight.dtype))
         names.append(f"{name}.weight")
     return names
 

@@ -104,7 +104,7 @@ def aligned_positions(concept: list[int], guide: list[int], length: int, tokens:
 
 
 def edit_embeddings(tokenizer, text_encoder, concepts: list[str], guides: list[str], preserve: list[str], tokens: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(erase, guide, preserve) embedding rows for ``closed_form.uce_map``."""
+    """(erase, guide, preserve) embedding rows for ``closed_form.uce_factors``."""
     for c, g in zip(concepts, guides):
         if c == g:
             raise GenUnlearnError(f"concept {c!r} is its own guide; name another anchor")
@@ -119,22 +119,21 @@ def edit_embeddings(tokenizer, text_encoder, concepts: list[str], guides: list[s
     return torch.cat(erase), torch.cat(guide), torch.cat(kept) if kept else hidden.new_zeros(0, hidden.shape[2])
 
 
-def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, reg: float = 0.0) -> tuple[dict, torch.Tensor]:
+def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, reg: float = 0.0) -> dict:
     """Edit ``unet``'s cross-attention keys and values in place (UCE; RECE with ``rounds``);
-    returns (what the edit did, M)."""
-    weights0 = [p.weight for p in closed_form.kv_projections(unet).values()]
-    G = closed_form.gram(weights0)
+    returns what the edit did."""
+    G = closed_form.gram(p.weight for p in closed_form.kv_projections(unet).values())
     options = {"lam": cfg.lam, "erase_scale": cfg.erase_scale, "preserve_scale": cfg.preserve_scale, "nullspace_tol": cfg.nullspace_tol if cfg.preserve_mode == "nullspace" else None}
-    M, erased = closed_form.rece_map(erase, guide, preserve, G, rounds=rounds, reg=reg, **options)
+    (U, Vt), erased = closed_form.rece_factors(erase, guide, preserve, G, rounds=rounds, reg=reg, **options)
     E, Gd, P = (x.to(torch.float64) for x in (erase, guide, preserve))
-    report = {
-        "edited": closed_form.apply_map(unet, M),
+    moved = lambda X: (X @ Vt.T) @ U.T  # noqa: E731  (X Mᵀ − X, rows)
+    return {
+        "edited": closed_form.apply_edit(unet, U, Vt),
         "erase_vectors": len(erased),
         "preserve_vectors": len(P),
-        "erase_residual": round(closed_form.relative_error(E @ M.T - Gd, E - Gd, G), 6),  # 0: the concepts' keys/values are the guides'; 1: unmoved
-        "preserve_drift": round(closed_form.relative_error(P @ M.T - P, P, G), 6) if len(P) else 0.0,
+        "erase_residual": round(closed_form.relative_error(E + moved(E) - Gd, E - Gd, G), 6),  # 0: the concepts' keys/values are the guides'; 1: unmoved
+        "preserve_drift": round(closed_form.relative_error(moved(P), P, G), 6) if len(P) else None,
     }
-    return report, M
 
 
 @register
@@ -171,7 +170,7 @@ class UCE(Method):
         embeddings = edit_embeddings(model.components["tokenizer"], model.components["text_encoder"], concepts, guides, preserve, self.config.tokens)
         net = copy_net(model.net, trainable=True)
         rounds, reg = self.rounds(budget)
-        report, _ = uce_edit(net.unet, *embeddings, self.config, rounds=rounds, reg=reg)
+        report = uce_edit(net.unet, *embeddings, self.config, rounds=rounds, reg=reg)
         info = self.unlearned_info(model.info, steps=rounds, seconds=time.perf_counter() - t0, concepts=concepts, guides=guides, preserve=preserve, **{k: v for k, v in report.items() if k != "edited"}, edited=len(report["edited"]))
         return model.with_net(net, info=info)
 
