@@ -30,12 +30,12 @@ VARIANTS = {  # label → (method, options)
 }
 
 
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    out = fn()  # warm-up
+def median_time(repeats: int, fn, *args, **kwargs) -> tuple[float, object]:
+    out = fn(*args, **kwargs)  # warm-up
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out = fn()
+        out = fn(*args, **kwargs)
         times.append(time.perf_counter() - t0)
     return statistics.median(times), out
 
@@ -49,17 +49,21 @@ def pipeline_table(model, repeats: int) -> None:
     for label, (method, options) in VARIANTS.items():
         for n in (1, 5, 10):
             request = ForgetRequest("concept", concept="; ".join(CONCEPTS[:n]), anchor="shape")
-            seconds, out = median_time(lambda: gu.unlearn(model, method, request, **options), repeats)
+            seconds, out = median_time(repeats, gu.unlearn, model, method, request, **options)
             u = out.info["unlearn"]
             drift = "–" if u["preserve_drift"] is None else f"{u['preserve_drift']:.2e}"
             print(f"| {label} | {n} | {u['erase_vectors']} | {seconds:.3f} | {u['erase_residual']:.3f} | {drift} |", flush=True)
 
 
+def edit(unet, E, G, P) -> list[str]:
+    from genunlearn.methods import closed_form
+
+    return closed_form.apply_edit(unet, *closed_form.uce_factors(E, G, P, lam=0.5))
+
+
 def sd15_table(repeats: int) -> None:
     """The closed-form core on SD v1.5-sized cross-attention projections."""
     from torch import nn
-
-    from genunlearn.methods import closed_form
 
     widths = [320] * 4 + [640] * 4 + [1280] * 5 + [640] * 3  # down, mid, up blocks' attn2 (16 in SD v1.x)
     unet = nn.Module()
@@ -75,11 +79,7 @@ def sd15_table(repeats: int) -> None:
         for n in (1, 10, 100):
             E, G = torch.randn(n * per_prompt, 768, generator=g), torch.randn(n * per_prompt, 768, generator=g)
             P = torch.randn(20 * per_prompt, 768, generator=g)
-
-            def edit():
-                return closed_form.apply_edit(unet, *closed_form.uce_factors(E, G, P, lam=0.5))
-
-            seconds, _ = median_time(edit, repeats)
+            seconds, _ = median_time(repeats, edit, unet, E, G, P)
             print(f"| tokens={tokens} | {n} | {len(E)} | {seconds:.3f} |", flush=True)
 
 

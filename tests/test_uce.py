@@ -17,7 +17,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
 from genunlearn.forget import ForgetRequest
 from genunlearn.methods import closed_form, get_method
-from genunlearn.methods.uce import encode, edit_embeddings
+from genunlearn.methods.uce import edit_embeddings, encode
 
 TWO = ForgetRequest("concept", concept="circle; cross", anchor="shape")
 

@@ -125,5 +125,5 @@ def apply_edit(unet: nn.Module, U: torch.Tensor, Vt: torch.Tensor) -> list[str]:
 def relative_error(rows: torch.Tensor, reference: torch.Tensor, G: torch.Tensor) -> float:
     """sqrt(Σ_l ‖W₀_l rows‖² / Σ_l ‖W₀_l reference‖²) over every row: a residual measured in keys
     and values rather than in embedding space."""
-    energy = lambda x: torch.einsum("nd,de,ne->", x, G, x)  # noqa: E731
+    energy = lambda x: torch.einsum("nd,de,ne->", x, G, x)
     return float(energy(rows).clamp_min(0).sqrt() / energy(reference).clamp_min(1e-30).sqrt())

@@ -126,7 +126,7 @@ def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, r
     options = {"lam": cfg.lam, "erase_scale": cfg.erase_scale, "preserve_scale": cfg.preserve_scale, "nullspace_tol": cfg.nullspace_tol if cfg.preserve_mode == "nullspace" else None}
     (U, Vt), erased = closed_form.rece_factors(erase, guide, preserve, G, rounds=rounds, reg=reg, **options)
     E, Gd, P = (x.to(torch.float64) for x in (erase, guide, preserve))
-    moved = lambda X: (X @ Vt.T) @ U.T  # noqa: E731  (X Mᵀ − X, rows)
+    moved = lambda X: (X @ Vt.T) @ U.T
     return {
         "edited": closed_form.apply_edit(unet, U, Vt),
         "erase_vectors": len(erased),
