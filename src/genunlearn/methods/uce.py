@@ -161,15 +161,18 @@ class UCE(Method):
         return concepts, guides, split_prompts(self.config.preserve)
 
     def rounds(self, budget) -> tuple[int, float]:
+        """(RECE rounds, RECE's ridge weight): none for one UCE edit, which has no step budget."""
+        if budget is not None:
+            raise GenUnlearnError("uce is one closed-form edit: --steps does not apply (rece takes --steps as its rounds)")
         return 0, 0.0
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         self.check(model, request)
         t0 = time.perf_counter()
         concepts, guides, preserve = self.prompts(request)
+        rounds, reg = self.rounds(budget)
         embeddings = edit_embeddings(model.components["tokenizer"], model.components["text_encoder"], concepts, guides, preserve, self.config.tokens)
         net = copy_net(model.net, trainable=True)
-        rounds, reg = self.rounds(budget)
         report = uce_edit(net.unet, *embeddings, self.config, rounds=rounds, reg=reg)
         info = self.unlearned_info(model.info, steps=rounds, seconds=time.perf_counter() - t0, concepts=concepts, guides=guides, preserve=preserve, **{k: v for k, v in report.items() if k != "edited"}, edited=len(report["edited"]))
         return model.with_net(net, info=info)
