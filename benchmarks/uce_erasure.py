@@ -2,9 +2,9 @@
 through ``genunlearn unlearn`` as a user runs it, judged as ``diffusers_interop.py --sd-methods``
 judges the training-based erasers (same evaluator, columns and diffusers check), so the rows compare
 with that table. Closed forms have no seed and no learning rate: each variant is one edit, judged on
-val (sampling seed 1) and on test (sampling seed 0).
+val (sampling seed 1) and/or test (sampling seed 0).
 
-    python benchmarks/uce_erasure.py --base FOLDER [--n 40] [--out runs/uce]
+    python benchmarks/uce_erasure.py --base FOLDER [--n 40] [--splits test] [--out runs/uce]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", required=True, help="the shapes sd pipeline folder (genunlearn train --task shapes --model sd)")
     ap.add_argument("--n", type=int, default=40, help="samples per prompt")
+    ap.add_argument("--splits", default="test", help="val, test or val,test")
     ap.add_argument("--out", default="runs/uce")
     args = ap.parse_args()
     import genunlearn as gu
@@ -52,7 +53,7 @@ def main() -> None:
     request = gu.request(f"concept={CONCEPT};anchor={ANCHOR}")
     base = gu.load(args.base)
     judge = load_judge("shapes", verbose=False)
-    evaluators = {split: get_family("generative").evaluator("shapes", request, reference=base, n_per_prompt=args.n, seed=seed, split=split, progress=False) for split, seed in (("val", 1), ("test", 0))}
+    evaluators = {split: get_family("generative").evaluator("shapes", request, reference=base, n_per_prompt=args.n, seed=seed, split=split, progress=False) for split, seed in (("val", 1), ("test", 0)) if split in args.splits.split(",")}
     print(f"erase '{CONCEPT}' → '{ANCHOR}' from {args.base}; {args.n} samples per prompt")
     print("| variant | split | erased rate % | attributes kept % | kept prompts' drop (pts) | FD vs base (floor) | circles (diffusers) % | erase residual | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
