@@ -71,8 +71,10 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     request = _as_request(request)
     m = get_method(method, options, family=model.family) if isinstance(method, str) else method
     m.check(model, request)
-    data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
-    data.split(request)
+    data = None  # a data-free method (a closed-form edit) reads no data: none is loaded or encoded
+    if not m.data_free:
+        data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
+        data.split(request)
     unit = "epochs" if m.family == "classifier" else "steps"  # a classifier's budget counts epochs; the bar counts loop steps
     count = steps or getattr(m.config, unit, None)
     what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)

@@ -38,9 +38,11 @@ CATALOGUE: tuple[MethodEntry, ...] = (
     MethodEntry("classifier", "l1_sparse", ("classifier",), _LEARNERS, "fine-tune on the retain set with an L1 penalty (baseline)"),
     MethodEntry("classifier", "random_label", ("classifier",), _LEARNERS, "train the forget set on random labels (baseline)"),
     MethodEntry("generative", "random_label", ("diffusion",), _LEARNERS, "forget classes' noise predictions pulled to another class's (baseline)"),
+    MethodEntry("generative", "rece", ("diffusion",), ("concept",), "RECE: UCE, then erase in closed form the embeddings that still regenerate the concept (SD layout)"),
     MethodEntry("classifier", "retrain", ("classifier",), _LEARNERS, "retrain from scratch on the retain split (gold standard, cached)"),
     MethodEntry("generative", "retrain", _GEN, _ALL_REQUESTS, "retrain from scratch on the retain split (gold standard, cached)"),
     MethodEntry("classifier", "salun", ("classifier",), _LEARNERS, "SalUn: saliency-masked random labelling"),
     MethodEntry("generative", "salun", ("diffusion",), _LEARNERS, "SalUn: saliency-masked random labelling for conditional diffusion"),
     MethodEntry("generative", "sfd", _GEN, ("classes",), "SFD: distil a one-step generator that has forgotten the classes"),
+    MethodEntry("generative", "uce", ("diffusion",), ("concept",), "UCE: closed-form cross-attention K/V edit sending the concept's text to its anchor's (SD layout)"),
 )

@@ -230,19 +230,27 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
         print(f"note: {path}: replaced the model's own files, kept yours: {', '.join(kept)}", file=sys.stderr)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file through a temporary file and a rename (symlinks followed, umask honoured)."""
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; renamed onto ``path`` when the block succeeds,
+    removed when it fails (symlinks followed, umask honoured)."""
     path = resolve_out(path)
     _mkdirs(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        yield Path(tmp)
         _chmod_default(Path(tmp), False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file through a temporary file and a rename."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -262,11 +270,11 @@ def read_json(path: str | os.PathLike) -> dict:
     return obj
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict) -> None:
-    """Save a flat name → tensor dict as safetensors (contiguous, CPU copies)."""
+def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Save a flat name → tensor dict as safetensors (contiguous, CPU copies; ``metadata`` in its header)."""
     from safetensors.torch import save_file
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
 
 
 def load_tensors(path: str | os.PathLike) -> dict:

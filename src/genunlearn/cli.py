@@ -261,10 +261,14 @@ def _unlearn_request(forget_spec, concept, anchor):
 
 @cli.command()
 @click.argument("model_dir")
-@click.option("--out", required=True, help="Output folder: a diffusers DDPMPipeline (model_index.json, unet/, scheduler/) plus genunlearn.json.")
-def export(model_dir, out):
+@click.option("--out", required=True, help="Output folder: a diffusers DDPMPipeline (model_index.json, unet/, scheduler/) plus genunlearn.json; with --delta, a .safetensors file.")
+@click.option("--delta", "delta_base", default=None, metavar="BASE", help="Write only the UNet weights MODEL_DIR changed from the diffusers folder BASE, as one safetensors file that unet.load_state_dict(delta, strict=False) applies to BASE's UNet.")
+def export(model_dir, out, delta_base):
     """Write a genunlearn diffusion model trained with --network unet2d as a diffusers pipeline, so
-    DiffusionPipeline.from_pretrained / UNet2DModel.from_pretrained open it (genunlearn reads it too)."""
+    DiffusionPipeline.from_pretrained / UNet2DModel.from_pretrained open it (genunlearn reads it too);
+    or, with --delta BASE, an edited diffusers model as the UNet weights it changed."""
+    if delta_base is not None:
+        return _export_delta(model_dir, delta_base, out)
     from genunlearn.diffusers_export import check_exportable, export_diffusers
 
     out_path = check_out_dir(out)
@@ -273,6 +277,19 @@ def export(model_dir, out):
     if is_main_process():  # under accelerate launch, one process writes
         export_diffusers(model, out_path)
         click.echo(f"exported {model_dir} as a diffusers DDPMPipeline to {out_path}")
+
+
+def _export_delta(model_dir, base, out) -> None:
+    from genunlearn.checkpoint import check_writable
+    from genunlearn.unet_delta import write_delta
+
+    if not str(out).endswith(".safetensors"):
+        raise GenUnlearnError(f"--out {out}: a delta is one file; name it *.safetensors")
+    check_writable(out, folder=False)
+    if is_main_process():
+        delta = write_delta(model_dir, base, out)
+        size = sum(v.numel() * v.element_size() for v in delta.values())
+        click.echo(f"wrote {len(delta)} changed UNet tensors ({size / 2**20:.2f} MiB) of {model_dir} against {base} to {out}; apply with unet.load_state_dict(safetensors.torch.load_file(...), strict=False)")
 
 
 @cli.command()

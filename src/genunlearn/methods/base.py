@@ -28,6 +28,7 @@ class Method:
     family: ClassVar[str] = "generative"
     model_kinds: ClassVar[tuple[str, ...]] = ("flow", "diffusion")
     Config: ClassVar[type] = EmptyConfig
+    data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
