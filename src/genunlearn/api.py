@@ -66,13 +66,19 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     from genunlearn.catalogue import CATALOGUE
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.methods import get_method
+    from genunlearn.methods.concepts import as_text
     from genunlearn.progress import StepBar, stage
 
     request = _as_request(request)
     m = get_method(method, options, family=model.family) if isinstance(method, str) else method
     m.check(model, request)
-    data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
-    data.split(request)
+    data = None
+    if not (getattr(m, "data_free", False) and as_text(model, request)):  # prompts alone: no images read
+        if not getattr(model, "has_task", True):
+            raise GenUnlearnError(f"{m.name} trains on the model's images and this pipeline has no task: pass --task (its data), or use a method that needs none (esd, concept_ablation, fdiv)")
+        data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
+        data.split(request)
+
     unit = "epochs" if m.family == "classifier" else "steps"  # a classifier's budget counts epochs; the bar counts loop steps
     count = steps or getattr(m.config, unit, None)
     what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)

@@ -153,8 +153,11 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.argument("model_dir")
 @click.option("--method", required=True, help="Unlearning method (see `genunlearn methods`).")
 @click.option("--forget", "forget_spec", default=None, help="What to forget, e.g. classes=3 (or use --concept/--anchor).")
-@click.option("--concept", default=None, help="Concept word to erase, e.g. circle (same as --forget 'concept=circle;anchor=...').")
-@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic) or square (sibling).")
+@click.option("--concept", default=None, help="Concept to erase: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.")
+@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.")
+@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').")
+@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) whose prompts about each concept are erased.")
+@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').")
 @click.option("--out", required=True, help="Output folder for the unlearned model.")
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
@@ -163,7 +166,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
-def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
+def unlearn(model_dir, method, forget_spec, concept, anchor, preserve, prompt_file, templates, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
 
@@ -173,7 +176,8 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
         values["override"] = override
     if divergence is not None:
         values["divergence"] = divergence
-    unlearn_model(model_dir, method, _unlearn_request(forget_spec, concept, anchor), out, values, steps=steps, task=foreign_task, scheduler=scheduler)
+    request = _unlearn_request(forget_spec, concept, anchor, preserve=preserve, prompts=prompt_file, templates=templates)
+    unlearn_model(model_dir, method, request, out, values, steps=steps, task=foreign_task, scheduler=scheduler)
 
 
 def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, task=None, scheduler=None) -> None:
@@ -244,16 +248,22 @@ def _check_ranks(model) -> None:
             click.echo(f"{num_processes()} processes agree on the result (each drew its own batches and their gradients were averaged: an effective batch {num_processes()}× larger, so the weights differ from a one-process run)")
 
 
-def _unlearn_request(forget_spec, concept, anchor):
-    """The forget request from either --forget or --concept/--anchor (not both)."""
+def _unlearn_request(forget_spec, concept, anchor, **prompts):
+    """The forget request from either --forget or --concept/--anchor (not both), with the concept
+    request's --preserve, --prompts and --templates."""
     from genunlearn.forget import ForgetRequest, parse_forget
 
-    if forget_spec and (concept or anchor):
+    if forget_spec and (concept is not None or anchor is not None):
         raise GenUnlearnError("give either --forget or --concept/--anchor, not both")
-    if concept or anchor:
+    if concept is not None or anchor is not None:
+        if concept is not None and not concept.strip():
+            raise GenUnlearnError("--concept is empty: name what to erase (a word of the task, or text on a text-to-image pipeline)")
         if not (concept and anchor):
             raise GenUnlearnError("--concept and --anchor go together (e.g. --concept circle --anchor shape)")
-        return ForgetRequest("concept", concept=concept, anchor=anchor)
+        return ForgetRequest("concept", concept=concept, anchor=anchor, **prompts)
+    if any(v is not None for v in prompts.values()):
+        raise GenUnlearnError(f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor")
+
     if not forget_spec:
         raise GenUnlearnError("say what to forget: --forget SPEC (e.g. classes=3) or --concept WORD --anchor WORD")
     return parse_forget(forget_spec)
