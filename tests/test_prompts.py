@@ -95,7 +95,7 @@ def test_prompt_file_and_templates_expand_into_pairs(tmp_path):
         erase_prompts(ForgetRequest("concept", concept="triangle", anchor="shape", prompts=str(csv)))
 
 
-@pytest.mark.parametrize(("method", "sets"), [("esd", ["guide=anchor", "batch_size=4", "sample_steps=4"]), ("concept_ablation", ["batch_size=8", "anchor_images=4", "anchor_sampler_steps=3", "lr=1e-3"])])
+@pytest.mark.parametrize(("method", "sets"), [("esd", ["guide=anchor", "batch_size=4", "sample_steps=4"]), ("concept_ablation", ["params=conditioning", "batch_size=8", "anchor_images=4", "anchor_sampler_steps=3"])])
 def test_cli_unlearns_a_pipeline_with_no_task(pipe_dir, tmp_path, capsys, method, sets):
     concept, anchor = "a round shape", "a shape"
     argv = ["unlearn", str(pipe_dir), "--method", method, "--concept", concept, "--anchor", anchor, "--steps", "8", *(a for s in sets for a in ("--set", s)), "--out", str(tmp_path / "u")]
@@ -150,3 +150,50 @@ def test_bad_requests_are_one_line_before_any_work(pipe_dir, tmp_path, capsys, a
     code, _, err = run(["unlearn", str(pipe_dir), *args, "--out", str(tmp_path / "u")], capsys)
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "u").exists()
+
+
+@pytest.fixture(scope="module")
+def judges(tmp_path_factory):
+    """A tiny CLIP folder (CLIPModel + CLIPProcessor) and a genunlearn classifier folder, random weights."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from genunlearn.model_folder import ClassifierModel
+    from genunlearn.models.classifier import ConvClassifier
+
+    root = tmp_path_factory.mktemp("judges")
+    tokenizer = char_tokenizer(root / "vocab")
+    torch.manual_seed(0)
+    text = {"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": MAX_TOKENS}
+    vision = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 16, "patch_size": 8}
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(root / "clip")
+    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}), tokenizer=tokenizer).save_pretrained(root / "clip")
+    data = {"name": "my-shapes", "kind": "images", "sample_shape": [3, 16, 16], "attributes": [{"name": "shape", "values": ["circle", "square", "triangle"]}]}
+    ClassifierModel(ConvClassifier(in_channels=3, channels=(4, 8), heads=(3,), feature_dim=8), data, {"task": "my-shapes"}).save_pretrained(root / "classifier")
+    return root
+
+
+@pytest.mark.parametrize("judge", ["clip", "classifier"])
+def test_evaluate_a_pipeline_on_prompts_with_the_users_judge(pipe_dir, judges, tmp_path, capsys, judge):
+    argv = ["evaluate", str(pipe_dir), "--concept", "circle; square", "--anchor", "a shape", "--preserve", "triangle", "--judge", str(judges / judge), "--n-per-prompt", "2", "--out", str(tmp_path / "m.json")]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert set(metrics["erased_rate_by_concept"]) == {"circle", "square"} and 0 <= metrics["erased_rate"] <= 1 and 0 <= metrics["preserved_rate"] <= 1
+    assert metrics["base_erased_rate"] == metrics["erased_rate"] and metrics["erased_rate_change_points"] == 0  # a base pipeline is its own reference
+    assert (metrics["anchor_rate"] is None) == (judge == "classifier")  # "a shape" is no class of the classifier
+    assert "erased_rate" in out and metrics["judge"].endswith(str(judges / judge))
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--concept", "a cat", "--anchor", "a shape", "--judge", "classifier"], "'a cat' is not a class of this classifier judge (classes: circle, square, triangle)"),
+        (["--concept", "a circle", "--anchor", "a shape", "--judge", "PIPE/vae"], "not a judge (found AutoencoderKL)"),
+        (["--concept", "a circle", "--anchor", "a shape"], "no built-in judge: pass --judge"),
+    ],
+)
+def test_bad_judges_are_one_line_before_any_work(pipe_dir, judges, tmp_path, capsys, args, match):
+    args = [str(pipe_dir / "vae") if a == "PIPE/vae" else str(judges / a) if a == "classifier" else a for a in args]
+    code, _, err = run(["evaluate", str(pipe_dir), *args, "--out", str(tmp_path / "m.json")], capsys)
+    assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
+    assert not (tmp_path / "m.json").exists()

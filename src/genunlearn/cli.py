@@ -110,6 +110,12 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @cli.command()
 @click.argument("model_dir")
 @click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3 or 'concept=circle;anchor=square'.")
+@click.option("--concept", default=None, help="The erased concept(s), as given to unlearn (separated by ';').")
+@click.option("--anchor", default=None, help="What the concept should have become.")
+@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts that should be kept, separated by ';'.")
+@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (prompt, optional concept and split); its --split rows are judged.")
+@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates, separated by ';' (e.g. 'a photo of {}').")
+@click.option("--judge", default=None, help="Text-to-image pipelines: judge the request's prompts with a genunlearn classifier folder or a CLIP folder (CLIPModel + CLIPProcessor, zero-shot on the concept names) instead of the task's judge; needed without a task.")
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True, help="Held-out data the real references come from: test to report, val to tune settings on.")
@@ -117,15 +123,14 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
+def evaluate(model_dir, forget_spec, concept, anchor, preserve, prompt_file, templates, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
-    numbers `genunlearn bench` reports)."""
-    from genunlearn.forget import parse_forget
+    numbers `genunlearn bench` reports), or a text-to-image pipeline on prompts with --judge."""
+    request = _unlearn_request(forget_spec, concept, anchor, required=False, preserve=preserve, prompts=prompt_file, templates=templates)
+    evaluate_model(model_dir, request, n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler, judge=judge)
 
-    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler)
 
-
-def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None) -> dict | None:
+def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None, judge=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.api import evaluate as api_evaluate
     from genunlearn.checkpoint import check_writable, write_json
@@ -134,6 +139,10 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
     _check_int("--seed", seed, 0)
     if not is_main_process():
         return None
+    if judge is not None:
+        from genunlearn.eval.concept import judge_kind
+
+        judge_kind(judge)  # the wrong kind of folder is one line before any model is loaded
     family, model = _open_model(model_dir, task=task, scheduler=scheduler)
     check_writable(out or Path(model_dir) / "metrics.json", folder=False)
     ref = None
@@ -143,7 +152,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
             click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
     elif reference:
         click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
-    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
+    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split, judge=judge)
     write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
     click.echo(family.format(metrics))
     return metrics
@@ -248,9 +257,9 @@ def _check_ranks(model) -> None:
             click.echo(f"{num_processes()} processes agree on the result (each drew its own batches and their gradients were averaged: an effective batch {num_processes()}× larger, so the weights differ from a one-process run)")
 
 
-def _unlearn_request(forget_spec, concept, anchor, **prompts):
+def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
     """The forget request from either --forget or --concept/--anchor (not both), with the concept
-    request's --preserve, --prompts and --templates."""
+    request's --preserve, --prompts and --templates; None when nothing is named and not ``required``."""
     from genunlearn.forget import ForgetRequest, parse_forget
 
     if forget_spec and (concept is not None or anchor is not None):
@@ -265,7 +274,10 @@ def _unlearn_request(forget_spec, concept, anchor, **prompts):
         raise GenUnlearnError(f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor")
 
     if not forget_spec:
+        if not required:
+            return None
         raise GenUnlearnError("say what to forget: --forget SPEC (e.g. classes=3) or --concept WORD --anchor WORD")
+
     return parse_forget(forget_spec)
 
 

@@ -185,6 +185,7 @@ class ErasePrompts:
     anchor: tuple[str, ...]
     concept: tuple[str, ...]
     preserve: tuple[str, ...]
+    preserve_concept: tuple[str, ...]  # which preserved concept each preserved prompt shows
 
 
 def erase_prompts(request: ForgetRequest, split: str = "train") -> ErasePrompts:
@@ -208,5 +209,5 @@ def erase_prompts(request: ForgetRequest, split: str = "train") -> ErasePrompts:
         target += prompts
         anchor += [re.sub(re.escape(c), lambda _: request.anchor, p, flags=re.IGNORECASE) if c.lower() in p.lower() else request.anchor for p in prompts]
         concept += [c] * len(prompts)
-    preserve = list(dict.fromkeys(p for w in request.preserved for p in expand(w, erased=False)))
-    return ErasePrompts(tuple(target), tuple(anchor), tuple(concept), tuple(preserve))
+    kept = {p: w for w in request.preserved for p in expand(w, erased=False)}
+    return ErasePrompts(tuple(target), tuple(anchor), tuple(concept), tuple(kept), tuple(kept.values()))

@@ -101,11 +101,17 @@ class ESD(Method):
     Config = ESDConfig
     data_free = True  # on a text-to-image pipeline's prompts (``methods.concepts``) no training image is read
 
+    def check(self, model, request) -> None:
+        """Also a text request's prompts (the file's concepts, the tokenizer's length), before any work."""
+        super().check(model, request)
+        check_conditional(self, model)
+        if as_text(model, request):
+            text_conditions(model, request)
+
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.training import TrainConfig, train
 
         self.check(model, request)
-        check_conditional(self, model)
         cfg, process = self.config, model.process
         rows = esd_conditions(model, data, request, cfg.guide)
         conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)

@@ -5,7 +5,9 @@ The trainable model under the **target** prompt ("a red circle") is pulled towar
 under the **anchor** prompt ("a red shape"): per DDPM step, D_f(p_Φ(x_{t−1}|x_t, anchor) ‖
 p_Φ̂(x_{t−1}|x_t, target)). Anchor images are drawn once from the original model with the anchor
 prompts (never real data); each step takes (x_0, anchor prompt, target prompt) triples, one shared
-(x_t, t, ε), target = sg ε_Φ(x_t, t, anchor), pred = ε_Φ̂(x_t, t, target).
+(x_t, t, ε), target = sg ε_Φ(x_t, t, anchor), pred = ε_Φ̂(x_t, t, target). The pairs are the task's
+attribute rows, or on a text-to-image pipeline the request's prompts (``methods.concepts``: any
+text, several concepts, preserved prompts paired with themselves so their outputs stay).
 
 * ``form="closed"``: per-sample m_b = mean (pred − target)², K_b = m_b / 2 (``div_scale="mean"``, the
   reference) or K_b = ω_t Σ (pred − target)² with ω_t = β_t / (2 α_t (1 − ᾱ_t)) (``"exact"``: the
