@@ -197,3 +197,12 @@ def test_bad_judges_are_one_line_before_any_work(pipe_dir, judges, tmp_path, cap
     code, _, err = run(["evaluate", str(pipe_dir), *args, "--out", str(tmp_path / "m.json")], capsys)
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_sample_a_free_text_prompt(pipe_dir, tmp_path, capsys):
+    import numpy as np
+
+    code, out, err = run(["sample", str(pipe_dir), "--prompt", "a photo of a cat", "--n", "2", "--steps", "2", "--out", str(tmp_path / "s.npz")], capsys)
+    assert code == 0, err
+    arrays = np.load(tmp_path / "s.npz")
+    assert arrays["images"].shape == (2, 16, 16, 3) and arrays["labels"].tolist() == [-1, -1]  # a free prompt has no class

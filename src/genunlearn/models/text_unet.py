@@ -48,7 +48,7 @@ def check_prompts(tokenizer, prompts) -> None:
     """One line for a prompt the tokenizer would truncate (the pipeline would silently cut it)."""
     limit = tokenizer.model_max_length
     for p in prompts:
-        n = len(tokenizer(p, truncation=False).input_ids)
+        n = len(tokenizer(p, truncation=False, verbose=False).input_ids)
         if n > limit:
             raise GenUnlearnError(f"prompt {p!r} is {n} tokens; this pipeline's tokenizer takes at most {limit} (start and end tokens included)")
 
