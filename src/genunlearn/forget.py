@@ -88,9 +88,9 @@ class ForgetRequest:
         return split_list(self.templates)
 
     @property
-    def free_form(self) -> bool:
-        """Whether the request asks for more than one concept word mapped onto a task's vocabulary."""
-        return len(self.concepts) > 1 or bool(self.preserve or self.prompts or self.templates)
+    def has_prompts(self) -> bool:
+        """Whether the request carries prompts of its own (preserved concepts, a prompt file, templates)."""
+        return bool(self.preserve or self.prompts or self.templates)
 
     @classmethod
     def of_classes(cls, *classes) -> "ForgetRequest":

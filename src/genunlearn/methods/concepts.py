@@ -3,11 +3,12 @@
 Two routes, decided once per request (``as_text``):
 
 * **words**: each concept and the anchor is a word of the model's task vocabulary ("circle",
-  "shape"); the rows are the task's attribute rows (every row carrying the concept). Class- and
+  "shape", or several: "circle; square"); the rows are the task's attribute rows (every row
+  carrying a concept). Class- and
   attribute-conditioned models, and a text-to-image pipeline on a built-in task asked for its words,
   take this route, so their numbers stay what they were.
-* **text**: a text-to-image pipeline and any other request (free text, several concepts with
-  preserved ones, a prompt file, templates, or a pipeline with no task behind it): the request's
+* **text**: a text-to-image pipeline and any other request (free text, preserved concepts, a
+  prompt file, templates, or a pipeline with no task behind it): the request's
   prompts (``forget.erase_prompts``) encoded by the pipeline's own frozen text encoder
   (``model.prompt_cond``); a row per (prompt, anchor prompt) pair and per preserved prompt.
 """
@@ -34,7 +35,7 @@ def as_text(model, request) -> bool:
     if request.kind != "concept":
         return False
     if is_text_model(model):
-        if request.free_form or not getattr(model, "has_task", True):
+        if request.has_prompts or not getattr(model, "has_task", True):
             return True
         try:
             for word in (*request.concepts, request.anchor):
@@ -42,7 +43,7 @@ def as_text(model, request) -> bool:
         except GenUnlearnError:
             return True
         return False
-    if request.preserve or request.prompts or request.templates:
+    if request.has_prompts:
         raise GenUnlearnError("--preserve, --prompts and --templates are prompts: they need a text-to-image pipeline (a Stable-Diffusion-layout folder)")
     return False
 
@@ -79,5 +80,5 @@ def word_slots(attributes, request) -> tuple[int, list[int], int | None]:
     if a_attr != attr:
         raise GenUnlearnError(f"anchor {request.anchor!r} must be a {attributes[attr].name} word (or {attributes[attr].name!r} itself), like the concept {request.concepts[0]!r}")
     if a_value in values:
-        raise GenUnlearnError(f"anchor {request.anchor!r} is a concept being erased; pick another {attributes[attr].name} or the generic word")
+        raise GenUnlearnError(f"anchor {request.anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word")
     return attr, values, a_value

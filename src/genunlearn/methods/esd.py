@@ -132,13 +132,14 @@ class ESD(Method):
             with torch.no_grad():
                 if rows.guide is None:
                     target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
-                else:  # e_a − η (e_c − e_a); a kept row's guide is itself: its own prediction
+                    keep = i >= n_erase
+                    if keep.any():  # a kept row's target is its own prediction
+                        target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
+                else:  # e_a − η (e_c − e_a); a kept row is its own guide, so its target is e_c
                     a = torch.where((i < n_erase)[:, None], rows.guide[i.clamp_max(n_erase - 1)], c)
                     e_c, e_a = process.predict_eps(frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])).chunk(2)
                     target = e_a - cfg.eta * (e_c - e_a)
-                keep = i >= n_erase
-                if keep.any():
-                    target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
+
             return (process.predict_eps(m, xt, t, c) - target).pow(2).mean()
 
         steps = budget or cfg.steps
