@@ -272,7 +272,6 @@ def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
         return ForgetRequest("concept", concept=concept, anchor=anchor, **prompts)
     if any(v is not None for v in prompts.values()):
         raise GenUnlearnError(f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor")
-
     if not forget_spec:
         if not required:
             return None
