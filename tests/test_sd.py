@@ -147,3 +147,22 @@ def test_train_sd_writes_a_pipeline_diffusers_runs(tmp_path):
     for part in ("unet", "vae", "text_encoder"):  # a seeded training is bit-identical
         first, second = (load_file(next((tmp_path / d / part).glob("*.safetensors"))) for d in ("sd", "sd2"))
         assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first), (part, [k for k in first if not torch.equal(first[k], second[k])][:3])
+
+
+def test_task_words_and_free_text_on_a_task_pipeline(sd_pipe):
+    """The task's row prompts keep their rows (so earlier numbers stand); other text is a prompt of
+    its own; esd takes the words route for "circle" and the text route for "a circle shape"."""
+    from genunlearn.methods.concepts import as_text
+
+    _, model = open_model(sd_pipe, task="shapes")
+    data = load_dataset("shapes")
+    cond = model.prompt_cond(["a red circle", "", "a circle shape"])
+    assert cond[0].tolist() == data.prompt_to_cond("a red circle").tolist() and cond[1].tolist() == [4, 4]
+    assert cond[2, 0] < 0 and cond[2, 1] == 4
+    words, text = ForgetRequest("concept", concept="circle", anchor="shape"), ForgetRequest("concept", concept="a circle shape", anchor="a shape")
+    assert not as_text(model, words) and as_text(model, text)
+    cfg = {"steps": 1, "batch_size": 2, "sample_steps": 2}
+    by_words = get_method("esd", cfg, family="generative").unlearn(model, words, data)
+    by_text = get_method("esd", cfg, family="generative").unlearn(model, text, None)  # reads no data
+    assert [4, 4] not in by_words.info["unlearn"]["conditions"] and [0, 4] in by_words.info["unlearn"]["conditions"]
+    assert by_text.info["unlearn"]["conditions"]["erase"] == ["a circle shape"]

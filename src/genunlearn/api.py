@@ -71,8 +71,10 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     request = _as_request(request)
     m = get_method(method, options, family=model.family) if isinstance(method, str) else method
     m.check(model, request)
-    data = None  # a data-free method (a closed-form edit) reads no data: none is loaded or encoded
-    if not m.data_free:
+    data = None  # a method that reads no images (a closed-form edit; a prompt-only erasure) gets none
+    if m.reads_data(model, request):
+        if not getattr(model, "has_task", True):
+            raise GenUnlearnError(f"{m.name} trains on the model's images and this pipeline has no task: pass --task (its data), or use a method that needs none (esd, concept_ablation, fdiv, uce, rece)")
         data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
         data.split(request)
     unit = "epochs" if m.family == "classifier" else "steps"  # a classifier's budget counts epochs; the bar counts loop steps
@@ -85,16 +87,29 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     return result
 
 
-def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test") -> dict:
+def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", judge=None) -> dict:
     """The family's metrics for ``model`` against ``request`` (what ``genunlearn evaluate`` and
     ``bench`` report); ``reference`` is the base model where the family judges against one
     (default: the model's base, from the cache). Real references come from the held-out ``split``:
-    ``"test"`` to report, ``"val"`` to tune settings on."""
+    ``"test"`` to report, ``"val"`` to tune settings on. ``judge``: a judge folder (a genunlearn
+    classifier or a CLIP model) that judges a text-to-image pipeline on the request's prompts
+    instead of the task's built-in judge; a pipeline with no task needs one."""
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.progress import stage
 
     request = _as_request(request)
     family = family_of(model)
+    if judge is not None or not getattr(model, "has_task", True):
+        from genunlearn.eval.concept import prompt_evaluator
+
+        if judge is None:
+            raise GenUnlearnError("this pipeline has no task, so no built-in judge: pass --judge (a genunlearn classifier folder or a CLIP folder)")
+        if not hasattr(model, "prompt_cond"):
+            raise GenUnlearnError("--judge judges a text-to-image pipeline on prompts; this model has a built-in judge (drop --judge)")
+        evaluator = prompt_evaluator(judge, request, reference=reference, n_per_prompt=n_per_prompt, seed=seed, split=split)
+        stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by {judge}")
+        return {**evaluator(model), "reference_split": split}
+
     data = model_dataset(model)  # the model's data, checked against its fingerprint
     if request is not None:
         data.split(request)

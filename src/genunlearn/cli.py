@@ -110,6 +110,12 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @cli.command()
 @click.argument("model_dir")
 @click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3 or 'concept=circle;anchor=square'.")
+@click.option("--concept", default=None, help="The erased concept(s), as given to unlearn (separated by ';').")
+@click.option("--anchor", default=None, help="What the concept should have become.")
+@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts that should be kept, separated by ';'.")
+@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (prompt, optional concept and split); its --split rows are judged.")
+@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates, separated by ';' (e.g. 'a photo of {}').")
+@click.option("--judge", default=None, help="Text-to-image pipelines: judge the request's prompts with a genunlearn classifier folder or a CLIP folder (CLIPModel + CLIPProcessor, zero-shot on the concept names) instead of the task's judge; needed without a task.")
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True, help="Held-out data the real references come from: test to report, val to tune settings on.")
@@ -117,15 +123,14 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
-def evaluate(model_dir, forget_spec, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
+def evaluate(model_dir, forget_spec, concept, anchor, preserve, prompt_file, templates, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
-    numbers `genunlearn bench` reports)."""
-    from genunlearn.forget import parse_forget
+    numbers `genunlearn bench` reports), or a text-to-image pipeline on prompts with --judge."""
+    request = _unlearn_request(forget_spec, concept, anchor, required=False, preserve=preserve, prompts=prompt_file, templates=templates)
+    evaluate_model(model_dir, request, n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler, judge=judge)
 
-    evaluate_model(model_dir, parse_forget(forget_spec), n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler)
 
-
-def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None) -> dict | None:
+def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None, judge=None) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.api import evaluate as api_evaluate
     from genunlearn.checkpoint import check_writable, write_json
@@ -134,6 +139,10 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
     _check_int("--seed", seed, 0)
     if not is_main_process():
         return None
+    if judge is not None:
+        from genunlearn.eval.concept import judge_kind
+
+        judge_kind(judge)  # the wrong kind of folder is one line before any model is loaded
     family, model = _open_model(model_dir, task=task, scheduler=scheduler)
     check_writable(out or Path(model_dir) / "metrics.json", folder=False)
     ref = None
@@ -143,7 +152,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
             click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
     elif reference:
         click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
-    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
+    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split, judge=judge)
     write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
     click.echo(family.format(metrics))
     return metrics
@@ -153,8 +162,11 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.argument("model_dir")
 @click.option("--method", required=True, help="Unlearning method (see `genunlearn methods`).")
 @click.option("--forget", "forget_spec", default=None, help="What to forget, e.g. classes=3 (or use --concept/--anchor).")
-@click.option("--concept", default=None, help="Concept word to erase, e.g. circle (same as --forget 'concept=circle;anchor=...').")
-@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic) or square (sibling).")
+@click.option("--concept", default=None, help="Concept to erase: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.")
+@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.")
+@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').")
+@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) whose prompts about each concept are erased.")
+@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').")
 @click.option("--out", required=True, help="Output folder for the unlearned model.")
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
@@ -163,7 +175,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
-def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
+def unlearn(model_dir, method, forget_spec, concept, anchor, preserve, prompt_file, templates, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
 
@@ -173,7 +185,8 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, out, config_file, s
         values["override"] = override
     if divergence is not None:
         values["divergence"] = divergence
-    unlearn_model(model_dir, method, _unlearn_request(forget_spec, concept, anchor), out, values, steps=steps, task=foreign_task, scheduler=scheduler)
+    request = _unlearn_request(forget_spec, concept, anchor, preserve=preserve, prompts=prompt_file, templates=templates)
+    unlearn_model(model_dir, method, request, out, values, steps=steps, task=foreign_task, scheduler=scheduler)
 
 
 def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, task=None, scheduler=None) -> None:
@@ -244,18 +257,26 @@ def _check_ranks(model) -> None:
             click.echo(f"{num_processes()} processes agree on the result (each drew its own batches and their gradients were averaged: an effective batch {num_processes()}× larger, so the weights differ from a one-process run)")
 
 
-def _unlearn_request(forget_spec, concept, anchor):
-    """The forget request from either --forget or --concept/--anchor (not both)."""
+def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
+    """The forget request from either --forget or --concept/--anchor (not both), with the concept
+    request's --preserve, --prompts and --templates; None when nothing is named and not ``required``."""
     from genunlearn.forget import ForgetRequest, parse_forget
 
-    if forget_spec and (concept or anchor):
+    if forget_spec and (concept is not None or anchor is not None):
         raise GenUnlearnError("give either --forget or --concept/--anchor, not both")
-    if concept or anchor:
+    if concept is not None or anchor is not None:
+        if concept is not None and not concept.strip():
+            raise GenUnlearnError("--concept is empty: name what to erase (a word of the task, or text on a text-to-image pipeline)")
         if not (concept and anchor):
             raise GenUnlearnError("--concept and --anchor go together (e.g. --concept circle --anchor shape)")
-        return ForgetRequest("concept", concept=concept, anchor=anchor)
+        return ForgetRequest("concept", concept=concept, anchor=anchor, **prompts)
+    if any(v is not None for v in prompts.values()):
+        raise GenUnlearnError(f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor")
     if not forget_spec:
+        if not required:
+            return None
         raise GenUnlearnError("say what to forget: --forget SPEC (e.g. classes=3) or --concept WORD --anchor WORD")
+
     return parse_forget(forget_spec)
 
 

@@ -7,7 +7,8 @@ without a null class, or unconditional) with a DDPM-family scheduler (any ``beta
 ``processes.diffusion.BETA_SCHEDULES``, ``prediction_type`` epsilon / v_prediction / sample) or
 ``FlowMatchEulerDiscreteScheduler`` (σ convention and ``shift``); and the Stable Diffusion v1.x layout
 (``UNet2DConditionModel`` + ``CLIPTextModel`` + ``CLIPTokenizer`` + ``AutoencoderKL`` + a DDPM-family
-scheduler), which runs in latent space with the task's prompts as text (``models.text_unet``). On
+scheduler), which runs in latent space with prompts as text (``models.text_unet``; a pipeline loaded
+without ``--task`` has prompts only, no training data). On
 output only the UNet is rewritten (``diffusion_pytorch_model.safetensors`` + ``config.json``); every other component is copied
 unchanged; ``genunlearn.json`` beside it records the task, the data description, the process (e.g. a
 one-step generator's t*) and what was done. Weights are read from safetensors only.
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 
 from genunlearn.checkpoint import atomic_dir, header, read_json, write_json
+from genunlearn.data.dataset import PROMPT_ATTRIBUTES
 from genunlearn.errors import GenUnlearnError
 from genunlearn.extras import require
 from genunlearn.generative import GenerativeModel
@@ -33,6 +35,7 @@ RECORD = "genunlearn.json"
 UNETS = ("UNet2DModel", "UNet2DConditionModel")
 DIFFUSION_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "DDPMParallelScheduler", "DDIMParallelScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "UniPCMultistepScheduler", "HeunDiscreteScheduler")
 FLOW_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler",)
+PROMPTS = "prompts"  # the data name of a text-to-image pipeline loaded without a task
 
 
 def _config(folder: Path) -> dict:
@@ -103,17 +106,35 @@ class DiffusersModel(GenerativeModel):
         record = read_json(path / RECORD) if (path / RECORD).is_file() else {}
         layout, denoiser = _layout(path, record, scheduler)
         task = task or record.get("info", {}).get("task")
-        if task is None:
+        text = denoiser == "UNet2DConditionModel"
+        if task is None and not text:
             raise GenUnlearnError(f"{path}: a diffusers model does not say what data it models: pass --task (a built-in task, an image folder or an .npz)")
-        data = load_dataset(task)
-        if data.kind != "images":
+        data = load_dataset(task) if task is not None else None
+        if data is not None and data.kind != "images":
             raise GenUnlearnError(f"{task}: a {denoiser} generates images; this task holds 2D points")
-        load = _load_text_to_image if denoiser == "UNet2DConditionModel" else _load_unet
-        net, shapes, components = load(path, layout, data)
-        meta = {**data.meta(), **shapes, "data_shape": list(data.sample_shape)}
+        if text:
+            net, shapes, components = _load_text_to_image(path, layout, PROMPT_ATTRIBUTES if data is None else data.attributes)
+        else:
+            net, shapes, components = _load_unet(path, layout, data)
+        described = data.meta() if data is not None else {"name": PROMPTS, "kind": "images", "attributes": [{"name": a.name, "values": []} for a in PROMPT_ATTRIBUTES]}
+        meta = {**described, **shapes, "data_shape": list(data.sample_shape if data is not None else shapes["image_shape"])}
         process = build_process(record["process"]) if "process" in record else process_from_scheduler(layout["scheduler"], has_null=getattr(net, "has_null", True))
-        info = {"model": process.name, "role": "base", "format": f"diffusers-{layout['kind']}", **record.get("info", {}), "task": str(Path(task).resolve()) if Path(task).exists() else task}
+        info = {"model": process.name, "role": "base", "format": f"diffusers-{layout['kind']}", **record.get("info", {})}
+        if task is not None:
+            info["task"] = str(Path(task).resolve()) if Path(task).exists() else task
         return cls(net, process, meta, info, layout, components)
+
+    @property
+    def has_task(self) -> bool:
+        """Whether data stand behind the model (a built-in task, a folder, an .npz); a text-to-image
+        pipeline loaded without ``--task`` has prompts only."""
+        return "task" in self.info
+
+    def prompt_cond(self, prompts: list[str]) -> torch.Tensor:
+        """Condition rows of any prompts, encoded by the pipeline's own text encoder (``TextUNetView``)."""
+        if not hasattr(self.net, "prompt_cond"):
+            raise GenUnlearnError("free-text prompts need a text-to-image pipeline (UNet2DConditionModel + CLIPTextModel); this model conditions on class ids")
+        return self.net.prompt_cond(prompts)
 
     @classmethod
     def from_components(cls, net, process, data: dict, components: dict, *, info: dict) -> "DiffusersModel":
@@ -260,9 +281,9 @@ def _load_unet(path: Path, layout: dict, data):
     return UNetView(unet, num_train_timesteps=T, flow=flow, num_classes=num_classes), {"sample_shape": [unet.config.in_channels, *_size(unet)]}, {}
 
 
-def _load_text_to_image(path: Path, layout: dict, data):
-    """Stable Diffusion v1.x layout: frozen text encoder (its hidden states for every prompt of the
-    task, ``TextUNetView``), autoencoder for latents, trainable UNet."""
+def _load_text_to_image(path: Path, layout: dict, attributes):
+    """Stable Diffusion v1.x layout: frozen text encoder (a table of hidden states: the task's row
+    prompts, then any prompt asked for; ``TextUNetView``), autoencoder for latents, trainable UNet."""
     require("transformers", f"{path}: a Stable-Diffusion-layout pipeline")
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -276,7 +297,7 @@ def _load_text_to_image(path: Path, layout: dict, data):
     text_encoder = _from_pretrained(CLIPTextModel, path / "text_encoder", "CLIPTextModel", use_safetensors=True).eval().requires_grad_(False)
     tokenizer = _from_pretrained(CLIPTokenizer, path / "tokenizer", "CLIPTokenizer")
     T = int(layout["scheduler"].get("num_train_timesteps", 1000))
-    net = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=T)
+    net = TextUNetView.frozen(unet, attributes, tokenizer, text_encoder, num_train_timesteps=T)
     return net, _latent_shapes(unet, vae), {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer}
 
 

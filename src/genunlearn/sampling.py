@@ -29,9 +29,15 @@ def conditions(model, n: int, labels: str | None = None, prompt: str | None = No
     if prompt is not None:
         if labels:
             raise GenUnlearnError("give --labels or --prompt, not both")
-        row = prompt_to_cond(attrs, prompt)
+        try:
+            row = prompt_to_cond(attrs, prompt)
+        except GenUnlearnError:  # not the task's words: a text-to-image pipeline takes any text
+            if not hasattr(model, "prompt_cond"):
+                raise
+            row = model.prompt_cond([prompt])[0]
         cond = row.repeat(n, 1)
-        return cond, cond[:, 0].numpy()
+        return cond, cond[:, 0].clamp_min(-1).numpy()  # -1: a free-text prompt, no class
+
     k = len(attrs[0].values)
     if labels:
         ids = torch.tensor([class_id(attrs, t.strip()) for t in labels.split(",") if t.strip()], dtype=torch.long)

@@ -27,6 +27,9 @@ class Attribute:
     values: tuple[str, ...]
 
 
+PROMPT_ATTRIBUTES = (Attribute("prompt", ()),)  # a text-to-image pipeline with no task: one row, the empty prompt
+
+
 @dataclass
 class Dataset:
     name: str
@@ -110,12 +113,16 @@ class Dataset:
             mask = torch.zeros(n, dtype=torch.bool)
             mask[idx] = True
             return mask
-        if request.kind == "concept":
-            attr, value = concept_slot(self.attributes, request.concept)
+        if request.kind == "concept":  # every item showing any of the concepts
+            mask = torch.zeros(n, dtype=torch.bool)
+            for concept in request.concepts:
+                attr, value = concept_slot(self.attributes, concept)
+                if value is None:
+                    raise GenUnlearnError(f"concept {concept!r} is generic; name a specific value to forget")
+                mask |= self.cond()[:, attr] == value
             concept_slot(self.attributes, request.anchor)  # fail early on a bad anchor word
-            if value is None:
-                raise GenUnlearnError(f"concept {request.concept!r} is generic; name a specific value to forget")
-            return self.cond()[:, attr] == value
+            return mask
+
         energy = self.energy_fn(request.energy)
         with torch.no_grad():
             return energy(self.x) > 0

@@ -33,6 +33,10 @@ class Method:
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
 
+    def reads_data(self, model, request) -> bool:
+        """Whether ``unlearn`` needs the model's data for this request (else it is handed ``data=None``)."""
+        return not self.data_free
+
     def check(self, model, request) -> None:
         """Fail early on a request kind or model kind this method does not handle."""
         if request.kind not in self.accepts:

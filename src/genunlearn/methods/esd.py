@@ -4,7 +4,12 @@ Frozen copy θ*, trainable θ. Per step: pick conditions c that carry the concep
 sampler (guidance s) from noise to a random step t without gradients (``Diffusion.sample_until``), and regress
 ε_θ(x_t, t, c) onto the negatively guided e* = ε*(x_t, t, ∅) − η [ε*(x_t, t, c) − ε*(x_t, t, ∅)]
 (zero_grad → backward → clip → step). Conditions come from the data's condition rows, so the same
-code serves class labels (digits) and multi-attribute prompts (shapes: every prompt with the word).
+code serves class labels (digits) and multi-attribute prompts (shapes: every prompt with the word);
+on a text-to-image pipeline a concept request may be free text (``methods.concepts``): its prompts,
+several concepts mixed in each batch. ``guide="anchor"`` replaces ∅ by the request's anchor
+(e* = ε*(x_t, a) − η [ε*(x_t, c) − ε*(x_t, a)], the guided variant of the ESD code), so the concept
+becomes the anchor rather than nothing; preserved prompts (``--preserve``) are mixed into the
+batches with their own frozen prediction as the target, so their outputs stay where they were.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
+from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.processes.conditioning import unwrap
 
 
@@ -31,12 +37,15 @@ class ESDConfig:
     sample_guidance: float = 3.0
     sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
     params: str = "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
+    guide: str = "null"  # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor)
     grad_clip: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
         if self.sample_with not in ("frozen", "trained"):
             raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
+        if self.guide not in ("null", "anchor"):
+            raise GenUnlearnError(f"guide must be 'null' or 'anchor', not {self.guide!r}")
         check_param_group(self.params)
         check_bounds("esd", steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), sample_steps=(self.sample_steps, 1, None))
 
@@ -48,11 +57,40 @@ def forget_conditions(data, request) -> torch.Tensor:
     if request.kind == "classes":
         words = [data.class_names[data.class_id(c)] for c in request.classes]
     elif request.kind == "concept":
-        words = [request.concept]
+        words = list(request.concepts)
     else:
         raise GenUnlearnError(f"esd needs a 'classes' or 'concept' request, not {request.kind!r}")
     alone = torch.stack([data.prompt_to_cond(w) for w in words])
     return torch.unique(torch.cat([forget.cond(), alone]), dim=0)
+
+
+@dataclass
+class ESDConditions:
+    """Rows to erase (``erase``), each one's guide row (∅ or its anchor), and rows to keep."""
+
+    erase: torch.Tensor
+    guide: torch.Tensor | None  # None: the null condition (classic ESD)
+    keep: torch.Tensor
+    record: list  # what info["unlearn"]["conditions"] records: rows, or the prompts
+
+
+def esd_conditions(model, data, request, guide: str) -> ESDConditions:
+    """The words route: the data's rows (anchor rows: the concept's value replaced by the anchor's);
+    the text route: the request's prompts and anchor prompts, encoded by the model's text encoder."""
+    if guide == "anchor" and request.kind != "concept":
+        raise GenUnlearnError("guide=anchor needs a concept request with an anchor (--concept ... --anchor ...)")
+    if as_text(model, request):
+        c = text_conditions(model, request)
+        return ESDConditions(c.target, c.anchor if guide == "anchor" else None, c.preserve, {"erase": list(c.prompts.target), "anchor": list(c.prompts.anchor), "preserve": list(c.prompts.preserve)})
+    if data is None:
+        raise GenUnlearnError("esd on class ids needs the model's data: pass --task")
+    conds = forget_conditions(data, request)
+    anchors = None
+    if guide == "anchor":
+        attr, _, a_value = word_slots(model.attributes, request)
+        anchors = conds.clone()
+        anchors[:, attr] = len(model.attributes[attr].values) if a_value is None else a_value
+    return ESDConditions(conds, anchors, conds[:0], conds.tolist())
 
 
 @register
@@ -62,20 +100,32 @@ class ESD(Method):
     model_kinds = ("diffusion",)
     Config = ESDConfig
 
+    def reads_data(self, model, request) -> bool:
+        """No training image is read on a text-to-image pipeline's prompts (``methods.concepts``)."""
+        return not as_text(model, request)
+
+    def check(self, model, request) -> None:
+        """Also a text request's prompts (the file's concepts, the tokenizer's length), before any work."""
+        super().check(model, request)
+        check_conditional(self, model)
+        if as_text(model, request):
+            text_conditions(model, request)
+
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.training import TrainConfig, train
 
         self.check(model, request)
-        check_conditional(self, model)
         cfg, process = self.config, model.process
-        conds = forget_conditions(data, request)
+        rows = esd_conditions(model, data, request, cfg.guide)
+        conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)
         frozen = copy_net(model.net, trainable=False).eval()
         net = copy_net(model.net, trainable=True)
         params = select_params(net, cfg.params)
         t0 = time.perf_counter()
 
         def step_loss(m, g):
-            c = conds[torch.randint(len(conds), (cfg.batch_size,), generator=g)]
+            i = torch.randint(len(conds), (cfg.batch_size,), generator=g)
+            c = conds[i]
             k = int(torch.randint(cfg.sample_steps, (1,), generator=g))
             sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)  # the plain module: ranks sample different lengths
             was_training = sampler.training
@@ -83,12 +133,22 @@ class ESD(Method):
             xt, t = process.sample_until(sampler, len(c), c, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=cfg.sample_guidance, generator=g)
             sampler.train(was_training)
             with torch.no_grad():
-                target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
+                if rows.guide is None:
+                    target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
+                    keep = i >= n_erase
+                    if keep.any():  # a kept row's target is its own prediction
+                        target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
+                else:  # e_a − η (e_c − e_a); a kept row is its own guide, so its target is e_c
+                    a = torch.where((i < n_erase)[:, None], rows.guide[i.clamp_max(n_erase - 1)], c)
+                    e_c, e_a = process.predict_eps(frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])).chunk(2)
+                    target = e_a - cfg.eta * (e_c - e_a)
+
             return (process.predict_eps(m, xt, t, c) - target).pow(2).mean()
 
         steps = budget or cfg.steps
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
         train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=conds.tolist())
+        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record)
+
         return model.with_net(net, info=info)

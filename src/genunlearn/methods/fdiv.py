@@ -5,7 +5,9 @@ The trainable model under the **target** prompt ("a red circle") is pulled towar
 under the **anchor** prompt ("a red shape"): per DDPM step, D_f(p_Φ(x_{t−1}|x_t, anchor) ‖
 p_Φ̂(x_{t−1}|x_t, target)). Anchor images are drawn once from the original model with the anchor
 prompts (never real data); each step takes (x_0, anchor prompt, target prompt) triples, one shared
-(x_t, t, ε), target = sg ε_Φ(x_t, t, anchor), pred = ε_Φ̂(x_t, t, target).
+(x_t, t, ε), target = sg ε_Φ(x_t, t, anchor), pred = ε_Φ̂(x_t, t, target). The pairs are the task's
+attribute rows, or on a text-to-image pipeline the request's prompts (``methods.concepts``: any
+text, several concepts, preserved prompts paired with themselves so their outputs stay).
 
 * ``form="closed"``: per-sample m_b = mean (pred − target)², K_b = m_b / 2 (``div_scale="mean"``, the
   reference) or K_b = ω_t Σ (pred − target)² with ω_t = β_t / (2 α_t (1 − ᾱ_t)) (``"exact"``: the
@@ -29,11 +31,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from genunlearn.data.dataset import concept_slot
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
+from genunlearn.forget import ForgetRequest
 from genunlearn.methods.base import Method, register
+from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.progress import stage
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
 
@@ -106,23 +109,26 @@ class PromptPairs:
 
 
 def prompt_pairs(attributes, concept: str, anchor: str) -> PromptPairs:
-    """For every value of the other attributes and "unspecified": target row with the concept, anchor row
-    with the anchor word (a sibling value, or the generic word = unspecified)."""
-    attr, value = concept_slot(attributes, concept)
-    a_attr, a_value = concept_slot(attributes, anchor)
-    if value is None:
-        raise GenUnlearnError(f"concept {concept!r} is generic; name a specific value to erase (e.g. circle)")
-    if a_attr != attr:
-        raise GenUnlearnError(f"anchor {anchor!r} must be a {attributes[attr].name} word (or {attributes[attr].name!r} itself), like the concept {concept!r}")
-    if a_value == value:
-        raise GenUnlearnError(f"anchor {anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word")
+    """Words route: for each concept ("circle", or several: "circle; square") and every value of the
+    other attributes and "unspecified", a target row with the concept and an anchor row with the anchor
+    word (a sibling value, or the generic word = unspecified)."""
+    attr, values, a_value = word_slots(attributes, ForgetRequest("concept", concept=concept, anchor=anchor))
     vocab = [len(a.values) for a in attributes]
     others = [range(v + 1) if i != attr else [0] for i, v in enumerate(vocab)]
     rows = torch.tensor(list(itertools.product(*others)), dtype=torch.long)
-    target, anch = rows.clone(), rows.clone()
-    target[:, attr] = value
+    target, anch = rows.repeat(len(values), 1), rows.repeat(len(values), 1)
+    target[:, attr] = torch.tensor(values).repeat_interleave(len(rows))
     anch[:, attr] = vocab[attr] if a_value is None else a_value
     return PromptPairs(anch, target)
+
+
+def request_pairs(model, request) -> PromptPairs:
+    """The pairs of either route (``methods.concepts``); on the text route each (prompt, anchor prompt)
+    pair, and each preserved prompt paired with itself (its output is kept where it is)."""
+    if not as_text(model, request):
+        return prompt_pairs(model.attributes, request.concept, request.anchor)
+    c = text_conditions(model, request)
+    return PromptPairs(torch.cat([c.anchor, c.preserve]), torch.cat([c.target, c.preserve]))
 
 
 @dataclass
@@ -194,11 +200,16 @@ class FDiv(Method):
     model_kinds = ("diffusion",)
     Config = FDivConfig
 
+    def reads_data(self, model, request) -> bool:
+        """No training image is read on a text-to-image pipeline's prompts (``methods.concepts``)."""
+        return not as_text(model, request)
+
     def check(self, model, request) -> None:
-        """Also the concept and anchor words, against the model's vocabulary, before any work."""
+        """Also the concepts and the anchor (words of the model's vocabulary, or prompts its tokenizer
+        holds), before any work."""
         super().check(model, request)
         check_conditional(self, model)
-        prompt_pairs(model.attributes, request.concept, request.anchor)
+        request_pairs(model, request)
 
     def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), anchor_pool: AnchorPool | None = None, snapshot_every: int = 0, on_snapshot: Callable | None = None):
         """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
@@ -209,7 +220,8 @@ class FDiv(Method):
         self.check(model, request)
         cfg, process = self.config, model.process
         t0 = time.perf_counter()
-        pairs = prompt_pairs(model.attributes, request.concept, request.anchor)
+        pairs = request_pairs(model, request)
+
         if anchor_pool is None:
             anchor_pool = make_anchor_pool(model, pairs, cfg.anchor_images, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed)
         pool_seconds = time.perf_counter() - t0

@@ -151,14 +151,14 @@ class UCE(Method):
 
     def prompts(self, request) -> tuple[list[str], list[str], list[str]]:
         """(concepts, their guides, preserved prompts) from the request and the options."""
-        concepts, guides = split_prompts(request.concept), split_prompts(request.anchor) or [""]
+        concepts, guides = list(request.concepts), split_prompts(request.anchor) or [""]
         if not concepts:
             raise GenUnlearnError(f"{request.concept!r} names no concept to erase")
         if len(guides) == 1:
             guides = guides * len(concepts)
         if len(guides) != len(concepts):
             raise GenUnlearnError(f"{len(concepts)} concepts and {len(guides)} anchors: give one anchor, or one per concept (separated by ';')")
-        return concepts, guides, split_prompts(self.config.preserve)
+        return concepts, guides, [*request.preserved, *split_prompts(self.config.preserve)]  # --preserve, then --set preserve
 
     def rounds(self, budget) -> tuple[int, float]:
         """(RECE rounds, RECE's ridge weight): none for one UCE edit, which has no step budget."""

@@ -1,30 +1,37 @@
 """A diffusers ``UNet2DConditionModel`` (Stable-Diffusion layout) behind ``net(z, t, cond)``.
 
-genunlearn conditions on attribute rows (``data.dataset``); a text-to-image UNet conditions on the
-text encoder's hidden states for a prompt. The boundary is here: every possible row (each attribute
-a value or unspecified) is written as its prompt ("a red circle", "a shape"; the all-unspecified row
-is the empty prompt, Stable Diffusion's unconditional input), tokenized once, and
+genunlearn conditions on ``(N, A)`` rows (``data.dataset``); a text-to-image UNet conditions on the
+text encoder's hidden states for a prompt. The boundary is here. A ``PromptTable`` holds the frozen
+tokenizer and text encoder and the hidden states of every prompt it was asked for, encoded once
+(no gradient) as ``StableDiffusionPipeline.encode_prompt`` encodes them, so any prompt is a condition:
 
-* while a pipeline is trained from scratch, encoded live by the text encoder (trained with the UNet);
-* while a pipeline is unlearned, looked up in a table of hidden states encoded once by the frozen
-  text encoder (a buffer, so it moves with the network and is never trained), as the papers freeze
-  the text encoder and change the UNet only.
+* the task's rows come first: every row (each attribute a value or unspecified) written as its
+  prompt ("a red circle", "a shape"; the all-unspecified row is the empty prompt, Stable Diffusion's
+  unconditional input), so methods, probes and judges that speak attribute rows work unchanged; a
+  pipeline with no task has one row, the empty prompt;
+* any other prompt ("a round shape", "a photo of a cat") is added when first asked for
+  (``prompt_cond``) and named by the row ``[-(j + 1), unspecified...]``, j its place in the table.
+
+While a pipeline is trained from scratch (``sd_pipeline``) the rows' tokens are encoded live by the
+text encoder, trained with the UNet; while one is unlearned the table is frozen, as the papers freeze
+the text encoder and change the UNet only. Copies of a view (``copy.deepcopy``) share one table.
 
 Times: genunlearn's t ∈ [0, 1) is timestep t·T (the scheduler's ``num_train_timesteps``).
 """
 
 from __future__ import annotations
 
+from itertools import product
+
 import torch
 from torch import nn
 
+from genunlearn.errors import GenUnlearnError
 from genunlearn.models.diffusers_view import ViewConfig
 
 
 def row_prompts(attributes) -> list[str]:
     """The prompt of every condition row, in ``row_index`` order (mixed radix, vocab + 1 per attribute)."""
-    from itertools import product
-
     from genunlearn.data.dataset import cond_to_prompt
 
     sizes = [len(a.values) + 1 for a in attributes]
@@ -37,37 +44,83 @@ def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
     return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
 
 
+def check_prompts(tokenizer, prompts) -> None:
+    """One line for a prompt the tokenizer would truncate (the pipeline would silently cut it)."""
+    limit = tokenizer.model_max_length
+    for p in prompts:
+        n = len(tokenizer(p, truncation=False, verbose=False).input_ids)
+        if n > limit:
+            raise GenUnlearnError(f"prompt {p!r} is {n} tokens; this pipeline's tokenizer takes at most {limit} (start and end tokens included)")
+
+
+class PromptTable:
+    """Prompts → frozen text-encoder hidden states, encoded once each. Shared by every copy of the
+    view that owns it (``__deepcopy__`` returns itself), so prompts added before a method copies the
+    network are known to both copies and the encoder is never duplicated or trained."""
+
+    def __init__(self, tokenizer, text_encoder, prompts: list[str]):
+        self.tokenizer, self.text_encoder = tokenizer, text_encoder
+        self.index: dict[str, int] = {}
+        self.hidden = None
+        self.add(prompts)
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add(self, prompts: list[str]) -> list[int]:
+        """Table positions of ``prompts``, encoding the new ones (in one batch, without gradients)."""
+        new = [p for p in dict.fromkeys(prompts) if p not in self.index]
+        if new:
+            check_prompts(self.tokenizer, new)
+            device = next(self.text_encoder.parameters()).device
+            with torch.no_grad():
+                hidden = self.text_encoder(tokenize(self.tokenizer, new).to(device)).last_hidden_state
+            self.hidden = hidden if self.hidden is None else torch.cat([self.hidden, hidden])
+            self.index.update({p: len(self.index) + i for i, p in enumerate(new)})
+        return [self.index[p] for p in prompts]
+
+
 class TextUNetView(nn.Module):
-    def __init__(self, unet, attributes, tokens: torch.Tensor, *, num_train_timesteps: int, text_encoder=None, hidden: torch.Tensor | None = None):
+    def __init__(self, unet, attributes, tokens: torch.Tensor | None = None, *, num_train_timesteps: int, text_encoder=None, table: PromptTable | None = None):
         super().__init__()
         self.unet = unet
         self.num_train_timesteps = num_train_timesteps
         self.radix = [len(a.values) + 1 for a in attributes]
+        self.register_buffer("rows", torch.tensor(list(product(*(range(s) for s in self.radix))), dtype=torch.long), persistent=False)
         self.register_buffer("tokens", tokens, persistent=False)
         self.text_encoder = text_encoder  # trained with the UNet (from scratch) or None (frozen table)
-        self.register_buffer("hidden", hidden, persistent=False)
+        self.table = table
         self.config = ViewConfig(cond_vocab=tuple(len(a.values) for a in attributes))
 
     @classmethod
     def frozen(cls, unet, attributes, tokenizer, text_encoder, *, num_train_timesteps: int) -> "TextUNetView":
-        """The view used for unlearning: hidden states of every row's prompt encoded once, frozen."""
-        tokens = tokenize(tokenizer, row_prompts(attributes))
-        with torch.no_grad():
-            hidden = text_encoder(tokens).last_hidden_state
-        return cls(unet, attributes, tokens, num_train_timesteps=num_train_timesteps, hidden=hidden)
+        """The view used for unlearning: a frozen table, the task's rows first."""
+        return cls(unet, attributes, num_train_timesteps=num_train_timesteps, table=PromptTable(tokenizer, text_encoder, row_prompts(attributes)))
+
+    def prompt_cond(self, prompts: list[str]) -> torch.Tensor:
+        """``(N, A)`` condition rows of any prompts: a task row where the prompt is that row's prompt
+        (so built-in rows and their numbers are unchanged), else the prompt's place in the table."""
+        if self.table is None:
+            raise GenUnlearnError("free-text prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
+        at = torch.tensor(self.table.add(list(prompts)), dtype=torch.long)
+        null = torch.tensor(self.config.cond_vocab, dtype=torch.long).expand(len(at), -1)
+        return torch.where((at < len(self.rows))[:, None], self.rows[at.clamp_max(len(self.rows) - 1)], torch.cat([-(at[:, None] + 1), null[:, 1:]], 1))
 
     def row_index(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:
         if cond is None:
-            return torch.full((n,), len(self.tokens) - 1, device=device)
+            return torch.full((n,), len(self.rows) - 1, device=device)
         index = torch.zeros(cond.shape[0], dtype=torch.long, device=cond.device)
         for a, size in enumerate(self.radix):
             index = index * size + cond[:, a]
-        return index
+        return torch.where(cond[:, 0] < 0, -cond[:, 0] - 1, index)
 
     def encoder_hidden_states(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:
         rows = self.row_index(cond, n, device)
         if self.text_encoder is None:
-            return self.hidden[rows]
+            return self.table.hidden[rows.to(self.table.hidden.device)].to(device)
         return self.text_encoder(self.tokens[rows]).last_hidden_state
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
