@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genunlearn.device import place
 from genunlearn.models.diffusers_view import ViewConfig
 
 
@@ -53,7 +54,7 @@ class TextUNetView(nn.Module):
         """The view used for unlearning: hidden states of every row's prompt encoded once, frozen."""
         tokens = tokenize(tokenizer, row_prompts(attributes))
         with torch.no_grad():
-            hidden = text_encoder(tokens).last_hidden_state
+            hidden = text_encoder(place(text_encoder, tokens)[0]).last_hidden_state
         return cls(unet, attributes, tokens, num_train_timesteps=num_train_timesteps, hidden=hidden)
 
     def row_index(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:
