@@ -36,7 +36,7 @@ class GenerativeModel(ModelFolder):
         """Class labels → conditioning rows (first attribute set, the others unspecified)."""
         if not self.conditional:
             return None
-        cond = torch.tensor([len(a.values) for a in self.attributes]).repeat(labels.shape[0], 1)
+        cond = torch.tensor([len(a.values) for a in self.attributes], device="cpu").repeat(labels.shape[0], 1)  # placed by the process
         cond[:, 0] = labels
         return cond
 

@@ -62,7 +62,7 @@ class Diffusion:
     @cached_property
     def alphas_cumprod(self) -> torch.Tensor:
         if self.beta_schedule == "linear":
-            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
+            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu")  # coef() places it
             return torch.cumprod(1 - betas, 0).float()
         return self.scheduler("ddpm").alphas_cumprod.float()  # diffusers' own schedule, bit for bit
 
