@@ -434,6 +434,7 @@ def train_objectives(
             for r in runs:
                 r.set_trainable(True)
     for r in runs:
+        accelerator.unwrap_model(r.model, keep_fp32_wrapper=False)  # a mixed-precision run's autocast wrapper leaves the network
         if r.ema is not None:
             r.obj.net.load_state_dict(r.ema.module.state_dict())
         r.obj.net.eval()
