@@ -198,7 +198,7 @@ class ContinualFlow(Method):
             kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
         stage(f"continualflow: sampling a pool of {n} from the frozen model", "the samples the reweighted loss trains on; drawn once")
-        x = model.generate(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
+        x = model.generate(n, cond, generator=g, **kw).cpu()  # the model itself is never trained (a copy is); the pool lives with the data
         return Pool(x, pool_weights(energies, x), cond)
 
     def _pool_stats(self, pool: Pool) -> dict:
