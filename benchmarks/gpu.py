@@ -61,7 +61,7 @@ class CPUComputeWatch(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.__name__.split(".")[0]
-        if any(name.startswith(c) or name == f"_{c}" for c in COMPUTE):
+        if name.lstrip("_").startswith(COMPUTE):
             if any(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tree_leaves(out)):
                 self.seen[name] += 1
         return out
