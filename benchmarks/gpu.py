@@ -88,6 +88,10 @@ def misplaced(model, where: torch.device) -> list[str]:
     return bad[:3]
 
 
+def _mib(peak) -> str:
+    return f"{peak:9.0f}" if peak is not None else f"{'—':>9}"
+
+
 def _sync(where: torch.device) -> None:
     if where.type == "cuda":
         torch.cuda.synchronize(where)
@@ -153,7 +157,7 @@ def main(argv=None) -> int:
         base.to(target.device)
         problems = misplaced(base, target.device) + [f"CPU {op} ×{n}" for op, n in seen.items()]
         failures += bool(problems)
-        print(f"{setup:<22} {'(base model)':<20} {seconds:9.1f} {'':>8} {'':>8} {peak or 0:9.0f}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+        print(f"{setup:<22} {'(base model)':<20} {seconds:9.1f} {'':>8} {'':>8} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
         for name in methods_for(base, kind, request):
             options = LIGHT.get(name, {})
             run = lambda: gu.unlearn(base, name, request, steps=steps, **options)  # noqa: E731
@@ -170,7 +174,7 @@ def main(argv=None) -> int:
             failures += bool(problems)
             cpu_col = f"{cpu_seconds:8.1f}" if compare and cpu_seconds is not None else f"{'—':>8}"
             speed = f"{cpu_seconds / seconds:7.1f}×" if compare and cpu_seconds is not None and seconds > 0 else f"{'—':>8}"
-            print(f"{setup:<22} {name:<20} {seconds:9.1f} {cpu_col} {speed} {peak or 0:9.0f}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+            print(f"{setup:<22} {name:<20} {seconds:9.1f} {cpu_col} {speed} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return 1 if failures else 0
 
