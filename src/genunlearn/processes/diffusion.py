@@ -167,7 +167,6 @@ class Diffusion:
             raise ValueError(f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}")
         on = device.of(net)
         x = device.randn((n, *shape), generator, device=on) if x_T is None else x_T.to(on, copy=True)
-        cond = None if cond is None else cond.to(on)
         for t in timesteps[start:stop]:
             out = self.predict(net, x, t.expand(n), cond, scale)
             x = sched.step(out, t, x, generator=generator, **kwargs).prev_sample

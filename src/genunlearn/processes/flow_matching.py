@@ -71,7 +71,8 @@ class FlowMatching:
         if t is None:
             t = device.rand((n + 1) // 2 if antithetic else n, generator, device=x1.device)
             t = torch.cat([t, 1 - t])[:n] if antithetic else t
-        xt, u = self.path(noise, x1, t.to(x1.device))
+        t = t.to(x1.device)
+        xt, u = self.path(noise, x1, t)
         return xt, t, noise, u
 
     def predict(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
@@ -111,7 +112,6 @@ class FlowMatching:
             raise ValueError(f"solver steps must satisfy 0 <= start <= stop <= {steps}, got start={start}, stop={stop}")
         on = device.of(net)
         x = device.randn((n, *shape), generator, device=on) if x0 is None else x0.to(on, copy=True)
-        cond = None if cond is None else cond.to(on)
         v = lambda x, t: self.velocity(net, x, t, cond, guidance)  # noqa: E731
         for i in range(start, stop):
             t = self.grid_time(i, steps)
