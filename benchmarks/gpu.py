@@ -47,6 +47,7 @@ LIGHT = {  # each method's other work, shrunk to the step budget's scale
     "continualflow": {"pool": 256},
     "esd": {"sample_steps": 5},
     "fdiv": {"anchor_images": 8, "anchor_sampler_steps": 5, "critic_warmup": 1},
+    "concept_ablation": {"anchor_images": 8, "anchor_sampler_steps": 5},
 }
 COMPUTE = ("convolution", "addmm", "mm", "bmm", "baddbmm", "linear", "scaled_dot_product", "native_layer_norm", "native_group_norm", "native_batch_norm")
 
