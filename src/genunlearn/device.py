@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from itertools import chain
 
 import torch
 
@@ -109,11 +110,10 @@ def use(placement: Placement | None = None, **choices):
 
 
 def of(net) -> torch.device:
-    """The device a network's weights live on (the CPU for one without any)."""
-    for tensor in net.parameters():
-        return tensor.device
-    for tensor in net.buffers():
-        return tensor.device
+    """The device a network's weights live on (the CPU for one without any, or a plain function)."""
+    if isinstance(net, torch.nn.Module):
+        for tensor in chain(net.parameters(), net.buffers()):
+            return tensor.device
     return torch.device("cpu")
 
 

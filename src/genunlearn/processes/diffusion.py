@@ -62,17 +62,17 @@ class Diffusion:
     @cached_property
     def alphas_cumprod(self) -> torch.Tensor:
         if self.beta_schedule == "linear":
-            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu")  # coef() places it
+            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu")  # _coef() places it
             return torch.cumprod(1 - betas, 0).float()
         return self.scheduler("ddpm").alphas_cumprod.float()  # diffusers' own schedule, bit for bit
 
-    def coef(self, t: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(√ᾱ_t, √(1 − ᾱ_t)) on ``x``'s device, shaped to broadcast over it."""
-        ab = self.alphas_cumprod.to(x.device)[t.to(x.device)].view(-1, *([1] * (x.dim() - 1)))
+    def _coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(√ᾱ_t, √(1 − ᾱ_t)) on ``t``'s device, shaped to broadcast over ``ndim``-dimensional tensors."""
+        ab = self.alphas_cumprod.to(t.device)[t].view(-1, *([1] * (ndim - 1)))
         return ab.sqrt(), (1 - ab).sqrt()
 
     def add_noise(self, x0, t, noise):
-        a, b = self.coef(t, x0)
+        a, b = self._coef(t.to(x0.device), x0.dim())
         return a * x0 + b * noise
 
     def sample_timesteps(self, n: int, generator=None, antithetic: bool = False, *, where: torch.device | str = "cpu") -> torch.Tensor:
@@ -95,7 +95,7 @@ class Diffusion:
             return xt, t, noise, noise
         if self.prediction_type == "sample":
             return xt, t, noise, x0
-        a, b = self.coef(t, x0)
+        a, b = self._coef(t, x0.dim())
         return xt, t, noise, a * noise - b * x0
 
     def predict(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
@@ -107,7 +107,7 @@ class Diffusion:
         out = self.predict(net, xt, t, cond, guidance)
         if self.prediction_type == "epsilon":
             return out
-        a, b = self.coef(t, out)
+        a, b = self._coef(t.to(out.device), out.dim())
         xt = xt.to(out.device)
         if self.prediction_type == "sample":
             return (xt - a * out) / b
@@ -123,7 +123,7 @@ class Diffusion:
 
     def predict_x0(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
         xt = xt.to(device.of(net))
-        a, b = self.coef(t, xt)
+        a, b = self._coef(t.to(xt.device), xt.dim())
         if self.prediction_type == "sample":
             return self.predict(net, xt, t, cond, guidance)
         if self.prediction_type == "v_prediction":

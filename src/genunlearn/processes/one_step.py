@@ -61,9 +61,10 @@ class OneStep:
     def schedule(self) -> Diffusion:
         return Diffusion(self.num_train_timesteps, self.beta_start, self.beta_end, beta_schedule=self.beta_schedule, prediction_type=self.prediction_type)
 
-    def coef(self, t: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a_t, b_t) on ``x``'s device, shaped to broadcast over it."""
-        return self.schedule.coef(t, x)
+    def coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a_t, b_t) on ``t``'s device, shaped to broadcast over a batch of ``ndim``-dimensional tensors."""
+        ab = self.schedule.alphas_cumprod.to(t.device)[t].view(-1, *([1] * (ndim - 1)))
+        return ab.sqrt(), (1 - ab).sqrt()
 
     def add_noise(self, x0, t, noise):
         return self.schedule.add_noise(x0, t, noise)
@@ -77,8 +78,8 @@ class OneStep:
         """x̂_0 from the VP point ``y`` at integer time ``t`` (one network call; guidance s ≠ 1 batches two)."""
         if self.net_kind == "diffusion":
             return self.schedule.predict_x0(net, y, t, cond, guidance)
-        y = y.to(device.of(net))
-        a, b = self.coef(t, y)
+        y, t = y.to(device.of(net)), t.to(device.of(net))
+        a, b = self.coef(t, y.dim())
         tau = a / (a + b)
         x_tau = y / (a + b)
         return x_tau + (1 - tau) * guided(net, x_tau, tau.flatten(), cond, guidance)
@@ -88,7 +89,7 @@ class OneStep:
         if self.net_kind == "diffusion":
             return self.schedule.predict_eps(net, y, t, cond, guidance)
         y = y.to(device.of(net))
-        a, b = self.coef(t, y)
+        a, b = self.coef(t.to(y.device), y.dim())
         return (y - a * self.denoise(net, y, t, cond, guidance)) / b
 
     def score_loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None) -> torch.Tensor:
@@ -100,7 +101,7 @@ class OneStep:
         """G(z, c) = f(b_{t*} z, t*, c), differentiable (no signal term in the input)."""
         z = z.to(device.of(net))
         t = torch.full((z.shape[0],), self.t_star, dtype=torch.long, device=z.device)
-        _, b = self.coef(t, z)
+        _, b = self.coef(t, z.dim())
         return self.denoise(net, b * z, t, cond)
 
     def loss(self, net, x1, cond=None, **kw):
