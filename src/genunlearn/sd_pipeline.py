@@ -128,7 +128,8 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         return process.loss(model, z[idx], cond[idx], generator=g).mean()
 
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=stage_dir("unet"), resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
-    net.eval().requires_grad_(False)
+    net.eval()
+    text_encoder.requires_grad_(False)  # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
     view = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps)
     components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
     info = {"train_seconds": round(ae.seconds + result.seconds, 3), "steps": result.steps, "autoencoder_steps": ae.steps}
