@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="fp32", choices=device.PRECISIONS)
     ap.add_argument("--steps", type=int, default=None, help="each method's step budget (epochs for classifiers; default 20 on a GPU, 2 in the dry run)")
     ap.add_argument("--base-steps", type=int, default=None, help="each base model's training steps (default 200 on a GPU, 20 in the dry run)")
+    ap.add_argument("--base-epochs", type=int, default=None, help="the base classifier's epochs (default 5 on a GPU, 1 in the dry run)")
     ap.add_argument("--only", default=None, help="comma-separated kinds to run (flow, diffusion, sd, i2i, classifier)")
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU timing of each method on a GPU")
     args = ap.parse_args(argv)
@@ -141,10 +142,11 @@ def main(argv=None) -> int:
     dry = target.device.type == "cpu"
     steps = args.steps or (2 if dry else 20)
     base_steps = args.base_steps or (20 if dry else 200)
+    base_epochs = args.base_epochs or (1 if dry else 5)
     cpu = device.resolve("cpu", "fp32")
     compare = not dry and not args.no_cpu
     kinds = set(args.only.split(",")) if args.only else None
-    print(f"device {target.device} ({torch.cuda.get_device_name(target.device) if target.device.type == 'cuda' else 'dry run' if dry else target.device.type}), precision {target.precision}; base {base_steps} steps, methods {steps} steps")
+    print(f"device {target.device} ({torch.cuda.get_device_name(target.device) if target.device.type == 'cuda' else 'dry run' if dry else target.device.type}), precision {target.precision}; base {base_steps} steps (classifier {base_epochs} epochs), methods {steps} steps (classifiers: epochs)")
     print(f"{'setup':<22} {'method':<20} {'device s':>9} {'cpu s':>8} {'speed-up':>8} {'peak MiB':>9}  check")
     failures = 0
     for task, kind, spec in SETUPS:
@@ -153,7 +155,7 @@ def main(argv=None) -> int:
         family = family_for_kind(kind)
         request = gu.request(spec)
         setup = f"{task} {kind}"
-        job = family.job(task, kind, steps=base_steps)
+        job = family.job(task, kind, steps=base_epochs if kind == "classifier" else base_steps)
         base, seconds, peak, seen = timed(lambda: family.train(job, use_cache=False, progress=False), target, watch=not dry)
         base.to(target.device)
         problems = misplaced(base, target.device) + [f"CPU {op} ×{n}" for op, n in seen.items()]
