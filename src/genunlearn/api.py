@@ -7,10 +7,15 @@
     gu.save(result, "runs/cf-forget3")
 
 Each function checks its inputs before any work and fails with a ``GenUnlearnError`` of one line.
+The functions that run networks take ``device`` (auto, cpu, cuda, mps), ``precision`` (fp32, bf16,
+fp16) and ``batch_size`` (samples per network call when sampling and judging), as the CLI's
+``--device/--precision/--batch-size``; left None they keep the current placement
+(``gu.use_device(...)`` sets one for a block; default: auto, fp32, 1000).
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from genunlearn.errors import GenUnlearnError
@@ -28,12 +33,32 @@ def _as_request(value):
     return request(value) if isinstance(value, str) else value
 
 
+def _placed(fn):
+    """Give an API function ``device=``, ``precision=`` and ``batch_size=`` (checked before any
+    work); it runs on that placement, and the models it is handed are moved onto its device."""
+
+    @functools.wraps(fn)
+    def run(*args, device: str | None = None, precision: str | None = None, batch_size: int | None = None, **kwargs):
+        from genunlearn.device import use
+        from genunlearn.model_folder import ModelFolder
+
+        with use(device=device, precision=precision, batch_size=batch_size) as placement:
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, ModelFolder):  # the model to unlearn, judge or sample, or a reference
+                    value.to(placement.device)
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_placed
 def pretrained(task: str = "digits", kind: str = "flow", *, forget=None, steps: int | None = None, seed: int = 0, use_cache: bool = True):
     """The base model of ``task`` (``kind``: a ``train --model`` value: flow, diffusion, sd,
     classifier, i2i) by its recipe, or with ``forget`` (a spec or request) the retrain-from-scratch
     gold standard: a released model where one matches, else the cache, else trained (and cached)."""
     from genunlearn.data import load_dataset
     from genunlearn.data.fingerprint import canonical_task
+    from genunlearn.device import current
     from genunlearn.families import family_for_kind
 
     forget = _as_request(forget)
@@ -42,9 +67,10 @@ def pretrained(task: str = "digits", kind: str = "flow", *, forget=None, steps: 
     job = family.job(task, kind, forget=forget, steps=steps, seed=seed)
     if forget is not None:
         load_dataset(task).split(forget)  # a bad request fails before any training
-    return family.train(job, use_cache=use_cache)
+    return family.train(job, use_cache=use_cache).to(current().device)
 
 
+@_placed
 def load(path, *, task: str | None = None, scheduler: str | None = None):
     """A saved model folder (genunlearn or diffusers; ``task``/``scheduler`` describe a diffusers one)."""
     from genunlearn.families import open_model
@@ -59,6 +85,7 @@ def family_of(model):
     return get_family(model.family)
 
 
+@_placed
 def unlearn(model, method, request, *, steps: int | None = None, **options):
     """``model`` with ``request`` forgotten by ``method`` (a name from ``gu.list_methods()`` or a
     ``Method``); ``options`` are the method's config values, ``steps`` its budget. The result's
@@ -87,6 +114,7 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     return result
 
 
+@_placed
 def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", judge=None) -> dict:
     """The family's metrics for ``model`` against ``request`` (what ``genunlearn evaluate`` and
     ``bench`` report); ``reference`` is the base model where the family judges against one
@@ -120,6 +148,18 @@ def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, se
     judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
     stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by the {task} judge")
     return {**judge(model), "reference_split": split}
+
+
+@_placed
+def sample(model, n: int, *, seed: int = 0, labels: str | None = None, prompt: str | None = None, steps: int | None = None, guidance: float | None = None, mask: str | None = None) -> dict:
+    """``n`` seeded samples as the arrays ``genunlearn sample`` writes: images uint8 ``(N, H, W, C)``
+    or points float32 ``(N, 2)`` with their labels; an I2I model's completions with originals,
+    masked inputs and masks (``mask``: inpaint or outpaint)."""
+    from genunlearn.errors import GenUnlearnError
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise GenUnlearnError(f"n must be a whole number >= 1, got {n!r}")
+    return family_of(model).sample(model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask)
 
 
 def check_out_dir(out) -> Path:

@@ -6,6 +6,7 @@ written until the inputs have been checked, and outputs are written atomically.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -27,6 +28,25 @@ def cli():
 MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
 NETWORKS = ("builtin", "unet2d")  # recipes.NETWORKS, likewise
 PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewise (a test checks both)
+DEVICES = ("auto", "cpu", "cuda", "mps")  # device.DEVICES, likewise
+PRECISIONS = ("fp32", "bf16", "fp16")  # device.PRECISIONS, likewise
+
+
+def placement_options(f):
+    """--device, --precision and --batch-size for a command that runs networks: checked (one line)
+    before any work, then the command runs on that placement (``genunlearn.device.use``)."""
+
+    @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="Where networks run: auto picks CUDA, then MPS, else the CPU.")
+    @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="Mixed precision through accelerate, for training, sampling and judging; fp16 needs a GPU (not on the CPU).")
+    @click.option("--batch-size", type=int, default=None, help="Samples per network call when sampling and evaluating (default 1000); lower it if the device runs out of memory.")
+    @functools.wraps(f)
+    def run(*args, device, precision, batch_size, **kwargs):
+        from genunlearn.device import resolve, use
+
+        with use(resolve(device, precision, batch_size)):
+            return f(*args, **kwargs)
+
+    return run
 
 
 @cli.command()
@@ -39,6 +59,7 @@ PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewis
 @click.option("--unconditional", is_flag=True, help="Ignore labels (generative image tasks are class-conditional by default).")
 @click.option("--network", type=click.Choice(NETWORKS), default="builtin", show_default=True, help="flow/diffusion image models: unet2d trains diffusers' UNet2DModel instead of the recipe's network (diffusion models then export to a diffusers pipeline).")
 @click.option("--no-cache", is_flag=True, help="Train even if an identical model is cached.")
+@placement_options
 def train(task, kind, out, forget_spec, steps, seed, unconditional, network, no_cache):
     """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
     from genunlearn.forget import parse_forget
@@ -81,6 +102,7 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@placement_options
 def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, foreign_task, scheduler):
     """Draw samples into an .npz: images uint8 (N,H,W,C) or samples float32 (N,2), plus labels.
 
@@ -123,6 +145,7 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+@placement_options
 def evaluate(model_dir, forget_spec, concept, anchor, preserve, prompt_file, templates, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
     numbers `genunlearn bench` reports), or a text-to-image pipeline on prompts with --judge."""
@@ -175,6 +198,7 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
 @click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
 @click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+@placement_options
 def unlearn(model_dir, method, forget_spec, concept, anchor, preserve, prompt_file, templates, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
@@ -337,6 +361,7 @@ def methods():
 @click.option("--suite", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--out", default="runs", show_default=True, help="Runs folder (resumable: finished cells are skipped).")
 @click.option("--no-probes", is_flag=True, help="Skip the robustness probes (relearning and the family's attack) on each cell.")
+@placement_options
 def bench(suite, out, no_probes):
     """Run every registered method on every task of a suite against base and retrain, then report."""
     from genunlearn.bench.report import build_report
@@ -359,6 +384,7 @@ def report(runs):
 
 @cli.command()
 @click.option("--out", default="runs/demo", show_default=True, help="Folder for the demo's models and report.")
+@placement_options
 def demo(out):
     """Digits, forget class 3: the released base and retrain models and the two fastest methods,
     judged; prints the leaderboard and where the report is (about 90 s on 2 cores)."""
@@ -374,6 +400,7 @@ def demo(out):
 @click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio.")
 @click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
 @click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed).")
+@placement_options
 def probe(model_dir, forget_spec, probe_name, reference, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
     prints a table, writes JSON and the attack's samples (.npz, the `sample` format)."""
@@ -441,6 +468,7 @@ def classify():
 @click.option("--out", required=True, help="Output classifier folder.")
 @click.option("--epochs", type=int, default=None, help="Training epochs (default: the recipe's).")
 @_forget_options
+@placement_options
 def classify_train(task, out, epochs, forget_spec, fraction, seed):
     """Train the original classifier (or, with a forget set, the retrain gold standard)."""
     request = None if forget_spec is None and fraction is None else _classify_request(task, forget_spec, fraction, seed)
@@ -453,6 +481,7 @@ def classify_train(task, out, epochs, forget_spec, fraction, seed):
 @click.option("--out", required=True, help="Output folder for the unlearned classifier.")
 @click.option("--set", "sets", multiple=True, help="Option override key=value (lr, epochs, mask_ratio, alpha, l1, ...).")
 @_forget_options
+@placement_options
 def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
     """Unlearn a forget set from a saved classifier."""
     from genunlearn.config import parse_overrides
@@ -469,6 +498,7 @@ def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
 @click.argument("model_dir")
 @click.option("--retrain", "retrain_dir", default=None, help="Retrain classifier folder: also report the Avg. Gap.")
 @_forget_options
+@placement_options
 def classify_evaluate(model_dir, retrain_dir, forget_spec, fraction, seed):
     """UA, RA, TA, MIA-Efficacy (in %), and Avg. Gap to a retrained classifier."""
     from genunlearn.eval.classification import avg_gap

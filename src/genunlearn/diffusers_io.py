@@ -26,6 +26,7 @@ import torch
 
 from genunlearn.checkpoint import atomic_dir, header, read_json, write_json
 from genunlearn.data.dataset import PROMPT_ATTRIBUTES
+from genunlearn.device import current, place
 from genunlearn.errors import GenUnlearnError
 from genunlearn.extras import require
 from genunlearn.generative import GenerativeModel
@@ -122,7 +123,7 @@ class DiffusersModel(GenerativeModel):
         info = {"model": process.name, "role": "base", "format": f"diffusers-{layout['kind']}", **record.get("info", {})}
         if task is not None:
             info["task"] = str(Path(task).resolve()) if Path(task).exists() else task
-        return cls(net, process, meta, info, layout, components)
+        return cls(net, process, meta, info, layout, components).to(current().device)
 
     @property
     def has_task(self) -> bool:
@@ -167,7 +168,14 @@ class DiffusersModel(GenerativeModel):
             return z
         vae = self.components["vae"]
         with torch.no_grad():
-            return vae.decode(z / vae.config.scaling_factor).sample.clamp(-1, 1)
+            return vae.decode(place(vae, z)[0] / vae.config.scaling_factor).sample.clamp(-1, 1)
+
+    def to(self, where) -> "DiffusersModel":
+        """The UNet and the autoencoder on ``where`` (the text encoder's states are the view's buffers)."""
+        super().to(where)
+        if "vae" in self.components:
+            self.components["vae"].to(where)
+        return self
 
     def save_pretrained(self, path) -> None:
         """The same format as the source: the UNet rewritten, other components copied unchanged, the
@@ -202,7 +210,7 @@ class DiffusersModel(GenerativeModel):
 def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """An autoencoder's posterior means of images (unscaled), in batches, without gradients."""
     with torch.no_grad():
-        return torch.cat([vae.encode(x[i : i + batch]).latent_dist.mean for i in range(0, len(x), batch)])
+        return torch.cat([vae.encode(place(vae, x[i : i + batch])[0]).latent_dist.mean.to(x.device) for i in range(0, len(x), batch)])
 
 
 @contextmanager

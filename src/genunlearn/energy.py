@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
 
 ENERGY_FORMS = ("logodds", "neglogretain")
@@ -88,8 +89,8 @@ def _logit_gap(net) -> Callable[[torch.Tensor], torch.Tensor]:
 
     def gap(x):
         net.eval()
-        logits = net(x.clamp(-1, 1) if x.dim() == 4 else x)
-        return logits[:, 1] - logits[:, 0]
+        logits = net(place(net, x.clamp(-1, 1) if x.dim() == 4 else x)[0])
+        return (logits[:, 1] - logits[:, 0]).to(x.device)
 
     return gap
 

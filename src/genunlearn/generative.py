@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from genunlearn.device import current
 from genunlearn.model_folder import ModelFolder
 from genunlearn.processes import build_process
 
@@ -35,25 +36,29 @@ class GenerativeModel(ModelFolder):
         """Class labels → conditioning rows (first attribute set, the others unspecified)."""
         if not self.conditional:
             return None
-        cond = torch.tensor([len(a.values) for a in self.attributes]).repeat(labels.shape[0], 1)
+        cond = torch.tensor([len(a.values) for a in self.attributes], device="cpu").repeat(labels.shape[0], 1)  # placed by the process
         cond[:, 0] = labels
         return cond
 
     @torch.no_grad()
-    def generate(self, n: int, cond=None, *, generator=None, batch_size: int = 1000, **kw) -> torch.Tensor:
+    def generate(self, n: int, cond=None, *, generator=None, batch_size: int | None = None, **kw) -> torch.Tensor:
         """``n`` samples in the process's space (``sample_shape``; latents for a latent model),
-        conditioned row-wise by ``cond`` if given, in batches: what methods train on."""
+        conditioned row-wise by ``cond`` if given, in batches (default: the placement's
+        ``--batch-size``), on the network's device: what methods train on."""
+        placement = current()
+        batch_size = batch_size or placement.batch_size
         self.net.eval()
         out = []
-        for i in range(0, n, batch_size):
-            m = min(batch_size, n - i)
-            c = None if cond is None else cond[i : i + m]
-            out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw))
+        with placement.autocast():
+            for i in range(0, n, batch_size):
+                m = min(batch_size, n - i)
+                c = None if cond is None else cond[i : i + m]
+                out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw).float())
         return torch.cat(out)
 
-    def sample(self, n: int, cond=None, *, generator=None, batch_size: int = 1000, **kw) -> torch.Tensor:
-        """``n`` samples in the data's space (images or points): what users and judges see."""
-        return self.decode(self.generate(n, cond, generator=generator, batch_size=batch_size, **kw))
+    def sample(self, n: int, cond=None, *, generator=None, batch_size: int | None = None, **kw) -> torch.Tensor:
+        """``n`` samples in the data's space (images or points), on the CPU: what users and judges see."""
+        return self.decode(self.generate(n, cond, generator=generator, batch_size=batch_size, **kw)).cpu()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Data (images at any resolution, or points) → the process's space."""

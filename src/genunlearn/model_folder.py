@@ -14,6 +14,7 @@ import torch
 
 from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
 from genunlearn.data.dataset import Attribute
+from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError
 
 # family name → the class holding its models (imported on demand)
@@ -50,6 +51,11 @@ class ModelFolder:
         model also encodes them)."""
         return data.resized(self.sample_shape)
 
+    def to(self, where):
+        """This model with its network on ``where`` (a device), in place; returns the model."""
+        self.net.to(where)
+        return self
+
     def extra_config(self) -> dict:
         """Entries besides network/data/info this family stores in ``config.json``."""
         return {}
@@ -76,7 +82,7 @@ class ModelFolder:
         missing = [k for k in ("network", "data") if k not in cfg]
         if missing:
             raise GenUnlearnError(f"{path}/config.json: missing entry {missing[0]!r}")
-        return cls.from_config(load_network(path, cfg["network"]), cfg)
+        return cls.from_config(load_network(path, cfg["network"]), cfg).to(current().device)
 
 
 @dataclass

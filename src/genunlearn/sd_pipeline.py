@@ -17,6 +17,8 @@ import math
 
 import torch
 
+from genunlearn.device import place, randn
+
 
 
 def build_tokenizer(prompts: list[str], folder):
@@ -77,7 +79,7 @@ class Reconstruction(torch.nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(reconstruction, KL(q(z|x) ‖ N(0, I)) per image, latent elements per image)."""
         posterior = self.vae.encode(x).latent_dist
-        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=generator)
+        z = posterior.mean + posterior.std * randn(posterior.mean.shape, generator, device=posterior.mean.device)
         return self.vae.decode(z).sample, posterior.kl(), math.prod(posterior.mean.shape[1:])
 
 
@@ -88,7 +90,7 @@ def train_autoencoder(vae, x: torch.Tensor, cfg: dict, *, out_dir, resume: bool,
     batch, kl_weight = cfg["batch_size"], cfg["kl_weight"]
 
     def step_loss(model, g):
-        xb = x[torch.randint(len(x), (batch,), generator=g)]
+        xb = place(model, x[torch.randint(len(x), (batch,), generator=g)])[0]
         recon, kl, elements = model(xb, g)
         return (recon - xb).pow(2).mean() + kl_weight * kl.mean() / elements
 
@@ -126,7 +128,8 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         return process.loss(model, z[idx], cond[idx], generator=g).mean()
 
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=stage_dir("unet"), resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
-    net.eval().requires_grad_(False)
+    net.eval()
+    text_encoder.requires_grad_(False)  # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
     view = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps)
     components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
     info = {"train_seconds": round(ae.seconds + result.seconds, 3), "steps": result.steps, "autoencoder_steps": ae.steps}

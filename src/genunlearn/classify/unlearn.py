@@ -18,6 +18,7 @@ import torch
 
 from genunlearn.classify.model import Batch, epoch_batches, fit
 from genunlearn.config import check_bounds
+from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
 
 
@@ -93,7 +94,8 @@ def classifier_saliency(net, forget, ratio: float, batch_size: int, g: torch.Gen
     from genunlearn.methods.saliency import saliency_mask
 
     def loss(model, idx):
-        return torch.nn.functional.cross_entropy(model(forget.x[idx]), forget.labels[idx])
+        x, y = place(model, forget.x[idx], forget.labels[idx])
+        return torch.nn.functional.cross_entropy(model(x), y)
 
     return saliency_mask(net, loss, epoch_batches(len(forget), batch_size, g), ratio)
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genunlearn.device import batched
+
 METRICS = ("UA", "RA", "TA", "MIA")
 
 
 @torch.no_grad()
-def predict_proba(net, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict_proba(net, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     net.eval()
-    return torch.cat([net(x[i : i + batch_size]).softmax(1) for i in range(0, x.shape[0], batch_size)])
+    return batched(net, lambda xb: net(xb).softmax(1), x, batch_size=batch_size)
 
 
 def accuracy(net, data) -> float:

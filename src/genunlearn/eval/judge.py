@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genunlearn.device import batched, current
 from genunlearn.errors import GenUnlearnError
 
 JUDGE_SEED = 12345  # distinct from every proxy's seed
@@ -30,19 +31,19 @@ class ImageJudge:
         return x if self.input_shape is None else fit_images(x, tuple(self.input_shape))
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """``(N, A)`` predicted attribute ids."""
+    def predict(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """``(N, A)`` predicted attribute ids (on the CPU)."""
         self.net.eval()
-        out = []
-        for i in range(0, x.shape[0], batch_size):
-            heads = self.net.split_heads(self.net(self._fit(x[i : i + batch_size].clamp(-1, 1))))
-            out.append(torch.stack([h.argmax(1) for h in heads], 1))
-        return torch.cat(out)
+
+        def ids(xb):
+            return torch.stack([h.argmax(1) for h in self.net.split_heads(self.net(self._fit(xb.clamp(-1, 1))))], 1)
+
+        return batched(self.net, ids, x, batch_size=batch_size)
 
     @torch.no_grad()
-    def features(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def features(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
         self.net.eval()
-        return torch.cat([self.net.features(self._fit(x[i : i + batch_size].clamp(-1, 1))) for i in range(0, x.shape[0], batch_size)])
+        return batched(self.net, lambda xb: self.net.features(self._fit(xb.clamp(-1, 1))), x, batch_size=batch_size)
 
 
 @dataclass
@@ -85,7 +86,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
     cfg = read_entry(folder, "judge", key, data_id)
     if cfg is not None:
-        judge = ImageJudge(load_network(folder, cfg["network"]), train_data.attributes, cfg["test_accuracy"], train_data.sample_shape)
+        judge = ImageJudge(load_network(folder, cfg["network"]).to(current().device), train_data.attributes, cfg["test_accuracy"], train_data.sample_shape)
     else:
         from genunlearn.progress import stage
 

@@ -57,7 +57,7 @@ def random_mask(n: int, grid: int, g: torch.Generator) -> torch.Tensor:
     L = grid * grid
     lo, hi = round(RANDOM_RATIO[0] * L), round(RANDOM_RATIO[1] * L)
     hidden = torch.randint(lo, hi + 1, (n, 1), generator=g)
-    rank = torch.rand(n, L, generator=g).argsort(1).argsort(1)
+    rank = torch.rand(n, L, generator=g, device="cpu").argsort(1).argsort(1)  # masks are built on the CPU, placed with their batch
     return rank >= hidden
 
 
@@ -72,7 +72,7 @@ def noise_images(x: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torc
     """``n`` noise images in the data range [-1, 1], from the batch ``x``'s scalar statistics."""
     shape = (n, *x.shape[1:])
     if kind == "uniform":
-        return torch.rand(shape, generator=g) * 2 - 1
+        return torch.rand(shape, generator=g, device=g.device).to(x.device) * 2 - 1
     if kind == "constant":
-        return torch.full(shape, float(x.mean()))
-    return (torch.randn(shape, generator=g) * x.std() + x.mean()).clamp(-1, 1)
+        return torch.full(shape, float(x.mean()), device=x.device)
+    return (torch.randn(shape, generator=g, device=g.device).to(x.device) * x.std() + x.mean()).clamp(-1, 1)

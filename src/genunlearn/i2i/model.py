@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from genunlearn.device import batched
 from genunlearn.model_folder import ModelFolder
 from genunlearn.models.i2i import I2INet
 
@@ -33,8 +34,9 @@ class I2IModel(ModelFolder):
     family = "i2i"
 
     @torch.no_grad()
-    def complete(self, x: torch.Tensor, visible: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Composited completions of ``x`` seen through ``visible``."""
+    def complete(self, x: torch.Tensor, visible: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Composited completions of ``x`` seen through ``visible`` (batches of the placement's
+        ``--batch-size``, on the CPU)."""
         self.net.eval()
-        out = [self.net(x[i : i + batch_size], visible[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)]
-        return composite(x, torch.cat(out), self.net.hidden_pixels(visible))
+        out = batched(self.net, self.net, x, visible, batch_size=batch_size)
+        return composite(x, out, self.net.hidden_pixels(visible))

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
+from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
 
@@ -71,7 +72,7 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 
     def step_loss(model, g):
         xb = x[torch.randint(len(x), (batch,), generator=g)]
-        visible = training_mask(batch, net.grid, g)
+        xb, visible = place(model, xb, training_mask(batch, net.grid, g))
         return masked_mse(model(xb, visible), xb, net.hidden_pixels(visible)).mean()
 
     what = "retrain" if job.forget else "original"

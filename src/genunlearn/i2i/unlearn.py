@@ -27,6 +27,7 @@ from typing import Callable
 
 import torch
 
+from genunlearn import device
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.i2i.masks import NOISE_KINDS, noise_images, training_mask
@@ -107,7 +108,7 @@ def loss_random_encoder(student, teacher, b: Batch, cfg: I2IConfig, g: torch.Gen
     with torch.no_grad():
         t0, tr = teacher.encode(b.xf, b.vf), teacher.encode(b.xr, b.vr)
         vis = t0[b.vf]
-        r = torch.randn(t0.shape, generator=g) * vis.std() + vis.mean()
+        r = device.randn(t0.shape, g, device=t0.device) * vis.std() + vis.mean()
     zf, zr = student(b.xf, b.vf, encode=True), student(b.xr, b.vr, encode=True)
     return _split(encoding_distance(zf, r, b.vf, cfg.distance), encoding_distance(zr, tr, b.vr, cfg.distance), cfg)
 
@@ -226,7 +227,7 @@ def draw_batch(xf: torch.Tensor, xr: tuple[torch.Tensor, ...], cfg: I2IConfig, n
     bf = xf[torch.randint(len(xf), (half,), generator=g)]
     br = torch.cat([x[torch.randint(len(x), (k,), generator=g)] for x, k in zip(xr, retain_counts(cfg, half))])
     vf, vr = training_mask(half, net.grid, g), training_mask(half, net.grid, g)
-    return Batch(bf, br, vf, vr, net.hidden_pixels(vf), net.hidden_pixels(vr), noise_images(torch.cat([bf, br]), half, cfg.noise, g))
+    return Batch(*device.place(net, bf, br, vf, vr, net.hidden_pixels(vf), net.hidden_pixels(vr), noise_images(torch.cat([bf, br]), half, cfg.noise, g)))
 
 
 # --- the loop -------------------------------------------------------------------------------------

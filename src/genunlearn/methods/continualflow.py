@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genunlearn import device
 from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
@@ -83,13 +84,14 @@ def erfm_loss(per_sample: torch.Tensor, w: torch.Tensor, eps: float = 1e-8) -> t
 
 def weighted_flow_loss(process, net, x1, w, cond=None, *, eps: float = 1e-8, **loss_kw) -> torch.Tensor:
     """The process's own per-sample loss, reweighted (equal weights give the plain mean)."""
-    return erfm_loss(process.loss(net, x1, cond, **loss_kw), w, eps)
+    per_sample = process.loss(net, x1, cond, **loss_kw)
+    return erfm_loss(per_sample, w.to(per_sample.device), eps)
 
 
 def pool_weights(energies: list[tuple[float, Energy]], x: torch.Tensor) -> torch.Tensor:
     """w = Π_k σ(−λ_k F_k(x)), computed once, without gradient."""
     with torch.no_grad():
-        w = torch.ones(x.shape[0])
+        w = torch.ones(x.shape[0], device=x.device)
         for lam, energy in energies:
             w = w * torch.sigmoid(-lam * energy(x))
     return w
@@ -196,7 +198,7 @@ class ContinualFlow(Method):
             kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
         stage(f"continualflow: sampling a pool of {n} from the frozen model", "the samples the reweighted loss trains on; drawn once")
-        x = model.generate(n, cond, generator=g, **kw)  # the model itself is never trained (a copy is)
+        x = model.generate(n, cond, generator=g, **kw).cpu()  # the model itself is never trained (a copy is); the pool lives with the data
         return Pool(x, pool_weights(energies, x), cond)
 
     def _pool_stats(self, pool: Pool) -> dict:
@@ -256,8 +258,8 @@ class ContinualFlow(Method):
             if sources is None:
                 return weighted_flow_loss(process, model_net, pool.x[i], pool.w[i], None, eps=cfg.eps, generator=g, drop_cond=False)
             cond = pool.cond[i]
-            null = torch.rand(batch, generator=g) < p_null
-            cond = torch.where(null[:, None], null_cond(model_net, batch), cond)
+            null = device.rand(batch, g, device=pool.cond.device) < p_null
+            cond = torch.where(null[:, None], null_cond(model_net, batch, cond.device), cond)
             j = self._redirect(sources, pool.cond[i, 0], null, g)
             return weighted_flow_loss(process, model_net, pool.x[j], pool.w[j], cond, eps=cfg.eps, generator=g, drop_cond=False)
 

@@ -180,7 +180,7 @@ def closed_loss(cfg: FDivConfig, pred: torch.Tensor, target: torch.Tensor, t: to
     """Per-sample closed-form loss g(K_b), with K_b and the per-sample MSE m_b (reduce first, then g)."""
     diff2 = (pred - target).pow(2).flatten(1)
     mse = diff2.mean(1)
-    k = mse / 2 if cfg.div_scale == "mean" else omega[t] * diff2.sum(1)
+    k = mse / 2 if cfg.div_scale == "mean" else omega.to(t.device)[t] * diff2.sum(1)
     g_of_k = divergences.closed_form(cfg.divergence)
     return g_of_k(mse if cfg.divergence == "mse" else k, cfg.max_exponent), k, mse
 

@@ -46,7 +46,7 @@ def top_fraction_mask(scores: dict[str, torch.Tensor], ratio: float) -> dict[str
         raise GenUnlearnError(f"mask ratio must be in (0, 1], got {ratio}")
     flat = torch.cat([s.detach().flatten().float() for s in scores.values()])
     k = round(ratio * flat.numel())
-    keep = torch.zeros(flat.numel(), dtype=torch.bool)
+    keep = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
     keep[torch.argsort(flat, descending=True, stable=True)[:k]] = True
     out, i = {}, 0
     for name, s in scores.items():

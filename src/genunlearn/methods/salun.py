@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from genunlearn.config import check_bounds
+from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
 from genunlearn.methods.common import check_conditional, without_guidance
@@ -64,7 +65,7 @@ def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generato
     cond = forget.cond()
 
     def loss(net, idx):
-        xt, t, _, target = process.corrupt(forget.x[idx], g, antithetic=True)
+        xt, t, _, target = process.corrupt(forget.x[idx].to(device_of(net)), g, antithetic=True)
         return (process.predict(net, xt, t, cond[idx], guidance=1 + guidance) - target).pow(2).mean()
 
     batches = torch.randperm(len(forget), generator=g).split(cfg.mask_batch_size)

@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from genunlearn import device
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
@@ -195,15 +196,15 @@ class SFD(Method):
                 on_snapshot(iteration[0], model.with_net(copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}))
             cond = conditions(g)
             with torch.no_grad():
-                x_g = process.generate(gen, torch.randn((cond.shape[0], *shape), generator=g), cond)
+                x_g = process.generate(gen, device.randn((cond.shape[0], *shape), g, device=device.of(gen)), cond)
             dsm = process.score_loss(f_net, x_g, cond, t=times(x_g.shape[0], g), generator=g)
             return weighted(dsm, cfg.lambda_fake_retain, cfg.lambda_fake_forget)
 
         def gen_loss(g_net, g):
             """SiD loss of G through the frozen teacher and fake score (the plain modules)."""
             cond = conditions(g)
-            x_g = process.generate(g_net, torch.randn((cond.shape[0], *shape), generator=g), cond)
-            t, eps = times(x_g.shape[0], g), torch.randn(x_g.shape, generator=g)
+            x_g = process.generate(g_net, device.randn((cond.shape[0], *shape), g, device=device.of(g_net)), cond)
+            t, eps = times(x_g.shape[0], g), device.randn(x_g.shape, g, device=x_g.device)
             t_cond = cond
             if forgetting:  # the teacher sees the override c_o where the fake score sees c_f
                 f = slice(B, None)

@@ -105,8 +105,8 @@ class TextUNetView(nn.Module):
         (so built-in rows and their numbers are unchanged), else the prompt's place in the table."""
         if self.table is None:
             raise GenUnlearnError("free-text prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
-        at = torch.tensor(self.table.add(list(prompts)), dtype=torch.long)
-        null = torch.tensor(self.config.cond_vocab, dtype=torch.long).expand(len(at), -1)
+        at = torch.tensor(self.table.add(list(prompts)), dtype=torch.long, device=self.rows.device)
+        null = torch.tensor(self.config.cond_vocab, dtype=torch.long, device=self.rows.device).expand(len(at), -1)
         return torch.where((at < len(self.rows))[:, None], self.rows[at.clamp_max(len(self.rows) - 1)], torch.cat([-(at[:, None] + 1), null[:, 1:]], 1))
 
     def row_index(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:

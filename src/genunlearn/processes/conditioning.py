@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from genunlearn import device
+
 WRAPPERS = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
 
 
@@ -29,13 +31,15 @@ def drop_condition(net, cond, p_null: float, p_attr: float, generator=None):
     if cond.dim() == 1:
         cond = cond[:, None]
     null = null_cond(net, cond.shape[0], cond.device)
-    drop = torch.rand(cond.shape, generator=generator) < p_attr
-    drop |= torch.rand(cond.shape[0], 1, generator=generator) < p_null
+    drop = device.rand(cond.shape, generator, device=cond.device) < p_attr
+    drop |= device.rand((cond.shape[0], 1), generator, device=cond.device) < p_null
     return torch.where(drop, null, cond)
 
 
 def guided(net, x: torch.Tensor, t: torch.Tensor, cond, scale: float) -> torch.Tensor:
-    """out_∅ + s (out_c − out_∅); one batched call. s = 1 (or no condition) is the plain output."""
+    """out_∅ + s (out_c − out_∅); one batched call. s = 1 (or no condition) is the plain output.
+    Inputs are placed on the network's device."""
+    x, t, cond = device.place(net, x, t, cond)
     if cond is None or scale == 1.0:
         return net(x, t, cond)
     if cond.dim() == 1:

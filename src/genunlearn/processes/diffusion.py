@@ -19,6 +19,7 @@ from functools import cached_property
 
 import torch
 
+from genunlearn import device
 from genunlearn.processes.conditioning import drop_condition, guided
 
 from genunlearn.errors import GenUnlearnError
@@ -61,23 +62,24 @@ class Diffusion:
     @cached_property
     def alphas_cumprod(self) -> torch.Tensor:
         if self.beta_schedule == "linear":
-            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
+            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu")  # _coef() places it
             return torch.cumprod(1 - betas, 0).float()
         return self.scheduler("ddpm").alphas_cumprod.float()  # diffusers' own schedule, bit for bit
 
     def _coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ab = self.alphas_cumprod[t].view(-1, *([1] * (ndim - 1)))
+        """(√ᾱ_t, √(1 − ᾱ_t)) on ``t``'s device, shaped to broadcast over ``ndim``-dimensional tensors."""
+        ab = self.alphas_cumprod.to(t.device)[t].view(-1, *([1] * (ndim - 1)))
         return ab.sqrt(), (1 - ab).sqrt()
 
     def add_noise(self, x0, t, noise):
-        a, b = self._coef(t, x0.dim())
+        a, b = self._coef(t.to(x0.device), x0.dim())
         return a * x0 + b * noise
 
-    def sample_timesteps(self, n: int, generator=None, antithetic: bool = False) -> torch.Tensor:
+    def sample_timesteps(self, n: int, generator=None, antithetic: bool = False, *, where: torch.device | str = "cpu") -> torch.Tensor:
         T = self.num_train_timesteps
         if not antithetic:
-            return torch.randint(0, T, (n,), generator=generator)
-        half = torch.randint(0, T, ((n + 1) // 2,), generator=generator)
+            return device.randint(0, T, (n,), generator, device=where)
+        half = device.randint(0, T, ((n + 1) // 2,), generator, device=where)
         return torch.cat([half, T - 1 - half])[:n]
 
     def net_time(self, t: torch.Tensor) -> torch.Tensor:
@@ -86,8 +88,8 @@ class Diffusion:
     def corrupt(self, x0, generator=None, *, t=None, noise=None, antithetic: bool = False):
         """(x_t, t, ε, target) for a clean batch: t drawn first (``antithetic``: t and T − 1 − t), then ε;
         the target is what the network predicts (ε, v or x_0)."""
-        t = self.sample_timesteps(x0.shape[0], generator, antithetic) if t is None else t
-        noise = torch.randn(x0.shape, generator=generator) if noise is None else noise
+        t = self.sample_timesteps(x0.shape[0], generator, antithetic, where=x0.device) if t is None else t.to(x0.device)
+        noise = device.randn(x0.shape, generator, device=x0.device) if noise is None else noise.to(x0.device)
         xt = self.add_noise(x0, t, noise)
         if self.prediction_type == "epsilon":
             return xt, t, noise, noise
@@ -105,20 +107,23 @@ class Diffusion:
         out = self.predict(net, xt, t, cond, guidance)
         if self.prediction_type == "epsilon":
             return out
-        a, b = self._coef(t, xt.dim())
+        a, b = self._coef(t.to(out.device), out.dim())
+        xt = xt.to(out.device)
         if self.prediction_type == "sample":
             return (xt - a * out) / b
         return a * out + b * xt  # v: ε = √ᾱ v + √(1 − ᾱ) x_t
 
     def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
         """Per-sample ‖ε̂ − ε‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
+        x0, cond = device.place(net, x0, cond)
         xt, t, _, target = self.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
         if drop_cond:
             cond = drop_condition(net, cond, self.cond_dropout, self.attr_dropout, generator)
         return (self.predict(net, xt, t, cond, guidance) - target).pow(2).flatten(1).mean(1)
 
     def predict_x0(self, net, xt, t, cond=None, guidance: float = 1.0) -> torch.Tensor:
-        a, b = self._coef(t, xt.dim())
+        xt = xt.to(device.of(net))
+        a, b = self._coef(t.to(xt.device), xt.dim())
         if self.prediction_type == "sample":
             return self.predict(net, xt, t, cond, guidance)
         if self.prediction_type == "v_prediction":
@@ -149,7 +154,7 @@ class Diffusion:
     def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None, start: int = 0):
         """(x_t, t): the state after the sampler's first ``stop`` steps and the integer timestep it is at, (n,)."""
         x, timesteps = self._run(net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, stop)
-        return x, timesteps[stop].expand(n)
+        return x, timesteps[stop].expand(n).to(x.device)
 
     def _run(self, net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, stop):
         sampler = sampler or self.sampler
@@ -160,7 +165,8 @@ class Diffusion:
         timesteps = sched.timesteps
         if not 0 <= start <= (len(timesteps) if stop is None else stop) or (stop is not None and stop >= len(timesteps)):
             raise ValueError(f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}")
-        x = torch.randn((n, *shape), generator=generator) if x_T is None else x_T.clone()
+        on = device.of(net)
+        x = device.randn((n, *shape), generator, device=on) if x_T is None else x_T.to(on, copy=True)
         for t in timesteps[start:stop]:
             out = self.predict(net, x, t.expand(n), cond, scale)
             x = sched.step(out, t, x, generator=generator, **kwargs).prev_sample

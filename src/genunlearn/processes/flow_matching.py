@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from genunlearn import device
 from genunlearn.errors import GenUnlearnError
 from genunlearn.processes.conditioning import drop_condition, guided
 
@@ -66,10 +67,11 @@ class FlowMatching:
         """(x_t, t, x_0, target velocity) for a data batch: the noise x_0 drawn first, then t ~ U[0, 1)
         (``antithetic``: t and 1 − t)."""
         n = x1.shape[0]
-        noise = torch.randn(x1.shape, generator=generator) if noise is None else noise
+        noise = device.randn(x1.shape, generator, device=x1.device) if noise is None else noise.to(x1.device)
         if t is None:
-            t = torch.rand((n + 1) // 2 if antithetic else n, generator=generator)
+            t = device.rand((n + 1) // 2 if antithetic else n, generator, device=x1.device)
             t = torch.cat([t, 1 - t])[:n] if antithetic else t
+        t = t.to(x1.device)
         xt, u = self.path(noise, x1, t)
         return xt, t, noise, u
 
@@ -79,13 +81,14 @@ class FlowMatching:
 
     def loss(self, net, x1, cond=None, *, x0=None, t=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
         """Per-sample ‖v̂ − (x_1 − x_0)‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
+        x1, cond = device.place(net, x1, cond)
         xt, t, _, target = self.corrupt(x1, generator, t=t, noise=x0, antithetic=antithetic)
         if drop_cond:
             cond = drop_condition(net, cond, self.cond_dropout, self.attr_dropout, generator)
         return (self.predict(net, xt, t, cond, guidance) - target).pow(2).flatten(1).mean(1)
 
     def velocity(self, net, x, t: float | torch.Tensor, cond=None, guidance: float | None = None):
-        t = torch.full((x.shape[0],), float(t)) if not torch.is_tensor(t) else t
+        t = torch.full((x.shape[0],), float(t), device=x.device) if not torch.is_tensor(t) else t
         return self.predict(net, x, t, cond, self.guidance if guidance is None else guidance)
 
     @torch.no_grad()
@@ -98,7 +101,7 @@ class FlowMatching:
     def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
         """(x_t, t): the state after the first ``stop`` solver steps, at t = stop / steps, (n,)."""
         x = self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop)
-        return x, torch.full((n,), self.grid_time(stop, steps or self.steps))
+        return x, torch.full((n,), self.grid_time(stop, steps or self.steps), device=x.device)
 
     def _run(self, net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop):
         steps, solver = steps or self.steps, solver or self.solver
@@ -107,7 +110,8 @@ class FlowMatching:
         stop = steps if stop is None else stop
         if not 0 <= start <= stop <= steps:
             raise ValueError(f"solver steps must satisfy 0 <= start <= stop <= {steps}, got start={start}, stop={stop}")
-        x = torch.randn((n, *shape), generator=generator) if x0 is None else x0.clone()
+        on = device.of(net)
+        x = device.randn((n, *shape), generator, device=on) if x0 is None else x0.to(on, copy=True)
         v = lambda x, t: self.velocity(net, x, t, cond, guidance)  # noqa: E731
         for i in range(start, stop):
             t = self.grid_time(i, steps)

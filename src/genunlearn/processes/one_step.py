@@ -19,6 +19,7 @@ from functools import cached_property
 
 import torch
 
+from genunlearn import device
 from genunlearn.errors import GenUnlearnError
 from genunlearn.processes.conditioning import guided
 from genunlearn.processes.diffusion import Diffusion
@@ -61,8 +62,8 @@ class OneStep:
         return Diffusion(self.num_train_timesteps, self.beta_start, self.beta_end, beta_schedule=self.beta_schedule, prediction_type=self.prediction_type)
 
     def coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a_t, b_t) shaped to broadcast over a batch of ``ndim``-dimensional tensors."""
-        ab = self.schedule.alphas_cumprod[t].view(-1, *([1] * (ndim - 1)))
+        """(a_t, b_t) on ``t``'s device, shaped to broadcast over a batch of ``ndim``-dimensional tensors."""
+        ab = self.schedule.alphas_cumprod.to(t.device)[t].view(-1, *([1] * (ndim - 1)))
         return ab.sqrt(), (1 - ab).sqrt()
 
     def add_noise(self, x0, t, noise):
@@ -77,6 +78,7 @@ class OneStep:
         """x̂_0 from the VP point ``y`` at integer time ``t`` (one network call; guidance s ≠ 1 batches two)."""
         if self.net_kind == "diffusion":
             return self.schedule.predict_x0(net, y, t, cond, guidance)
+        y, t = y.to(device.of(net)), t.to(device.of(net))
         a, b = self.coef(t, y.dim())
         tau = a / (a + b)
         x_tau = y / (a + b)
@@ -86,7 +88,8 @@ class OneStep:
         """ε̂ of the VP view (converted from the network's own prediction type)."""
         if self.net_kind == "diffusion":
             return self.schedule.predict_eps(net, y, t, cond, guidance)
-        a, b = self.coef(t, y.dim())
+        y = y.to(device.of(net))
+        a, b = self.coef(t.to(y.device), y.dim())
         return (y - a * self.denoise(net, y, t, cond, guidance)) / b
 
     def score_loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None) -> torch.Tensor:
@@ -96,7 +99,8 @@ class OneStep:
 
     def generate(self, net, z: torch.Tensor, cond=None) -> torch.Tensor:
         """G(z, c) = f(b_{t*} z, t*, c), differentiable (no signal term in the input)."""
-        t = torch.full((z.shape[0],), self.t_star, dtype=torch.long)
+        z = z.to(device.of(net))
+        t = torch.full((z.shape[0],), self.t_star, dtype=torch.long, device=z.device)
         _, b = self.coef(t, z.dim())
         return self.denoise(net, b * z, t, cond)
 
@@ -110,5 +114,5 @@ class OneStep:
             raise GenUnlearnError(f"a one-step generator samples in exactly 1 step, not {steps}")
         if guidance not in (None, 1.0):
             raise GenUnlearnError("a one-step generator has no classifier-free guidance (it was distilled without it)")
-        z = torch.randn((n, *shape), generator=generator) if z is None else z
+        z = device.randn((n, *shape), generator, device=device.of(net)) if z is None else z
         return self.generate(net, z, cond)

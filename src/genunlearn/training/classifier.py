@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
 
 
@@ -61,6 +62,7 @@ def fit_classifier(net, batches: Callable, cfg, *, extra: Callable | None = None
 
     def step_loss(model, g):
         x, y, w, epoch = batches(g)
+        x, y, w = place(model, x, y, w)
         heads = net.split_heads(model(x))
         ys = y[:, None] if y.dim() == 1 else y
         if w is None:

@@ -53,6 +53,7 @@ from typing import Callable
 import torch
 
 from genunlearn.checkpoint import atomic_dir, load_tensors, save_tensors
+from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -219,7 +220,7 @@ class GradientMask:
         unknown = set(masks) - set(params)
         if unknown:
             raise GenUnlearnError(f"gradient mask names unknown parameters: {sorted(unknown)[:3]}")
-        self.items = [(params[k], m.to(params[k].dtype).bool()) for k, m in masks.items()]
+        self.items = [(params[k], m.to(params[k].device, params[k].dtype).bool()) for k, m in masks.items()]
         # frozen coordinates as flat indices + original values: restoring by index is ~4x faster than torch.where
         self.frozen = []
         for p, m in self.items:
@@ -245,7 +246,7 @@ def _flushing_subnormals(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        torch.set_flush_denormal(not torch.cuda.is_available())
+        torch.set_flush_denormal(current().device.type == "cpu")
         try:
             return fn(*args, **kwargs)
         finally:
@@ -263,15 +264,37 @@ class _Prepared:
         self.obj = obj
         self.trainable = [p for p in (obj.params if obj.params is not None else obj.net.parameters()) if p.requires_grad]
         optimizer = make_optimizer(self.trainable, obj.optim)
+        self.model, self.optimizer = accelerator.prepare(obj.net, optimizer)  # moves obj.net to the device in place
         self.masker = GradientMask(obj.net, obj.grad_mask) if obj.grad_mask is not None else None
         self.ema = AveragedModel(obj.net, multi_avg_fn=get_ema_multi_avg_fn(obj.ema_decay), use_buffers=True) if obj.ema_decay else None
-        self.model, self.optimizer = accelerator.prepare(obj.net, optimizer)
         self.running, self.count, self.logs = 0.0, 0, {}
         self.updates = 0  # updates done (warm-up included): current_update() while the loss runs
 
     def set_trainable(self, flag: bool) -> None:
         for p in self.trainable:
             p.requires_grad_(flag)
+
+
+def _reduce(accelerator, values: list[float], op: str) -> list[float]:
+    """``values`` reduced over the processes (on their device: NCCL reduces only GPU tensors)."""
+    if accelerator.num_processes == 1:
+        return values
+    return accelerator.reduce(torch.tensor(values, dtype=torch.float64, device=accelerator.device), op).tolist()
+
+
+def _accelerator(placement):
+    """An Accelerator on ``placement``'s device and precision. accelerate keeps one state per process
+    and refuses to change it, so in a one-process run a different placement resets it first."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from genunlearn.distributed import num_processes
+
+    cpu = placement.device.type == "cpu"
+    state = AcceleratorState._shared_state
+    if state and num_processes() == 1 and (state.get("_mixed_precision") != placement.mixed_precision or (state.get("device") is not None and state["device"].type != placement.device.type)):
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=cpu, mixed_precision=placement.mixed_precision)
 
 
 @_flushing_subnormals
@@ -290,7 +313,6 @@ def train_objectives(
 ) -> TrainResult:
     """Run ``steps`` loop steps over ``objectives`` (in list order, each ``every`` times a step); every
     network is trained in place and, with EMA, ends holding its EMA weights."""
-    from accelerate import Accelerator
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
@@ -303,9 +325,9 @@ def train_objectives(
         out_dir, resume = _RUN["dir"] / f"{_RUN['calls']:02d}-{slug}", True
         _RUN["calls"] += 1
     every_seconds = checkpoint_seconds() if out_dir is not None else 0.0
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = _accelerator(current())
     rank = accelerator.process_index
-    generator = torch.Generator().manual_seed(seed * 1009 + rank)
+    generator = torch.Generator().manual_seed(seed * 1009 + rank)  # on the CPU: draws move to the networks' device (genunlearn.device)
     runs = [_Prepared(o, accelerator) for o in objectives]
     several = len(runs) > 1
     main = accelerator.is_main_process
@@ -376,7 +398,7 @@ def train_objectives(
                     update(r, step)
             done = step + 1
             if done % log_every == 0 or done == steps:
-                means = accelerator.reduce(torch.tensor([r.running / r.count for r in runs], dtype=torch.float64), "mean").tolist()
+                means = _reduce(accelerator, [r.running / r.count for r in runs], "mean")
                 record = {"step": done}
                 for r, mean in zip(runs, means):
                     prefix = "" if r is runs[-1] else f"{r.obj.name}/"
@@ -396,7 +418,7 @@ def train_objectives(
             if every_seconds and not due and ckpt is not None and done < steps:
                 due = time.perf_counter() - last_save >= every_seconds
                 if accelerator.num_processes > 1:  # every rank must take part: agree at log steps only
-                    due = (done % log_every == 0) and bool(accelerator.reduce(torch.tensor([float(due)]), "sum").item() > 0)
+                    due = (done % log_every == 0) and _reduce(accelerator, [float(due)], "sum")[0] > 0
             if ckpt is not None and due and done < steps:
                 last_save = time.perf_counter()
                 rng = gather_object([(generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
@@ -412,6 +434,7 @@ def train_objectives(
             for r in runs:
                 r.set_trainable(True)
     for r in runs:
+        accelerator.unwrap_model(r.model, keep_fp32_wrapper=False)  # a mixed-precision run's autocast wrapper leaves the network
         if r.ema is not None:
             r.obj.net.load_state_dict(r.ema.module.state_dict())
         r.obj.net.eval()
@@ -502,7 +525,7 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
         weights = load_tensors(ckpt / f"{name}.safetensors")
         ema = load_tensors(ckpt / f"{name}.ema.safetensors") if r.ema is not None else None
         try:
-            opt = torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True)
+            opt = torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True, map_location="cpu")  # the optimizer moves it to its weights' device
         except Exception as e:  # any unreadable optimizer state means the checkpoint is unusable
             raise GenUnlearnError(f"{name} optimizer state unreadable ({e.__class__.__name__})") from None
         loaded.append((r, weights, ema, opt, state["objectives"][name].get("updates")))

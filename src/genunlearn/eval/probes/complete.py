@@ -54,7 +54,7 @@ def patch_mask(n: int, grid: int, visible: float, g: torch.Generator) -> torch.T
     """``(n, L)`` visible patches: a random ``round(visible · L)`` of them per image (at least one hidden)."""
     L = grid * grid
     keep = min(L - 1, max(1, round(visible * L)))
-    rank = torch.rand(n, L, generator=g).argsort(1).argsort(1)
+    rank = torch.rand(n, L, generator=g, device="cpu").argsort(1).argsort(1)  # a mask, placed with its images
     return rank < keep
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genunlearn.device import randn
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes.common import Counter, check_generative, forget_conditions, forget_data, forget_values, npz_arrays
 
@@ -82,12 +83,12 @@ class FreeConditioning:
             rows = {}
             for i in self.ids:
                 if space == "mix":  # logits over the table's rows, starting on row i (weight ≈ 0.97)
-                    v = torch.zeros(w.shape[0])
+                    v = torch.zeros(w.shape[0], device=w.device)
                     v[i] = math.log(30 * (w.shape[0] - 1))
                 elif init == "row":
                     v = w[i].clone()
                 else:  # random: the table's per-dimension mean and spread
-                    v = w.mean(0) + w.std(0) * torch.randn(w.shape[1], generator=generator)
+                    v = w.mean(0) + w.std(0) * randn(w.shape[1], generator, device=w.device)
                 rows[i] = nn.Parameter(v)
             self.vectors.append(rows)
         self.handles = [t.register_forward_hook(self._hook(t, rows)) for t, rows in zip(tables, self.vectors)]

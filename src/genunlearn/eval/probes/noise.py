@@ -72,7 +72,7 @@ def noise_probe(model, request, cfg: NoiseConfig | None = None, *, counter: Coun
     def generate(z):
         return model.sample(cfg.n, cond, generator=torch.Generator().manual_seed(sampler_seed), batch_size=cfg.n, **{arg: z})
 
-    z = torch.randn(shape, generator=g)
+    z = torch.randn(shape, generator=g, device="cpu")  # the sampler places it on the network's device
     x = generate(z)
     d = nearest_distance(x, ref)
     out = {"probe": "noise", "forget": request.spec(), "rounds": cfg.rounds, "n": cfg.n, "budget_samples": cfg.rounds * cfg.n}
@@ -80,7 +80,7 @@ def noise_probe(model, request, cfg: NoiseConfig | None = None, *, counter: Coun
     out["distance_no_attack"] = float(d.mean())
     s = cfg.step
     for _ in range(cfg.rounds - 1):
-        z_new = math.sqrt(1 - s * s) * z + s * torch.randn(shape, generator=g)
+        z_new = math.sqrt(1 - s * s) * z + s * torch.randn(shape, generator=g, device="cpu")
         x_new = generate(z_new)
         d_new = nearest_distance(x_new, ref)
         better = d_new < d

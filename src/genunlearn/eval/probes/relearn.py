@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes.common import Counter, forget_data, forget_rate
 
@@ -95,7 +96,7 @@ def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
 
     def step_loss(m, gen):
         xb = x[torch.randint(len(x), (batch,), generator=gen)]
-        visible = training_mask(batch, net.grid, gen)
+        xb, visible = place(m, xb, training_mask(batch, net.grid, gen))
         return masked_mse(m(xb, visible), xb, net.hidden_pixels(visible)).mean()
 
     return net, list(net.encoder.parameters()), step_loss, lambda n: inpaint_rate(model, test, counter, net=n), len(x)
