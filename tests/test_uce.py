@@ -150,13 +150,17 @@ def test_bad_options_fail_in_one_line(method, values, match):
         (ForgetRequest("concept", concept="circle; cross", anchor="shape; square; triangle"), {}, "2 concepts and 3 anchors"),
         (ForgetRequest("concept", concept="shape", anchor="shape"), {}, "'shape' is its own guide"),
         (ForgetRequest("concept", concept="a red circle square cross", anchor="shape"), {}, "is 7 tokens; the pipeline's tokenizer holds at most 5"),
-        (ForgetRequest("concept", concept=" ; ", anchor="shape"), {}, "names no concept"),
         (TWO, {"budget": 5}, "--steps does not apply"),
     ],
 )
 def test_bad_requests_fail_in_one_line(model, request_, values, match):
     with pytest.raises(GenUnlearnError, match=match):
         get_method("uce", family="generative").unlearn(model, request_, None, **values)
+
+
+def test_an_empty_concept_is_refused_by_the_request():
+    with pytest.raises(GenUnlearnError, match="empty item in ' ; '"):
+        ForgetRequest("concept", concept=" ; ", anchor="shape")
 
 
 def test_models_without_a_text_encoder_are_refused():

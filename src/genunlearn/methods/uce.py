@@ -152,8 +152,6 @@ class UCE(Method):
     def prompts(self, request) -> tuple[list[str], list[str], list[str]]:
         """(concepts, their guides, preserved prompts) from the request and the options."""
         concepts, guides = list(request.concepts), split_prompts(request.anchor) or [""]
-        if not concepts:
-            raise GenUnlearnError(f"{request.concept!r} names no concept to erase")
         if len(guides) == 1:
             guides = guides * len(concepts)
         if len(guides) != len(concepts):
