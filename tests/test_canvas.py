@@ -66,7 +66,7 @@ def test_concept_words_resolve():
 
 def test_captions_name_the_row():
     for row in [(0, 1, 0), (5, 4, 3), (7, 5, 5)]:
-        words = canvas._slot_words(row, slice(0, 1))
+        words = canvas._slot_words(row, heldout=False)
         train = canvas.captions(row)
         assert cond_to_prompt(canvas.ATTRIBUTES, row) in train and len(train) >= 10
         for c in train:  # every training caption names the object, the style and the colour with training words
@@ -96,6 +96,14 @@ def test_heldout_captions_disjoint_and_deterministic():
 def test_caption_errors(row, split, match):
     with pytest.raises(GenUnlearnError, match=match):
         canvas.captions(row, split)
+
+
+def test_judge_reads_every_attribute():
+    from genunlearn.eval.judge import JUDGE_TRAIN, judge_config
+
+    net, train = judge_config("canvas", load_dataset("canvas", "test"))
+    assert net["heads"] == [8, 6, 6] and net["channels"] == [32, 64, 128] and train["steps"] == 1500
+    assert judge_config("shapes", load_dataset("shapes", "test")) == ({"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128, "in_channels": 3, "heads": [4, 4]}, JUDGE_TRAIN)
 
 
 def test_data_command(cli):

@@ -229,21 +229,27 @@ def _fill(templates, words: dict) -> set[str]:
     return out
 
 
-def _slot_words(row: tuple[int, int, int], which: slice) -> dict:
-    """The words of each slot for ``row``: training words (``which`` = slice(0, 1)) or all words."""
+def _slot_words(row: tuple[int, int, int], heldout: bool) -> dict:
+    """The words of each slot for ``row``: its training words, or (``heldout``) all its words."""
     obj, style, colour = (a.values[i] if i < len(a.values) else None for a, i in zip(ATTRIBUTES, row))
-    pick = lambda table, key: tuple(w for part in table[key][which] for w in part) if key in table else ()  # noqa: E731
-    return {"o": pick(OBJECT_WORDS, obj), "s": pick(STYLE_WORDS, style), "w": pick(STYLE_PHRASES, style), "c": pick(COLOUR_WORDS, colour)}
+
+    def words(table, key):
+        if key not in table:
+            return ()
+        train, held = table[key]
+        return train + held if heldout else train
+
+    return {"o": words(OBJECT_WORDS, obj), "s": words(STYLE_WORDS, style), "w": words(STYLE_PHRASES, style), "c": words(COLOUR_WORDS, colour)}
 
 
 @lru_cache(maxsize=None)
 def _captions(row: tuple[int, int, int], split: str) -> tuple[str, ...]:
     if all(i >= len(a.values) for a, i in zip(ATTRIBUTES, row)):
         return ("",)
-    train = _fill(TRAIN_TEMPLATES, _slot_words(row, slice(0, 1)))
+    train = _fill(TRAIN_TEMPLATES, _slot_words(row, heldout=False))
     if split == "train":
         return tuple(sorted(train))
-    return tuple(sorted(_fill(TRAIN_TEMPLATES + HELDOUT_TEMPLATES, _slot_words(row, slice(0, 2))) - train))
+    return tuple(sorted(_fill(TRAIN_TEMPLATES + HELDOUT_TEMPLATES, _slot_words(row, heldout=True)) - train))
 
 
 def captions(row, split: str = "train") -> tuple[str, ...]:

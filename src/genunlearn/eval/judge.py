@@ -71,6 +71,12 @@ def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
     return {a.name: float((pred[:, i] == truth[:, i]).float().mean()) for i, a in enumerate(data.attributes)}
 
 
+def judge_config(task: str, data) -> tuple[dict, dict]:
+    """(network config, training config) of ``task``'s judge on its training ``data``."""
+    net_changes, train_changes = JUDGES.get(task, ({}, {}))
+    return {**JUDGE_NET, "in_channels": data.sample_shape[0], "heads": list(data.cond_vocab), **net_changes}, {**JUDGE_TRAIN, **train_changes}
+
+
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
     from genunlearn.cache import cache_root, config_hash, read_entry, store_network
@@ -83,9 +89,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     if task in TOY_TASKS:
         return ToyJudge(TOYS[task])
     train_data = load_dataset(task, "train")
-    net_changes, train_changes = JUDGES.get(task, ({}, {}))
-    net_cfg = {**JUDGE_NET, "in_channels": train_data.sample_shape[0], "heads": list(train_data.cond_vocab), **net_changes}
-    train_cfg = {**JUDGE_TRAIN, **train_changes}
+    net_cfg, train_cfg = judge_config(task, train_data)
     data_id = data_identity(task)
     key = config_hash({"judge": data_id["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED})
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
