@@ -494,7 +494,7 @@ def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random
 
 
 STEPS = 600
-SD_STEPS = 60  # the tiny SD-layout pipeline: each of its two stages (autoencoder, UNet) trains this many steps
+SD_STEPS = 20  # the tiny SD-layout pipeline: each of its two stages (autoencoder, UNet) trains about this many steps
 
 
 def run_kills(seed: int, keep: str | None = None, only_sd: bool = False) -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 from genunlearn.errors import GenUnlearnError
 
 TOY_TASKS = ("ring8", "checkerboard", "moons", "circles")
-IMAGE_TASKS = ("digits", "shapes")
+IMAGE_TASKS = ("digits", "shapes", "canvas")
 BUILTIN = TOY_TASKS + IMAGE_TASKS
-PROCEDURAL = TOY_TASKS + ("shapes",)  # drawn from a seed: any split can be drawn fresh
+PROCEDURAL = TOY_TASKS + ("shapes", "canvas")  # drawn from a seed: any split can be drawn fresh
 SPLITS = ("train", "val", "test")
 VAL_FRACTION = 0.2  # of the training data, where data are finite (digits, the user's own)
 
@@ -23,7 +23,7 @@ def load_dataset(name: str, split: str = "train"):
     trained before keep their caches; whoever trains for a tuning experiment uses :func:`fit_split`.
     User data has no separate test split: a fixed, seeded 80/20 partition stands in.
     """
-    from genunlearn.data import digits, files, shapes, toy2d
+    from genunlearn.data import canvas, digits, files, shapes, toy2d
 
     if split not in SPLITS:
         raise GenUnlearnError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
@@ -31,6 +31,8 @@ def load_dataset(name: str, split: str = "train"):
         return toy2d.load_toy(name, split)
     if name == "shapes":
         return shapes.load_shapes(split)
+    if name == "canvas":
+        return canvas.load_canvas(split)
     if name == "digits":
         data = digits.load_digits("test" if split == "test" else "train")
         return data if split == "test" else _carve(data, split)

@@ -212,5 +212,5 @@ def cond_to_prompt(attributes, cond) -> str:
         return words[0] or "(unconditional)"
     if all(w is None for w in words):
         return "(unconditional)"
-    adjectives = [w for w in words[1:] if w]
-    return "a " + " ".join(adjectives + [words[0] or attributes[0].name])
+    phrase = " ".join([w for w in words[1:] if w] + [words[0] or attributes[0].name])
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase

@@ -1,7 +1,8 @@
 """Domain judges: the only networks that say what a generated sample shows.
 
 Image tasks get a classifier trained once on the task's training split (cached; held-out accuracy
-recorded and reported). 2D tasks are judged analytically from the known geometry. A judge is never
+recorded and reported): one head per attribute, the network and training of ``JUDGE_NET`` and
+``JUDGE_TRAIN`` with a task's changes from ``JUDGES``. 2D tasks are judged analytically from the known geometry. A judge is never
 the network a method uses internally (energy proxies, override classifiers train their own).
 """
 
@@ -59,13 +60,22 @@ class ToyJudge:
         return self.toy.assign(x)[1]
 
 
+JUDGE_NET = {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128}  # in_channels and heads set from the data
 JUDGE_TRAIN = {"steps": 600, "lr": 2e-3, "batch": 128, "optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
+# task → (network, training) changes for tasks the default judge reads too poorly
+JUDGES = {"canvas": ({"channels": [32, 64, 128]}, {"steps": 1500})}  # 32×32 textures: a third stage, more steps
 
 
 def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
     pred = judge.predict(data.x)
     truth = data.cond()
     return {a.name: float((pred[:, i] == truth[:, i]).float().mean()) for i, a in enumerate(data.attributes)}
+
+
+def judge_config(task: str, data) -> tuple[dict, dict]:
+    """(network config, training config) of ``task``'s judge on its training ``data``."""
+    net_changes, train_changes = JUDGES.get(task, ({}, {}))
+    return {**JUDGE_NET, "in_channels": data.sample_shape[0], "heads": list(data.cond_vocab), **net_changes}, {**JUDGE_TRAIN, **train_changes}
 
 
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
@@ -80,9 +90,9 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     if task in TOY_TASKS:
         return ToyJudge(TOYS[task])
     train_data = load_dataset(task, "train")
-    net_cfg = {"_class_name": "ConvClassifier", "in_channels": train_data.sample_shape[0], "channels": [32, 64], "heads": list(train_data.cond_vocab), "feature_dim": 128}
+    net_cfg, train_cfg = judge_config(task, train_data)
     data_id = data_identity(task)
-    key = config_hash({"judge": data_id["fingerprint"], "net": net_cfg, "train": JUDGE_TRAIN, "seed": JUDGE_SEED})
+    key = config_hash({"judge": data_id["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED})
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
     cfg = read_entry(folder, "judge", key, data_id)
     if cfg is not None:
@@ -90,10 +100,10 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     else:
         from genunlearn.progress import stage
 
-        stage(f"training the {task} judge ({JUDGE_TRAIN['steps']} steps)", "the classifier that says what each generated image shows; once, then cached")
+        stage(f"training the {task} judge ({train_cfg['steps']} steps)", "the classifier that says what each generated image shows; once, then cached")
         torch.manual_seed(JUDGE_SEED)
         net = build_network(net_cfg)
-        fit_on_data(net, train_data, JUDGE_TRAIN, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
+        fit_on_data(net, train_data, train_cfg, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
         judge = ImageJudge(net.eval(), train_data.attributes, {}, train_data.sample_shape)
         judge.test_accuracy = accuracy_per_attribute(judge, load_dataset(task, "test"))
         store_network(folder, "judge", net, key=key, data=data_id, task=task, test_accuracy=judge.test_accuracy)
