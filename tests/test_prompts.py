@@ -128,6 +128,10 @@ def test_several_concepts_and_preserved_prompts_in_one_run(pipe_dir, tmp_path, c
     conditions = json.loads((tmp_path / "u" / "genunlearn.json").read_text())["info"]["unlearn"]["conditions"]
     assert conditions["erase"] == ["circle", "a photo of circle", "striped", "a photo of striped"]
     assert conditions["preserve"] == ["square", "a photo of square"]
+    (tmp_path / "u" / "notes.txt").write_text("mine")
+    code, _, err = run(argv, capsys)  # the same command again: genunlearn's own pipeline folder is replaced
+    assert code == 0, err
+    assert (tmp_path / "u" / "notes.txt").read_text() == "mine"  # the user's file is kept
 
 
 @pytest.mark.parametrize(

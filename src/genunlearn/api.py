@@ -163,15 +163,18 @@ def sample(model, n: int, *, seed: int = 0, labels: str | None = None, prompt: s
 
 
 def check_out_dir(out) -> Path:
-    """An output folder must be new, empty, or a genunlearn model we may replace (its other
-    entries are kept); checked, writable, before any work."""
-    from genunlearn.checkpoint import check_writable, read_config
+    """An output folder must be new, empty, or a model genunlearn wrote (its own format, or a
+    diffusers folder listed in its manifest) that we may replace (its other entries are kept);
+    checked, writable, before any work."""
+    from genunlearn.checkpoint import MANIFEST, check_writable, read_config
 
     path = Path(out)
     check_writable(out, folder=True)
     if path.exists():
         if not path.is_dir():
             raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
+        if (path / MANIFEST).is_file() and not (path / "config.json").is_file():
+            return path  # a diffusers folder genunlearn saved
         if any(path.iterdir()) and not (path / "config.json").is_file():
             raise GenUnlearnError(f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it")
         if (path / "config.json").is_file():

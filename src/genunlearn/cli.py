@@ -17,7 +17,7 @@ from genunlearn.api import check_out_dir
 from genunlearn.distributed import is_main_process
 from genunlearn.errors import GenUnlearnError
 
-TASKS = "ring8|checkerboard|moons|circles|digits|shapes, a folder of class sub-folders, or an .npz"
+TASKS = "ring8|checkerboard|moons|circles|digits|shapes|canvas, a folder of class sub-folders, or an .npz"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
