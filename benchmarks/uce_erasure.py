@@ -33,7 +33,7 @@ VARIANTS = {  # label → (method, concept, anchor, options)
     "uce, last token": ("uce", CONCEPT, ANCHOR, {}),
     "uce, all tokens": ("uce", CONCEPT, ANCHOR, {"tokens": "all"}),
     "uce, all tokens, the 5 circle prompts": ("uce", "; ".join(ROWS), "; ".join(GUIDES), {"tokens": "all"}),
-    "  + the 12 other prompts preserved": ("uce", "; ".join(ROWS), "; ".join(GUIDES), {"tokens": "all", "preserve": ";".join(OTHERS)}),
+    "  + the 12 other prompts preserved": ("uce", "; ".join(ROWS), "; ".join(GUIDES), {"tokens": "all", "--preserve": ";".join(OTHERS)}),
     "rece, all tokens, the 5 circle prompts": ("rece", "; ".join(ROWS), "; ".join(GUIDES), {"tokens": "all"}),
 }
 
@@ -60,7 +60,7 @@ def main() -> None:
     for label, (method, concept, anchor, options) in {"original": (None, None, None, None), **VARIANTS}.items():
         folder = Path(args.base) if method is None else out / label.strip(" +").replace(", ", "_").replace(" ", "-")
         if method is not None and not (folder / "genunlearn.json").is_file():
-            sets = [a for k, v in options.items() for a in ("--set", f"{k}={v}")]
+            sets = [a for k, v in options.items() for a in ((k, v) if k.startswith("--") else ("--set", f"{k}={v}"))]
             genunlearn("unlearn", args.base, "--method", method, "--concept", concept, "--anchor", anchor, *sets, "--out", str(folder), quiet=True)
         info = json.loads((folder / "genunlearn.json").read_text())["info"].get("unlearn", {})
         model = gu.load(folder)

@@ -25,7 +25,7 @@ CONCEPTS = ["circle", "square", "triangle", "cross", "red", "green", "blue", "ye
 VARIANTS = {  # label → (method, options)
     "uce last": ("uce", {}),
     "uce all tokens": ("uce", {"tokens": "all"}),
-    "uce nullspace": ("uce", {"preserve": "a green cross; a yellow triangle", "preserve_mode": "nullspace"}),
+    "uce nullspace": ("uce", {"preserve_mode": "nullspace"}),
     "rece 3 rounds": ("rece", {"rounds": 3}),
 }
 
@@ -48,7 +48,8 @@ def pipeline_table(model, repeats: int) -> None:
     print("|---|---|---|---|---|---|")
     for label, (method, options) in VARIANTS.items():
         for n in (1, 5, 10):
-            request = ForgetRequest("concept", concept="; ".join(CONCEPTS[:n]), anchor="shape")
+            preserve = "a green cross; a yellow triangle" if options.get("preserve_mode") == "nullspace" else None
+            request = ForgetRequest("concept", concept="; ".join(CONCEPTS[:n]), anchor="shape", preserve=preserve)
             seconds, out = median_time(repeats, gu.unlearn, model, method, request, **options)
             u = out.info["unlearn"]
             drift = "–" if u["preserve_drift"] is None else f"{u['preserve_drift']:.2e}"

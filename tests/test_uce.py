@@ -3,6 +3,7 @@ in-process (``test_sd.sd_pipe``): the edit is the least-squares optimum, only at
 preserved prompts keep their keys and values in null-space mode, RECE erases what still regenerates
 the concept, only unet/ is rewritten, and ``export --delta`` reproduces the edited UNet bit for bit."""
 
+import dataclasses
 import filecmp
 import json
 from types import SimpleNamespace
@@ -27,7 +28,9 @@ def model(sd_pipe):  # noqa: F811
     return open_model(sd_pipe, task="shapes")[1]
 
 
-def run(model, method="uce", request=TWO, **values):
+def run(model, method="uce", request=TWO, preserve=None, **values):
+    """``method`` on ``request``, with ``preserve`` ("a; b") as the request's preserved concepts."""
+    request = dataclasses.replace(request, preserve=preserve) if preserve else request
     return get_method(method, values, family="generative").unlearn(model, request, None)
 
 
@@ -122,7 +125,7 @@ def test_only_the_unet_is_rewritten_and_the_delta_reproduces_it(sd_pipe, model, 
 
 
 def test_unlearn_command_erases_several_free_text_concepts_without_data(sd_pipe, tmp_path, cli):  # noqa: F811
-    code, printed, err = cli("unlearn", str(sd_pipe), "--task", "shapes", "--method", "uce", "--concept", "circle; a cross", "--anchor", "shape", "--set", "preserve=square;triangle", "--out", str(tmp_path / "u"))
+    code, printed, err = cli("unlearn", str(sd_pipe), "--task", "shapes", "--method", "uce", "--concept", "circle; a cross", "--anchor", "shape", "--preserve", "square;triangle", "--out", str(tmp_path / "u"))
     assert code == 0 and "rewrote unet/" in printed, err
     info = json.loads((tmp_path / "u" / "genunlearn.json").read_text())["info"]
     assert info["method"] == "uce" and info["unlearn"]["concepts"] == ["circle", "a cross"] and info["unlearn"]["preserve"] == ["square", "triangle"]

@@ -14,8 +14,8 @@ the hidden states at chosen token positions:
   padding to the guide's, shifted by the length difference.
 
 Concepts come from the request (``concept``: several separated by ';'), guides from its ``anchor``
-(one for all or one per concept; none: the empty prompt), preserved prompts from the ``preserve``
-option (separated by ';'). The text encoder and every other weight stay as they are.
+(one for all or one per concept; none: the empty prompt), preserved prompts from its ``preserve``
+(``--preserve "a; b"``). The text encoder and every other weight stay as they are.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ class UCEConfig:
     erase_scale: float = 1.0  # α_e
     preserve_scale: float = 1.0  # α_p (weighted mode)
     tokens: str = "last"  # last | all: which token positions of a prompt enter the edit
-    preserve: str = ""  # preserved prompts, separated by ';'
     preserve_mode: str = "weighted"  # weighted (UCE's α_p term) | nullspace (SPEED: preserved keys/values exactly kept)
     nullspace_tol: float = 1e-6  # nullspace: eigenvalues ≤ tol × the largest count as outside the preserved span
 
@@ -156,7 +155,7 @@ class UCE(Method):
             guides = guides * len(concepts)
         if len(guides) != len(concepts):
             raise GenUnlearnError(f"{len(concepts)} concepts and {len(guides)} anchors: give one anchor, or one per concept (separated by ';')")
-        return concepts, guides, [*request.preserved, *split_prompts(self.config.preserve)]  # --preserve, then --set preserve
+        return concepts, guides, list(request.preserved)
 
     def rounds(self, budget) -> tuple[int, float]:
         """(RECE rounds, RECE's ridge weight): none for one UCE edit, which has no step budget."""
