@@ -21,8 +21,10 @@ from genunlearn.device import place, randn
 
 
 
-def build_tokenizer(prompts: list[str], folder):
+def build_tokenizer(prompts: list[str], folder, reserve: list[str] = ()):
     """A CLIP tokenizer whose BPE vocabulary is learnt from ``prompts`` (each word one token).
+    ``reserve``: prompts never trained on (held-out captions) that must still tokenize without
+    truncation: their characters join the alphabet and their length bounds the tokenizer's.
 
     The trainer breaks frequency ties in hash order, so ids are renumbered canonically (special
     tokens, then by length and spelling): the same prompts give the same ids in every process."""
@@ -35,14 +37,15 @@ def build_tokenizer(prompts: list[str], folder):
     bpe = Tokenizer(models.BPE(unk_token=specials[1], end_of_word_suffix="</w>"))
     bpe.normalizer = normalizers.Lowercase()
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, end_of_word_suffix="</w>", show_progress=False)
+    alphabet = sorted(set("".join(reserve)) - set(" "))
+    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, end_of_word_suffix="</w>", initial_alphabet=alphabet, show_progress=False)
     bpe.train_from_iterator(sorted(set(prompts)), trainer)
     _, merges_file = bpe.model.save(str(folder))
     merges = [tuple(line.split()) for line in Path(merges_file).read_text().splitlines() if line and not line.startswith("#")]
     tokens = sorted(set(bpe.get_vocab()) - set(specials), key=lambda t: (len(t), t))
     vocab = {t: i for i, t in enumerate(specials + tokens)}
     files = models.BPE(vocab=vocab, merges=merges, unk_token=specials[1], end_of_word_suffix="</w>").save(str(folder))
-    longest = max(len(p.split()) for p in prompts) + 2  # <start> words <end>
+    longest = max(len(bpe.encode(p).ids) for p in [*prompts, *reserve]) + 2  # <start> tokens <end>
     return CLIPTokenizer(*files, model_max_length=longest)
 
 
@@ -66,6 +69,32 @@ def build_components(recipe: dict, tokenizer, image_shape):
     factor = 2 ** (len(recipe["vae"]["block_out_channels"]) - 1)
     unet = UNet2DConditionModel(sample_size=h // factor, in_channels=recipe["vae"]["latent_channels"], out_channels=recipe["vae"]["latent_channels"], cross_attention_dim=te["hidden_size"], **recipe["unet"])
     return text_encoder, vae, unet
+
+
+class CaptionBank:
+    """Every training caption of every condition row, for a task with many per row (``caption_pool``):
+    ``texts`` is the row prompts (so a row index is still its own prompt) followed by each row's
+    captions; ``sample`` turns condition rows into one drawn caption each, named as the text view
+    names any prompt (``[-(j + 1), unspecified...]``, ``text_unet``)."""
+
+    def __init__(self, attributes, pool):
+        from itertools import product
+
+        from genunlearn.models.text_unet import row_prompts
+
+        self.texts, start, count = row_prompts(attributes), [], []
+        for row in product(*(range(len(a.values) + 1) for a in attributes)):
+            captions = pool(row, "train")
+            start.append(len(self.texts))
+            count.append(len(captions))
+            self.texts += captions
+        self.heldout = sorted({c for row in product(*(range(len(a.values) + 1) for a in attributes)) for c in pool(row, "heldout")})
+        self.start, self.count = torch.tensor(start), torch.tensor(count)
+
+    def sample(self, net, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        rows = net.row_index(cond, len(cond), cond.device).cpu()
+        pick = self.start[rows] + (torch.rand(len(rows), generator=g) * self.count[rows]).long().clamp_max(self.count[rows] - 1)
+        return torch.cat([-(pick[:, None] + 1), torch.tensor(net.config.cond_vocab[1:]).expand(len(pick), -1)], 1).to(cond.device)
 
 
 class Reconstruction(torch.nn.Module):
@@ -102,15 +131,19 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     import tempfile
     from pathlib import Path
 
+    from genunlearn.data import caption_pool
     from genunlearn.diffusers_io import DiffusersModel, encode_latents
     from genunlearn.models.text_unet import TextUNetView, row_prompts, tokenize
     from genunlearn.processes import build_process
+    from genunlearn.processes.conditioning import drop_condition
     from genunlearn.training import TrainConfig, train
 
     torch.manual_seed(job.seed)
     stage_dir = (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)  # checkpoints per stage
+    pool = caption_pool(job.task)
+    bank = CaptionBank(data.attributes, pool) if pool else None
     with tempfile.TemporaryDirectory(prefix="genunlearn-tokenizer-") as folder:  # read into memory; saved with the pipeline
-        tokenizer = build_tokenizer([p for p in row_prompts(data.attributes) if p], folder)
+        tokenizer = build_tokenizer([p for p in (bank.texts if bank else row_prompts(data.attributes)) if p], folder, reserve=bank.heldout if bank else ())
     text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
     scheduler = scheduler_for(recipe.process)
     what = "retrain" if job.forget else "base"
@@ -120,12 +153,15 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     z = latents * vae.config.scaling_factor
     process = build_process(recipe.process)
-    net = TextUNetView(unet, data.attributes, tokenize(tokenizer, row_prompts(data.attributes)), num_train_timesteps=scheduler.config.num_train_timesteps, text_encoder=text_encoder)
+    net = TextUNetView(unet, data.attributes, tokenize(tokenizer, bank.texts if bank else row_prompts(data.attributes)), num_train_timesteps=scheduler.config.num_train_timesteps, text_encoder=text_encoder)
     cond, batch = data.cond(), min(recipe.batch_size, len(data))
 
     def step_loss(model, g):
         idx = torch.randint(len(z), (batch,), generator=g)
-        return process.loss(model, z[idx], cond[idx], generator=g).mean()
+        if bank is None:
+            return process.loss(model, z[idx], cond[idx], generator=g).mean()
+        dropped = drop_condition(net, cond[idx], process.cond_dropout, process.attr_dropout, g)  # then a caption of what is left
+        return process.loss(model, z[idx], bank.sample(net, dropped, g), generator=g, drop_cond=False).mean()
 
     result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=stage_dir("unet"), resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
     net.eval()

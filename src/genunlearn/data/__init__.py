@@ -46,6 +46,14 @@ def load_dataset(name: str, split: str = "train"):
     return _user_split(data, split)
 
 
+def caption_pool(name: str):
+    """``(row, split) -> captions`` for a task whose rows have many captions (canvas), else None:
+    a text-to-image model trains on a caption drawn per step, not on the row's one prompt."""
+    from genunlearn.data import canvas
+
+    return canvas.captions if name == "canvas" else None
+
+
 def fit_split(name: str):
     """The training split without its validation part: what a tuning experiment trains on (procedural
     tasks draw their validation data fresh, so theirs is the whole training split)."""

@@ -18,11 +18,12 @@ Captions. Where ``shapes`` has one prompt per attribute row, canvas has many, fr
 * ``captions(row, split="heldout")``: captions a model never trains on -- every caption that uses a
   held-out template ("a {object} in {colour} with {pattern}", "{style} and {colour}: a {object}",
   ...) or a held-out synonym (disk, banded, crimson, ...), disjoint from the training captions. They
-  test whether an erasure reaches phrasings it was not given. Held-out *templates* use words the
-  model knows; held-out *synonyms* are words a model trained from scratch never saw (they probe
+  test whether an erasure reaches phrasings it was not given. Held-out *templates* reorder the
+  attribute words the model knows, with a few linking words it never trained on ("picture", "and",
+  punctuation); held-out *synonyms* are words a model trained from scratch never saw (they probe
   models whose text encoder knows them, e.g. a pretrained one).
 * ``sample_captions(cond, generator, split="train")``: one caption per row of an ``(N, 3)`` id
-  tensor, drawn uniformly with ``generator`` -- what a training loop calls once per step.
+  tensor, drawn uniformly with ``generator`` (evaluation prompts; training draws from ``sd_pipeline.CaptionBank``).
 
 The all-unspecified row is the empty caption (the unconditional input) in both splits.
 """
