@@ -112,3 +112,36 @@ def test_data_command(cli):
     assert "crosshatched" in out and "magenta" in out
     code, _, err = cli("train", "--task", "canvas", "--model", "sd", "--forget", "concept=disk;anchor=object", "--out", "x")
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: unknown concept word 'disk'")
+
+
+def test_training_draws_a_caption_per_row_after_dropout():
+    """The SD recipe trains canvas on every phrasing: a condition row becomes one of its own training
+    captions (a dropped attribute: a caption of what is left), drawn by the loop's generator."""
+    from genunlearn.sd_pipeline import CaptionBank
+
+    class Net:  # the text view's row numbering (mixed radix, vocab + 1 per attribute)
+        config = type("C", (), {"cond_vocab": (8, 6, 6)})
+
+        def row_index(self, cond, n, device):
+            return (cond[:, 0] * 7 + cond[:, 1]) * 7 + cond[:, 2]
+
+    bank = CaptionBank(canvas.ATTRIBUTES, canvas.captions)
+    rows = torch.tensor([[0, 1, 0]] * 200 + [[8, 6, 0]] * 50 + [[8, 6, 6]] * 5)
+    picked = bank.sample(Net(), rows, torch.Generator().manual_seed(0))
+    assert (picked[:, 1:] == torch.tensor([6, 6])).all() and (picked[:, 0] < 0).all()
+    texts = [bank.texts[-int(j) - 1] for j in picked[:, 0]]
+    assert set(texts[:200]) == set(canvas.captions((0, 1, 0)))  # 200 draws reach all 18 phrasings
+    assert set(texts[200:250]) <= set(canvas.captions((8, 6, 0))) and set(texts[250:]) == {""}
+    assert torch.equal(picked, bank.sample(Net(), rows, torch.Generator().manual_seed(0)))
+    assert set(bank.heldout) & set(bank.texts) == {""}  # only the unconditional input is shared
+
+
+def test_tokenizer_holds_held_out_captions_untruncated(tmp_path):
+    from genunlearn.models.text_unet import check_prompts
+    from genunlearn.sd_pipeline import build_tokenizer
+
+    train = ["a striped red circle", "a red circle with stripes", "a red three-sided shape"]
+    held = ["a picture of a red circle, striped", "striped and red: a disk"]
+    tok = build_tokenizer(train, tmp_path, reserve=held)
+    check_prompts(tok, held + train)  # no prompt is cut
+    assert all(len(tok(p).input_ids) == len(p.replace("-", " - ").split()) + 2 for p in train)  # a training word is one token
