@@ -96,7 +96,7 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     from genunlearn.progress import StepBar, stage
 
     request = _as_request(request)
-    m = get_method(method, options, family=model.family) if isinstance(method, str) else method
+    m = get_method(method, options, family=model.family, model=model) if isinstance(method, str) else method
     m.check(model, request)
     data = None  # a method that reads no images (a closed-form edit; a prompt-only erasure) gets none
     if m.reads_data(model, request):

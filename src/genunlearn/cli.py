@@ -222,8 +222,9 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
 
     out_path = check_out_dir(out)
     _check_int("--steps", steps, 1)
-    m = get_method(method, values, family=folder_family(model_dir))
+    get_method(method, values, family=folder_family(model_dir))  # the options, checked before the model is read
     _, model = _open_model(model_dir, task=task, scheduler=scheduler)
+    m = get_method(method, values, family=model.family, model=model)  # over the defaults picked for this model kind
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
         result = api_unlearn(model, m, request, steps=steps)
     _check_ranks(result)

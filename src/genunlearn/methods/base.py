@@ -29,6 +29,7 @@ class Method:
     model_kinds: ClassVar[tuple[str, ...]] = ("flow", "diffusion")
     Config: ClassVar[type] = EmptyConfig
     data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
+    kind_defaults: ClassVar[dict[str, dict]] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
@@ -78,9 +79,18 @@ def method_class(name: str, family: str | None = None) -> type[Method]:
     return next(iter(matches.values()))
 
 
-def get_method(name: str, values: dict | None = None, *, family: str | None = None) -> Method:
-    """An instance of method ``name`` configured from ``values`` (validated before any work)."""
+def defaults_kind(model) -> str:
+    """Which defaults a model gets: ``sd`` for a text-to-image pipeline, else its kind (flow, diffusion, ...)."""
+    from genunlearn.methods.concepts import is_text_model
+
+    return "sd" if is_text_model(model) else getattr(model, "kind", "")
+
+
+def get_method(name: str, values: dict | None = None, *, family: str | None = None, model=None) -> Method:
+    """An instance of method ``name`` configured from ``values`` (validated before any work) over the
+    defaults for ``model``'s kind (``kind_defaults``; the ``Config``'s own without a model)."""
     from genunlearn.config import build_config
 
     cls = method_class(name, family)
-    return cls(build_config(cls.Config, values or {}))
+    picked = cls.kind_defaults.get(defaults_kind(model), {}) if model is not None else {}
+    return cls(build_config(cls.Config, {**picked, **(values or {})}))

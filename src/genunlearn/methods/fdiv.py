@@ -56,7 +56,7 @@ class FDivConfig:
     grad_clip: float | None = 1.0
     max_exponent: float = 30.0  # clamp of the exponent in chi2 / alpha closed forms
     t_sampling: str = "uniform"  # uniform | importance (mostly t in [0.2T, 0.4T])
-    anchor_images: int = 200  # per anchor prompt, drawn from the original model
+    anchor_images: int = 1000  # in all, drawn from the original model, spread evenly over the anchor prompts (at least one each)
     anchor_sampler_steps: int = 25
     anchor_guidance: float = 3.0
     anchor_from_live_model: bool = False  # Concept Ablation's diffusers code: target from the live model (no_grad)
@@ -223,7 +223,8 @@ class FDiv(Method):
         pairs = request_pairs(model, request)
 
         if anchor_pool is None:
-            anchor_pool = make_anchor_pool(model, pairs, cfg.anchor_images, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed)
+            per_prompt = max(1, cfg.anchor_images // len(pairs.anchor))  # a fixed cost whatever the number of prompts
+            anchor_pool = make_anchor_pool(model, pairs, per_prompt, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed)
         pool_seconds = time.perf_counter() - t0
         frozen = copy_net(model.net, trainable=False).eval()
         net = copy_net(model.net, trainable=True)
