@@ -14,6 +14,9 @@ RENAMED = {
     "erased_rate_by_concept": "concept_still_shown_by_concept",
     "base_erased_rate": "base_concept_still_shown",
     "erased_rate_change_points": "concept_still_shown_change_points",
+    # benchmarks/continualflow_2d.py rows: the share of points in the forget region, by two judges
+    "forget_rate_energy": "in_forget_region_energy",
+    "forget_rate_nn": "in_forget_region_nn",
 }
 # inside a relearning curve (a dict with "steps" and "auc"), where the judged share is of whatever was
 # forgotten (class, concept or region), not of a class only
