@@ -29,6 +29,7 @@ class Method:
     model_kinds: ClassVar[tuple[str, ...]] = ("flow", "diffusion")
     Config: ClassVar[type] = EmptyConfig
     data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
+    closed_form: ClassVar[bool] = False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
