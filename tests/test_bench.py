@@ -104,7 +104,7 @@ def test_i2i_family_cells(monkeypatch, tmp_path):
             assert 0 <= rows["i2i"][f"{mask}_{key}"] < 1e4
     assert rows["i2i"]["inpaint_s_noise"] == rows["base"]["inpaint_s_noise"]  # the original is the noise reference
     text = build_report(tmp_path).read_text()
-    assert "inpaint forget sim" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
+    assert "inpaint: forget completions' similarity ↓" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
     assert (tmp_path / "digits-i2i-tiny-samples.png").is_file()
 
 

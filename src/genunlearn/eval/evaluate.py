@@ -3,8 +3,9 @@
 Images: samples per prompt, judged; the share of the forgotten class's prompts' samples (of all
 samples, unconditional) still judged the class (``forgotten_class_still_drawn``, lower is better;
 UA = 1 − it), per-prompt accuracy on retained prompts, FD and KID of retained samples against
-held-out real retained images with the real-vs-real floor. 2D: mass per component, off-support mass, forget
-mass and MMD to the retained reference, with the real-vs-real MMD (the estimator's noise).
+held-out real retained images with the real-vs-real floor. 2D: mass per component, off-support
+mass, forget mass and MMD to the retained reference, with the real-vs-real MMD (the estimator's
+noise).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def _forget_value(attributes, request: ForgetRequest | None) -> tuple[int, list[
 def evaluate(
     model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None, split: str = "test"
 ) -> dict:
-    """Judge ``model``'s samples against ``request``: forgotten class still drawn, retained accuracy, FD/KID to held-out
-    real images (images) or forget mass, off-support and MMD (2D); ``judge`` defaults to the task's.
+    """Judge ``model``'s samples against ``request``: forgotten class still drawn, retained accuracy,
+    FD/KID to held-out real images (images) or forget mass, off-support and MMD (2D); ``judge``
+    defaults to the task's.
 
     The real references come from the ``split`` split only: ``"test"`` to report, ``"val"`` to tune.
     """

@@ -18,8 +18,8 @@ RENAMED = {
     "forget_rate_energy": "in_forget_region_energy",
     "forget_rate_nn": "in_forget_region_nn",
 }
-# inside a relearning curve (a dict with "steps" and "auc"), where the judged share is of whatever was
-# forgotten (class, concept or region), not of a class only
+# inside a relearning curve (a dict with "steps" and "auc"), where the judged share is of whatever
+# was forgotten (class, concept or region), not of a class only
 RENAMED_IN_CURVE = {"forget_rate": "forgotten_content_drawn"}
 
 

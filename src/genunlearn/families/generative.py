@@ -89,8 +89,8 @@ class GenerativeFamily(Family):
 
     def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
         """Forgotten class still drawn, retained accuracy and FD/KID (images) or mass/MMD (2D); for
-        concept requests, concept still shown, attribute preservation and collateral damage against ``reference``
-        (the base model) samples on the same prompts."""
+        concept requests, concept still shown, attribute preservation and collateral damage against
+        ``reference`` (the base model) samples on the same prompts."""
         from genunlearn.eval.judge import load_judge
 
         judge = load_judge(task, progress=progress, verbose=False)

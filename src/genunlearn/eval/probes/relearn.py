@@ -63,8 +63,9 @@ def auc(steps, rates) -> float:
 
 
 def _generative_parts(model, request, cfg: RelearnConfig, counter: Counter):
-    """(network copy, trainable params, step loss, forgotten content drawn by a network): the whole network,
-    the process's own loss on k forget samples, the judged share of forgotten content in samples."""
+    """(network copy, trainable params, step loss, forgotten content drawn by a network): the whole
+    network, the process's own loss on k forget samples, the judged share of forgotten content in
+    samples."""
     data, forget = forget_data(model, request)
     idx = torch.randperm(len(forget), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.k]
     x = forget.x[idx]
