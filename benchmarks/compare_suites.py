@@ -1,5 +1,6 @@
 """Compare two suite run folders cell by cell: every judged number in ``metrics.json`` (costs,
-keys and bookkeeping excluded), bit for bit.
+keys and bookkeeping excluded), bit for bit; files written under old metric names are compared
+under the current ones.
 
     python benchmarks/compare_suites.py RUNS_BEFORE RUNS_AFTER
 """
@@ -29,6 +30,8 @@ def numbers(obj, prefix=""):
 
 
 def main(before: str, after: str) -> int:
+    from genunlearn.eval.renamed import current_names
+
     a_root, b_root = Path(before), Path(after)
     rows, changed = [], 0
     for m in sorted(a_root.glob("*/*/metrics.json")):
@@ -38,7 +41,7 @@ def main(before: str, after: str) -> int:
             rows.append((str(cell), "missing after", "", ""))
             changed += 1
             continue
-        a, b = dict(numbers(json.loads(m.read_text()))), dict(numbers(json.loads(other.read_text())))
+        a, b = (dict(numbers(current_names(json.loads(p.read_text())))) for p in (m, other))
         diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and not (a.get(k) is not None and b.get(k) is not None and math.isnan(a[k]) and math.isnan(b[k]))}
         if diffs:
             changed += 1

@@ -2,7 +2,8 @@
 
 The reference repository (lorenzosimone25/ContinualFlow, configs/toy2d_icml.toml) uses four
 geometries of 5,000 points, noise 0.005, min-max scaled per axis to [-0.8, 0.8], λ = 5, and reports
-per run: forget rate (share of generated points its energy classifier calls forget), leakage (mean
+per run: a "forget rate" (share of generated points its energy classifier calls forget; here
+``in_forget_region_energy``), leakage (mean
 P(forget) under that classifier) and MMD to the retained data (Gaussian kernel σ = 1, 1,000 points).
 It publishes no numbers (README and a figure only), so this script reproduces its *setting and
 metric definitions* with genunlearn's ContinualFlow and adds what the reference does not: a judge
@@ -30,7 +31,6 @@ Rows are cached in OUT/rows.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from genunlearn.energy import classifier_energy
 from genunlearn.data import load_dataset
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig
 from genunlearn.recipes import RECIPES, TrainJob, train_cached
+from common import Rows, fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
 
 N_POINTS, NOISE, LO, HI, LAM = 5000, 0.005, -0.8, 0.8, 5.0
 SEEDS = (0, 1, 2)
@@ -100,15 +101,15 @@ def metrics(x: torch.Tensor, energy, ref_x: torch.Tensor, ref_f: torch.Tensor) -
     d, i = torch.cdist(x, ref_x).min(1)
     far = 2 * torch.cdist(ref_x[:2000], ref_x).topk(2, largest=False).values[:, 1].quantile(0.999)  # off-support: twice the real draw's 99.9 % NN distance
     return {
-        "forget_rate_energy": float((p_forget >= 0.5).float().mean()),
+        "in_forget_region_energy": float((p_forget >= 0.5).float().mean()),
         "leakage": float(p_forget.mean()),
-        "forget_rate_nn": float(ref_f[i].float().mean()),
+        "in_forget_region_nn": float(ref_f[i].float().mean()),
         "off_support": float((d > far).float().mean()),
         "mmd_retain": mmd_sigma1(*(a[torch.randperm(len(a), generator=torch.Generator().manual_seed(0))] for a in (x, ref_x[~ref_f]))),  # shuffled: circles are drawn in angle order
     }
 
 
-def run(name: str, out: Path, rows: dict, save, steps: int) -> None:
+def run(name: str, out: Path, rows: Rows, steps: int) -> None:
     x, f = scaled(name, N_POINTS, 0)
     npz = out / f"{name}.npz"
     if not npz.is_file():
@@ -117,21 +118,18 @@ def run(name: str, out: Path, rows: dict, save, steps: int) -> None:
     base = train_cached(TrainJob(task, "flow", steps=steps, overrides=RECIPE), progress=False)
     energy = classifier_energy(load_dataset(task), ["forget"], task=task)
     print(f"== {name}: {N_POINTS} points, noise {NOISE}, scaled to [{LO}, {HI}], λ = {LAM}; base {steps} steps; seeds {list(SEEDS)}; metrics on fresh draws ==")
-    print(f"{'model':<26} {'forget rate (energy)':>20} {'leakage':>17} {'forget rate (1-NN)':>18} {'off-support':>17} {'MMD retain σ=1':>19}")
+    print(f"{'model':<26} {'in forget (energy) ↓':>20} {'leakage':>17} {'in forget (1-NN) ↓':>18} {'off-support':>17} {'MMD retain σ=1':>19}")
     table: dict[str, list] = {}
     for seed in SEEDS:
         ref_x, ref_f = scaled(name, 4 * N_POINTS, 1000 + seed)
         g = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
         real = scaled(name, 2 * N_POINTS, 2000 + seed)
         for label, make in (("real retain", lambda: real[0][~real[1]][:N_POINTS]), ("base", lambda: base.sample(N_POINTS, generator=g())), *((f"continualflow ({mode})", lambda cfg=cfg: ContinualFlow(ContinualFlowConfig(**cfg, seed=seed)).unlearn_energy(base, energy).sample(N_POINTS, generator=g())) for mode, cfg in CF.items())):
-            key = f"{name}/{steps}/{label}/{seed}"
-            if key not in rows:
-                rows[key] = metrics(make(), energy, ref_x, ref_f)
-                save()
-            table.setdefault(label, []).append(rows[key])
+            row = rows.get(f"{name}/{steps}/{label}/{seed}", lambda make=make: metrics(make(), energy, ref_x, ref_f))
+            table.setdefault(label, []).append(row)
     for label, rs in table.items():
-        cells = [torch.tensor([r[k] for r in rs]) for k in ("forget_rate_energy", "leakage", "forget_rate_nn", "off_support", "mmd_retain")]
-        print(f"{label:<26} " + " ".join(f"{c.mean():.4f} ± {c.std():.4f}".rjust(w) for c, w in zip(cells, (20, 17, 18, 17, 19))), flush=True)
+        keys = ("in_forget_region_energy", "leakage", "in_forget_region_nn", "off_support", "mmd_retain")
+        print(f"{label:<26} " + " ".join(fmt_mean_sd([r[k] for r in rs], ".4f").rjust(w) for k, w in zip(keys, (20, 17, 18, 17, 19))), flush=True)
 
 
 def main() -> None:
@@ -143,10 +141,9 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "rows.json"
-    rows = json.loads(path.read_text()) if path.is_file() else {}
+    rows = Rows(out / "rows.json")
     for name in args.datasets.split(","):
-        run(name, out, rows, lambda: path.write_text(json.dumps(rows, indent=1)), args.steps)
+        run(name, out, rows, args.steps)
 
 
 if __name__ == "__main__":

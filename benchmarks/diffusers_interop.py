@@ -10,13 +10,13 @@ shapes --model sd``: CLIP tokenizer and text encoder, AutoencoderKL, UNet2DCondi
 concept "circle" erased towards "shape" by esd, concept_ablation and fdiv through ``genunlearn unlearn
 --concept --anchor``. Each method gets the same budget: ``--sd-steps`` steps at each learning rate of
 ``--sd-lrs``, judged on the val split (what ``genunlearn evaluate --split val`` reports); the rate the
-rule in ``choose`` picks is rerun with ``--sd-seeds`` fresh seeds and judged on test: erased-concept
-rate, attribute preservation, FD to the base's samples and, as a user would check it, the share of
+rule in ``choose`` picks is rerun with ``--sd-seeds`` fresh seeds and judged on test: the concept
+still shown (share of the circle prompts' samples judged circles), attribute preservation, FD to the base's samples and, as a user would check it, the share of
 circles the unlearned folder draws through diffusers' own ``StableDiffusionPipeline`` ("a red
 circle", …) by the shapes judge.
 
-Columns of the first table: forget rate (share of forget-class samples judged as the forgotten
-class; target ≤ 1 %), retained accuracy (retained classes judged as their class; target within 3
+Columns of the first table: class still drawn (share of forget-class samples judged as the
+forgotten class; target ≤ 1 %), retained accuracy (retained classes judged as their class; target within 3
 points of the original), and the unlearning wall time. The judge's accuracy on the held-out split
 of that data is printed first. Rows are cached in ``--out`` (a rerun resumes).
 
@@ -38,6 +38,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
+from common import Rows, fmt_mean_sd, pick_setting  # noqa: E402
 from diffusers_train_ddpm import ddim_sample  # noqa: E402  (the user's own diffusers code)
 
 FORGET = 3
@@ -72,7 +73,7 @@ def one_step(folder: Path, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def judged(judge, x: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """(forget rate, retained accuracy) of samples ``x`` drawn for ``labels``."""
+    """(forgotten class still drawn, retained accuracy) of samples ``x`` drawn for ``labels``."""
     pred = judge.predict(x)[:, 0]
     f = labels == FORGET
     return float((pred[f] == FORGET).float().mean()), float((pred[~f] == labels[~f]).float().mean())
@@ -106,7 +107,7 @@ def main() -> None:
 
 def unet_table(args, methods: list[str]) -> None:
     """SalUn and SFD at their budgets with unlearning seeds 0..``--seeds``−1 (each judged on the same
-    seeded samples), against the original; mean ± std over seeds."""
+    seeded samples), against the original; mean ± sample std over seeds."""
     from diffusers import UNet2DModel
 
     from genunlearn.eval.judge import load_judge
@@ -134,21 +135,16 @@ def unet_table(args, methods: list[str]) -> None:
         return judged(judge, ddim_sample(unet, scheduler_config, labels, steps=args.ddim_steps, guidance=args.guidance), labels)
 
     base_forget, base_acc = ddim(pipe)
-    print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}; unlearning seeds 0–{args.seeds - 1}, mean ± std")
-    print(f"{'model':<10} {'forget rate %':>14} {'retained acc %':>15} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>13}")
+    print(f"\nclass-conditional DDPM (diffusers, UNet2DModel with attention, squaredcos_cap_v2), forget class {FORGET}; {args.n} samples per class, DDIM guidance {args.guidance}; unlearning seeds 0–{args.seeds - 1}, mean ± sample std")
+    print(f"{'model':<10} {'still drawn %':>14} {'retained acc %':>15} {'Δ retained (pts)':>17} {'NFE':>6} {'unlearn s':>13}")
     print(f"{'original':<10} {100 * base_forget:>14.1f} {100 * base_acc:>15.1f} {0:>+17.1f} {f'{args.ddim_steps}×2':>6} {'–':>13}")
     for method in methods:
         scores = [ddim(f) if method == "salun" else judged(judge, one_step(f, labels), labels) for f in folders[method]]
         seconds = [json.loads((f / "genunlearn.json").read_text())["info"]["unlearn"]["seconds"] for f in folders[method]]
-        forget, acc = (mean_std([100 * s[i] for s in scores]) for i in (0, 1))
-        delta = mean_std([100 * (s[1] - base_acc) for s in scores])
+        forget, acc = (fmt_mean_sd([100 * s[i] for s in scores]) for i in (0, 1))
+        delta = fmt_mean_sd([100 * (s[1] - base_acc) for s in scores])
         nfe = f"{args.ddim_steps}×2" if method == "salun" else "1"
-        print(f"{method:<10} {forget:>14} {acc:>15} {delta:>17} {nfe:>6} {mean_std(seconds):>13}")
-
-
-def mean_std(values) -> str:
-    t = torch.tensor(values, dtype=torch.float64)
-    return f"{t.mean():.2f} ± {t.std():.2f}" if len(t) > 1 else f"{t.mean():.2f}"
+        print(f"{method:<10} {forget:>14} {acc:>15} {delta:>17} {nfe:>6} {fmt_mean_sd(seconds):>13}")
 
 
 CONCEPT, ANCHOR = "circle", "shape"
@@ -211,12 +207,9 @@ def eps_gaps(base, models: dict[str, object], n_per_prompt: int = 8) -> dict[str
 
 
 def choose(val: dict[str, dict]) -> str:
-    """The selection rule, fixed before the runs: the lowest erased-concept rate on val among the
+    """The selection rule, fixed before the runs: the lowest concept still shown on val among the
     ``harmless`` settings (ties: lower FD vs base); if none is, the one with the lowest FD vs base."""
-    ok = [k for k, m in val.items() if harmless(m)]
-    if ok:
-        return min(ok, key=lambda k: (val[k]["erased_rate"], val[k]["fd_vs_base"]))
-    return min(val, key=lambda k: val[k]["fd_vs_base"])
+    return pick_setting(val, lambda k: (val[k]["concept_still_shown"], val[k]["fd_vs_base"]), (lambda k: harmless(val[k]),), fallback=lambda k: val[k]["fd_vs_base"])
 
 
 def sd_table(args, methods: list[str]) -> None:
@@ -226,7 +219,6 @@ def sd_table(args, methods: list[str]) -> None:
     import genunlearn as gu
     from genunlearn.eval.judge import load_judge
     from genunlearn.families import get_family
-    from rows import Rows
 
     out = Path(args.out)
     pipe = out / "sd_pipe"
@@ -259,31 +251,31 @@ def sd_table(args, methods: list[str]) -> None:
     seeds = range(1, args.sd_seeds + 1)
     setup = f"erase '{CONCEPT}' → '{ANCHOR}', {args.sd_steps} steps" + (f", {' '.join(args.sd_set)}" if args.sd_set else "")
     print(f"\nStable-Diffusion-format shapes pipeline (CLIP text encoder, AutoencoderKL, UNet2DConditionModel), {setup}")
-    print(f"tuning on val (unlearning seed 0, sampling seed {VAL_SEED}, {args.sd_n} samples per prompt); rule: lowest erased rate with attributes kept ≥ {KEEP_ATTRIBUTES:.0%}, "
+    print(f"tuning on val (unlearning seed 0, sampling seed {VAL_SEED}, {args.sd_n} samples per prompt); rule: lowest concept still shown with attributes kept ≥ {KEEP_ATTRIBUTES:.0%}, "
           f"kept prompts' attribute accuracy down ≤ {KEPT_DROP_POINTS:g} points, FD vs base ≤ {FD_FLOOR_RATIO:g}× base's own (else the lowest FD)")
-    print(f"{'method':<17} {'lr':>7} {'erased rate':>12} {'attrs kept':>11} {'kept drop (pts)':>16} {'FD vs base':>11} {'floor':>6} {'seconds':>8}")
+    print(f"{'method':<17} {'lr':>7} {'still shown':>12} {'attrs kept':>11} {'kept drop (pts)':>16} {'FD vs base':>11} {'floor':>6} {'seconds':>8}")
     chosen = {}
     for method in methods:
         val = {lr: cache.get(f"val/{method}/{lr}", lambda: {**judged(unlearned(method, lr, 0), "val"), "seconds": seconds(unlearned(method, lr, 0))}) for lr in lrs}
         chosen[method] = choose(val)
         for lr, m in val.items():
             mark = " ←" if lr == chosen[method] else ""
-            print(f"{method:<17} {lr:>7} {m['erased_rate']:>12.1%} {m['attribute_preservation']:>11.1%} {kept_drop(m):>16.1f} {m['fd_vs_base']:>11.2f} {m['fd_vs_base_floor']:>6.2f} {m['seconds']:>7.0f}s{mark}")
+            print(f"{method:<17} {lr:>7} {m['concept_still_shown']:>12.1%} {m['attribute_preservation']:>11.1%} {kept_drop(m):>16.1f} {m['fd_vs_base']:>11.2f} {m['fd_vs_base_floor']:>6.2f} {m['seconds']:>7.0f}s{mark}")
 
     def test_row(folder: Path) -> dict:
         m = judged(folder, "test")
         return {**m, "kept_drop_points": kept_drop(m), "circles_diffusers": pipeline_circle_rate(folder, max(1, args.sd_n // 5), judge)}
 
-    print(f"\nreported on test (sampling seed 0, {args.sd_n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± std")
-    print(f"{'model':<17} {'lr':>7} {'erased rate %':>15} {'attrs kept %':>15} {'kept drop (pts)':>16} {'FD vs base':>13} {'circles (diffusers) %':>22} {'seconds':>16}")
+    print(f"\nreported on test (sampling seed 0, {args.sd_n} samples per prompt), unlearning seeds {seeds.start}–{seeds.stop - 1} at the chosen lr; mean ± sample std")
+    print(f"{'model':<17} {'lr':>7} {'still shown %':>15} {'attrs kept %':>15} {'kept drop (pts)':>16} {'FD vs base':>13} {'circles (diffusers) %':>22} {'seconds':>16}")
     base_row = cache.get("test/original", lambda: {**test_row(pipe), "seconds": json.loads((pipe / "genunlearn.json").read_text())["info"]["train_seconds"]})
-    print(f"{'original':<17} {'–':>7} {100 * base_row['erased_rate']:>15.1f} {100 * base_row['attribute_preservation']:>15.1f} {base_row['kept_drop_points']:>16.1f} {base_row['fd_vs_base']:>13.2f} {100 * base_row['circles_diffusers']:>22.1f} {base_row['seconds']:>9.0f} (train)")
-    percent = ("erased_rate", "attribute_preservation", "circles_diffusers")
+    print(f"{'original':<17} {'–':>7} {100 * base_row['concept_still_shown']:>15.1f} {100 * base_row['attribute_preservation']:>15.1f} {base_row['kept_drop_points']:>16.1f} {base_row['fd_vs_base']:>13.2f} {100 * base_row['circles_diffusers']:>22.1f} {base_row['seconds']:>9.0f} (train)")
+    percent = ("concept_still_shown", "attribute_preservation", "circles_diffusers")
     for method in methods:
         lr = chosen[method]
         rows = [cache.get(f"test/{method}/{lr}/{s}", lambda s=s: {**test_row(unlearned(method, lr, s)), "seconds": seconds(unlearned(method, lr, s))}) for s in seeds]
-        col = {k: mean_std([(100 if k in percent else 1) * r[k] for r in rows]) for k in (*percent, "kept_drop_points", "fd_vs_base", "seconds")}
-        print(f"{method:<17} {lr:>7} {col['erased_rate']:>15} {col['attribute_preservation']:>15} {col['kept_drop_points']:>16} {col['fd_vs_base']:>13} {col['circles_diffusers']:>22} {col['seconds']:>16}")
+        col = {k: fmt_mean_sd([(100 if k in percent else 1) * r[k] for r in rows]) for k in (*percent, "kept_drop_points", "fd_vs_base", "seconds")}
+        print(f"{method:<17} {lr:>7} {col['concept_still_shown']:>15} {col['attribute_preservation']:>15} {col['kept_drop_points']:>16} {col['fd_vs_base']:>13} {col['circles_diffusers']:>22} {col['seconds']:>16}")
     print(f"(FD vs base of the base itself, a second draw: {base_row['fd_vs_base_floor']:.2f})")
     gaps = eps_gaps(base, {m: gu.load(unlearned(m, chosen[m], seeds.start)) for m in methods})
     print(f"\nnoise-prediction gap, concept prompt vs the base's anchor prompt, as a share of the base's gap (seed {seeds.start} of each method)")

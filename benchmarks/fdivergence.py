@@ -12,18 +12,18 @@ conditioning path, 100 anchor images per anchor prompt drawn by the base with th
   so only the *spread* of w_b across samples can change the update.
 * ``closed``: mse (Concept Ablation), kl, hellinger, chi2 at ``--div-scale`` over ``--seeds``, no
   per-divergence tuning (each gets the one shared setting). Curves: at every snapshot the full metric
-  set on a cheaper reference (``--n-curve`` samples per prompt), so erased-concept rate and quality vs
-  step; and quality interpolated at equal erased rates (``--levels``).
+  set on a cheaper reference (``--n-curve`` samples per prompt), so the concept still shown and
+  quality vs step; and quality interpolated at an equal concept still shown (``--levels``).
 * ``variational``: js and kl f-GAN forms. Each variant is tuned on the **val** split over the same
   grid ``VAR_GRID`` (seed 0, no curves), the setting picked by ``pick`` is then run over ``--seeds``
   on the **test** split.
 
-Metrics (``genunlearn.eval.concept``, references from one held-out split, never mixed): erased % =
-samples for prompts with "circle" judged a circle; floor % = circles among the base's anchor images
+Metrics (``genunlearn.eval.concept``, references from one held-out split, never mixed): still shown
+% = samples for prompts with "circle" judged a circle (lower is better); floor % = circles among the base's anchor images
 (the objective's optimum ε(circle) = ε(square) leaves about this); colour % = colour kept on
 "a <colour> circle"; Δshape = shape accuracy on prompts without "circle", points vs the base;
-FD ratio = FD to prompt-matched held-out real images on those prompts over the base's.
-Finished rows are cached in ``OUT/rows/`` and reused on a rerun with the same settings.
+FD ratio = FD to prompt-matched held-out real images on those prompts over the base's. Mean ± sample
+standard deviation over seeds. Finished rows are cached in ``OUT/rows/`` and reused on a rerun with the same settings.
 
     OMP_NUM_THREADS=1 python benchmarks/fdivergence.py --suite weights
     OMP_NUM_THREADS=1 python benchmarks/fdivergence.py --suite closed --div-scale exact --seeds 0,1,2
@@ -41,7 +41,9 @@ from pathlib import Path
 
 import torch
 
+from common import fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 from genunlearn.eval.concept import concept_reference, evaluate_concept
+from genunlearn.eval.renamed import current_names
 from genunlearn.eval.judge import load_judge
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
@@ -62,15 +64,11 @@ VAR_GRID = {
     "C strong critic, lr/10": {"critic_conditioning": "xt_t", "critic_lr": 1e-3, "critic_steps": 3, "critic_warmup": 100, "lr": 1e-4},
     "D lr/10": {"lr": 1e-4},
 }
-KEYS = [("erased_rate", 100, "erased %"), ("attribute_preservation", 100, "colour %"), ("shape_accuracy_delta_points", 1, "Δshape"), ("fd_real_ratio_to_base", 1, "FD ratio")]
+KEYS = [("concept_still_shown", 100, "still shown %"), ("attribute_preservation", 100, "colour %"), ("shape_accuracy_delta_points", 1, "Δshape"), ("fd_real_ratio_to_base", 1, "FD ratio")]
 
 
 def ms(values, spec=".1f") -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{format(statistics.mean(values), spec)} ± {format(sd, spec)}"
+    return fmt_mean_sd(values, spec)
 
 
 class Bench:
@@ -110,7 +108,7 @@ class Bench:
         path = self.out / "rows" / (hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12] + ".json")
         if path.is_file():
             print(f"{label} seed {seed} ({split}): reused {path}")
-            return json.loads(path.read_text())
+            return current_names(json.loads(path.read_text()))
         pool, floor = self.pool(seed)
         curve_points, probe_seconds = [], [0.0]
 
@@ -175,20 +173,20 @@ def weights(bench: Bench, n: int = 512) -> None:
 
 # --- closed ------------------------------------------------------------------------------------------
 def interpolate(points: list[dict], level: float) -> dict | None:
-    """Step and quality where the erased rate first falls to ``level`` (linear between snapshots)."""
+    """Step and quality where the concept still shown first falls to ``level`` (linear between snapshots)."""
     for p, q in zip(points, points[1:]):
-        if q["erased_rate"] <= level < p["erased_rate"]:
-            f = (p["erased_rate"] - level) / (p["erased_rate"] - q["erased_rate"])
+        if q["concept_still_shown"] <= level < p["concept_still_shown"]:
+            f = (p["concept_still_shown"] - level) / (p["concept_still_shown"] - q["concept_still_shown"])
             return {k: p[k] + f * (q[k] - p[k]) for k in ("step", "attribute_preservation", "shape_accuracy_delta_points", "fd_real_ratio_to_base")}
     return None
 
 
 def final_table(groups: dict[str, list[dict]], extra: str = "") -> str:
-    lines = ["| row | seeds | erased % | floor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | wall s |" + extra, "|" + "---|" * (10 + extra.count("|"))]
+    lines = ["| row | seeds | still shown % | floor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | wall s |" + extra, "|" + "---|" * (10 + extra.count("|"))]
     for label, rs in groups.items():
         m = [r["metrics"] for r in rs]
         lines.append(
-            f"| {label} | {','.join(str(r['seed']) for r in rs)} | {ms([100 * x['erased_rate'] for x in m])} | {ms([100 * r['floor'] for r in rs])} | {ms([100 * x['attribute_preservation'] for x in m])} "
+            f"| {label} | {','.join(str(r['seed']) for r in rs)} | {ms([100 * x['concept_still_shown'] for x in m])} | {ms([100 * r['floor'] for r in rs])} | {ms([100 * x['attribute_preservation'] for x in m])} "
             f"| {ms([x['shape_accuracy_delta_points'] for x in m])} | {ms([x['colour_accuracy_delta_points'] for x in m])} | {ms([x['fd_real_ratio_to_base'] for x in m], '.2f')} | {ms([x['fd_vs_base'] for x in m], '.2f')} | {ms([r['seconds'] for r in rs], '.0f')} |"
         )
     return "\n".join(lines)
@@ -196,10 +194,10 @@ def final_table(groups: dict[str, list[dict]], extra: str = "") -> str:
 
 def curve_tables(groups: dict[str, list[dict]], base_point: dict, levels: list[float]) -> str:
     steps = [p["step"] for p in next(iter(groups.values()))[0]["curve"]]
-    out = ["Curves (curve reference; mean ± std over seeds; step 0 = the base): erased % / colour % / Δshape / FD ratio", "| row | " + " | ".join(f"step {s}" for s in [0, *steps]) + " |", "|---|" + "---|" * (len(steps) + 1)]
+    out = ["Curves (curve reference; mean ± sample std over seeds; step 0 = the base): still shown % / colour % / Δshape / FD ratio", "| row | " + " | ".join(f"step {s}" for s in [0, *steps]) + " |", "|---|" + "---|" * (len(steps) + 1)]
     b = base_point
     for label, rs in groups.items():
-        cells = [f"{100 * b['erased_rate']:.0f} / {100 * b['attribute_preservation']:.0f} / 0.0 / 1.00"]
+        cells = [f"{100 * b['concept_still_shown']:.0f} / {100 * b['attribute_preservation']:.0f} / 0.0 / 1.00"]
         for j in range(len(steps)):
             ps = [r["curve"][j] for r in rs]
             cells.append(" / ".join(ms([scale * p[k] for p in ps], ".2f" if k == "fd_real_ratio_to_base" else ".0f" if scale == 100 else ".1f") for k, scale, _ in KEYS))
@@ -228,7 +226,7 @@ def plot(groups: dict[str, list[dict]], base_point: dict, path: Path) -> None:
             ax.set_xlabel("unlearning step")
             ax.set_ylabel(name + " (mean over seeds)")
     axes[0].legend(fontsize=7)
-    fig.suptitle('f-DMU on shapes, "circle" → "square": erased rate and quality vs step')
+    fig.suptitle('f-DMU on shapes, "circle" → "square": concept still shown and quality vs step')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -238,7 +236,7 @@ def closed(bench: Bench) -> None:
     groups = {f"{d} ({a.div_scale})" if d != "mse" else "mse (concept_ablation)": [bench.run(d, {"divergence": d, "div_scale": a.div_scale}, s, "test", True) for s in a.seeds] for d in a.divergences}
     bp = bench.base_point("test")
     base = bench.ref("test").base_metrics
-    print(f"\nbase (test reference): circle prompts → {100 * base['erased_rate']:.1f}% circles, colour {100 * base['attribute_preservation']:.1f}%, shape acc on other prompts {100 * base['shape_accuracy_kept']:.1f}%, FD to real {base['fd_real']:.2f}")
+    print(f"\nbase (test reference): circle prompts → {100 * base['concept_still_shown']:.1f}% circles, colour {100 * base['attribute_preservation']:.1f}%, shape acc on other prompts {100 * base['shape_accuracy_kept']:.1f}%, FD to real {base['fd_real']:.2f}")
     print(f"every row: steps {a.steps}, batch {a.batch_size}, AdamW lr {DEFAULT_LR['conditioning']}, params conditioning, div_scale {a.div_scale}; no per-divergence tuning (1 setting each); seeds {a.seeds}")
     print(final_table(groups))
     print()
@@ -249,12 +247,12 @@ def closed(bench: Bench) -> None:
 
 # --- variational ---------------------------------------------------------------------------------------
 def misses(m: dict) -> int:
-    return (m["erased_rate"] > 0.05) + (m["attribute_preservation"] < 0.9) + (m["fd_real_ratio_to_base"] > 1.5)
+    return (m["concept_still_shown"] > 0.05) + (m["attribute_preservation"] < 0.9) + (m["fd_real_ratio_to_base"] > 1.5)
 
 
 def pick(rows: dict[str, dict]) -> str:
-    """Fewest missed targets (erased ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5), then the lowest erased rate."""
-    return min(rows, key=lambda s: (misses(rows[s]["metrics"]), rows[s]["metrics"]["erased_rate"]))
+    """Fewest missed targets (still shown ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5), then the lowest concept still shown."""
+    return pick_setting(rows, lambda s: (misses(rows[s]["metrics"]), rows[s]["metrics"]["concept_still_shown"]))
 
 
 def variational(bench: Bench) -> None:
@@ -264,12 +262,12 @@ def variational(bench: Bench) -> None:
     tuned = {d: {s: bench.run(f"variational {d} [{s}]", {"divergence": d, "form": "variational", **v}, 0, "val", False) for s, v in VAR_GRID.items()} for d in a.divergences}
     for d, rows in tuned.items():
         picked[d] = pick(rows)
-        print(f"\nval, variational {d}: picked {picked[d]!r} (fewest missed targets, then lowest erased rate)")
+        print(f"\nval, variational {d}: picked {picked[d]!r} (fewest missed targets, then lowest concept still shown)")
         print(final_table({f"{d} [{s}]": [r] for s, r in rows.items()}))
     for d in a.divergences:
         groups[f"variational {d} [{picked[d]}]"] = [bench.run(f"variational {d} [{picked[d]}]", {"divergence": d, "form": "variational", **VAR_GRID[picked[d]]}, s, "test", True) for s in a.seeds]
     bp = bench.base_point("test")
-    print(f"\ntest, seeds {a.seeds}: the picked setting per variant (targets: erased ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5)")
+    print(f"\ntest, seeds {a.seeds}: the picked setting per variant (targets: still shown ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5)")
     print(final_table(groups))
     print()
     print(curve_tables(groups, bp, a.levels))
@@ -289,7 +287,7 @@ def main() -> None:
     ap.add_argument("--n-per-prompt", type=int, default=12, help="judged samples per prompt, final evaluation")
     ap.add_argument("--n-curve", type=int, default=8, help="judged samples per prompt at each snapshot")
     ap.add_argument("--snapshots", type=int, default=5)
-    ap.add_argument("--levels", default="60,40", help="erased rates (%%) at which quality is compared")
+    ap.add_argument("--levels", default="60,40", help="shares of the concept still shown (%%) at which quality is compared")
     ap.add_argument("--sample-steps", type=int, default=20, help="DDIM steps of every evaluation and anchor sampler")
     ap.add_argument("--base", default=None, help="a saved base model folder (default: the shapes diffusion recipe, trained or cached)")
     ap.add_argument("--out", default="runs/fdivergence")

@@ -5,7 +5,7 @@ Forget classes 0–4, retain 5–9. Parts (``--part``):
 * ``claims`` (default, issue #19): α of ours and of the two baselines that kept retain completions
   in issue #7 (RETAIN LABEL, NOISY LABEL) tuned on **validation** images over the same grid, with an
   original trained on the fit split (train minus val) and unlearnt on it; each picked α reported on
-  **test** images with the original trained on the whole train split, seeds 0, 1, 2 (mean ± std),
+  **test** images with the original trained on the whole train split, seeds 0, 1, 2 (mean ± sample std),
   under the benchmark's judge and a second, independent judge (an RBF SVM on pixels,
   ``pixel_judge``), with the floor the visible pixels set for each judge; the retain-replacement
   sweep of ours (real / proxy retain mix 0, 25, 50, 75, 100 % real) under three mask sizes (centre
@@ -34,7 +34,7 @@ from genunlearn.eval.i2i import evaluate_i2i
 from genunlearn.forget import ForgetRequest
 from genunlearn.i2i.masks import MASKS, TASKS
 from genunlearn.i2i.unlearn import proxy_classes
-from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
+from common import Rows, mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 
 REQUEST = ForgetRequest.of_classes(0, 1, 2, 3, 4)
 METHODS = (  # (row label, method, options)
@@ -221,10 +221,10 @@ def unlearn_row(method: str, original, data, config: dict, split: str, tasks, ju
 
 
 def stat(rows: list[dict], task: str, side: str, key: str) -> tuple[float, float]:
-    """Mean and std (over seeds) of one metric, in points for accuracies."""
-    v = torch.tensor([r["metrics"][task][side][key] for r in rows])
+    """Mean and sample std (over seeds; 0 for one seed) of one metric, in points for accuracies."""
     scale = 100 if "accuracy" in key else 1
-    return float(v.mean()) * scale, (float(v.std()) if len(v) > 1 else 0.0) * scale
+    mean, sd = mean_sd(r["metrics"][task][side][key] for r in rows)
+    return mean * scale, (sd or 0.0) * scale
 
 
 def pm(rows, task, side, key, w: int = 11) -> str:
@@ -236,10 +236,11 @@ def pm(rows, task, side, key, w: int = 11) -> str:
 def pick_alpha(tuned: dict, original: dict) -> tuple[float, str]:
     """The α with the lowest worse-task forget accuracy (judge 1, mean over seeds) among those whose
     mean retain accuracy is within 2 points of the original on both tasks (else the smallest α)."""
-    ok = [a for a, rows in tuned.items() if all(stat(rows, t, "retain", "accuracy")[0] >= 100 * (original[t]["retain"]["accuracy"] - RETAIN_SLACK) for t in TASKS)]
+    keeps = lambda a: all(stat(tuned[a], t, "retain", "accuracy")[0] >= 100 * (original[t]["retain"]["accuracy"] - RETAIN_SLACK) for t in TASKS)  # noqa: E731
+    best = pick_setting(tuned, lambda a: max(stat(tuned[a], t, "forget", "accuracy")[0] for t in TASKS), (keeps,), fallback=lambda a: a)
+    ok = [a for a in tuned if keeps(a)]
     if not ok:
-        return min(tuned), "no α kept retain accuracy within 2 points on val on both tasks: the smallest α"
-    best = min(ok, key=lambda a: max(stat(tuned[a], t, "forget", "accuracy")[0] for t in TASKS))
+        return best, "no α kept retain accuracy within 2 points on val on both tasks: the smallest α"
     return best, f"lowest max(inpaint, outpaint) forget accuracy among the α keeping retain accuracy within 2 points on val ({', '.join(map(str, ok))})"
 
 
@@ -254,7 +255,7 @@ def claims(args, out: Path) -> list[str]:
     cache = Rows(out / ("claims-quick.json" if args.quick else "claims.json"))
     steps, budget = (300, 60) if args.quick else (None, None)
     judges = (load_judge("digits", verbose=False), pixel_judge("digits"))
-    report = [f"judges: J1 = the benchmark's ConvClassifier (test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), J2 = RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± std over seeds"]
+    report = [f"judges: J1 = the benchmark's ConvClassifier (test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), J2 = RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± sample std over seeds"]
 
     # tuning: an original trained on the fit split, unlearnt on the fit split, judged on val images
     fit_orig = original_model("fit", steps=steps)
@@ -284,7 +285,7 @@ def claims(args, out: Path) -> list[str]:
 
     mix = {share: test_rows("i2i", {0.0: {"retain": "proxy"}, 1.0: {}}.get(share, {"retain": "mix", "real_share": share}), f"share={share}") for share in SHARES}
     rows = {"i2i": mix[1.0], **{m: test_rows(m, {}, "share=1.0") for m in CLAIM_METHODS[1:]}}
-    lines = ["[test images, each method at its val-picked alpha (" + ", ".join(f"{m} {picked[m][0]}" for m in CLAIM_METHODS) + "), real retain; acc in %, mean ± std over seeds; J2 = second judge; floor = the original's noise completion inside the real visible pixels (ours' target)]",
+    lines = ["[test images, each method at its val-picked alpha (" + ", ".join(f"{m} {picked[m][0]}" for m in CLAIM_METHODS) + "), real retain; acc in %, mean ± sample std over seeds; J2 = second judge; floor = the original's noise completion inside the real visible pixels (ours' target)]",
              f"{'mask':<14} {'model':<17} {'acc_f':>11} {'acc_r':>11} {'acc_f(J2)':>11} {'acc_r(J2)':>11} {'S_f':>11} {'S_r':>11}  targets"]
     for t in MASKS:
         o = orig_test[t]
@@ -300,7 +301,7 @@ def claims(args, out: Path) -> list[str]:
     report.append("\n".join(lines))
     print(report[-1], flush=True)
 
-    lines = [f"[retain replacement: share of real retain images in each retain half-batch (the rest: the grayscale-shapes proxy), ours alpha = {picked['i2i'][0]}, test images, acc in % (mean ± std over seeds); original retain acc " + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS) + "]",
+    lines = [f"[retain replacement: share of real retain images in each retain half-batch (the rest: the grayscale-shapes proxy), ours alpha = {picked['i2i'][0]}, test images, acc in % (mean ± sample std over seeds); original retain acc " + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS) + "]",
              f"{'real %':>6} " + " ".join(f"{t + ' ' + k:>22}" for t in MASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
     for share, rs in mix.items():
         lines.append(f"{100 * share:>6.0f} " + " ".join(pm(rs, t, s, k, 22) for t in MASKS for s, k in ACC_COLS))

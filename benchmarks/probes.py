@@ -7,7 +7,7 @@ esd, sfd, continualflow, fdiv; fdiv accepts concept requests only, so it erases 
 towards the anchor "8" — on digits the same samples as ``classes=3`` — and is probed as ``classes=3``). One-step (sfd) and composed (continualflow) models have no training loss of their
 own, so they get the initial-noise search (with the forget prompt) instead of the conditioning
 attack and no relearning curve. Each row: the conditioning attack's ASR (no attack / random / attack, free vector and
-the convex "mix" attacker) and the relearning AUC ratio to the retrain model, mean ± std over
+the convex "mix" attacker) and the relearning AUC ratio to the retrain model, mean ± sample std over
 seeds (the method's seed and the probes' seed). Base and retrain models come from the recipe cache
 (``train_cached``; ``--base-steps 1000`` is the quick suite's budget); unlearned models are cached
 under ``--out``.
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes import run_probe
@@ -86,7 +87,7 @@ def probe_row(model, retrain, counter, seed: int, args) -> dict:
     if "relearn" in args.probes:
         t0 = time.perf_counter()
         r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed, **({"lr": args.relearn_lr} if args.relearn_lr else {}), **({"checkpoints": args.relearn_checkpoints} if args.relearn_checkpoints else {})})
-        row.update({"relearn_curve": r["model"]["forget_rate"], "reference_curve": r["reference"]["forget_rate"], "auc": r["model"]["auc"], "auc_ratio": r["auc_ratio"]})
+        row.update({"relearn_curve": r["model"]["forgotten_content_drawn"], "reference_curve": r["reference"]["forgotten_content_drawn"], "auc": r["model"]["auc"], "auc_ratio": r["auc_ratio"]})
         row["relearn_seconds"] = time.perf_counter() - t0
     return row
 
@@ -125,7 +126,7 @@ I2I_METHODS = {"i2i": {}, "i2i-proxy": {"method": "i2i", "retain": "proxy"}, "i2
 
 def i2i_table(args, out: Path) -> None:
     """Completion ASR per visible share (with the fill floor) and the encoder-relearning AUC ratio
-    to retrain for the I2I original, retrain and methods, mean ± std over seeds."""
+    to retrain for the I2I original, retrain and methods, mean ± sample std over seeds."""
     from genunlearn.families import get_family
 
     fam = get_family("i2i")
@@ -145,29 +146,21 @@ def i2i_table(args, out: Path) -> None:
             t0 = time.perf_counter()
             c = run_probe("complete", model, I2I_REQUEST, config={"seed": seed})
             r = run_probe("relearn", model, I2I_REQUEST, reference=retrain, config={"seed": seed, "n": args.n})
-            rows.setdefault(name, []).append({"asr": c["asr"], "fill": c["asr_fill"], "curve": r["model"]["forget_rate"], "auc_ratio": r["auc_ratio"], "seconds": time.perf_counter() - t0})
+            rows.setdefault(name, []).append({"asr": c["asr"], "fill": c["asr_fill"], "curve": r["model"]["forgotten_content_drawn"], "auc_ratio": r["auc_ratio"], "seconds": time.perf_counter() - t0})
             print(f"i2i/{name}/{seed}", rows[name][-1], flush=True)
     shares = " / ".join(f"{v:.1%}" for v in c["visible"])
-    print(f"\ndigits I2I, forget classes=0,1,2,3,4; completion ASR (%) at {shares} visible, n={c['n']} held-out forget images; relearning: encoder, k=10, checkpoints 0,10,25,50; mean ± std over {args.seeds} seeds\n")
+    print(f"\ndigits I2I, forget classes=0,1,2,3,4; completion ASR (%) at {shares} visible, n={c['n']} held-out forget images; relearning: encoder, k=10, checkpoints 0,10,25,50; mean ± sample std over {args.seeds} seeds\n")
     print("| row | completion ASR | fill floor | relearn curve (%) | AUC ratio | probe s |")
     print("|---|---|---|---|---|---|")
     for name, vs in rows.items():
         asr = " / ".join(pct([v["asr"][i] for v in vs]) for i in range(len(vs[0]["asr"])))
         fill = " / ".join(pct([v["fill"][i] for v in vs]) for i in range(len(vs[0]["fill"])))
         curve = " / ".join(pct([v["curve"][i] for v in vs]) for i in range(len(vs[0]["curve"])))
-        print(f"| {name} | {asr} | {fill} | {curve} | {mean_std([v['auc_ratio'] for v in vs])} | {np.mean([v['seconds'] for v in vs]):.0f} |")
-
-
-def mean_std(values) -> str:
-    v = np.array([x for x in values if x is not None], dtype=float)
-    if not len(v):
-        return "—"
-    return f"{v.mean():.2f} ± {v.std():.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+        print(f"| {name} | {asr} | {fill} | {curve} | {fmt_mean_sd([v['auc_ratio'] for v in vs])} | {np.mean([v['seconds'] for v in vs]):.0f} |")
 
 
 def pct(values) -> str:
-    v = np.array(values, dtype=float) * 100
-    return f"{v.mean():.0f} ± {v.std():.0f}" if len(v) > 1 else f"{v.mean():.0f}"
+    return fmt_mean_sd([100 * v for v in values], ".0f")
 
 
 def main() -> None:
@@ -228,7 +221,7 @@ def main() -> None:
 
 
 def print_table(results: dict, args) -> None:
-    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± std over seeds\n")
+    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± sample std over seeds\n")
     print("| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict = {}
@@ -243,7 +236,7 @@ def print_table(results: dict, args) -> None:
             return fmt([v[k] for v in vs]) if all(k in v for v in vs) else "—"
 
         secs = f"{np.mean([v['cond_seconds'] for v in vs]):.0f} / {np.mean([v.get('relearn_seconds', float('nan')) for v in vs]):.0f}"
-        print(f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {col('auc', mean_std)} | {col('auc_ratio', mean_std)} | {secs} |")
+        print(f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {col('auc', fmt_mean_sd)} | {col('auc_ratio', fmt_mean_sd)} | {secs} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ was picked. Classification: each setting is scored on the validation split (orig
 trained on ``fit_split("digits")`` with the tuning seed, TA and the MIA non-members on
 ``load_dataset("digits", "val")``) by Avg. Gap to Retrain; the pick is reported on fresh original and
 Retrain classifiers trained on the full training split with seeds 1..N, TA on the test split (mean ±
-std, gap to Retrain in parentheses; time = unlearning wall clock incl. mask, ratio to Retrain's
+sample std, gap to Retrain in parentheses; time = unlearning wall clock incl. mask, ratio to Retrain's
 training in the same run). Diffusion: base and retrain-without-3 come from the recipe cache
 (``train_cached``); each method's setting is picked by the validation-referenced evaluation
 (``split="val"``, UA ≥ 99 % first, then lowest retained FD), then rerun with seeds 1..N and judged
@@ -35,7 +35,7 @@ from genunlearn.eval.classification import METRICS, avg_gap, classification_metr
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
 from genunlearn.model_folder import ClassifierModel
-from rows import Rows  # benchmarks/rows.py (scripts run from benchmarks/)
+from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 
 TUNE_SEED = 0  # original/Retrain/unlearning seed of the validation runs; reported seeds are 1..N
 BUDGET = 6  # settings tried per method (classification)
@@ -107,7 +107,7 @@ def classification(scenario: str, seeds: int, out: Path, rows: Rows) -> dict:
     best = {}
     for name, (plan, fixed, grid) in CLS_METHODS.items():
         gaps = [rows.get(f"tune/{scenario}/{name}/{setting_name(o)}", lambda: tune.run(plan, {**fixed, **o}, TUNE_SEED))["gap"] for o in grid]
-        best[name] = grid[int(np.argmin(gaps))]
+        best[name] = grid[pick_setting(range(len(grid)), lambda i: gaps[i])]
         print(f"  {name}: " + ", ".join(f"{setting_name(o)}: {g:.2f}" for o, g in zip(grid, gaps)) + f"  → {setting_name(best[name])}", flush=True)
     results = {m: [] for m in ("Retrain", "Original", *CLS_METHODS)}
     for seed in range(1, seeds + 1):
@@ -122,12 +122,12 @@ def classification(scenario: str, seeds: int, out: Path, rows: Rows) -> dict:
 
 
 def fmt(values, gaps=None) -> str:
-    s = f"{np.mean(values):.2f} ± {np.std(values):.2f}"
-    return s + (f" ({np.mean(gaps):.2f})" if gaps is not None else "")
+    """Mean ± sample std over seeds, with the mean gap to Retrain in parentheses when given."""
+    return fmt_mean_sd(values) + (f" ({np.mean(gaps):.2f})" if gaps is not None else "")
 
 
 def classification_table(scenario: str, results: dict, best: dict, seeds: int) -> str:
-    lines = [f"\n### Classification, {SCENARIOS[scenario]} (digits, ConvClassifier; test split; mean ± std over seeds {', '.join(map(str, range(1, seeds + 1)))}; (gap to Retrain))\n",
+    lines = [f"\n### Classification, {SCENARIOS[scenario]} (digits, ConvClassifier; test split; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; (gap to Retrain))\n",
              "| method | picked on val | UA | RA | TA | MIA | Avg. Gap | time (s) | time / retrain |", "|---|---|---|---|---|---|---|---|---|"]
     for m, all_rs in results.items():
         picked = setting_name(best[m]) if m in best else "—"
@@ -180,8 +180,7 @@ def judged(model, request, n: int, seed: int, split: str) -> dict:
 def pick(scores: list[dict]) -> int:
     """The setting with the lowest retained FD among those reaching ``UA_TARGET``; if none does, the
     highest UA."""
-    ok = [i for i, s in enumerate(scores) if s["UA"] >= UA_TARGET]
-    return min(ok, key=lambda i: scores[i]["fd"]) if ok else max(range(len(scores)), key=lambda i: scores[i]["UA"])
+    return pick_setting(range(len(scores)), lambda i: scores[i]["fd"], (lambda i: scores[i]["UA"] >= UA_TARGET,), fallback=lambda i: -scores[i]["UA"])
 
 
 def diffusion(seeds: int, n: int, rows: Rows) -> dict:
@@ -219,12 +218,12 @@ def diffusion(seeds: int, n: int, rows: Rows) -> dict:
 
 def diffusion_table(results: dict, best: dict, seeds: int, n: int) -> str:
     floor = np.mean([r["fd_floor"] for r in results["base"]])
-    lines = [f"\n### Class-conditional DDPM (digits), forget class 3 (test references; {n} samples per prompt; mean ± std over seeds {', '.join(map(str, range(1, seeds + 1)))}; FD real-vs-real floor {floor:.3f})\n",
+    lines = [f"\n### Class-conditional DDPM (digits), forget class 3 (test references; {n} samples per prompt; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; FD real-vs-real floor {floor:.3f})\n",
              "| model | picked on val | UA % | retained acc % | FD retained | KID retained | time (s) | time / retrain |", "|---|---|---|---|---|---|---|---|"]
     for m, rs in results.items():
         picked = setting_name(best[m]) if m in best else "—"
         time_cells = "— | —" if m == "base" else f"{fmt([r['seconds'] for r in rs])} | {100 * np.mean([r['ratio'] for r in rs]):.1f} %"
-        lines.append(f"| {m} | {picked} | {fmt([r['UA'] for r in rs])} | {fmt([r['retain_acc'] for r in rs])} | {np.mean([r['fd'] for r in rs]):.3f} ± {np.std([r['fd'] for r in rs]):.3f} | {np.mean([r['kid'] for r in rs]):.4f} ± {np.std([r['kid'] for r in rs]):.4f} | {time_cells} |")
+        lines.append(f"| {m} | {picked} | {fmt([r['UA'] for r in rs])} | {fmt([r['retain_acc'] for r in rs])} | {fmt_mean_sd([r['fd'] for r in rs], '.3f')} | {fmt_mean_sd([r['kid'] for r in rs], '.4f')} | {time_cells} |")
     return "\n".join(lines)
 
 

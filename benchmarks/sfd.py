@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 from genunlearn.data import fit_split, load_dataset
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
@@ -70,19 +71,12 @@ class NoData:
 class Bench:
     def __init__(self, out: Path, n: int):
         self.out, self.n = out, n
-        self.path = out / "rows.json"
-        self.rows = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.rows = Rows(out / "rows.json")
         self.request = ForgetRequest.of_classes(FORGET)
         self.teacher = train_cached(TrainJob("digits", "diffusion"), progress=False)
         self.retrain = train_cached(TrainJob("digits", "diffusion", forget=self.request), progress=False)
         self.judge = load_judge("digits", verbose=False)
         self.data = {"val": fit_split("digits"), "test": load_dataset("digits", "train")}
-
-    def cached(self, key: str, compute) -> dict:
-        if key not in self.rows:
-            self.rows[key] = compute()
-            self.path.write_text(json.dumps(self.rows, indent=1))
-        return self.rows[key]
 
     def unlearn(self, method: str, opts: dict, seed: int, split: str, budget: int | None = None):
         if method == "SFD":
@@ -102,11 +96,11 @@ class Bench:
             return self.judged(model, seed, split, model.info["unlearn"]["seconds"])
 
         print(f"  {split} {method} {label or opts} seed {seed}", flush=True)
-        return self.cached(f"{split}|{method}|{json.dumps(opts, sort_keys=True)}|{seed}|e{EVAL_REPEATS}", compute)
+        return self.rows.get(f"{split}|{method}|{json.dumps(opts, sort_keys=True)}|{seed}|e{EVAL_REPEATS}", compute)
 
     def reference(self, name: str, seed: int) -> dict:
         model = self.teacher if name == "teacher" else self.retrain
-        return self.cached(f"test|{name}|{seed}|e{EVAL_REPEATS}", lambda: self.judged(model, seed, "test", model.info["train_seconds"]))
+        return self.rows.get(f"test|{name}|{seed}|e{EVAL_REPEATS}", lambda: self.judged(model, seed, "test", model.info["train_seconds"]))
 
     def forget_ua(self, model, seed: int) -> float:
         """UA % on forget-prompt samples only (the judge's class ≠ the forget class)."""
@@ -123,7 +117,7 @@ class Bench:
                 model = self.unlearn(method, opts, seed, "test", budget=b)
                 return {"UA": self.forget_ua(model, seed), "seconds": model.info["unlearn"]["seconds"]}
 
-            r = self.cached(f"prefix|{method}|{json.dumps(opts, sort_keys=True)}|{seed}|{b}", compute)
+            r = self.rows.get(f"prefix|{method}|{json.dumps(opts, sort_keys=True)}|{seed}|{b}", compute)
             if r["UA"] >= UA_TARGET:
                 return {"steps": b, "seconds": r["seconds"]}
         return {"steps": steps, "seconds": full["seconds"]} if full["UA"] >= UA_TARGET else {"steps": None, "seconds": None}
@@ -131,18 +125,15 @@ class Bench:
 
 def pick(rows: list[dict]) -> int:
     """Index of the lowest validation FD among rows with UA ≥ 99 %, else of the highest UA (then lowest FD)."""
-    ok = [i for i, r in enumerate(rows) if r["UA"] >= UA_TARGET]
-    if ok:
-        return min(ok, key=lambda i: rows[i]["fd"])
-    return max(range(len(rows)), key=lambda i: (rows[i]["UA"], -rows[i]["fd"]))
+    return pick_setting(range(len(rows)), lambda i: rows[i]["fd"], (lambda i: rows[i]["UA"] >= UA_TARGET,), fallback=lambda i: (-rows[i]["UA"], rows[i]["fd"]))
 
 
 def ms(values, fmt: str) -> str:
+    """Mean ± sample std of the runs that got a value, and how many did when some did not."""
+    values = list(values)
     v = [x for x in values if x is not None]
-    if not v:
-        return "not reached"
-    s = f"{np.mean(v):{fmt}} ± {np.std(v):{fmt}}"
-    return s if len(v) == len(values) else f"{s} ({len(v)}/{len(values)})"
+    s = fmt_mean_sd(v, fmt, missing="not reached")
+    return s if len(v) in (0, len(values)) else f"{s} ({len(v)}/{len(values)})"
 
 
 def throughput(model, n: int, repeats: int) -> float:
@@ -183,7 +174,7 @@ def main() -> None:
             extra = f" {plain[j]['retain_acc']:.1f} | {plain[j]['fd']:.2f} |" if plain else ""
             lines.append(f"| {label}{' **(picked)**' if j == i else ''} | {r['UA']:.1f} | {r['retain_acc']:.1f} | {r['fd']:.2f} | {r['seconds']:.0f} |{extra}")
         tune_tables.append("\n".join(lines))
-    teacher_val = b.cached(f"val|teacher|{TUNE_SEED}|e{EVAL_REPEATS}", lambda: b.judged(b.teacher, TUNE_SEED, "val", None))
+    teacher_val = b.rows.get(f"val|teacher|{TUNE_SEED}|e{EVAL_REPEATS}", lambda: b.judged(b.teacher, TUNE_SEED, "val", None))
 
     print(f"reporting on split=test, seeds {seeds}", flush=True)
     sfd_opts = picked["SFD"][1]
@@ -212,7 +203,7 @@ def main() -> None:
     print(f"\nteacher on split=val (seed {TUNE_SEED}): FD {teacher_val['fd']:.2f}, floor {teacher_val['fd_floor']:.2f}")
     print("picked: " + "; ".join(f"{m}: {picked[m][0]}" for m in GRIDS))
     floor = np.mean([r["fd_floor"] for r in report["teacher"]])
-    print(f"\n### Digits DDPM, forget 3 (SFD: → 8); split=test, seeds {seeds} (mean ± std), {args.n_per_prompt} samples per prompt; "
+    print(f"\n### Digits DDPM, forget 3 (SFD: → 8); split=test, seeds {seeds} (mean ± sample std), {args.n_per_prompt} samples per prompt; "
           f"FD real-vs-real floor {floor:.2f}\n")
     print("| model | NFE | images/s | UA % | retained acc % | FD retained | FD / teacher | run time s | time to UA ≥ 99 % s (steps) |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -35,7 +35,9 @@ def timed_suite(suite: str, out: Path, cache: Path | None) -> float:
 
 
 def all_metrics(out: Path) -> dict[str, dict]:
-    return {str(p.parent.relative_to(out)): json.loads(p.read_text()) for p in sorted(out.glob("*/*/metrics.json"))}
+    from genunlearn.eval.renamed import current_names
+
+    return {str(p.parent.relative_to(out)): current_names(json.loads(p.read_text())) for p in sorted(out.glob("*/*/metrics.json"))}
 
 
 def strip_timings(obj):

@@ -55,7 +55,7 @@ def main() -> None:
     judge = load_judge("shapes", verbose=False)
     evaluators = {split: get_family("generative").evaluator("shapes", request, reference=base, n_per_prompt=args.n, seed=seed, split=split, progress=False) for split, seed in (("val", 1), ("test", 0)) if split in args.splits.split(",")}
     print(f"erase '{CONCEPT}' → '{ANCHOR}' from {args.base}; {args.n} samples per prompt")
-    print("| variant | split | erased rate % | attributes kept % | kept prompts' drop (pts) | FD vs base (floor) | circles (diffusers) % | erase residual | seconds |")
+    print("| variant | split | concept still shown % | attributes kept % | kept prompts' drop (pts) | FD vs base (floor) | circles (diffusers) % | erase residual | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, (method, concept, anchor, options) in {"original": (None, None, None, None), **VARIANTS}.items():
         folder = Path(args.base) if method is None else out / label.strip(" +").replace(", ", "_").replace(" ", "-")
@@ -68,7 +68,7 @@ def main() -> None:
         for split, evaluate in evaluators.items():
             m = evaluate(model)
             residual = f"{info['erase_residual']:.3f}" if info else "–"
-            print(f"| {label} | {split} | {100 * m['erased_rate']:.1f} | {100 * m['attribute_preservation']:.1f} | {kept_drop(m):.1f} | {m['fd_vs_base']:.2f} ({m['fd_vs_base_floor']:.2f}) | {100 * circles:.1f} | {residual} | {info.get('seconds', '–')} |", flush=True)
+            print(f"| {label} | {split} | {100 * m['concept_still_shown']:.1f} | {100 * m['attribute_preservation']:.1f} | {kept_drop(m):.1f} | {m['fd_vs_base']:.2f} ({m['fd_vs_base_floor']:.2f}) | {100 * circles:.1f} | {residual} | {info.get('seconds', '–')} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def test_docs_example_runs(tmp_path, monkeypatch, capfd):
     assert "continualflow: forgetting classes=3 in 3 steps (ContinualFlow:" in err and "evaluating the unlearned model (5 samples per prompt" in err
     assert scope["model"].info["role"] == "base" and scope["model"].info["steps"] == 4000  # the released, fully trained model
     assert result.info["method"] == "continualflow" and result.info["forget"] == "classes=3"
-    assert 0 <= metrics["forget_rate"] <= 1 and metrics["fd_retain"] > 0
+    assert 0 <= metrics["forgotten_class_still_drawn"] <= 1 and metrics["fd_retain"] > 0
     saved = json.loads((tmp_path / "runs/python-demo/continualflow/config.json").read_text())
     assert saved["info"]["forget"] == "classes=3"
     assert gu.load(tmp_path / "runs/python-demo/continualflow").info["method"] == "continualflow"

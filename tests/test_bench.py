@@ -104,7 +104,7 @@ def test_i2i_family_cells(monkeypatch, tmp_path):
             assert 0 <= rows["i2i"][f"{mask}_{key}"] < 1e4
     assert rows["i2i"]["inpaint_s_noise"] == rows["base"]["inpaint_s_noise"]  # the original is the noise reference
     text = build_report(tmp_path).read_text()
-    assert "inpaint forget sim" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
+    assert "inpaint: forget completions' similarity ↓" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
     assert (tmp_path / "digits-i2i-tiny-samples.png").is_file()
 
 
@@ -129,10 +129,10 @@ def test_report_marks_forgotten_rows_and_names_the_most_robust(tmp_path):
     labels = np.repeat(np.arange(3), 8)
     images = np.full((24, 8, 8, 1), 40, dtype=np.uint8)
     preview = {"images": images, "labels": labels, "class_names": np.array(["zero", "one", "two"]), "forget_ids": np.array([1])}
-    curve = lambda rates: {"relearn": {"model": {"steps": [0, 2, 5], "forget_rate": rates, "k": 10, "n": 50, "auc": float(np.mean(rates))}}}
-    common = {"family": "generative", "forget": "classes=1", "forget_rate": 0.0, "fd_retain": 5.0}
+    curve = lambda rates: {"relearn": {"model": {"steps": [0, 2, 5], "forgotten_content_drawn": rates, "k": 10, "n": 50, "auc": float(np.mean(rates))}}}
+    common = {"family": "generative", "forget": "classes=1", "forgotten_class_still_drawn": 0.0, "fd_retain": 5.0}
     cells = {
-        "base": {**common, "forget_rate": 0.9, "seconds": 10.0, "attack_asr": 1.0, "relearn_ratio": 2.0, "probes": curve([0.9, 1.0, 1.0])},
+        "base": {**common, "forgotten_class_still_drawn": 0.9, "seconds": 10.0, "attack_asr": 1.0, "relearn_ratio": 2.0, "probes": curve([0.9, 1.0, 1.0])},
         "retrain": {**common, "seconds": 10.0, "attack_asr": 0.1, "relearn_ratio": 1.0, "probes": curve([0.0, 0.2, 0.6])},
         "hider": {**common, "seconds": 1.0, "attack_asr": 0.6, "relearn_ratio": 1.8, "probes": curve([0.0, 0.8, 1.0])},
         "remover": {**common, "seconds": 2.0, "attack_asr": 0.12, "relearn_ratio": 1.1, "probes": curve([0.0, 0.3, 0.6])},
@@ -157,6 +157,42 @@ def test_report_marks_forgotten_rows_and_names_the_most_robust(tmp_path):
         assert (tmp_path / name).stat().st_size > 1000
     page = (tmp_path / "report.html").read_text()
     assert page.count('<img src="data:image/png;base64,') == 4 and "<strong>remover</strong>" in page
+
+
+def test_old_metrics_files_are_read_under_the_current_names(tmp_path):
+    """Run folders written before the metric keys were renamed (``forget_rate``, ``erased_rate``, a
+    relearning curve's ``forget_rate``) are read, reported and resumed under the current names."""
+    from genunlearn.bench.report import read_metrics
+    from genunlearn.bench.runner import finished
+
+    old_curve = {"relearn": {"model": {"steps": [0, 5], "forget_rate": [0.1, 0.4], "k": 10, "n": 50, "auc": 0.25}}}
+    _fake_cell(tmp_path / "toy" / "retrain", {"family": "generative", "forget": "classes=1", "forget_rate": 0.0, "fd_retain": 4.0, "seconds": 9.0, "key": "k1", "probes": old_curve})
+    _fake_cell(tmp_path / "toy" / "esd", {"family": "generative", "forget": "classes=1", "forget_rate": 0.125, "fd_retain": 5.0, "seconds": 1.0, "probes": old_curve})
+    _fake_cell(tmp_path / "shapes" / "fdiv", {"family": "generative", "forget": "concept=circle", "erased_rate": 0.25, "base_erased_rate": 1.0, "erased_rate_by_concept": {"circle": 0.25}, "seconds": 1.0})
+
+    m = read_metrics(tmp_path / "toy" / "esd")
+    assert m["forgotten_class_still_drawn"] == 0.125 and "forget_rate" not in m
+    assert m["probes"]["relearn"]["model"]["forgotten_content_drawn"] == [0.1, 0.4]
+    concept = read_metrics(tmp_path / "shapes" / "fdiv")
+    assert concept["concept_still_shown"] == 0.25 and concept["base_concept_still_shown"] == 1.0 and concept["concept_still_shown_by_concept"] == {"circle": 0.25}
+    assert finished(tmp_path / "toy" / "retrain", "k1")  # a suite rerun skips an old finished cell
+
+    text = build_report(tmp_path).read_text()
+    assert "forgotten class still drawn ↓" in text and "| esd | 12.5% |" in text and "concept still shown ↓" in text
+    assert (tmp_path / "toy-relearning.png").stat().st_size > 1000
+
+
+def test_every_metric_label_says_which_way_is_better():
+    """A label ends in the arrow of its direction; a reference column (no direction) has none."""
+    from genunlearn.families import FAMILIES, get_family
+
+    arrows = {"lower": "↓", "higher": "↑", "retrain": "≈ retrain"}
+    for name in FAMILIES:
+        for spec in get_family(name).metrics:
+            if spec.better is None:
+                assert not any(a in spec.label for a in arrows.values()), spec
+            else:
+                assert spec.label.endswith(arrows[spec.better]), spec
 
 
 def _as_preview(arrays):

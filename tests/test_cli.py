@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from genunlearn.cli import main
 
@@ -145,3 +146,23 @@ def test_choices_spelled_out_in_the_cli_match_the_library():
 
     assert set(cli_module.MODEL_KINDS) == set(KINDS) and tuple(cli_module.PROBES) == tuple(PROBES)
     assert tuple(cli_module.NETWORKS) == tuple(NETWORKS)
+
+
+def test_several_processes_are_described_by_how_the_method_ran(monkeypatch, capsys):
+    """Under several processes the CLI says why the weights may differ from a one-process run:
+    averaged gradients of bigger batches for training methods, nothing of the kind for the
+    closed-form edits (uce, rece), which draw no batches."""
+    from types import SimpleNamespace
+
+    from genunlearn.cli import _check_ranks
+    from genunlearn.methods import method_class
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    for trained in (True, False):
+        model = SimpleNamespace(net=torch.nn.Linear(2, 2), info={})
+        _check_ranks(model, trained=trained)
+        assert model.info["processes"] == 2
+        line = capsys.readouterr().out
+        assert line.startswith("2 processes agree on the result") and (("effective batch 2× larger" in line) == trained) and (("no batches drawn" in line) != trained)
+    assert method_class("uce").closed_form and method_class("rece").closed_form and not method_class("esd").closed_form

@@ -24,7 +24,7 @@ def test_demo_writes_report(tmp_path, monkeypatch, capsys):
     assert base["forget"] is None and retrain["forget"] == "classes=3" and base["key"] != retrain["key"]
     assert base["steps"] == retrain["steps"] == 4000  # the full recipe: the released models
     for cell in rows:
-        assert 0 <= rows[cell]["forget_rate"] <= 1
+        assert 0 <= rows[cell]["forgotten_class_still_drawn"] <= 1
 
 
 def test_demo_starts_from_released_models():

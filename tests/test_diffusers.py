@@ -89,6 +89,32 @@ def test_salun_without_a_null_class_masks_unguided_and_says_so(tmp_path, capsys)
         model.process.predict(model.net, torch.randn(2, 1, 8, 8), torch.tensor([5, 5]), torch.tensor([[3], [4]]), guidance=2.0)
 
 
+def test_esd_without_a_null_class_samples_unguided_and_guides_towards_other_classes(tmp_path, capsys, monkeypatch):
+    """ESD's sampler and its negatively guided target need a null input: on a UNet with exactly 10
+    class embeddings the sampler runs unguided and ∅ becomes a random other class (one line on
+    stderr, recorded in info), and no call ever asks the network for the missing null class."""
+    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(tmp_path / "p")
+    _, model = open_model(tmp_path / "p", task="digits")
+    seen = []
+    forward = type(model.net).forward
+    monkeypatch.setattr(type(model.net), "forward", lambda net, x, t, cond=None: seen.append(cond[:, 0].clone()) or forward(net, x, t, cond))
+    out = run("esd", model, steps=2, batch_size=4, sample_steps=3)
+    assert (out.info["unlearn"]["sample_guidance"], out.info["unlearn"]["guide"]) == (1.0, "others")
+    err = capsys.readouterr().err
+    assert err.count("esd: sample_guidance 3.0 -> 1.0, guide null -> others (this model has no null class") == 1
+    labels = torch.cat(seen)
+    assert labels.max() < 10 and (labels == 3).any() and (labels != 3).any()  # the forget class and its guides, never a null
+    moved = [n for (n, a), b in zip(model.net.named_parameters(), out.net.parameters()) if not torch.equal(a, b)]
+    assert moved
+
+
+def test_esd_guide_is_one_of_three():
+    from genunlearn.methods.esd import ESDConfig
+
+    with pytest.raises(GenUnlearnError, match="guide must be one of null, anchor, others"):
+        ESDConfig(guide="void")
+
+
 def test_sfd_one_step_generator_at_recorded_t_star(ddpm_pipe, tmp_path):
     _, model = open_model(ddpm_pipe, task="digits")
     out = run("sfd", model, steps=2, batch_size=4)

@@ -84,8 +84,8 @@ def test_attack_leaves_the_model_untouched(base):
 def test_relearning_curve_has_the_requested_points(base, retrain):
     r = run_probe("relearn", retrain, FORGET, reference=None, config={"checkpoints": "0,5,20", "n": 100, "k": 10, "lr": 0.003})
     curve = r["model"]
-    assert curve["steps"] == [0, 5, 20] and len(curve["forget_rate"]) == 3 and curve["k"] == 10
-    assert curve["forget_rate"][-1] > curve["forget_rate"][0]  # fine-tuning on class 3 brings it in
+    assert curve["steps"] == [0, 5, 20] and len(curve["forgotten_content_drawn"]) == 3 and curve["k"] == 10
+    assert curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]  # fine-tuning on class 3 brings it in
     rr = run_probe("relearn", base, FORGET, reference=retrain, config={"checkpoints": "0,5", "n": 50})
     assert rr["reference"]["steps"] == [0, 5] and rr["auc_ratio"] > 1  # the base model knows class 3 from step 0
     assert "AUC ratio" in format_probe(rr)
@@ -243,8 +243,8 @@ def test_relearning_on_the_i2i_encoder(i2i_models, centroid_judge):
     r = run_probe("relearn", retrain, I2I_FORGET, reference=base, config={"checkpoints": "0,10,30", "n": 150, "lr": 0.003})
     curve = r["model"]
     assert curve["steps"] == [0, 10, 30] and curve["k"] == 10
-    assert curve["forget_rate"][-1] > curve["forget_rate"][0]  # fine-tuning the encoder on 10 forget images brings them back
-    assert r["reference"]["forget_rate"][0] > curve["forget_rate"][0] and r["auc_ratio"] < 1  # the original knew them from step 0
+    assert curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]  # fine-tuning the encoder on 10 forget images brings them back
+    assert r["reference"]["forgotten_content_drawn"][0] > curve["forgotten_content_drawn"][0] and r["auc_ratio"] < 1  # the original knew them from step 0
 
 
 def test_i2i_probes_refuse_what_they_cannot_run(i2i_models):

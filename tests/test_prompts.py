@@ -182,10 +182,10 @@ def test_evaluate_a_pipeline_on_prompts_with_the_users_judge(pipe_dir, judges, t
     code, out, err = run(argv, capsys)
     assert code == 0, err
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert set(metrics["erased_rate_by_concept"]) == {"circle", "square"} and 0 <= metrics["erased_rate"] <= 1 and 0 <= metrics["preserved_rate"] <= 1
-    assert metrics["base_erased_rate"] == metrics["erased_rate"] and metrics["erased_rate_change_points"] == 0  # a base pipeline is its own reference
+    assert set(metrics["concept_still_shown_by_concept"]) == {"circle", "square"} and 0 <= metrics["concept_still_shown"] <= 1 and 0 <= metrics["preserved_rate"] <= 1
+    assert metrics["base_concept_still_shown"] == metrics["concept_still_shown"] and metrics["concept_still_shown_change_points"] == 0  # a base pipeline is its own reference
     assert (metrics["anchor_rate"] is None) == (judge == "classifier")  # "a shape" is no class of the classifier
-    assert "erased_rate" in out and metrics["judge"].endswith(str(judges / judge))
+    assert "concept_still_shown" in out and metrics["judge"].endswith(str(judges / judge))
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,7 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
     m = get_method(method, values, family=model.family, model=model)  # over the defaults picked for this model kind
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
         result = api_unlearn(model, m, request, steps=steps)
-    _check_ranks(result)
+    _check_ranks(result, trained=not m.closed_form)
     if is_main_process():
         result.save_pretrained(out_path)
         click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
@@ -270,16 +270,21 @@ def _open_model(model_dir, family=None, **options):
     return fam, model
 
 
-def _check_ranks(model) -> None:
-    """Under ``accelerate launch``: every process must end with the same weights before one saves."""
+def _check_ranks(model, *, trained: bool = True) -> None:
+    """Under ``accelerate launch``: every process must end with the same weights before one saves.
+    ``trained``: the result came from training steps (else from a closed-form edit, which draws no
+    batches)."""
     from genunlearn.distributed import num_processes, ranks_agree
 
-    if num_processes() > 1:
+    n = num_processes()
+    if n > 1:
         if not ranks_agree(model.net):
-            raise GenUnlearnError(f"the {num_processes()} processes ended with different weights; nothing was saved")
-        model.info = {**model.info, "processes": num_processes()}
+            raise GenUnlearnError(f"the {n} processes ended with different weights; nothing was saved")
+        model.info = {**model.info, "processes": n}
         if is_main_process():
-            click.echo(f"{num_processes()} processes agree on the result (each drew its own batches and their gradients were averaged: an effective batch {num_processes()}× larger, so the weights differ from a one-process run)")
+            how = (f"each drew its own batches and their gradients were averaged: an effective batch {n}× larger, so the weights differ from a one-process run" if trained
+                   else "a closed-form edit: no batches drawn, no gradients averaged, so each process computed the edit a one-process run makes")
+            click.echo(f"{n} processes agree on the result ({how})")
 
 
 def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-COST = [("seconds", "time (s)", "{:.1f}"), ("time_ratio", "time / retrain", "{:.2f}")]
+COST = [("seconds", "time (s) ↓", "{:.1f}"), ("time_ratio", "time / retrain ↓", "{:.2f}")]
 # the robustness probes bench runs on every cell (bench.cells.TaskCells.robustness)
 ROBUSTNESS = [("attack_asr", "attack ASR ↓", "{:.1%}"), ("relearn_ratio", "relearn AUC / retrain ↓", "{:.2f}")]
 CELL_ORDER = ("base", "retrain")
 # (forget, retain) axes of the trade-off plot, the first pair every row has
-TRADEOFF_KEYS = (("forget_rate", "forget_mass", "erased_rate", "UA", "inpaint_forget_accuracy"), ("fd_retain", "mmd_retain", "fd_vs_base", "RA", "inpaint_retain_accuracy"))
+TRADEOFF_KEYS = (("forgotten_class_still_drawn", "forget_mass", "concept_still_shown", "UA", "inpaint_forget_accuracy"), ("fd_retain", "mmd_retain", "fd_vs_base", "RA", "inpaint_retain_accuracy"))
 
 
 def metric_specs(rows: dict[str, dict]) -> list:
@@ -32,10 +32,12 @@ def metric_specs(rows: dict[str, dict]) -> list:
 
 
 def read_metrics(run_dir: Path) -> dict:
-    """A cell's metrics; a corrupt or incomplete file is one line naming it."""
+    """A cell's metrics, under the current names (``eval.renamed``); a corrupt or incomplete file is
+    one line naming it."""
     import math
 
     from genunlearn.errors import GenUnlearnError
+    from genunlearn.eval.renamed import current_names
 
     path = Path(run_dir) / "metrics.json"
     try:
@@ -44,6 +46,7 @@ def read_metrics(run_dir: Path) -> dict:
         raise GenUnlearnError(f"{path}: corrupt metrics file ({e.__class__.__name__}); rerun the cell or delete its folder") from None
     if not isinstance(m, dict):
         raise GenUnlearnError(f"{path}: expected a JSON object of metrics")
+    m = current_names(m)
     bad = [k for k, v in m.items() if isinstance(v, float) and not math.isfinite(v) and k != "time_ratio"]
     seconds = m.get("seconds")
     if seconds is not None and (not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0):
@@ -222,7 +225,7 @@ def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
     for name, r in rows.items():
         ax.annotate(name, (r[forget_key], r[retain_key]), fontsize=8, xytext=(5, 5), textcoords="offset points")
     fig.colorbar(dots, ax=ax).set_label("log10 time / retrain (cost)", fontsize=8)
-    arrow = {"lower": "↓ better", "higher": "↑ better", None: "closer to retrain is better"}
+    arrow = {"lower": "↓ better", "higher": "↑ better", "retrain": "closer to retrain is better", None: "no better side"}
     ax.set_xlabel(f"forget: {forget_key} ({arrow[better.get(forget_key)]})", fontsize=8)
     ax.set_ylabel(f"retain: {retain_key} ({arrow[better.get(retain_key)]})", fontsize=8)
     ax.set_title("forget vs retain vs cost (marker area and colour: time / retrain)", fontsize=9)
@@ -230,7 +233,7 @@ def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
 
 
 def _relearn_plot(rows: dict[str, dict], path: Path) -> Path | None:
-    """The relearning probe's forget-rate curve of every cell (retrain dashed: the reference)."""
+    """The relearning probe's curve of forgotten content drawn, every cell (retrain dashed: the reference)."""
     from genunlearn.bench.figures import _plt, save_figure
 
     curves = {c: r["probes"]["relearn"]["model"] for c, r in rows.items() if "model" in (r.get("probes") or {}).get("relearn", {})}
@@ -240,10 +243,10 @@ def _relearn_plot(rows: dict[str, dict], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     for cell, curve in curves.items():
         style = {"color": "k", "ls": "--", "lw": 2} if cell == "retrain" else {}
-        ax.plot(curve["steps"], [100 * v for v in curve["forget_rate"]], marker="o", label=cell, **style)
+        ax.plot(curve["steps"], [100 * v for v in curve["forgotten_content_drawn"]], marker="o", label=cell, **style)
     k = next(iter(curves.values()))["k"]
     ax.set_xlabel(f"fine-tuning steps on k={k} forget samples")
-    ax.set_ylabel("judged forget rate (%)")
+    ax.set_ylabel("forgotten content drawn, judged (%) ↓")
     ax.set_ylim(-3, 103)
     ax.set_title("relearning: how fast the forgotten content comes back (retrain = from scratch)", fontsize=9)
     ax.legend(fontsize=7, loc="best")
@@ -267,10 +270,10 @@ def build_report(runs: str | Path) -> Path:
     check_writable(runs / "report.md", folder=False, what="")
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
     parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
-    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over forget rate or mass, retain accuracy and off-support mass (generative tasks; erased-concept rate and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
+    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over the forgotten class still drawn or the mass on the forgotten region, retained-prompt accuracy and off-support mass (generative tasks; concept still shown and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
     robust = most_robust(task_rows)
     if robust:
-        parts += ["Robustness: each cell is attacked by the relearning probe (fine-tuning on a few forget samples; AUC of the forget-rate curve over the retrain model's) and by its family's attack (generative: the conditioning attack in the model's own vocabulary or a noise search; I2I: completion from a larger visible area); see `docs/probes.md`.", "", *robust, ""]
+        parts += ["Robustness: each cell is attacked by the relearning probe (fine-tuning on a few forget samples; AUC of the curve of forgotten content drawn over the retrain model's) and by its family's attack (generative: the conditioning attack in the model's own vocabulary or a noise search; I2I: completion from a larger visible area); see `docs/probes.md`.", "", *robust, ""]
     for task_dir in tasks:
         cells = _cells(task_dir)
         rows = task_rows[task_dir.name]

@@ -17,6 +17,7 @@ from pathlib import Path
 from genunlearn.bench.cells import TaskCells
 from genunlearn.bench.tasks import Task, suite_tasks
 from genunlearn.checkpoint import atomic_dir, write_json
+from genunlearn.eval.renamed import current_names
 from genunlearn.distributed import is_main_process
 from genunlearn.cache import config_hash
 
@@ -85,7 +86,7 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, 
                 method, budget = None, None
             key = cell_key(task, cell, family.base_key, config, budget, probes)
             if finished(folder, key):
-                metrics = json.loads((folder / "metrics.json").read_text())
+                metrics = current_names(json.loads((folder / "metrics.json").read_text()))
                 log(f"[{task.name}] {cell}: done already (skipped)")
             else:
                 t0 = time.perf_counter()
@@ -104,5 +105,5 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, 
 
 
 def _summary(m: dict) -> str:
-    keys = ("forget_rate", "forget_mass", "erased_rate", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "attack_asr", "relearn_ratio", "seconds")
+    keys = ("forgotten_class_still_drawn", "forget_mass", "concept_still_shown", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "attack_asr", "relearn_ratio", "seconds")
     return ", ".join(f"{k} {m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))

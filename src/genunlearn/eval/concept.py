@@ -1,6 +1,7 @@
 """Concept-erasure metrics (f-DMU spec §6): judged samples per prompt against the base model.
 
-* erased-concept rate: share of samples for prompts with the concept word judged to show it;
+* concept still shown: share of samples for prompts with the concept word judged to show it
+  (lower is better; the base scores about 100 %);
   anchor rate: share judged to be the anchor value (sibling anchors only);
 * attribute preservation: on those prompts, share of the *other* specified attributes judged right
   ("a red circle" still red);
@@ -10,7 +11,7 @@
 
 Any text-to-image pipeline, with or without a task, is judged on the request's prompts by the
 user's own judge (``prompt_evaluator``): a genunlearn classifier folder, or a CLIP folder zero-shot
-on the concept names; erased rate per concept, anchor rate, preserved rate, and the base's.
+on the concept names; concept still shown (per concept), anchor rate, preserved rate, and the base's.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def draw(model, prompts: torch.Tensor, n_per_prompt: int, judge, *, seed: int, s
     return Samples(cond, x, judge.predict(x))
 
 
-def erased_rate(s: Samples, attributes, concept: str) -> float:
+def concept_still_shown(s: Samples, attributes, concept: str) -> float:
+    """Share of samples ``s`` judged to show ``concept``."""
     attr, value = concept_slot(attributes, concept)
     return float((s.pred[:, attr] == value).float().mean())
 
@@ -117,7 +119,7 @@ def concept_metrics(s: Samples, ref: ConceptReference, attributes, request, judg
     er, kp = kept(s, per_sample_erased), kept(s, ~per_sample_erased)
     others = [a for a in range(len(vocab)) if a != attr]
     out = {
-        "erased_rate": erased_rate(er, attributes, request.concept),
+        "concept_still_shown": concept_still_shown(er, attributes, request.concept),
         "anchor_rate": float((er.pred[:, attr] == anchor_value).float().mean()) if anchor_value is not None else None,
         "attribute_preservation": attribute_accuracy(er, vocab, others),
     }
@@ -215,17 +217,17 @@ def prompt_samples(model, prompts: tuple[str, ...], n_per_prompt: int, judge: La
 
 
 def prompt_metrics(model, request, judge: LabelJudge, *, n_per_prompt: int, seed: int, split: str) -> dict:
-    """On the request's prompts of ``split``: erased rate (samples of a concept prompt judged as that
-    concept), per concept; anchor rate; preserved rate (samples of a preserved prompt judged as its
-    concept)."""
+    """On the request's prompts of ``split``: concept still shown (samples of a concept prompt judged
+    as that concept), also per concept; anchor rate; preserved rate (samples of a preserved prompt
+    judged as its concept)."""
     p = erase_prompts(request, split)
     concept_ids = torch.tensor([judge.label(c) for c in p.concept])
     pred = prompt_samples(model, p.target, n_per_prompt, judge, seed=seed)
     hit = pred == concept_ids[:, None]
     anchor = judge.label(request.anchor, required=False)
     out = {
-        "erased_rate": float(hit.float().mean()),
-        "erased_rate_by_concept": {c: float(hit[[i for i, k in enumerate(p.concept) if k == c]].float().mean()) for c in request.concepts},
+        "concept_still_shown": float(hit.float().mean()),
+        "concept_still_shown_by_concept": {c: float(hit[[i for i, k in enumerate(p.concept) if k == c]].float().mean()) for c in request.concepts},
         "anchor_rate": float((pred == anchor).float().mean()) if anchor is not None else None,
         "preserved_rate": None,
     }
@@ -250,7 +252,7 @@ def prompt_evaluator(judge_folder, request, *, reference=None, n_per_prompt: int
     def evaluate(model) -> dict:
         out = {**prompt_metrics(model, request, judge, **kw), "judge": f"{judge.kind}: {judge_folder}"}
         if base is not None:
-            for k in ("erased_rate", "preserved_rate"):
+            for k in ("concept_still_shown", "preserved_rate"):
                 out[f"base_{k}"] = base[k]
                 out[f"{k}_change_points"] = None if base[k] is None else 100 * (out[k] - base[k])
         return out

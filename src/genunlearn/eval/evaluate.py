@@ -1,9 +1,11 @@
 """Evaluate a generative model against a forget request, the same way for every method.
 
-Images: samples per prompt, judged; forget rate on forget prompts (UA = 1 − forget rate),
-per-prompt accuracy on retained prompts, FD and KID of retained samples against held-out real
-retained images with the real-vs-real floor. 2D: mass per component, off-support mass, forget
-mass and MMD to the retained reference, with the real-vs-real MMD (the estimator's noise).
+Images: samples per prompt, judged; the share of the forgotten class's prompts' samples (of all
+samples, unconditional) still judged the class (``forgotten_class_still_drawn``, lower is better;
+UA = 1 − it), per-prompt accuracy on retained prompts, FD and KID of retained samples against
+held-out real retained images with the real-vs-real floor. 2D: mass per component, off-support
+mass, forget mass and MMD to the retained reference, with the real-vs-real MMD (the estimator's
+noise).
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ def _forget_value(attributes, request: ForgetRequest | None) -> tuple[int, list[
 def evaluate(
     model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None, split: str = "test"
 ) -> dict:
-    """Judge ``model``'s samples against ``request``: forget rate, retained accuracy, FD/KID to held-out
-    real images (images) or forget mass, off-support and MMD (2D); ``judge`` defaults to the task's.
+    """Judge ``model``'s samples against ``request``: forgotten class still drawn, retained accuracy,
+    FD/KID to held-out real images (images) or forget mass, off-support and MMD (2D); ``judge``
+    defaults to the task's.
 
     The real references come from the ``split`` split only: ``"test"`` to report, ``"val"`` to tune.
     """
@@ -99,8 +102,8 @@ def _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, 
         sample_forget_p = forget_p.repeat_interleave(n_per_prompt)
         if forget_p.any():
             hits = torch.isin(pred[sample_forget_p, f_attr], torch.tensor(f_values)).float()
-            out["forget_rate"] = float(hits.mean())
-            out["unlearning_accuracy"] = 1 - out["forget_rate"]
+            out["forgotten_class_still_drawn"] = float(hits.mean())
+            out["unlearning_accuracy"] = 1 - out["forgotten_class_still_drawn"]
         # quality on retained prompts that fully specify the first attribute (classes, shapes)
         full = (cond[:, 0] < vocab[0]) & ~sample_forget_p
         fake = x[full]
@@ -110,8 +113,8 @@ def _evaluate_images(model, request, judge, g, real_x, real_cond, n_per_prompt, 
         pred = judge.predict(x)
         out["class_histogram"] = torch.bincount(pred[:, 0], minlength=vocab[0]).div(n).tolist()
         if f_values:
-            out["forget_rate"] = metrics.class_rate(pred[:, f_attr : f_attr + 1], f_values)
-            out["unlearning_accuracy"] = 1 - out["forget_rate"]
+            out["forgotten_class_still_drawn"] = metrics.class_rate(pred[:, f_attr : f_attr + 1], f_values)
+            out["unlearning_accuracy"] = 1 - out["forgotten_class_still_drawn"]
         fake = x[~torch.isin(pred[:, f_attr], torch.tensor(f_values))] if f_values else x
     real_retain = real_x[~torch.isin(real_cond[:, f_attr], torch.tensor(f_values))] if f_values else real_x
     ref_a, ref_b = metrics.halves(real_retain, seed)

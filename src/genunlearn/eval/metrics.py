@@ -64,7 +64,8 @@ def prompt_accuracy(pred: torch.Tensor, cond: torch.Tensor, vocab: tuple[int, ..
 
 
 def class_rate(pred: torch.Tensor, classes) -> float:
-    """Share of samples whose first judged attribute is one of ``classes`` (forget rate)."""
+    """Share of samples whose first judged attribute is one of ``classes`` (the forgotten class
+    still drawn)."""
     return float(torch.isin(pred[:, 0], torch.as_tensor(list(classes))).float().mean())
 
 

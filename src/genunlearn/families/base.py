@@ -16,13 +16,14 @@ from genunlearn.errors import GenUnlearnError
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One reported metric: its key in ``metrics.json``, column label, format, which way is
-    better, and (``gap``) the factor turning it into points for the gap to retrain (None: not in it)."""
+    """One reported metric: its key in ``metrics.json``, column label (it says what the number
+    holds and ends in ↓, ↑ or "≈ retrain" as ``better`` says), format, which way is better, and
+    (``gap``) the factor turning it into points for the gap to retrain (None: not in it)."""
 
     key: str
     label: str
     fmt: str
-    better: str | None = None  # "lower" | "higher" | None (descriptive)
+    better: str | None = None  # "lower" | "higher" | "retrain" (closest to the retrain model's) | None (a reference, no direction)
     gap: float | None = None
 
 
@@ -72,8 +73,8 @@ class Family:
         raise NotImplementedError
 
     def format(self, metrics: dict) -> str:
-        """How the CLI prints a metrics dict."""
-        return format_metrics(metrics)
+        """How the CLI prints a metrics dict: each key with the way it is better (``MetricSpec``)."""
+        return format_metrics(metrics, {s.key: s.better for s in self.metrics})
 
     # --- robustness ---------------------------------------------------------------------------
     def probes(self, model, request, *, n: int = 100) -> dict[str, dict]:
@@ -93,7 +94,13 @@ class Family:
         return None
 
 
-def format_metrics(metrics: dict) -> str:
+ARROWS = {"lower": " ↓", "higher": " ↑", "retrain": " ≈ retrain"}
+
+
+def format_metrics(metrics: dict, better: dict | None = None) -> str:
+    """One ``key: value`` line per metric, the key followed by its arrow when ``better`` names one."""
+    named = {k: k + ARROWS.get((better or {}).get(k), "") for k in metrics}
+    width = max(map(len, named.values()), default=0)
     lines = []
     for k, v in metrics.items():
         if isinstance(v, dict):
@@ -102,7 +109,7 @@ def format_metrics(metrics: dict) -> str:
             v = "[" + ", ".join(f"{x:.3f}" for x in v) + "]"
         elif isinstance(v, float):
             v = f"{v:.4f}"
-        lines.append(f"{k:>22}: {v}")
+        lines.append(f"{named[k]:>{width}}: {v}")
     return "\n".join(lines)
 
 

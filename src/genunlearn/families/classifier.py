@@ -9,10 +9,10 @@ class ClassifierFamily(Family):
     name = "classifier"
     kinds = ("classifier",)
     metrics = (
-        MetricSpec("UA", "UA %", "{:.2f}", None, 1),
+        MetricSpec("UA", "UA % ≈ retrain", "{:.2f}", "retrain", 1),
         MetricSpec("RA", "RA % ↑", "{:.2f}", "higher", 1),
         MetricSpec("TA", "TA % ↑", "{:.2f}", "higher", 1),
-        MetricSpec("MIA", "MIA-Eff. %", "{:.2f}", None, 1),
+        MetricSpec("MIA", "MIA-Eff. % ≈ retrain", "{:.2f}", "retrain", 1),
     )
 
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):

@@ -24,21 +24,21 @@ class GenerativeFamily(Family):
     name = "generative"
     kinds = ("flow", "diffusion", "sd")
     metrics = (
-        MetricSpec("forget_rate", "forget rate ↓", "{:.1%}", "lower", 100),
-        MetricSpec("erased_rate", "erased-concept rate ↓", "{:.1%}", "lower", 100),
-        MetricSpec("anchor_rate", "→ anchor", "{:.1%}"),
-        MetricSpec("attribute_preservation", "attributes kept ↑", "{:.1%}", "higher", 100),
-        MetricSpec("shape_accuracy_delta_points", "Δ shape acc (pts)", "{:+.1f}", "higher"),
-        MetricSpec("colour_accuracy_delta_points", "Δ colour acc (pts)", "{:+.1f}", "higher"),
-        MetricSpec("fd_vs_base", "FD vs base ↓", "{:.2f}", "lower"),
-        MetricSpec("fd_vs_base_floor", "FD floor (base)", "{:.2f}"),
-        MetricSpec("forget_mass", "forget mass ↓", "{:.3f}", "lower", 100),
-        MetricSpec("retain_accuracy", "retain acc ↑", "{:.1%}", "higher", 100),
-        MetricSpec("fd_retain", "FD retain ↓", "{:.2f}", "lower"),
-        MetricSpec("fd_floor", "FD floor", "{:.2f}"),
-        MetricSpec("kid_retain", "KID retain ↓", "{:.3f}", "lower"),
-        MetricSpec("off_support", "off-support ↓", "{:.3f}", "lower", 100),
-        MetricSpec("mmd_retain", "MMD retain ↓", "{:.4f}", "lower"),
+        MetricSpec("forgotten_class_still_drawn", "forgotten class still drawn ↓", "{:.1%}", "lower", 100),
+        MetricSpec("concept_still_shown", "concept still shown ↓", "{:.1%}", "lower", 100),
+        MetricSpec("anchor_rate", "drawn as the anchor", "{:.1%}"),
+        MetricSpec("attribute_preservation", "other attributes kept ↑", "{:.1%}", "higher", 100),
+        MetricSpec("shape_accuracy_delta_points", "Δ shape acc, other prompts (pts) ↑", "{:+.1f}", "higher"),
+        MetricSpec("colour_accuracy_delta_points", "Δ colour acc, other prompts (pts) ↑", "{:+.1f}", "higher"),
+        MetricSpec("fd_vs_base", "FD to base samples ↓", "{:.2f}", "lower"),
+        MetricSpec("fd_vs_base_floor", "FD floor (base vs base)", "{:.2f}"),
+        MetricSpec("forget_mass", "mass on forgotten region ↓", "{:.3f}", "lower", 100),
+        MetricSpec("retain_accuracy", "retained prompts drawn right ↑", "{:.1%}", "higher", 100),
+        MetricSpec("fd_retain", "FD retained vs real ↓", "{:.2f}", "lower"),
+        MetricSpec("fd_floor", "FD floor (real vs real)", "{:.2f}"),
+        MetricSpec("kid_retain", "KID retained vs real ↓", "{:.3f}", "lower"),
+        MetricSpec("off_support", "mass off support ↓", "{:.3f}", "lower", 100),
+        MetricSpec("mmd_retain", "MMD retained vs real ↓", "{:.4f}", "lower"),
     )
 
     def load(self, path, *, task=None, scheduler=None, **options):
@@ -88,9 +88,9 @@ class GenerativeFamily(Family):
         return request is not None and request.kind == "concept"
 
     def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
-        """Forget rate, retained accuracy and FD/KID (images) or mass/MMD (2D); for concept requests,
-        erased-concept rate, attribute preservation and collateral damage against ``reference``
-        (the base model) samples on the same prompts."""
+        """Forgotten class still drawn, retained accuracy and FD/KID (images) or mass/MMD (2D); for
+        concept requests, concept still shown, attribute preservation and collateral damage against
+        ``reference`` (the base model) samples on the same prompts."""
         from genunlearn.eval.judge import load_judge
 
         judge = load_judge(task, progress=progress, verbose=False)

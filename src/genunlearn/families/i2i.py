@@ -12,11 +12,11 @@ from genunlearn.families.base import Family, MetricSpec, reject_options
 
 def _mask_metrics(mask: str) -> tuple[MetricSpec, ...]:
     return (
-        MetricSpec(f"{mask}_forget_accuracy", f"{mask} forget acc ↓", "{:.1%}", "lower"),
-        MetricSpec(f"{mask}_forget_similarity", f"{mask} forget sim ↓", "{:.3f}", "lower"),
-        MetricSpec(f"{mask}_s_noise", f"{mask} S_noise", "{:.3f}"),
-        MetricSpec(f"{mask}_retain_accuracy", f"{mask} retain acc ↑", "{:.1%}", "higher"),
-        MetricSpec(f"{mask}_retain_similarity", f"{mask} retain sim ↑", "{:.3f}", "higher"),
+        MetricSpec(f"{mask}_forget_accuracy", f"{mask}: forgotten class still completed ↓", "{:.1%}", "lower"),
+        MetricSpec(f"{mask}_forget_similarity", f"{mask}: forget completions' similarity ↓", "{:.3f}", "lower"),
+        MetricSpec(f"{mask}_s_noise", f"{mask}: S_noise (similarity with no information)", "{:.3f}"),
+        MetricSpec(f"{mask}_retain_accuracy", f"{mask}: retained class completed ↑", "{:.1%}", "higher"),
+        MetricSpec(f"{mask}_retain_similarity", f"{mask}: retain completions' similarity ↑", "{:.3f}", "higher"),
     )
 
 

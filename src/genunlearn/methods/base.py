@@ -30,6 +30,7 @@ class Method:
     Config: ClassVar[type] = EmptyConfig
     data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
     kind_defaults: ClassVar[dict[str, dict]] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
+    closed_form: ClassVar[bool] = False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()

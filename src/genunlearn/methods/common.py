@@ -32,15 +32,17 @@ def has_null_condition(model) -> bool:
     return getattr(unwrap(model.net), "has_null", True)
 
 
-def without_guidance(method, model, option: str, value: float, off: float) -> float:
-    """``value`` of a guidance option, or ``off`` (saying so in one line) when the model has no null
-    input to guide against."""
-    if value == off or has_null_condition(model):
-        return value
-    from genunlearn.progress import stage
+def without_null(method, model, options: dict[str, tuple]) -> dict:
+    """The value of each option (name → (value, stand-in)), or its stand-in when the model has no null
+    input to guide against; what changed is said in one line."""
+    if has_null_condition(model):
+        return {name: value for name, (value, _) in options.items()}
+    changed = [f"{name} {value} -> {stand_in}" for name, (value, stand_in) in options.items() if value != stand_in]
+    if changed:
+        from genunlearn.progress import stage
 
-    stage(f"{method.name}: {option} {value} -> {off}", "this model has no null class, so there is nothing to guide against")
-    return off
+        stage(f"{method.name}: {', '.join(changed)}", "this model has no null class, so there is nothing to guide against")
+    return {name: stand_in for name, (_, stand_in) in options.items()}
 
 
 def class_ids(model, classes) -> list[int]:

@@ -8,8 +8,14 @@ code serves class labels (digits) and multi-attribute prompts (shapes: every pro
 on a text-to-image pipeline a concept request may be free text (``methods.concepts``): its prompts,
 several concepts mixed in each batch. ``guide="anchor"`` replaces ∅ by the request's anchor
 (e* = ε*(x_t, a) − η [ε*(x_t, c) − ε*(x_t, a)], the guided variant of the ESD code), so the concept
-becomes the anchor rather than nothing; preserved prompts (``--preserve``) are mixed into the
-batches with their own frozen prediction as the target, so their outputs stay where they were.
+becomes the anchor rather than nothing; ``guide="others"`` replaces ∅ by a random other class (or
+other value of the concept's attribute) per row and step, the other classes' mean prediction in
+expectation (the loss is quadratic in the target). Preserved prompts (``--preserve``) are mixed into
+the batches with their own frozen prediction as the target, so their outputs stay where they were.
+
+A model without a null class (a diffusers UNet with exactly one embedding per class) has no ∅ to
+sample or guide with: the sampler then runs unguided and ``guide="null"`` becomes ``"others"``,
+said in one line and recorded in ``info["unlearn"]`` (``sample_guidance``, ``guide``).
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
+from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params, without_null
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.processes.conditioning import unwrap
+
+
+GUIDES = ("null", "anchor", "others")
 
 
 @dataclass
@@ -37,15 +46,15 @@ class ESDConfig:
     sample_guidance: float = 3.0
     sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
     params: str = "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
-    guide: str = "null"  # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor)
+    guide: str = "null"  # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor) | others (towards a random other class)
     grad_clip: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
         if self.sample_with not in ("frozen", "trained"):
             raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
-        if self.guide not in ("null", "anchor"):
-            raise GenUnlearnError(f"guide must be 'null' or 'anchor', not {self.guide!r}")
+        if self.guide not in GUIDES:
+            raise GenUnlearnError(f"guide must be one of {', '.join(GUIDES)}, not {self.guide!r}")
         check_param_group(self.params)
         check_bounds("esd", steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), sample_steps=(self.sample_steps, 1, None))
 
@@ -66,12 +75,36 @@ def forget_conditions(data, request) -> torch.Tensor:
 
 @dataclass
 class ESDConditions:
-    """Rows to erase (``erase``), each one's guide row (∅ or its anchor), and rows to keep."""
+    """Rows to erase (``erase``), each one's guide row (∅, its anchor or another class), and rows to keep."""
 
     erase: torch.Tensor
-    guide: torch.Tensor | None  # None: the null condition (classic ESD)
+    guide: torch.Tensor | None  # None: the null condition (classic ESD) or, with ``others``, a random other class
     keep: torch.Tensor
     record: list  # what info["unlearn"]["conditions"] records: rows, or the prompts
+    others: tuple[int, torch.Tensor] | None = None  # guide=others: (attribute, the values a guide row draws from)
+
+    def guides(self, i: torch.Tensor, c: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The guide row of each batch row ``c`` (indices ``i`` into erase + keep rows): its anchor or
+        a random other class; a kept row is its own guide."""
+        if self.others is None:
+            a = self.guide[i.clamp_max(len(self.erase) - 1)]
+        else:
+            attr, values = self.others
+            a = c.clone()
+            a[:, attr] = values[torch.randint(len(values), (len(c),), generator=g)]
+        return torch.where((i < len(self.erase))[:, None], a, c)
+
+
+def other_values(model, data, request) -> tuple[int, torch.Tensor]:
+    """(attribute, its values that are not forgotten): what ``guide="others"`` guides towards."""
+    if request.kind == "classes":
+        attr, forgotten = 0, [data.class_id(c) for c in request.classes]
+    else:
+        attr, forgotten, _ = word_slots(model.attributes, request)
+    others = [v for v in range(len(model.attributes[attr].values)) if v not in forgotten]
+    if not others:
+        raise GenUnlearnError(f"guide=others: every {model.attributes[attr].name} is forgotten, so there is no other to guide towards")
+    return attr, torch.tensor(others)
 
 
 def esd_conditions(model, data, request, guide: str) -> ESDConditions:
@@ -90,7 +123,8 @@ def esd_conditions(model, data, request, guide: str) -> ESDConditions:
         attr, _, a_value = word_slots(model.attributes, request)
         anchors = conds.clone()
         anchors[:, attr] = len(model.attributes[attr].values) if a_value is None else a_value
-    return ESDConditions(conds, anchors, conds[:0], conds.tolist())
+    others = other_values(model, data, request) if guide == "others" else None
+    return ESDConditions(conds, anchors, conds[:0], conds.tolist(), others)
 
 
 @register
@@ -109,6 +143,8 @@ class ESD(Method):
         super().check(model, request)
         check_conditional(self, model)
         if as_text(model, request):
+            if self.config.guide == "others":
+                raise GenUnlearnError("guide=others guides towards other classes: it needs class ids or words of the model's vocabulary, not prompts")
             text_conditions(model, request)
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
@@ -116,7 +152,8 @@ class ESD(Method):
 
         self.check(model, request)
         cfg, process = self.config, model.process
-        rows = esd_conditions(model, data, request, cfg.guide)
+        used = without_null(self, model, {"sample_guidance": (cfg.sample_guidance, 1.0), "guide": (cfg.guide, "others" if cfg.guide == "null" else cfg.guide)})
+        rows = esd_conditions(model, data, request, used["guide"])
         conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)
         frozen = copy_net(model.net, trainable=False).eval()
         net = copy_net(model.net, trainable=True)
@@ -130,16 +167,16 @@ class ESD(Method):
             sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)  # the plain module: ranks sample different lengths
             was_training = sampler.training
             sampler.eval()
-            xt, t = process.sample_until(sampler, len(c), c, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=cfg.sample_guidance, generator=g)
+            xt, t = process.sample_until(sampler, len(c), c, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=used["sample_guidance"], generator=g)
             sampler.train(was_training)
             with torch.no_grad():
-                if rows.guide is None:
+                if rows.guide is None and rows.others is None:
                     target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
                     keep = i >= n_erase
                     if keep.any():  # a kept row's target is its own prediction
                         target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
                 else:  # e_a − η (e_c − e_a); a kept row is its own guide, so its target is e_c
-                    a = torch.where((i < n_erase)[:, None], rows.guide[i.clamp_max(n_erase - 1)], c)
+                    a = rows.guides(i, c, g)
                     e_c, e_a = process.predict_eps(frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])).chunk(2)
                     target = e_a - cfg.eta * (e_c - e_a)
 
@@ -149,6 +186,6 @@ class ESD(Method):
         tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
         train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record)
+        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record, **used)
 
         return model.with_net(net, info=info)

@@ -21,7 +21,7 @@ from genunlearn.config import check_bounds
 from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method, register
-from genunlearn.methods.common import check_conditional, without_guidance
+from genunlearn.methods.common import check_conditional, without_null
 from genunlearn.processes.conditioning import drop_condition
 
 
@@ -94,7 +94,7 @@ class SalUn(Method):
         net = copy.deepcopy(model.net)
         g = torch.Generator().manual_seed(cfg.seed)
         t0 = time.perf_counter()
-        guidance = without_guidance(self, model, "mask_guidance", cfg.mask_guidance, 0.0) if cfg.mask_ratio < 1 else cfg.mask_guidance
+        guidance = without_null(self, model, {"mask_guidance": (cfg.mask_guidance, 0.0)})["mask_guidance"] if cfg.mask_ratio < 1 else cfg.mask_guidance
         mask = diffusion_saliency(net, process, forget, cfg, g, guidance=guidance) if cfg.mask_ratio < 1 else None
         p_null = process.cond_dropout if cfg.forget_cond_dropout else 0.0
 

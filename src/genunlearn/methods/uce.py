@@ -142,6 +142,7 @@ class UCE(Method):
     model_kinds = ("diffusion",)
     Config = UCEConfig
     data_free = True  # prompts are free text for the pipeline's tokenizer, not the task's words
+    closed_form = True
 
     def check(self, model, request) -> None:
         super().check(model, request)

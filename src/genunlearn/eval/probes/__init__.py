@@ -1,6 +1,7 @@
 """Attack probes: does the forgetting survive an attack? (issue 16)
 
-``relearn`` (fine-tune on k forget samples, forget-rate curve, AUC ratio to the retrain model),
+``relearn`` (fine-tune on k forget samples, the curve of forgotten content drawn, AUC ratio to the
+retrain model),
 ``cond`` (white-box conditioning attack: optimised class embedding, ASR with no-attack and random
 baselines), ``noise`` (initial-noise search for models without a condition to steer), ``complete``
 (I2I models: completion of forget images from a larger visible area). Each takes a model and a
@@ -115,10 +116,10 @@ def format_probe(result: dict) -> str:
     lines = []
     if name == "relearn":
         cols = [("model", result["model"])] + ([("reference", result["reference"])] if "reference" in result else [])
-        lines.append(f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged forget rate, n={result['model']['n']} per point")
+        lines.append(f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged share of forgotten content drawn (lower: less came back), n={result['model']['n']} per point")
         lines.append(f"{'step':>6}  " + "  ".join(f"{c:>10}" for c, _ in cols))
         for i, s in enumerate(result["model"]["steps"]):
-            lines.append(f"{s:>6}  " + "  ".join(f"{r['forget_rate'][i]:>10.1%}" for _, r in cols))
+            lines.append(f"{s:>6}  " + "  ".join(f"{r['forgotten_content_drawn'][i]:>10.1%}" for _, r in cols))
         lines.append(f"{'AUC':>6}  " + "  ".join(f"{r['auc']:>10.3f}" for _, r in cols))
         if "auc_ratio" in result:
             lines.append(f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)")

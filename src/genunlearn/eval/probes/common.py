@@ -94,7 +94,7 @@ class Counter:
         return float(self.hits(x).float().mean())
 
 
-def forget_rate(model, request, counter: Counter, n: int, seed: int, net=None) -> float:
+def forgotten_content_drawn(model, request, counter: Counter, n: int, seed: int, net=None) -> float:
     """The judged share of forgotten content among ``n`` samples asked for it (conditional models: the
     forget prompts; unconditional: plain samples), with a fixed seed."""
     cond, _ = forget_conditions(model, request, n)

@@ -60,7 +60,7 @@ def patch_mask(n: int, grid: int, visible: float, g: torch.Generator) -> torch.T
 
 def inpaint_rate(model, x: torch.Tensor, counter: Counter, net=None) -> float:
     """The judged share of forgotten content among completions of ``x`` under the evaluation's
-    inpainting mask (centre hidden): the I2I forget rate."""
+    inpainting mask (centre hidden)."""
     from genunlearn.i2i.masks import task_mask
 
     m = model if net is None else type(model)(net, model.data, model.info)

@@ -3,14 +3,15 @@
 A copy of the model is fine-tuned on ``k`` forget samples with the model family's own training loss
 (``process.loss``, through the one training loop ``genunlearn.training.train``; the base recipe's
 optimiser settings when the model records them, a constant learning rate, no EMA, a fixed seed),
-and the judged forget rate is recorded after each of ``checkpoints`` steps (default 0, 10, 25, 50).
-The area under that curve (trapezoid, divided by the last step: the mean forget rate over the
-fine-tune) compared with the same curve of a reference model (the retrain model, which never saw
-the class) gives ``auc_ratio`` = AUC(model) / AUC(reference): > 1 means the forgotten content came
-back faster than from scratch (knowledge hidden, not removed).
+and the judged share of forgotten content drawn (``forgotten_content_drawn``) is recorded after
+each of ``checkpoints`` steps (default 0, 10, 25, 50). The area under that curve (trapezoid,
+divided by the last step: the mean share over the fine-tune) compared with the same curve of a
+reference model (the retrain model, which never saw the class) gives ``auc_ratio`` =
+AUC(model) / AUC(reference): > 1 means the forgotten content came back faster than from scratch
+(knowledge hidden, not removed).
 
 On an I2I model the relearning acts on the encoder (the decoder stays frozen, as I2I unlearning
-leaves it) with the masked reconstruction loss of its recipe, and the forget rate is the judged
+leaves it) with the masked reconstruction loss of its recipe, and the curve holds the judged
 share of forgotten classes among inpainting completions of held-out forget images.
 """
 
@@ -24,7 +25,7 @@ import torch
 
 from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
-from genunlearn.eval.probes.common import Counter, forget_data, forget_rate
+from genunlearn.eval.probes.common import Counter, forget_data, forgotten_content_drawn
 
 
 @dataclass
@@ -62,8 +63,9 @@ def auc(steps, rates) -> float:
 
 
 def _generative_parts(model, request, cfg: RelearnConfig, counter: Counter):
-    """(network copy, trainable params, step loss, forget rate of a network): the whole network,
-    the process's own loss on k forget samples, the judged share of forgotten content in samples."""
+    """(network copy, trainable params, step loss, forgotten content drawn by a network): the whole
+    network, the process's own loss on k forget samples, the judged share of forgotten content in
+    samples."""
     data, forget = forget_data(model, request)
     idx = torch.randperm(len(forget), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.k]
     x = forget.x[idx]
@@ -75,7 +77,7 @@ def _generative_parts(model, request, cfg: RelearnConfig, counter: Counter):
         i = torch.randint(len(x), (batch,), generator=gen)
         return model.process.loss(m, x[i], None if cond is None else cond[i], generator=gen).mean()
 
-    return net, None, step_loss, lambda n: forget_rate(model, request, counter, cfg.n, cfg.seed + 7919, net=n), len(x)
+    return net, None, step_loss, lambda n: forgotten_content_drawn(model, request, counter, cfg.n, cfg.seed + 7919, net=n), len(x)
 
 
 def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
@@ -103,7 +105,7 @@ def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
 
 
 def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: Counter | None = None, progress: bool = False) -> dict:
-    """{"steps", "forget_rate" (one per checkpoint), "auc", "k", "n", "seconds"} for one model."""
+    """{"steps", "forgotten_content_drawn" (one per checkpoint), "auc", "k", "n", "seconds"} for one model."""
     import time
 
     from genunlearn.training import TrainConfig, train
@@ -139,7 +141,7 @@ def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: 
     net.requires_grad_(True)
     steps = [c for c in cps if c in rates]
     curve = [rates[c] for c in steps]
-    return {"steps": steps, "forget_rate": curve, "auc": auc(steps, curve), "k": int(k), "n": cfg.n, "seconds": round(time.perf_counter() - t0, 2)}
+    return {"steps": steps, "forgotten_content_drawn": curve, "auc": auc(steps, curve), "k": int(k), "n": cfg.n, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def relearn_probe(model, request, *, reference=None, cfg: RelearnConfig | None = None, progress: bool = False) -> dict:
