@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import fmt_mean_sd, pick_setting
+
 CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
 # every run gets are cost rules for this kind of model, recorded with the picks as its defaults: ESD draws
@@ -87,22 +89,20 @@ def options(settings: dict, seed: int | None) -> list[str]:
     return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
 
 
-def mean_std(values: list[float]) -> str:
-    """mean ± sample standard deviation (ddof = 1), in percent."""
-    m = 100 * statistics.fmean(values)
-    return f"{m:.1f} ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else f"{m:.1f}"
+def percent(values: list[float]) -> str:
+    """mean ± sample standard deviation, in percent (``common.fmt_mean_sd``)."""
+    return fmt_mean_sd([100 * v for v in values], ".1f")
 
 
 def pick(rows: dict, base: dict, slack: float) -> int:
-    """The selection rule (module docstring): index of the chosen setting, given ``rows[i][concept]``."""
-    def keeps(r, c):
-        return all(r[c][k] is None or r[c][k] >= base[c][k] - slack / 100 for k in ("IRA", "CRA"))
+    """The selection rule (module docstring) over ``rows[i][concept]``, by ``common.pick_setting``."""
+    def mean(i, keys):
+        return statistics.fmean(rows[i][c][k] for c in CONCEPTS.values() for k in keys if rows[i][c][k] is not None)
 
-    def mean(r, keys):
-        return statistics.fmean(r[c][k] for c in CONCEPTS.values() for k in keys if r[c][k] is not None)
+    def keeps(i):
+        return all(r[k] is None or r[k] >= base[c][k] - slack / 100 for c, r in rows[i].items() for k in ("IRA", "CRA"))
 
-    ok = [i for i, r in rows.items() if all(keeps(r, c) for c in CONCEPTS.values())]
-    return max(ok, key=lambda i: mean(rows[i], ("UA",))) if ok else max(rows, key=lambda i: mean(rows[i], ("UA", "IRA", "CRA")))
+    return pick_setting(rows, lambda i: -mean(i, ("UA",)), [keeps], fallback=lambda i: -mean(i, ("UA", "IRA", "CRA")))
 
 
 def main() -> None:
@@ -114,8 +114,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke run: a 40-step base, 5-step methods, few samples (numbers meaningless)")
     ap.add_argument("--out", default="runs/t2i")
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from rows import Rows
+    from common import Rows
 
     import genunlearn as gu
     from genunlearn.eval.erasure import ErasureEvaluator
@@ -178,13 +177,13 @@ def main() -> None:
         b = [judged(base_dir, "base", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
         print(f"\n### erase the {kind} '{concept}' (anchor: '{kind}')\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|")
-        print("| base | – | " + " | ".join(mean_std([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality")) + " | – | – | – | – |")
+        print("| base | – | " + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality")) + " | – | – | – | – |")
         for label in methods:
             method, fixed, grid = GRID[label]
             i = picked[label]
             runs = [run(label, i, concept, kind, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, concept, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [mean_std([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
+            cells = [percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
             cost = [r[2] for r in runs]
             print(f"| {label} | {json.dumps(grid[i])} | " + " | ".join(cells) + f" | {statistics.fmean(m['fd_vs_base'] for m in ms):.2f} | {statistics.fmean(c['seconds'] for c in cost):.0f} | {statistics.fmean(c['peak_mib'] for c in cost):.0f} | {cost[0]['changed_mb']:.2f} |", flush=True)
 
@@ -199,7 +198,7 @@ def main() -> None:
             names = "; ".join(concepts)
             runs = [run(label, i, names, MULTI_ANCHOR, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, names, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [mean_std([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
+            cells = [percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
             print(f"| {label} | {count} | " + " | ".join(cells) + f" | {statistics.fmean(r[2]['seconds'] for r in runs):.0f} | {runs[0][2]['changed_mb']:.2f} |", flush=True)
 
 
