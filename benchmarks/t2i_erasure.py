@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import fmt_mean_sd, pick_setting
+from common import Rows, fmt_mean_sd, pick_setting
 
 CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
@@ -114,8 +114,6 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke run: a 40-step base, 5-step methods, few samples (numbers meaningless)")
     ap.add_argument("--out", default="runs/t2i")
     args = ap.parse_args()
-    from common import Rows
-
     import genunlearn as gu
     from genunlearn.eval.erasure import ErasureEvaluator
     from genunlearn.eval.judge import load_judge
