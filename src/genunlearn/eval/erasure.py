@@ -101,7 +101,7 @@ class ErasureEvaluator:
     """``model -> metrics`` for erasing ``concepts`` from pipelines of ``base``'s task (module docstring);
     the base's samples are drawn once, here."""
 
-    def __init__(self, base, concepts: list[str], judge, *, split: str = "test", noise: int = 0, rows_per_concept: int = 24, retained_rows: int = 96, n_per_row: int = 2):
+    def __init__(self, base, concepts: list[str], judge, *, split: str = "test", noise: int = 0, rows_per_concept: int = 24, retained_rows: int = 96, n_per_row: int = 1):
         task = base.info.get("task") or base.data["name"]
         self.attributes, self.judge, self.seed = base.attributes, judge, SPLIT_SEEDS.get(split, 0) + 1000 * noise
         self.concepts = list(concepts)
