@@ -22,6 +22,7 @@ _ALL_REQUESTS = ("classes", "samples", "concept", "energy")
 _LEARNERS = ("classes", "samples")
 
 CATALOGUE: tuple[MethodEntry, ...] = (
+    MethodEntry("generative", "advunlearn", ("diffusion",), ("concept",), "AdvUnlearn: ESD on adversarial soft prompts, training the text encoder only (SD layout)"),
     MethodEntry("generative", "concept_ablation", ("diffusion",), ("concept",), "Concept Ablation: pull the concept's prediction onto the anchor's (f-DMU's MSE case)"),
     MethodEntry("generative", "continualflow", ("flow",), ("energy", "classes"), "ContinualFlow: flow matching on the model's own samples reweighted by an energy"),
     MethodEntry("generative", "esd", ("diffusion",), ("classes", "concept"), "ESD: regress onto negatively guided noise predictions of a frozen copy"),

@@ -27,7 +27,7 @@ def cli():
 
 MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
 NETWORKS = ("builtin", "unet2d")  # recipes.NETWORKS, likewise
-PROBES = ("relearn", "cond", "noise", "complete")  # eval.probes.PROBES, likewise (a test checks both)
+PROBES = ("relearn", "cond", "noise", "complete", "prompt")  # eval.probes.PROBES, likewise (a test checks both)
 DEVICES = ("auto", "cpu", "cuda", "mps")  # device.DEVICES, likewise
 PRECISIONS = ("fp32", "bf16", "fp16")  # device.PRECISIONS, likewise
 
@@ -402,12 +402,13 @@ def demo(out):
 @cli.command()
 @click.argument("model_dir")
 @click.option("--forget", "forget_spec", required=True, help="What the model should have forgotten, e.g. classes=3 or energy=region:quadrant.")
-@click.option("--probe", "probe_name", type=click.Choice(PROBES), default=None, help="relearn: fine-tune on k forget samples (I2I: the encoder); cond: optimised conditioning attack; noise: initial-noise search; complete (I2I): completion from a larger visible area (default: complete on I2I models, cond on conditional models, else noise).")
-@click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio.")
+@click.option("--probe", "probe_name", type=click.Choice(PROBES), default=None, help="relearn: fine-tune on k forget samples (I2I: the encoder); cond: optimised conditioning attack; noise: initial-noise search; complete (I2I): completion from a larger visible area; prompt (text-to-image pipelines): soft prompt tokens optimised to bring the concept back (default: complete on I2I models, cond on conditional models, else noise).")
+@click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio. prompt: the original pipeline, which draws the concept images and is attacked too.")
+@click.option("--judge", default=None, help="prompt: a genunlearn classifier or CLIP folder judging the samples (as evaluate --judge); default: the task's judge.")
 @click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
-@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed).")
+@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed; prompt: steps, lr, tokens, n, images, batch_size, seed).")
 @placement_options
-def probe(model_dir, forget_spec, probe_name, reference, out, sets):
+def probe(model_dir, forget_spec, probe_name, reference, judge, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
     prints a table, writes JSON and the attack's samples (.npz, the `sample` format)."""
     from genunlearn.checkpoint import check_writable, write_json
@@ -424,16 +425,23 @@ def probe(model_dir, forget_spec, probe_name, reference, out, sets):
         raise GenUnlearnError(f"{out_dir} exists and is not a folder")
     if not is_main_process():
         return
+    if judge is not None:
+        from genunlearn.eval.concept import judge_kind
+
+        judge_kind(judge)  # the wrong kind of folder is one line before any model is loaded
     family, model = _open_model(model_dir)
     name = probe_name or default_probe(model, request)
+    if judge is not None and name != "prompt":
+        raise GenUnlearnError(f"--judge judges the prompt probe's samples; the {name} probe uses the task's judge")
     check_applicable(name, model, request)
-    model_dataset(model).split(request)  # the request resolves against the model's data
+    if name != "prompt":  # the prompt attack resolves its own request (a pipeline may have no data)
+        model_dataset(model).split(request)  # the request resolves against the model's data
     cfg = probe_config(name, values)
     ref = _open_model(reference, family)[1] if reference else None
     if ref is not None:
         check_applicable(name, ref, request)
     check_writable(out_dir / f"{name}.json", folder=False)
-    result = run_probe(name, model, request, reference=ref, config=values)
+    result = run_probe(name, model, request, reference=ref, config=values, judge=judge)
     arrays = result.pop("arrays", None)
     result.update({"model_dir": str(model_dir), "reference_dir": reference, "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}})
     click.echo(format_probe(result))

@@ -9,7 +9,8 @@ without a null class, or unconditional) with a DDPM-family scheduler (any ``beta
 (``UNet2DConditionModel`` + ``CLIPTextModel`` + ``CLIPTokenizer`` + ``AutoencoderKL`` + a DDPM-family
 scheduler), which runs in latent space with prompts as text (``models.text_unet``; a pipeline loaded
 without ``--task`` has prompts only, no training data). On
-output only the UNet is rewritten (``diffusion_pytorch_model.safetensors`` + ``config.json``); every other component is copied
+output only the changed component is rewritten (the UNet: ``diffusion_pytorch_model.safetensors`` +
+``config.json``; the text encoder after a method that trains it); every other component is copied
 unchanged; ``genunlearn.json`` beside it records the task, the data description, the process (e.g. a
 one-step generator's t*) and what was done. Weights are read from safetensors only.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import json
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -95,6 +96,7 @@ class DiffusersModel(GenerativeModel):
 
     layout: dict = field(default_factory=dict)  # {"kind": "pipeline"|"model", "source": path|None, "unet": subfolder, "scheduler": config}
     components: dict = field(default_factory=dict)  # a latent model's vae, text_encoder, tokenizer, scheduler
+    changed: tuple[str, ...] = ()  # components changed in memory ("unet", "text_encoder"): what a save rewrites (none: the UNet)
 
     @classmethod
     def from_pretrained(cls, path, *, task: str | None = None, scheduler: str | None = None) -> "DiffusersModel":
@@ -144,6 +146,16 @@ class DiffusersModel(GenerativeModel):
         meta = {**data, **_latent_shapes(net.unet, components["vae"]), "data_shape": list(data["sample_shape"])}
         return cls(net, process, meta, {"model": process.name, "format": "diffusers-pipeline", **info}, layout, components)
 
+    def with_net(self, net, **kw) -> "DiffusersModel":
+        """This model with another UNet view (``GenerativeModel.with_net``); a save rewrites the UNet."""
+        return replace(super().with_net(net, **kw), changed=tuple(dict.fromkeys([*self.changed, "unet"])))
+
+    def with_text_encoder(self, text_encoder, *, info: dict) -> "DiffusersModel":
+        """This pipeline with another text encoder (the same UNet, its prompt table re-encoded); a save
+        rewrites ``text_encoder/``."""
+        net = self.net.with_text_encoder(text_encoder)
+        return replace(self, net=net, components={**self.components, "text_encoder": text_encoder}, info=info, changed=tuple(dict.fromkeys([*self.changed, "text_encoder"])))
+
     # --- latent space (Stable Diffusion layout) -------------------------------------------------
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -178,28 +190,33 @@ class DiffusersModel(GenerativeModel):
         return self
 
     def save_pretrained(self, path) -> None:
-        """The same format as the source: the UNet rewritten, other components copied unchanged, the
-        record in ``genunlearn.json``. A model built in memory writes every component."""
+        """The same format as the source: the changed components rewritten (the UNet unless another
+        changed), the others copied unchanged, the record in ``genunlearn.json``. A model built in
+        memory writes every component."""
         source = self.layout["source"]
         with atomic_dir(path) as tmp:
             if source is None:
                 copied = []
                 with quiet():
                     _pipeline(self).save_pretrained(tmp, safe_serialization=True)
+                rewritten = ["*"]
             else:
                 source = Path(source)
+                modules = {self.layout["unet"]: self.net.unet, "text_encoder": self.components.get("text_encoder")}
+                rewritten = [self.layout["unet"] if c == "unet" else c for c in self.changed or ("unet",)]
+                copied = []
                 if self.layout["kind"] == "pipeline":
                     shutil.copy2(source / "model_index.json", tmp / "model_index.json")
-                    copied = []
                     for item in sorted(source.iterdir()):
-                        if item.is_dir() and item.name != self.layout["unet"]:
+                        if item.is_dir() and item.name not in rewritten:
                             shutil.copytree(item, tmp / item.name)
                             copied.append(item.name)
-                    unet_dir = tmp / self.layout["unet"]
+                    for name in rewritten:
+                        with quiet():
+                            modules[name].save_pretrained(tmp / name, safe_serialization=True)
                 else:
-                    copied, unet_dir = [], tmp
-                self.net.unet.save_pretrained(unet_dir, safe_serialization=True)
-            rewritten = ["*"] if source is None else [self.layout["unet"] or "."]
+                    self.net.unet.save_pretrained(tmp, safe_serialization=True)
+                    rewritten = ["."]
             record = header("generative", layout={k: v for k, v in self.layout.items() if k != "source"}, rewritten=rewritten, copied=copied, process=self.process.config(), data=self.data, info=self.info)
             write_json(tmp / RECORD, record)
 

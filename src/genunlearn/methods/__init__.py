@@ -4,7 +4,7 @@ from genunlearn.methods.base import REGISTRY, Method, get_method, method_class, 
 
 # every module that registers methods: generative ones here, the other families' in their packages
 _MODULES = (
-    *(f"genunlearn.methods.{m}" for m in ("retrain", "continualflow", "finetune", "salun", "random_label", "esd", "sfd", "fdiv", "uce")),
+    *(f"genunlearn.methods.{m}" for m in ("retrain", "continualflow", "finetune", "salun", "random_label", "esd", "sfd", "fdiv", "uce", "advunlearn")),
     "genunlearn.classify.methods",
     "genunlearn.i2i.methods",
 )

@@ -75,18 +75,37 @@ class PromptTable:
         new = [p for p in dict.fromkeys(prompts) if p not in self.index]
         if new:
             check_prompts(self.tokenizer, new)
-            device = next(self.text_encoder.parameters()).device
             with torch.no_grad():
-                hidden = self.text_encoder(tokenize(self.tokenizer, new).to(device)).last_hidden_state
-            self.hidden = hidden if self.hidden is None else torch.cat([self.hidden, hidden])
-            self.index.update({p: len(self.index) + i for i, p in enumerate(new)})
+                start = self._append(self.text_encoder(tokenize(self.tokenizer, new).to(next(self.text_encoder.parameters()).device)).last_hidden_state)
+            self.index.update({p: start + i for i, p in enumerate(new)})
         return [self.index[p] for p in prompts]
+
+    def add_states(self, hidden: torch.Tensor) -> list[int]:
+        """Table positions of hidden states given as they are (an attack's soft prompts): rows no text names."""
+        start = self._append(hidden.detach())
+        return list(range(start, start + len(hidden)))
+
+    def _append(self, hidden: torch.Tensor) -> int:
+        """Append rows of hidden states; the position of the first."""
+        start = 0 if self.hidden is None else len(self.hidden)
+        self.hidden = hidden if self.hidden is None else torch.cat([self.hidden, hidden.to(self.hidden.device)])
+        return start
+
+    def reencoded(self, text_encoder) -> "PromptTable":
+        """The same prompts at the same positions, encoded by another text encoder (rows added as
+        states stay as they are)."""
+        out = PromptTable(self.tokenizer, text_encoder, [])
+        out.index, out.hidden = dict(self.index), self.hidden.clone()
+        with torch.no_grad():
+            out.hidden[list(self.index.values())] = text_encoder(tokenize(self.tokenizer, list(self.index)).to(next(text_encoder.parameters()).device)).last_hidden_state.to(out.hidden)
+        return out
 
 
 class TextUNetView(nn.Module):
     def __init__(self, unet, attributes, tokens: torch.Tensor | None = None, *, num_train_timesteps: int, text_encoder=None, table: PromptTable | None = None):
         super().__init__()
         self.unet = unet
+        self.attributes = tuple(attributes)
         self.num_train_timesteps = num_train_timesteps
         self.radix = [len(a.values) + 1 for a in attributes]
         self.register_buffer("rows", torch.tensor(list(product(*(range(s) for s in self.radix))), dtype=torch.long), persistent=False)
@@ -109,6 +128,27 @@ class TextUNetView(nn.Module):
         null = torch.tensor(self.config.cond_vocab, dtype=torch.long, device=self.rows.device).expand(len(at), -1)
         return torch.where((at < len(self.rows))[:, None], self.rows[at.clamp_max(len(self.rows) - 1)], torch.cat([-(at[:, None] + 1), null[:, 1:]], 1))
 
+    def prompt_states(self, prompts: list[str], prefix: torch.Tensor | None = None, *, text_encoder=None) -> torch.Tensor:
+        """Hidden states ``(N, L, d)`` of ``prompts`` with the free token embeddings ``prefix`` ``(k, d)``
+        after the start token (``soft_prompt``), differentiable in ``prefix`` and the encoder: the
+        table's frozen one, or ``text_encoder`` (a method training its own)."""
+        from genunlearn.models.soft_prompt import encode_with_prefix
+
+        if self.table is None:
+            raise GenUnlearnError("soft prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
+        return encode_with_prefix(self.table.tokenizer, text_encoder or self.table.text_encoder, list(prompts), prefix)
+
+    def states_cond(self, states: torch.Tensor) -> torch.Tensor:
+        """``(N, A)`` condition rows naming hidden states ``(N, L, d)`` themselves (e.g. ``prompt_states``
+        of an attack), so the model's sampler and guidance take them like any prompt."""
+        at = torch.tensor(self.table.add_states(states), dtype=torch.long, device=self.rows.device)
+        null = torch.tensor(self.config.cond_vocab, dtype=torch.long, device=self.rows.device).expand(len(at), -1)
+        return torch.cat([-(at[:, None] + 1), null[:, 1:]], 1)
+
+    def with_text_encoder(self, text_encoder) -> "TextUNetView":
+        """This UNet (shared) conditioned by another frozen text encoder: the table re-encoded by it."""
+        return TextUNetView(self.unet, self.attributes, num_train_timesteps=self.num_train_timesteps, table=self.table.reencoded(text_encoder))
+
     def row_index(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:
         if cond is None:
             return torch.full((n,), len(self.rows) - 1, device=device)
@@ -124,6 +164,9 @@ class TextUNetView(nn.Module):
         return self.text_encoder(self.tokens[rows]).last_hidden_state
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        states = self.encoder_hidden_states(cond, x.shape[0], x.device).to(x.dtype)
+        return self.denoise(x, t, self.encoder_hidden_states(cond, x.shape[0], x.device))
+
+    def denoise(self, x: torch.Tensor, t: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """The UNet's output at genunlearn times ``t`` ∈ [0, 1) on given hidden states (``prompt_states``)."""
         t = t.to(x.dtype).expand(x.shape[0])
-        return self.unet(x, t * self.num_train_timesteps, encoder_hidden_states=states).sample
+        return self.unet(x, t * self.num_train_timesteps, encoder_hidden_states=states.to(x.device, x.dtype)).sample

@@ -4,7 +4,8 @@
 retrain model),
 ``cond`` (white-box conditioning attack: optimised class embedding, ASR with no-attack and random
 baselines), ``noise`` (initial-noise search for models without a condition to steer), ``complete``
-(I2I models: completion of forget images from a larger visible area). Each takes a model and a
+(I2I models: completion of forget images from a larger visible area), ``prompt`` (text-to-image
+pipelines: UnlearnDiffAtk's soft-prompt attack, ASR before and after). Each takes a model and a
 forget request and uses only the family protocol and the process building blocks.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from genunlearn.errors import GenUnlearnError
 
-PROBES = ("relearn", "cond", "noise", "complete")
-FAMILY_PROBES = {"generative": ("relearn", "cond", "noise"), "i2i": ("relearn", "complete")}
+PROBES = ("relearn", "cond", "noise", "complete", "prompt")
+FAMILY_PROBES = {"generative": ("relearn", "cond", "noise", "prompt"), "i2i": ("relearn", "complete")}
 
 
 def default_probe(model, request) -> str:
@@ -43,6 +44,10 @@ def check_applicable(name: str, model, request) -> None:
         if request.kind != "classes":
             raise GenUnlearnError(f"I2I probes judge completions of held-out images of forgotten classes: give a classes= request, not {request.kind}")
         return
+    if name == "prompt":
+        from genunlearn.eval.probes.prompt import check_prompt_request
+
+        return check_prompt_request(model, request)
     if request.kind == "samples":
         raise GenUnlearnError("probes count forgotten content by class, concept or region; a samples= request has none to count")
     if name in ("relearn", "cond") and model.process.name in ("one_step", "composed"):
@@ -82,24 +87,29 @@ def probe_config(name: str, values: dict | None):
     from genunlearn.eval.probes.complete import CompleteConfig
     from genunlearn.eval.probes.cond import CondConfig
     from genunlearn.eval.probes.noise import NoiseConfig
+    from genunlearn.eval.probes.prompt import PromptConfig
     from genunlearn.eval.probes.relearn import RelearnConfig
 
     if name not in PROBES:
         raise GenUnlearnError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
-    cls = {"relearn": RelearnConfig, "cond": CondConfig, "noise": NoiseConfig, "complete": CompleteConfig}[name]
+    cls = {"relearn": RelearnConfig, "cond": CondConfig, "noise": NoiseConfig, "complete": CompleteConfig, "prompt": PromptConfig}[name]
     cfg = build_config(cls, dict(values or {}))
     cfg.check()
     return cfg
 
 
-def run_probe(name: str, model, request, *, reference=None, config: dict | None = None, progress: bool = False) -> dict:
-    """Run one probe; ``config`` holds the probe's options (its dataclass fields)."""
+def run_probe(name: str, model, request, *, reference=None, config: dict | None = None, progress: bool = False, judge: str | None = None) -> dict:
+    """Run one probe; ``config`` holds the probe's options (its dataclass fields); ``judge``: the
+    prompt probe's judge folder (default: the task's judge)."""
     from genunlearn.eval.probes.complete import complete_probe
     from genunlearn.eval.probes.cond import cond_probe
     from genunlearn.eval.probes.noise import noise_probe
+    from genunlearn.eval.probes.prompt import prompt_probe
     from genunlearn.eval.probes.relearn import relearn_probe
 
     cfg = probe_config(name, config)
+    if name == "prompt":
+        return prompt_probe(model, request, cfg, reference=reference, judge=judge)
     if name == "relearn":
         return relearn_probe(model, request, reference=reference, cfg=cfg, progress=progress)
     attack = {"cond": cond_probe, "noise": noise_probe, "complete": complete_probe}[name]
@@ -113,6 +123,10 @@ def run_probe(name: str, model, request, *, reference=None, config: dict | None 
 def format_probe(result: dict) -> str:
     """The table the ``probe`` command prints."""
     name = result["probe"]
+    if name == "prompt":
+        from genunlearn.eval.probes.prompt import format_prompt_probe
+
+        return format_prompt_probe(result)
     lines = []
     if name == "relearn":
         cols = [("model", result["model"])] + ([("reference", result["reference"])] if "reference" in result else [])
