@@ -40,6 +40,7 @@ GRID = {
     "esd": ("esd", {"sample_steps": 25}, [{"params": "conditioning"}, {"params": "non_conditioning"}, {"params": "all"}]),  # ESD-x, ESD-u, every weight
     "concept_ablation": ("concept_ablation", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
     "fdiv": ("fdiv", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
+    "advunlearn": ("advunlearn", {"sample_steps": 25}, [{"lr": 1e-4}, {"lr": 3e-4}, {"lr": 1e-3}]),
     "uce": ("uce", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "erase_scale": 2.0}]),
     "rece": ("rece", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "rounds": 5}]),
 }
@@ -47,7 +48,7 @@ GRID = {
 MULTI = {1: ["circle"], 5: ["circle", "square", "striped", "red", "green"], 10: ["circle", "square", "triangle", "striped", "dotted", "checkered", "red", "green", "blue", "yellow"]}
 MULTI_ANCHOR = "shape"
 PICKS = Path(__file__).parent / "picks.json"  # what each benchmark picked: the methods' defaults for that model kind
-SEEDED = {"esd", "concept_ablation", "fdiv"}
+SEEDED = {"esd", "concept_ablation", "fdiv", "advunlearn"}
 KEYS = ("UA", "IRA", "CRA", "generality", "fd_vs_base")
 
 
@@ -78,10 +79,15 @@ def anchor_args(method: str, kind: str) -> list[str]:
 
 
 def changed_bytes(folder: Path, base: Path) -> int:
-    """Bytes of the UNet tensors ``folder`` holds with other values than ``base`` (what an export writes)."""
-    from genunlearn.unet_delta import changed_tensors, unet_tensors
+    """Bytes of the tensors ``folder``'s components hold with other values than ``base``'s (the UNet for
+    the UNet methods, the text encoder for advunlearn): what shipping only the change costs."""
+    from genunlearn.checkpoint import load_tensors
 
-    return sum(v.numel() * v.element_size() for v in changed_tensors(unet_tensors(base), unet_tensors(folder)).values())
+    total = 0
+    for f in sorted(Path(base).glob("*/*.safetensors")):
+        old, new = load_tensors(f), load_tensors(Path(folder) / f.relative_to(base))
+        total += sum(v.numel() * v.element_size() for k, v in new.items() if k not in old or old[k].shape != v.shape or not old[k].equal(v))
+    return total
 
 
 def options(settings: dict, seed: int | None) -> list[str]:
