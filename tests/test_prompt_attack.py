@@ -116,3 +116,12 @@ def test_bad_advunlearn_input_is_one_line_before_any_work(pipe_dir, tmp_path, cl
     code, _, err = cli("unlearn", str(pipe_dir), "--method", "advunlearn", "--concept", "circle", "--anchor", "a shape", *args, "--out", str(tmp_path / "u"))
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "u").exists()
+
+
+def test_a_text_pipeline_is_attacked_through_its_prompts_by_default(model):
+    from genunlearn.eval.probes import default_probe
+    from genunlearn.forget import parse_forget
+
+    request = parse_forget("concept=circle;anchor=a shape")
+    assert default_probe(model, request) == "prompt"
+    assert default_probe(model, parse_forget("classes=circle")) != "prompt"

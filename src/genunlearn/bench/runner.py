@@ -22,7 +22,7 @@ from genunlearn.distributed import is_main_process
 from genunlearn.cache import config_hash
 
 
-PROBES_VERSION = 1  # bump when the suite's probe budgets (eval.probes.suite_probes) change
+PROBES_VERSION = 2  # bump when the suite's probe budgets (eval.probes.suite_probes) change
 
 
 def cell_key(task: Task, cell: str, base_key: str, config: dict, budget: int | None, probes: bool = True) -> str:

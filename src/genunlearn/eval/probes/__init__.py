@@ -18,10 +18,15 @@ FAMILY_PROBES = {"generative": ("relearn", "cond", "noise", "prompt"), "i2i": ("
 
 
 def default_probe(model, request) -> str:
-    """I2I: ``complete``; generative: ``cond`` where there is a forget condition to steer and a
-    training loss, else ``noise``."""
+    """I2I: ``complete``; a text-to-image pipeline asked to forget a concept: ``prompt`` (its
+    conditions are text: the attack writes soft prompt tokens); generative: ``cond`` where there is
+    a forget condition to steer and a training loss, else ``noise``."""
+    from genunlearn.methods.concepts import is_text_model
+
     if getattr(model, "family", None) == "i2i":
         return "complete"
+    if is_text_model(model) and request.kind == "concept":
+        return "prompt"
     if getattr(model, "conditional", False) and request.kind in ("classes", "concept") and model.process.name not in ("one_step", "composed"):
         return "cond"
     return "noise"
@@ -65,12 +70,13 @@ def suite_probes(model, request, *, n: int = 100) -> dict[str, dict]:
     """The probes ``bench`` runs on a cell at a small budget (name → options): relearning (early
     checkpoints, a small learning rate) and the family's attack (generative: the convex
     conditioning attack where there is a condition to steer, else the noise search; I2I: the
-    completion attack); those that do not apply to this model and request are left out."""
+    completion attack; a text-to-image pipeline: the prompt attack); those that do not apply to this model and request are left out."""
     if getattr(model, "family", None) == "i2i":
         plan = {"relearn": {"n": n}, "complete": {"n": n}}
     else:
         attack = default_probe(model, request)
-        plan = {"relearn": {"checkpoints": (0, 2, 5, 10), "lr": 2e-4, "n": n}, attack: {"space": "mix", "lr": 0.5, "steps": 50, "n": n} if attack == "cond" else {"rounds": 3, "n": n}}
+        options = {"cond": {"space": "mix", "lr": 0.5, "steps": 50, "n": n}, "prompt": {"n": min(n, 32)}}.get(attack, {"rounds": 3, "n": n})
+        plan = {"relearn": {"checkpoints": (0, 2, 5, 10), "lr": 2e-4, "n": n}, attack: options}
     out = {}
     for name, options in plan.items():
         try:
