@@ -74,10 +74,12 @@ def canvas_prompt_accuracy(model, judge, split: str, n_per_row: int, seed: int =
     """Every fully specified canvas row (object, style, colour) ``n_per_row`` times, each with a caption
     drawn from ``split`` (``train`` phrasings, or ``paraphrase``: held-out templates); the share of
     samples with every attribute judged right, and per attribute."""
-    from genunlearn.data import canvas
+    from genunlearn.data import canvas, caption_pool
 
     rows = torch.tensor([(o, s, c) for o in range(8) for s in range(6) for c in range(6)]).repeat_interleave(n_per_row, 0)
-    captions = canvas.sample_captions(rows, torch.Generator().manual_seed(seed), split)
+    pools = [caption_pool("canvas")(row, split) for row in rows.tolist()]
+    draw = torch.rand(len(pools), generator=torch.Generator().manual_seed(seed)).tolist()
+    captions = [pool[min(int(u * len(pool)), len(pool) - 1)] for pool, u in zip(pools, draw)]
     cond = model.prompt_cond(captions)
     pred = judge.predict(model.sample(len(cond), cond, generator=torch.Generator().manual_seed(seed)))
     right = pred == rows

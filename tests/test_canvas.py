@@ -145,3 +145,13 @@ def test_tokenizer_holds_held_out_captions_untruncated(tmp_path):
     tok = build_tokenizer(train, tmp_path, reserve=held)
     check_prompts(tok, held + train)  # no prompt is cut
     assert all(len(tok(p).input_ids) == len(p.replace("-", " - ").split()) + 2 for p in train)  # a training word is one token
+
+
+def test_paraphrases_are_held_out_templates_in_training_words():
+    from genunlearn.data import canvas_paraphrases
+
+    para = canvas_paraphrases.captions((0, 1, 0), "paraphrase")
+    assert "striped and red: a circle" in para and "a circle in red with stripes" in para
+    assert not set(para) & set(canvas.captions((0, 1, 0))) and set(para) <= set(canvas.captions((0, 1, 0), "heldout"))
+    assert not any(w in c for c in para for w in ("disk", "banded", "crimson"))  # no held-out synonym
+    assert canvas_paraphrases.captions((0, 1, 0), "heldout") == canvas.captions((0, 1, 0), "heldout")

@@ -4,13 +4,13 @@ that draws exactly the row its caption names (with an edit applied) and a "judge
 import pytest
 import torch
 
-from genunlearn.data import canvas
+from genunlearn.data import canvas, canvas_paraphrases
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.erasure import ErasureEvaluator
 
 FULL = [(o, s, c) for o in range(8) for s in range(6) for c in range(6)]
 TRAIN = {cap: row for row in FULL for cap in canvas.captions(row)}
-PARAPHRASE = {cap: row for row in FULL for cap in canvas.captions(row, "paraphrase")}
+PARAPHRASE = {cap: row for row in FULL for cap in canvas_paraphrases.captions(row, "paraphrase")}
 
 
 class Pipeline:

@@ -49,9 +49,9 @@ def load_dataset(name: str, split: str = "train"):
 def caption_pool(name: str):
     """``(row, split) -> captions`` for a task whose rows have many captions (canvas), else None:
     a text-to-image model trains on a caption drawn per step, not on the row's one prompt."""
-    from genunlearn.data import canvas
+    from genunlearn.data import canvas_paraphrases
 
-    return canvas.captions if name == "canvas" else None
+    return canvas_paraphrases.captions if name == "canvas" else None
 
 
 def fit_split(name: str):

@@ -22,8 +22,6 @@ Captions. Where ``shapes`` has one prompt per attribute row, canvas has many, fr
   attribute words the model knows, with a few linking words it never trained on ("picture", "and",
   punctuation); held-out *synonyms* are words a model trained from scratch never saw (they probe
   models whose text encoder knows them, e.g. a pretrained one).
-* ``captions(row, split="paraphrase")``: the held-out captions that use only training words (the
-  held-out templates filled with them): what a from-scratch model can be asked to generalise to.
 * ``sample_captions(cond, generator, split="train")``: one caption per row of an ``(N, 3)`` id
   tensor, drawn uniformly with ``generator`` (evaluation prompts; training draws from ``sd_pipeline.CaptionBank``).
 
@@ -210,7 +208,7 @@ COLOUR_WORDS = {
 # (template, slots that must be specified): {o} object, {s} style adjective, {w} style phrase, {c} colour
 TRAIN_TEMPLATES = (("a {s} {c} {o}", ""), ("a {c} {s} {o}", ""), ("an image of a {s} {c} {o}", ""), ("a {c} {o} with {w}", "w"), ("a {s} {o} in {c}", "c"))
 HELDOUT_TEMPLATES = (("a {o} in {c} with {w}", "cw"), ("a picture of a {c} {o}, {s}", "s"), ("{s} and {c}: a {o}", "sc"))
-CAPTION_SPLITS = ("train", "heldout", "paraphrase")
+CAPTION_SPLITS = ("train", "heldout")
 
 
 def _tidy(caption: str) -> str:
@@ -252,8 +250,6 @@ def _captions(row: tuple[int, int, int], split: str) -> tuple[str, ...]:
     train = _fill(TRAIN_TEMPLATES, _slot_words(row, heldout=False))
     if split == "train":
         return tuple(sorted(train))
-    if split == "paraphrase":  # held-out templates with the training words: a new phrasing, no new word
-        return tuple(sorted(_fill(HELDOUT_TEMPLATES, _slot_words(row, heldout=False)) - train))
     return tuple(sorted(_fill(TRAIN_TEMPLATES + HELDOUT_TEMPLATES, _slot_words(row, heldout=True)) - train))
 
 

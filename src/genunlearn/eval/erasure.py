@@ -12,7 +12,7 @@ asked. For each model, judged by the task's judge:
 * ``CRA ↑`` (cross-domain retain accuracy): on the same samples, the attributes with nothing erased
   judged right (still striped, still red); None when every attribute had a value erased;
 * ``generality ↑``: UA on paraphrases of the erased rows, held-out templates of training words
-  (``canvas.captions(row, "paraphrase")``) that no method and no training step saw;
+  (``canvas_paraphrases``) that no method and no training step saw;
 * ``fd_vs_base ↓``: Fréchet distance in the judge's features between the model's and the base's
   samples of the retained prompts (same captions, same noise), beside ``fd_vs_base_floor``, the base
   against itself drawn with other noise.
