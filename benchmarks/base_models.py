@@ -47,7 +47,7 @@ def judge_task(task: str, kind: str, steps: int | None, n_per_prompt: int, cache
     t0 = time.perf_counter()
     model = (train_cached if cached else train_generative)(TrainJob(task, kind, steps=steps), progress=False)
     wall = model.info["train_seconds"] if cached else time.perf_counter() - t0
-    limit = LIMIT_S.get(f"{task}/{kind}", LIMIT_S[task])
+    limit = LIMIT_S.get(f"{task}/{kind}") or LIMIT_S[task]
     if task == "canvas":
         judge = load_judge("canvas", verbose=False)
         train_acc, held = (canvas_prompt_accuracy(model, judge, split, max(1, n_per_prompt // 25)) for split in ("train", "paraphrase"))
