@@ -23,14 +23,11 @@ def test_every_kind_default_was_picked_by_a_benchmark():
     assert not unrecorded
 
 
-def test_a_model_gets_its_kinds_defaults_and_options_win():
+def test_a_model_gets_its_kinds_defaults_and_options_win(monkeypatch):
     sd = SimpleNamespace(prompt_cond=None, net=SimpleNamespace(prompt_cond=None), kind="diffusion")
     ddpm = SimpleNamespace(kind="diffusion", net=None)
     assert defaults_kind(sd) == "sd" and defaults_kind(ddpm) == "diffusion"
-    name, picked = next((n, v) for n, v in PICKS["sd"].items() if v)
-    key, value = next(iter(picked.items()))
-    assert getattr(get_method(name, family="generative", model=sd).config, key) == value
-    plain = getattr(get_method(name, family="generative", model=ddpm).config, key)
-    assert getattr(get_method(name, family="generative").config, key) == plain
-    if plain != value:
-        assert getattr(get_method(name, {key: plain}, family="generative", model=sd).config, key) == plain
+    monkeypatch.setattr(method_class("esd", "generative"), "kind_defaults", {"sd": {"sample_steps": 25, "params": "conditioning"}})
+    assert (get_method("esd", family="generative", model=sd).config.sample_steps, get_method("esd", family="generative", model=sd).config.params) == (25, "conditioning")
+    assert get_method("esd", family="generative", model=ddpm).config.sample_steps == get_method("esd", family="generative").config.sample_steps == 50
+    assert get_method("esd", {"sample_steps": 10}, family="generative", model=sd).config.sample_steps == 10  # the user's option wins
