@@ -161,7 +161,7 @@ def main() -> None:
         return folder, key, rows.get(key, compute)
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    base_val = {c: judged(base_dir, "base", c, "val", 0) for c in CONCEPTS.values()}
+    base_val = {c: judged(base_dir, f"base/{c}", c, "val", 0) for c in CONCEPTS.values()}
     picked = {}
     print("## Validation (seed 0): mean over the three concepts\n\n| method | setting | UA % | IRA % | CRA % | generality % |\n|---|---|---|---|---|---|")
     for label in methods:
@@ -178,7 +178,7 @@ def main() -> None:
         PICKS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std")
     for kind, concept in CONCEPTS.items():
-        b = [judged(base_dir, "base", concept, "test", s) for s in seeds]
+        b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
         print(f"\n### erase the {kind} '{concept}' (anchor: '{kind}')\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|")
         print("| base | – | " + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality")) + " | – | – | – | – |")
