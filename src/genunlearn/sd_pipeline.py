@@ -93,7 +93,7 @@ class CaptionBank:
 
     def sample(self, net, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         rows = net.row_index(cond, len(cond), cond.device).cpu()
-        pick = self.start[rows] + (torch.rand(len(rows), generator=g) * self.count[rows]).long().clamp_max(self.count[rows] - 1)
+        pick = self.start[rows] + (torch.rand(len(rows), generator=g, device="cpu") * self.count[rows]).long().clamp_max(self.count[rows] - 1)
         return torch.cat([-(pick[:, None] + 1), torch.tensor(net.config.cond_vocab[1:]).expand(len(pick), -1)], 1).to(cond.device)
 
 

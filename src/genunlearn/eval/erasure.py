@@ -51,7 +51,7 @@ def _prompts(rows: list, concept: list[int], pool, split: str, n: int, g: torch.
     rows = [r for r in rows for _ in range(n)]
     concept = [c for c in concept for _ in range(n)]
     captions = [pool(r, split) for r in rows]
-    draw = torch.rand(len(rows), generator=g).tolist()
+    draw = torch.rand(len(rows), generator=g, device="cpu").tolist()
     return PromptSet(torch.tensor(rows), [c[min(int(u * len(c)), len(c) - 1)] for c, u in zip(captions, draw)], torch.tensor(concept))
 
 
