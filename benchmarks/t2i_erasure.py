@@ -180,7 +180,7 @@ def main() -> None:
     for kind, concept in CONCEPTS.items():
         b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
-        print(f"\n### erase the {kind} '{concept}' (anchor: '{kind}')\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|")
+        print(f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|")
         print("| base | – | " + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality")) + " | – | – | – | – |")
         for label in methods:
             method, fixed, grid = GRID[label]
