@@ -82,13 +82,14 @@ class CaptionBank:
 
         from genunlearn.models.text_unet import row_prompts
 
-        self.texts, start, count = row_prompts(attributes), [], []
+        self.texts, start, count, heldout = row_prompts(attributes), [], [], set()
         for row in product(*(range(len(a.values) + 1) for a in attributes)):
             captions = pool(row, "train")
             start.append(len(self.texts))
             count.append(len(captions))
             self.texts += captions
-        self.heldout = sorted({c for row in product(*(range(len(a.values) + 1) for a in attributes)) for c in pool(row, "heldout")})
+            heldout.update(pool(row, "heldout"))
+        self.heldout = sorted(heldout)
         self.start, self.count = torch.tensor(start), torch.tensor(count)
 
     def sample(self, net, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
