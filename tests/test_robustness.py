@@ -166,6 +166,24 @@ def test_symlinked_out_is_followed_and_umask_honoured(tmp_path):
     assert stat.S_IMODE((real / MANIFEST).stat().st_mode) == 0o640
 
 
+def test_safetensors_and_subfolders_of_a_save_follow_the_umask(tmp_path):
+    """safetensors' save_file creates 0600 files; a save gives them (and nested component folders,
+    as a diffusers pipeline has) what the user's umask says."""
+    from genunlearn.checkpoint import save_tensors
+
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "m") as tmp:
+            (tmp / "unet").mkdir()
+            save_tensors(tmp / "unet" / "weights.safetensors", {"w": torch.zeros(2)})
+        save_tensors(tmp_path / "alone.safetensors", {"w": torch.zeros(2)})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m" / "unet").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "m" / "unet" / "weights.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "alone.safetensors").stat().st_mode) == 0o644
+
+
 # --- resume ---------------------------------------------------------------------------------------
 def _tiny_objective(seed=0):
     from genunlearn.training import TrainConfig

@@ -50,6 +50,16 @@ def _chmod_default(path: Path, is_dir: bool) -> None:
     os.chmod(path, (0o777 if is_dir else 0o666) & ~umask())
 
 
+def _chmod_tree(root: Path) -> None:
+    """Give everything a save wrote under ``root`` the user's umask: writers such as safetensors'
+    ``save_file`` create 0600 files whatever the umask says."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            _chmod_default(Path(dirpath) / name, True)
+        for name in filenames:
+            _chmod_default(Path(dirpath) / name, False)
+
+
 def resolve_out(path: str | os.PathLike) -> Path:
     """The path a write lands on: symlinks followed (the link itself stays), made absolute."""
     p = Path(os.path.abspath(path))
@@ -204,6 +214,7 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
         yield tmp
         _fault("written", target)
         own = sorted(p.name for p in tmp.iterdir())
+        _chmod_tree(tmp)
         kept = _carry_over(target, tmp)
         (tmp / MANIFEST).write_text(json.dumps({"files": own}) + "\n")
         _fault("carried", target)
@@ -275,6 +286,7 @@ def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str
     from safetensors.torch import save_file
 
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    _chmod_default(Path(path), False)  # save_file creates 0600
 
 
 def load_tensors(path: str | os.PathLike) -> dict:
