@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
 from genunlearn.recipes import TrainJob, recipe_for, train_cached, train_generative
@@ -195,7 +196,7 @@ def main():
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"tasks": rows, "networks": nets, "loop": ov}, indent=2, default=float))
+    atomic_write_text(out, json.dumps({"tasks": rows, "networks": nets, "loop": ov}, indent=2, default=float))
     print(f"\nwrote {out}")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.data import load_dataset
 from genunlearn.energy import energy_for_request
 from genunlearn.eval.judge import load_judge
@@ -357,7 +358,7 @@ def main() -> None:
     if sweeps:
         plot_sweep(sweeps, out / "lambda_sweep.png")
         print(f"λ sweep plot: {out / 'lambda_sweep.png'}")
-    (out / "results.json").write_text(json.dumps({"tasks": results, "sweep": sweeps}, indent=2, default=str))
+    atomic_write_text(out / "results.json", json.dumps({"tasks": results, "sweep": sweeps}, indent=2, default=str))
 
 
 if __name__ == "__main__":

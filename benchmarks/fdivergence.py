@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from common import fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.eval.concept import concept_reference, evaluate_concept
 from genunlearn.eval.renamed import current_names
 from genunlearn.eval.judge import load_judge
@@ -122,7 +123,7 @@ class Bench:
         seconds = time.perf_counter() - t - probe_seconds[0]
         m = evaluate_concept(model, self.request, self.ref(split), self.judge)
         row = {"label": label, "seed": seed, "split": split, "settings": settings, "metrics": m, "curve": curve_points, "floor": floor, "seconds": seconds}
-        path.write_text(json.dumps(row, indent=1))
+        atomic_write_text(path, json.dumps(row, indent=1))
         print(f"{label} seed {seed} ({split}): " + " ".join(f"{name} {scale * m[k]:.1f}" for k, scale, name in KEYS) + f" ({seconds:.0f}s)", flush=True)
         return row
 

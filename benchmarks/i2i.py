@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.eval.i2i import evaluate_i2i
 from genunlearn.forget import ForgetRequest
 from genunlearn.i2i.masks import MASKS, TASKS
@@ -382,7 +383,7 @@ def baselines(args, out: Path) -> None:
     if not args.quick:
         report.append(f"ours / retrain run time at equal load (60 steps of each, back to back, extrapolated): {equal_load_ratio(base):.3f}")
     figure(base, models["ours"], out / "i2i_completions.png")
-    (out / "results.json").write_text(json.dumps({"rows": results, "sweep": sweep}, indent=1))
+    atomic_write_text(out / "results.json", json.dumps({"rows": results, "sweep": sweep}, indent=1))
     print("\n\n".join(report))
     print(f"\nfigure: {out / 'i2i_completions.png'}")
 

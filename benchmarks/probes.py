@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from common import fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes import run_probe
@@ -215,7 +216,7 @@ def main() -> None:
                     break
                 results[key] = probe_row(model, retrain, counter, seed, args)
                 print(key, {k: v for k, v in results[key].items() if not isinstance(v, list)}, flush=True)
-                res_path.write_text(json.dumps(results, indent=1))
+                atomic_write_text(res_path, json.dumps(results, indent=1))
     if not args.calibration and set(args.kinds.split(",")) - {"i2i"}:
         print_table(results, args)
 

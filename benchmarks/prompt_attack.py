@@ -21,6 +21,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from genunlearn.checkpoint import atomic_write_text
+
 QUICK = {"steps": 2, "n": 4, "images": 2, "batch_size": 2}
 
 
@@ -90,7 +92,7 @@ def main() -> None:
         print(f"{label:<{width}}  {pct([1 - p for p in pre]):>12}  {pct(pre):>14}  {pct(post):>15}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"forget": request.spec(), "seeds": seeds, "options": options, "runs": runs}, indent=1))
+        atomic_write_text(Path(args.out), json.dumps({"forget": request.spec(), "seeds": seeds, "options": options, "runs": runs}, indent=1))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from genunlearn.checkpoint import atomic_write_text
+
 KINDS = ("flow", "diffusion")
 FORGET = "classes=3"
 
@@ -91,7 +93,7 @@ def main() -> None:
         for f in entry["files"]:
             shutil.copyfile(cache / name / f, RELEASED_DIR / name / f)
         print(f"{entry['what']:<45} trained {entry['train_seconds']:>7.1f}s  {name}")
-    (RELEASED_DIR / "manifest.json").write_text(json.dumps({"entries": entries}, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(RELEASED_DIR / "manifest.json", json.dumps({"entries": entries}, indent=1, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in RELEASED_DIR.rglob("*") if p.is_file())
     print(f"wrote {len(entries)} entries, {size / 2**20:.1f} MiB, to {RELEASED_DIR}")
     shutil.rmtree(cache)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genunlearn.checkpoint import atomic_write_text
 from genunlearn.classify.model import eval_splits, random_request, train_classifier
 from genunlearn.classify.unlearn import UnlearnConfig, unlearn_classifier
 from genunlearn.data import fit_split, load_dataset
@@ -248,7 +249,7 @@ def main() -> None:
         print(spread_table(report))
     if args.part in ("all", "diffusion"):
         report["diffusion"] = diffusion(args.diffusion_seeds, args.n_per_prompt, rows)
-    (out / f"results-{args.part}.json").write_text(json.dumps(report, indent=1, default=float))
+    atomic_write_text(out / f"results-{args.part}.json", json.dumps(report, indent=1, default=float))
     print(f"\nwrote {out}/results-{args.part}.json ({time.perf_counter() - t0:.0f}s)")
 
 

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from genunlearn.checkpoint import atomic_write_text
+
 LAUNCH = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "0", "--mixed_precision", "no", "--dynamo_backend", "no"]
 
 
@@ -44,7 +46,7 @@ def worker(base: str, steps: int, out: str) -> None:
     method.unlearn(model, request, data, budget=steps, callbacks=(lambda step, record: losses.append((step, record["loss"])),))
     seconds = time.perf_counter() - t0
     if is_main_process():
-        Path(out).write_text(json.dumps({"processes": num_processes(), "threads": torch.get_num_threads(), "seconds": seconds, "losses": losses, "batch": method.config.batch_size}))
+        atomic_write_text(Path(out), json.dumps({"processes": num_processes(), "threads": torch.get_num_threads(), "seconds": seconds, "losses": losses, "batch": method.config.batch_size}))
 
 
 def timing(args, out: Path) -> None:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from common import Rows, fmt_mean_sd, pick_setting
 
+from genunlearn.checkpoint import atomic_write_text
+
 CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
 # every run gets are cost rules for this kind of model, recorded with the picks as its defaults: ESD draws
@@ -175,7 +177,7 @@ def main() -> None:
     if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines (a test checks they agree)
         record = json.loads(PICKS.read_text()) if PICKS.is_file() else {}
         record["sd"] = {**record.get("sd", {}), **{GRID[m][0]: {**GRID[m][1], **GRID[m][2][i]} for m, i in picked.items()}}
-        PICKS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        atomic_write_text(PICKS, json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std")
     for kind, concept in CONCEPTS.items():
         b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]

@@ -49,6 +49,36 @@ def placement_options(f):
     return run
 
 
+def foreign_model_options(f):
+    """--task and --scheduler: what a diffusers folder that genunlearn did not write models, and
+    its scheduler when it has no pipeline."""
+    f = click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")(f)
+    return click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")(f)
+
+
+def request_options(*, required: bool):
+    """--forget, or --concept/--anchor with --preserve, --prompts and --templates: one forget request,
+    parsed and checked before any work and passed as ``request`` (None if not ``required`` and
+    nothing is named). ``required``: the command acts on the request (unlearn), else judges by it."""
+    erased = "to erase" if required else "the model should have erased"
+
+    def wrap(f):
+        @click.option("--forget", "forget_spec", default=None, help=f"What {'to forget' if required else 'the model should have forgotten'}, e.g. classes=3 (or use --concept/--anchor).")
+        @click.option("--concept", default=None, help=f"Concept(s) {erased}: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.")
+        @click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.")
+        @click.option("--preserve", default=None, help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').")
+        @click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) naming each concept's prompts.")
+        @click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').")
+        @functools.wraps(f)
+        def run(*args, forget_spec, concept, anchor, preserve, prompt_file, templates, **kwargs):
+            request = _unlearn_request(forget_spec, concept, anchor, required=required, preserve=preserve, prompts=prompt_file, templates=templates)
+            return f(*args, request=request, **kwargs)
+
+        return run
+
+    return wrap
+
+
 @cli.command()
 @click.option("--task", required=True, help=f"Data: {TASKS}.")
 @click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="flow", show_default=True, help="sd: a Stable-Diffusion-format pipeline (text encoder, VAE, cross-attention UNet; prompt tasks); i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.")
@@ -99,8 +129,7 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
 @click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale s.")
 @click.option("--mask", type=click.Choice(["inpaint", "outpaint"]), default=None, help="I2I models: complete held-out images with the centre hidden (inpaint, default) or only the centre kept (outpaint).")
-@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
-@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+@foreign_model_options
 @click.option("--seed", type=int, default=0, show_default=True)
 @placement_options
 def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, foreign_task, scheduler):
@@ -131,25 +160,18 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 
 @cli.command()
 @click.argument("model_dir")
-@click.option("--forget", "forget_spec", default=None, help="What the model should have forgotten, e.g. classes=3 or 'concept=circle;anchor=square'.")
-@click.option("--concept", default=None, help="The erased concept(s), as given to unlearn (separated by ';').")
-@click.option("--anchor", default=None, help="What the concept should have become.")
-@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts that should be kept, separated by ';'.")
-@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (prompt, optional concept and split); its --split rows are judged.")
-@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates, separated by ';' (e.g. 'a photo of {}').")
+@request_options(required=False)
 @click.option("--judge", default=None, help="Text-to-image pipelines: judge the request's prompts with a genunlearn classifier folder or a CLIP folder (CLIPModel + CLIPProcessor, zero-shot on the concept names) instead of the task's judge; needed without a task.")
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True, help="Held-out data the real references come from: test to report, val to tune settings on.")
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
 @click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
-@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
-@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+@foreign_model_options
 @placement_options
-def evaluate(model_dir, forget_spec, concept, anchor, preserve, prompt_file, templates, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
+def evaluate(model_dir, request, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
     numbers `genunlearn bench` reports), or a text-to-image pipeline on prompts with --judge."""
-    request = _unlearn_request(forget_spec, concept, anchor, required=False, preserve=preserve, prompts=prompt_file, templates=templates)
     evaluate_model(model_dir, request, n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler, judge=judge)
 
 
@@ -184,22 +206,16 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @cli.command()
 @click.argument("model_dir")
 @click.option("--method", required=True, help="Unlearning method (see `genunlearn methods`).")
-@click.option("--forget", "forget_spec", default=None, help="What to forget, e.g. classes=3 (or use --concept/--anchor).")
-@click.option("--concept", default=None, help="Concept to erase: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.")
-@click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.")
-@click.option("--preserve", default=None, help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').")
-@click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) whose prompts about each concept are erased.")
-@click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').")
+@request_options(required=True)
 @click.option("--out", required=True, help="Output folder for the unlearned model.")
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
 @click.option("--steps", type=int, default=None, help="Step budget (epochs for classifiers).")
 @click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
 @click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
-@click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")
-@click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")
+@foreign_model_options
 @placement_options
-def unlearn(model_dir, method, forget_spec, concept, anchor, preserve, prompt_file, templates, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
+def unlearn(model_dir, method, request, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
     """Run an unlearning method on a saved model and save the result in the same format."""
     from genunlearn.config import parse_overrides, read_config_file
 
@@ -209,7 +225,6 @@ def unlearn(model_dir, method, forget_spec, concept, anchor, preserve, prompt_fi
         values["override"] = override
     if divergence is not None:
         values["divergence"] = divergence
-    request = _unlearn_request(forget_spec, concept, anchor, preserve=preserve, prompts=prompt_file, templates=templates)
     unlearn_model(model_dir, method, request, out, values, steps=steps, task=foreign_task, scheduler=scheduler)
 
 
