@@ -75,13 +75,10 @@ def canvas_prompt_accuracy(model, judge, split: str, n_per_row: int, seed: int =
     """Every fully specified canvas row (object, style, colour) ``n_per_row`` times, each with a caption
     drawn from ``split`` (``train`` phrasings, or ``paraphrase``: held-out templates); the share of
     samples with every attribute judged right, and per attribute."""
-    from genunlearn.data import canvas, caption_pool
+    from genunlearn.data import canvas, caption_pool, draw_captions
 
     rows = torch.tensor([(o, s, c) for o in range(8) for s in range(6) for c in range(6)]).repeat_interleave(n_per_row, 0)
-    pools = [caption_pool("canvas")(row, split) for row in rows.tolist()]
-    draw = torch.rand(len(pools), generator=torch.Generator().manual_seed(seed)).tolist()
-    captions = [pool[min(int(u * len(pool)), len(pool) - 1)] for pool, u in zip(pools, draw)]
-    cond = model.prompt_cond(captions)
+    cond = model.prompt_cond(draw_captions(caption_pool("canvas"), rows.tolist(), split, torch.Generator().manual_seed(seed)))
     pred = judge.predict(model.sample(len(cond), cond, generator=torch.Generator().manual_seed(seed)))
     right = pred == rows
     return {"all": float(right.all(1).float().mean()), **{a.name: float(right[:, i].float().mean()) for i, a in enumerate(canvas.ATTRIBUTES)}}

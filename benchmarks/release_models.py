@@ -10,6 +10,14 @@ temporary cache, then copied, with the sha256 of every file, into the package.
 
 Training is seeded and bit-identical on one machine and thread count (the script uses one thread);
 ``config.json`` records the measured training time, so only the weight files are compared.
+
+The canvas text-to-image pipeline (the base of ``benchmarks/t2i_erasure.py`` and of a first erasure)
+trains for well over an hour, so ``--add-canvas`` does not train it again: it copies the entry the
+library's cached path made in the user's cache (``python benchmarks/base_models.py --cached --only
+canvas/sd``, two threads), with the training time it recorded, trains the canvas judge into the
+temporary cache, and replaces the shipped canvas entries with both. Either run keeps the other's entries.
+
+    python benchmarks/release_models.py --add-canvas
 """
 
 from __future__ import annotations
@@ -58,21 +66,49 @@ def train_entries(cache: Path, kinds: tuple[str, ...]) -> dict:
     return what
 
 
+def canvas_entries(cache: Path) -> dict:
+    """The canvas pipeline copied from the user's cache into ``cache``, and the canvas judge trained
+    there; ``{"<section>/<name>": (what, training seconds)}``."""
+    from genunlearn.cache import cache_root
+    from genunlearn.checkpoint import read_json
+    from genunlearn.eval.judge import load_judge
+    from genunlearn.families import get_family
+
+    key = get_family("generative").job("canvas", "sd").key()
+    source = cache_root() / "models" / key
+    if not (source / "model_index.json").is_file():
+        sys.exit(f"no canvas pipeline in {source}: train it first (python benchmarks/base_models.py --cached --only canvas/sd)")
+    info = read_json(source / "genunlearn.json").get("info", {})
+    shutil.copytree(source, cache / "models" / key)
+    os.environ["GENUNLEARN_CACHE"] = str(cache)
+    os.environ["GENUNLEARN_RELEASED"] = "0"
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    load_judge("canvas", verbose=False)
+    judge_seconds = time.perf_counter() - t0
+    (judge,) = (cache / "judges").iterdir()
+    return {f"models/{key}": ("canvas sd base pipeline", info["train_seconds"]), f"judges/{judge.name}": ("canvas judge", judge_seconds)}
+
+
 def files_of(folder: Path) -> list[str]:
+    """Every file of a cache entry, a pipeline's component folders included."""
     from genunlearn.checkpoint import MANIFEST
 
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST)  # atomic_dir writes MANIFEST itself
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)  # atomic_dir writes MANIFEST itself
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="retrain and compare the weight files' sha256 with the shipped ones")
     ap.add_argument("--kinds", default=",".join(KINDS), help="model kinds to release (default: flow,diffusion)")
+    ap.add_argument("--add-canvas", action="store_true", help="add the cached canvas pipeline and the canvas judge to the shipped entries")
     args = ap.parse_args()
-    from genunlearn.released import RELEASED_DIR, sha256
+    from genunlearn.released import RELEASED_DIR, manifest, sha256
 
     cache = Path(tempfile.mkdtemp(prefix="genunlearn-release-"))
-    what = train_entries(cache, tuple(args.kinds.split(",")))
+    what = canvas_entries(cache) if args.add_canvas else train_entries(cache, tuple(args.kinds.split(",")))
     entries = {}
     for name, (label, seconds) in what.items():
         folder = cache / name
@@ -87,12 +123,15 @@ def main() -> None:
             print(f"{'identical' if same else 'DIFFERS'}: {entry['what']} ({name})")
         shutil.rmtree(cache)
         sys.exit(1 if differ else 0)
-    shutil.rmtree(RELEASED_DIR, ignore_errors=True)
-    for name, entry in entries.items():
-        (RELEASED_DIR / name).mkdir(parents=True)
-        for f in entry["files"]:
+    replaced = [k for k, v in manifest().items() if v["what"].startswith("canvas ") == args.add_canvas]  # this run's kind of entry
+    for name in replaced:
+        shutil.rmtree(RELEASED_DIR / name)
+    entries = {**{k: v for k, v in manifest().items() if k not in replaced}, **entries}
+    for name in what:
+        for f in entries[name]["files"]:
+            (RELEASED_DIR / name / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cache / name / f, RELEASED_DIR / name / f)
-        print(f"{entry['what']:<45} trained {entry['train_seconds']:>7.1f}s  {name}")
+        print(f"{entries[name]['what']:<45} trained {entries[name]['train_seconds']:>7.1f}s  {name}")
     atomic_write_text(RELEASED_DIR / "manifest.json", json.dumps({"entries": entries}, indent=1, sort_keys=True) + "\n")
     size = sum(p.stat().st_size for p in RELEASED_DIR.rglob("*") if p.is_file())
     print(f"wrote {len(entries)} entries, {size / 2**20:.1f} MiB, to {RELEASED_DIR}")

@@ -421,7 +421,7 @@ def demo(out):
 @click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio. prompt: the original pipeline, which draws the concept images and is attacked too.")
 @click.option("--judge", default=None, help="prompt: a genunlearn classifier or CLIP folder judging the samples (as evaluate --judge); default: the task's judge.")
 @click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
-@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed; prompt: steps, lr, tokens, n, images, batch_size, seed).")
+@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: space (mix or free), steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed; prompt: steps, lr, tokens, n, images, batch_size, seed).")
 @placement_options
 def probe(model_dir, forget_spec, probe_name, reference, judge, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;

@@ -65,7 +65,8 @@ def install(section: str, name: str, folder: Path) -> bool:
                 print(f"note: released {record['what']} ({src / file}) fails its sha256 check; training it instead", file=sys.stderr)
             return False
     with atomic_dir(folder, quiet=True) as tmp:
-        for file in record["files"]:
+        for file in record["files"]:  # a pipeline's files sit in component folders (unet/, vae/, ...)
+            (tmp / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / file, tmp / file)
     if is_main_process():
         print(f"using the released {record['what']} (sha256 checked; it trained in {record['train_seconds']:.0f}s)", file=sys.stderr)

@@ -54,6 +54,16 @@ def caption_pool(name: str):
     return canvas_paraphrases.captions if name == "canvas" else None
 
 
+def draw_captions(pool, rows: list, split: str, generator) -> list[str]:
+    """One caption per attribute row, drawn uniformly from ``pool(row, split)`` with ``generator``
+    (on the CPU): evaluation prompts of a captioned task."""
+    import torch
+
+    pools = [pool(row, split) for row in rows]
+    draw = torch.rand(len(pools), generator=generator, device="cpu").tolist()
+    return [p[min(int(u * len(p)), len(p) - 1)] for p, u in zip(pools, draw)]
+
+
 def fit_split(name: str):
     """The training split without its validation part: what a tuning experiment trains on (procedural
     tasks draw their validation data fresh, so theirs is the whole training split)."""

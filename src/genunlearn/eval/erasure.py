@@ -48,11 +48,11 @@ def _pick(rows: list, limit: int, g: torch.Generator) -> list:
 
 
 def _prompts(rows: list, concept: list[int], pool, split: str, n: int, g: torch.Generator) -> PromptSet:
+    from genunlearn.data import draw_captions
+
     rows = [r for r in rows for _ in range(n)]
     concept = [c for c in concept for _ in range(n)]
-    captions = [pool(r, split) for r in rows]
-    draw = torch.rand(len(rows), generator=g, device="cpu").tolist()
-    return PromptSet(torch.tensor(rows), [c[min(int(u * len(c)), len(c) - 1)] for c, u in zip(captions, draw)], torch.tensor(concept))
+    return PromptSet(torch.tensor(rows), draw_captions(pool, rows, split, g), torch.tensor(concept))
 
 
 def erasure_prompts(task: str, attributes, concepts: list[str], split: str, *, rows_per_concept: int, retained_rows: int, n_per_row: int) -> tuple[list[tuple[int, int]], PromptSet, PromptSet, PromptSet]:
@@ -111,10 +111,13 @@ class ErasureEvaluator:
         self.base_kept = _draw(base, self.kept, self.seed)
         floor = _draw(base, self.kept, self.seed + 100)
         self.fd_floor = metrics.frechet_distance(judge, floor, self.base_kept)
-        self.base = self(base)
+        self.base = self._measure(base, self.base_kept)
 
     def __call__(self, model) -> dict:
-        x_kept = _draw(model, self.kept, self.seed)
+        return self._measure(model, _draw(model, self.kept, self.seed))
+
+    def _measure(self, model, x_kept: torch.Tensor) -> dict:
+        """The metrics of ``model`` whose retained prompts drew ``x_kept``."""
         ua, by = _ua(self.judge.predict(_draw(model, self.target, self.seed)), self.target, self.erased)
         generality, _ = _ua(self.judge.predict(_draw(model, self.paraphrase, self.seed)), self.paraphrase, self.erased)
         pred = self.judge.predict(x_kept)

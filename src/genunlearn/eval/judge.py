@@ -78,9 +78,18 @@ def judge_config(task: str, data) -> tuple[dict, dict]:
     return {**JUDGE_NET, "in_channels": data.sample_shape[0], "heads": list(data.cond_vocab), **net_changes}, {**JUDGE_TRAIN, **train_changes}
 
 
+def judge_key(task: str, train_data) -> str:
+    """The cache key of ``task``'s judge: its data's fingerprint, network, training and seed."""
+    from genunlearn.cache import config_hash
+    from genunlearn.data.fingerprint import data_identity
+
+    net_cfg, train_cfg = judge_config(task, train_data)
+    return config_hash({"judge": data_identity(task)["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED})
+
+
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
-    from genunlearn.cache import cache_root, config_hash, read_entry, store_network
+    from genunlearn.cache import cache_root, read_entry, store_network
     from genunlearn.data import TOY_TASKS, load_dataset
     from genunlearn.data.fingerprint import data_identity
     from genunlearn.data.toy2d import TOYS
@@ -92,7 +101,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     train_data = load_dataset(task, "train")
     net_cfg, train_cfg = judge_config(task, train_data)
     data_id = data_identity(task)
-    key = config_hash({"judge": data_id["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED})
+    key = judge_key(task, train_data)
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
     cfg = read_entry(folder, "judge", key, data_id)
     if cfg is not None:

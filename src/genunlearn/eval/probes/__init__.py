@@ -1,4 +1,4 @@
-"""Attack probes: does the forgetting survive an attack? (issue 16)
+"""Attack probes: does the forgetting survive an attack?
 
 ``relearn`` (fine-tune on k forget samples, the curve of forgotten content drawn, AUC ratio to the
 retrain model),
