@@ -66,7 +66,7 @@ def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, w
 
 def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, before: Callable | None = None, desc: str = "classifier") -> float:
     """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
-    ``extra(net, epoch)`` adds a regulariser; ``before()`` runs ahead of each step's forward pass
+    ``extra(net, epoch)`` adds a regulariser; ``before(update)`` runs ahead of each step's forward pass
     (SalUn-soft's proximal step). Returns wall-clock seconds."""
     from genunlearn.training import TrainConfig
     from genunlearn.training.classifier import fit_classifier, scheduled
@@ -76,9 +76,9 @@ def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: 
     cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
     source = scheduled(batches)
 
-    def draw(g):
-        before()
-        return source(g)
+    def draw(g, update):
+        before(update)
+        return source(g, update)
 
     return fit_classifier(net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
 
