@@ -42,7 +42,7 @@ from genunlearn.eval.probes import run_probe
 from genunlearn.eval.probes.common import Counter
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
-from genunlearn.methods import get_method, load_all
+from genunlearn.methods import get_method
 from genunlearn.recipes import TrainJob, train_cached
 
 METHODS = ("salun", "random_label", "esd", "sfd", "continualflow", "fdiv")
@@ -185,7 +185,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    load_all()
     data = load_dataset("digits")
     res_path = out / args.results
     results = json.loads(res_path.read_text()) if res_path.is_file() else {}

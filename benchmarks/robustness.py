@@ -405,9 +405,24 @@ def run_catalogue(keep: str | None = None) -> dict:
 
 
 # --- part 2: kill tests ---------------------------------------------------------------------------
-def _run(argv, env, kill_after: float | None = None) -> tuple[int, str, float]:
+# the CLI with a loop callback that SIGKILLs the process after loop step argv[1] (of any training)
+KILLED_CLI = """
+import functools, os, signal, sys
+import genunlearn.training, genunlearn.training.loop as loop
+from genunlearn.cli import main
+
+at = int(sys.argv[1])
+kill = loop.every_step(lambda done, _record: done == at and os.kill(os.getpid(), signal.SIGKILL))
+real = loop.train_objectives
+loop.train_objectives = genunlearn.training.train_objectives = functools.wraps(real)(lambda objectives, **kw: real(objectives, **{**kw, "callbacks": (*kw.get("callbacks", ()), kill)}))
+main(sys.argv[2:])
+"""
+
+
+def _run(argv, env, kill_after: float | None = None, kill_step: int | None = None) -> tuple[int, str, float]:
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "genunlearn", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = ["-m", "genunlearn"] if kill_step is None else ["-c", KILLED_CLI, str(kill_step)]
+    p = subprocess.Popen([sys.executable, *command, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if kill_after is not None:
         try:
             p.wait(timeout=kill_after)
@@ -472,7 +487,10 @@ def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random
     kills += [f"save:{s}:{out.name}" for s in ("tmp", "written", "carried", "swapped")]
     log, resumed = [], 0
     for at in kills:
-        code, err, secs = _run(argv_for(out), {**run_env, "GENUNLEARN_KILL_AT": at})
+        if at.startswith("step:"):
+            code, err, secs = _run(argv_for(out), run_env, kill_step=int(at[5:]))
+        else:
+            code, err, secs = _run(argv_for(out), {**run_env, "GENUNLEARN_KILL_AT": at})
         said = next((ln for ln in err.splitlines() if ln.startswith("resuming")), None)
         resumed += said is not None
         start = f"resumed at {said.split('at step ')[1].split(' ')[0]}" if said else "no checkpoint to resume"

@@ -35,7 +35,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.classification import METRICS, avg_gap, classification_metrics, predict_proba
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget import ForgetRequest
-from genunlearn.model_folder import ClassifierModel
+from genunlearn.classify.model import ClassifierModel
 from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 
 TUNE_SEED = 0  # original/Retrain/unlearning seed of the validation runs; reported seeds are 1..N

@@ -113,12 +113,11 @@ FAST = {  # small budgets so every method finishes in seconds
 
 
 def all_methods(out: Path) -> None:
-    from genunlearn.methods import REGISTRY, load_all
+    from genunlearn.methods import registry
 
-    load_all()
     bases = tiny_bases(out / "bases")
     rows = []
-    for (family, name), cls in sorted(REGISTRY.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    for (family, name), cls in sorted(registry().items(), key=lambda kv: (kv[0][0], kv[0][1])):
         concept = "concept" in cls.accepts and "classes" not in cls.accepts
         kind = "shapes" if concept else {"classifier": "classifier", "i2i": "i2i"}.get(family) or next(k for k in ("diffusion", "flow") if k in cls.model_kinds)
         forget = ["--concept", "circle", "--anchor", "shape"] if concept else ["--forget", "classes=3"]

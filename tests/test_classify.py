@@ -12,7 +12,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.classification import avg_gap, classification_metrics, mia_efficacy
 from genunlearn.forget import ForgetRequest
 from genunlearn.methods import get_method
-from genunlearn.model_folder import ClassifierModel
+from genunlearn.classify.model import ClassifierModel
 
 TINY = Recipe(epochs=6)
 

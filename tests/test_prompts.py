@@ -161,7 +161,7 @@ def judges(tmp_path_factory):
     """A tiny CLIP folder (CLIPModel + CLIPProcessor) and a genunlearn classifier folder, random weights."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from genunlearn.model_folder import ClassifierModel
+    from genunlearn.classify.model import ClassifierModel
     from genunlearn.models.classifier import ConvClassifier
 
     root = tmp_path_factory.mktemp("judges")

@@ -197,7 +197,7 @@ def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
 
 def test_classifier_override_never_picks_a_forget_class(teacher, tmp_path):
     from genunlearn.methods.sfd import Overrides
-    from genunlearn.model_folder import ClassifierModel
+    from genunlearn.classify.model import ClassifierModel
 
     clf = build_network({"_class_name": "ConvClassifier", "in_channels": 1, "channels": (4,), "heads": (10,), "feature_dim": 8})
     with torch.no_grad():

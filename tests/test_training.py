@@ -187,3 +187,13 @@ def test_train_generative_on_replacement_data_keeps_the_task():
     only_zero = ring.subset((ring.labels == 0).nonzero().flatten()[:64])
     with pytest.raises(GenUnlearnError, match="retain split is empty"):
         train_generative(TrainJob("ring8", "flow", forget=ForgetRequest.of_classes(0), steps=2), data=only_zero, progress=False)
+
+
+def test_every_step_callbacks_run_after_each_step_log_callbacks_at_log_steps():
+    from genunlearn.training.loop import every_step
+
+    seen = []
+    net = torch.nn.Linear(2, 1)
+    callbacks = (every_step(lambda s, rec: seen.append((s, rec is not None))), lambda s, rec: seen.append(("log", s)))
+    train(net, lambda m, g: m(torch.ones(1, 2)).pow(2).sum(), TrainConfig(steps=5, log_every=2), progress=False, callbacks=callbacks)
+    assert seen == [(1, False), (2, True), ("log", 2), (3, False), (4, True), ("log", 4), (5, True), ("log", 5)]

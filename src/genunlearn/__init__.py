@@ -21,7 +21,7 @@ _LAZY = {
     "use_device": "genunlearn.device:use",
     "ForgetRequest": "genunlearn.forget:ForgetRequest",
     "GenerativeModel": "genunlearn.generative:GenerativeModel",
-    "ClassifierModel": "genunlearn.model_folder:ClassifierModel",
+    "ClassifierModel": "genunlearn.classify.model:ClassifierModel",
     "get_method": "genunlearn.methods:get_method",
     "load_dataset": "genunlearn.data:load_dataset",
     "describe_data": "genunlearn.data.describe:describe_data",

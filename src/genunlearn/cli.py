@@ -16,6 +16,7 @@ import click
 from genunlearn.api import check_out_dir
 from genunlearn.distributed import is_main_process
 from genunlearn.errors import GenUnlearnError
+from genunlearn.families import KINDS
 
 TASKS = "ring8|checkerboard|moons|circles|digits|shapes|canvas, a folder of class sub-folders, or an .npz"
 
@@ -25,7 +26,7 @@ TASKS = "ring8|checkerboard|moons|circles|digits|shapes|canvas, a folder of clas
 def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
-MODEL_KINDS = ("flow", "diffusion", "sd", "i2i", "classifier")  # families.KINDS, spelled out to keep --help import-free
+MODEL_KINDS = tuple(KINDS)  # the families' table (torch-free)
 NETWORKS = ("builtin", "unet2d")  # recipes.NETWORKS, likewise
 PROBES = ("relearn", "cond", "noise", "complete", "prompt")  # eval.probes.PROBES, likewise (a test checks both)
 DEVICES = ("auto", "cpu", "cuda", "mps")  # device.DEVICES, likewise
@@ -232,7 +233,7 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
     """``unlearn`` for every family: the folder says its family, whose registered method runs."""
     from genunlearn.api import unlearn as api_unlearn
     from genunlearn.methods import get_method
-    from genunlearn.model_folder import folder_family
+    from genunlearn.families import folder_family
     from genunlearn.training.loop import resumable_run
 
     out_path = check_out_dir(out)
@@ -514,9 +515,9 @@ def classify_train(task, out, epochs, forget_spec, fraction, seed):
 def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
     """Unlearn a forget set from a saved classifier."""
     from genunlearn.config import parse_overrides
-    from genunlearn.model_folder import ClassifierModel
+    from genunlearn.families import get_family
 
-    task = ClassifierModel.from_pretrained(model_dir).info.get("task", "digits")
+    task = get_family("classifier").load(model_dir).info.get("task", "digits")
     values = parse_overrides(sets)
     if method != "retrain":
         values.setdefault("seed", seed)
@@ -531,17 +532,16 @@ def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
 def classify_evaluate(model_dir, retrain_dir, forget_spec, fraction, seed):
     """UA, RA, TA, MIA-Efficacy (in %), and Avg. Gap to a retrained classifier."""
     from genunlearn.eval.classification import avg_gap
-    from genunlearn.families import get_family
-    from genunlearn.model_folder import ClassifierModel
-
     from genunlearn.data.fingerprint import model_dataset
+    from genunlearn.families import get_family
 
-    model = ClassifierModel.from_pretrained(model_dir)
+    family = get_family("classifier")
+    model = family.load(model_dir)
     task = model.info.get("task", "digits")
     request = _classify_request(task, forget_spec, fraction, seed)
     model_dataset(model).split(request)  # the model's data (fingerprint checked) and the request, before any work
-    retrain = ClassifierModel.from_pretrained(retrain_dir) if retrain_dir else None
-    evaluate = get_family("classifier").evaluator(task, request)
+    retrain = family.load(retrain_dir) if retrain_dir else None
+    evaluate = family.evaluator(task, request)
     m = evaluate(model)
     if retrain is not None:
         m["AvgGap"] = avg_gap(m, evaluate(retrain))

@@ -1,12 +1,10 @@
 """A saved model is one folder: ``config.json`` (format, family, network config, data, info) and
-``network.safetensors``. Generative, classifier and I2I models share this save/load; the folder
-says its family, and ``load_model`` dispatches on it.
+``network.safetensors``. Generative, classifier and I2I models share this save/load; each family's
+model class lives with its family (``Family.model_class``), and ``families.open_model`` opens a folder.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,14 +14,6 @@ from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
 from genunlearn.data.dataset import Attribute
 from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError
-
-# family name → the class holding its models (imported on demand)
-MODEL_CLASSES = {
-    "generative": "genunlearn.generative:GenerativeModel",
-    "classifier": "genunlearn.model_folder:ClassifierModel",
-    "i2i": "genunlearn.i2i.model:I2IModel",
-}
-
 
 class ModelFolder:
     """Mixin for a dataclass with ``net``, ``data`` (``Dataset.meta()``) and ``info`` fields."""
@@ -83,43 +73,3 @@ class ModelFolder:
         if missing:
             raise GenUnlearnError(f"{path}/config.json: missing entry {missing[0]!r}")
         return cls.from_config(load_network(path, cfg["network"]), cfg).to(current().device)
-
-
-@dataclass
-class ClassifierModel(ModelFolder):
-    """An image classifier (SalUn's classification setting) and the data it classifies."""
-
-    net: torch.nn.Module
-    data: dict
-    info: dict = field(default_factory=dict)
-
-    family = "classifier"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.data["attributes"][0]["values"])
-
-
-def model_class(family: str):
-    if family not in MODEL_CLASSES:
-        raise GenUnlearnError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_CLASSES)}")
-    module, name = MODEL_CLASSES[family].split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def folder_family(path: str | Path) -> str:
-    """The family a saved folder says it holds (reads JSON only). diffusers pipeline and model
-    folders are generative models (``diffusers_io``)."""
-    from genunlearn.diffusers_io import is_diffusers_folder
-
-    if Path(path).is_dir() and is_diffusers_folder(path):
-        return "generative"
-    family = read_config(path).get("kind")
-    if family not in MODEL_CLASSES:
-        raise GenUnlearnError(f"{path}: holds a {family!r} file, not a model (expected one of {', '.join(MODEL_CLASSES)})")
-    return family
-
-
-def load_model(path: str | Path):
-    """Load any saved model folder, dispatching on the family it records."""
-    return model_class(folder_family(path)).from_pretrained(path)

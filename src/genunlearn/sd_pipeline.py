@@ -134,7 +134,8 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
 
     from genunlearn.data import caption_pool
     from genunlearn.diffusers_io import DiffusersModel, encode_latents
-    from genunlearn.models.text_unet import TextUNetView, row_prompts, tokenize
+    from genunlearn.models.soft_prompt import tokenize
+    from genunlearn.models.text_unet import TextUNetView, row_prompts
     from genunlearn.processes import build_process
     from genunlearn.processes.conditioning import drop_condition
     from genunlearn.training import TrainConfig, train

@@ -11,20 +11,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from genunlearn.classify.unlearn import UnlearnConfig, unlearn_classifier
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 
 
 class _ClassifierMethod(Method):
-    accepts = ("classes", "samples")
-    family = "classifier"
-    model_kinds = ("classifier",)
     Config = UnlearnConfig
     plan: ClassVar[str]
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from dataclasses import replace
 
-        from genunlearn.model_folder import ClassifierModel
+        from genunlearn.classify.model import ClassifierModel
 
         self.check(model, request)
         forget, retain = data.split(request)
@@ -34,31 +31,26 @@ class _ClassifierMethod(Method):
         return ClassifierModel(net, model.data, info)
 
 
-@register
 class ClassifierSalUn(_ClassifierMethod):
     """Saliency-masked random labelling: only the top ``mask_ratio`` weights move."""
 
-    name, plan = "salun", "salun"
+    plan = "salun"
 
 
-@register
 class ClassifierRandomLabel(_ClassifierMethod):
-    name, plan = "random_label", "random_label"
+    plan = "random_label"
 
 
-@register
 class ClassifierFinetune(_ClassifierMethod):
-    name, plan = "finetune", "finetune"
+    plan = "finetune"
 
 
-@register
 class ClassifierGradAscent(_ClassifierMethod):
-    name, plan = "grad_ascent", "grad_ascent"
+    plan = "grad_ascent"
 
 
-@register
 class ClassifierL1Sparse(_ClassifierMethod):
-    name, plan = "l1_sparse", "l1_sparse"
+    plan = "l1_sparse"
 
 
 @dataclass
@@ -66,14 +58,9 @@ class ClassifierRetrainConfig:
     use_cache: bool = True
 
 
-@register
 class ClassifierRetrain(Method):
     """Retrain from scratch on the retain split with the original's recipe and seed (cached)."""
 
-    name = "retrain"
-    accepts = ("classes", "samples")
-    family = "classifier"
-    model_kinds = ("classifier",)
     Config = ClassifierRetrainConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):

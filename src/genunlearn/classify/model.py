@@ -1,4 +1,5 @@
-"""The classifier recipe (original and retrain models), epoch schedules and forget scenarios.
+"""The classifier model folder, its recipe (original and retrain models), epoch schedules and
+forget scenarios.
 
 Training runs through the one classifier trainer (``training.classifier``): an epoch schedule is a
 precomputed list of minibatches, consumed one per step. A minibatch is
@@ -8,18 +9,34 @@ precomputed list of minibatches, consumed one per step. A minibatch is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
+from genunlearn.model_folder import ModelFolder
 
 NETWORK = {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128}
 SCENARIOS = ("classwise", "random")
 CLASSWISE_CLASS = 3
 RANDOM_FRACTION = 0.1
+
+
+@dataclass
+class ClassifierModel(ModelFolder):
+    """An image classifier (SalUn's classification setting) and the data it classifies."""
+
+    net: torch.nn.Module
+    data: dict
+    info: dict = field(default_factory=dict)
+
+    family = "classifier"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.data["attributes"][0]["values"])
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, w
 
 def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, before: Callable | None = None, desc: str = "classifier") -> float:
     """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
-    ``extra(net, epoch)`` adds a regulariser; ``before()`` runs ahead of each step's forward pass
+    ``extra(net, epoch)`` adds a regulariser; ``before(update)`` runs ahead of each step's forward pass
     (SalUn-soft's proximal step). Returns wall-clock seconds."""
     from genunlearn.training import TrainConfig
     from genunlearn.training.classifier import fit_classifier, scheduled
@@ -59,9 +76,9 @@ def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: 
     cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
     source = scheduled(batches)
 
-    def draw(g):
-        before()
-        return source(g)
+    def draw(g, update):
+        before(update)
+        return source(g, update)
 
     return fit_classifier(net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
 
@@ -144,7 +161,6 @@ def train_job(job: ClassifierJob):
     from dataclasses import asdict
 
     from genunlearn.data import load_dataset
-    from genunlearn.model_folder import ClassifierModel
 
     data = load_dataset(job.task)
     train_data = data if job.forget is None else data.split(job.forget)[1]
@@ -157,6 +173,5 @@ def train_job(job: ClassifierJob):
 def train_cached(job: ClassifierJob, *, use_cache: bool = True):
     from genunlearn.cache import cached
     from genunlearn.data.fingerprint import data_identity
-    from genunlearn.model_folder import ClassifierModel
 
     return cached(job.key(), lambda _work: train_job(job), ClassifierModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))

@@ -112,16 +112,15 @@ def soft_threshold_steps(net, batches: list[Batch], ratio: float, epochs: int):
     post-step hook, so the step after update u − 1 runs before update u draws its batch (``before``)
     and ``finish()`` applies the one after the last update. θ_o = the weights now."""
     from genunlearn.methods.saliency import soft_threshold_
-    from genunlearn.training.loop import current_update
 
     init = {k: p.detach().clone() for k, p in net.named_parameters()}
 
     def prox(u: int) -> None:  # after update u, in that update's epoch
         soft_threshold_(net, init, ratio * (1 - batches[u][0] / epochs))
 
-    def before():
-        if current_update() > 0:
-            prox(current_update() - 1)
+    def before(update: int):
+        if update > 0:
+            prox(update - 1)
 
     return before, lambda: prox(len(batches) - 1)
 

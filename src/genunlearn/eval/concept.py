@@ -185,7 +185,7 @@ def load_label_judge(folder, names: list[str]) -> LabelJudge:
     """The judge in ``folder``; a CLIP judge's labels are ``names`` (the request's concepts, anchor and
     preserved concepts), a classifier's its own class names."""
     if judge_kind(folder) == "classifier":
-        from genunlearn.model_folder import ClassifierModel
+        from genunlearn.classify.model import ClassifierModel
 
         clf = ClassifierModel.from_pretrained(folder)
         judge = ImageJudge(clf.net, clf.attributes, {}, tuple(clf.data["sample_shape"]))

@@ -1,25 +1,36 @@
-"""Model families (generative, classifier, I2I) behind one protocol (``base.Family``)."""
+"""Model families (generative, classifier, I2I) behind one protocol (``base.Family``), and the one
+way to open a saved model folder (``open_model``).
+
+``FAMILIES`` is the one table: each family's class (imported on demand, so ``--help`` stays
+torch-free) and the ``train --model`` kinds it trains.
+"""
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+from typing import NamedTuple
+
 from genunlearn.errors import GenUnlearnError
 
-# family name → "module:class"; imported on demand
+
+class FamilyEntry(NamedTuple):
+    target: str  # "module:Class" of the Family
+    kinds: tuple[str, ...]  # the ``train --model`` values it trains
+
+
 FAMILIES = {
-    "generative": "genunlearn.families.generative:GenerativeFamily",
-    "classifier": "genunlearn.families.classifier:ClassifierFamily",
-    "i2i": "genunlearn.families.i2i:I2IFamily",
+    "generative": FamilyEntry("genunlearn.families.generative:GenerativeFamily", ("flow", "diffusion", "sd")),
+    "classifier": FamilyEntry("genunlearn.families.classifier:ClassifierFamily", ("classifier",)),
+    "i2i": FamilyEntry("genunlearn.families.i2i:I2IFamily", ("i2i",)),
 }
-# what ``train --model`` accepts → the family that trains it
-KINDS = {"flow": "generative", "diffusion": "generative", "sd": "generative", "classifier": "classifier", "i2i": "i2i"}
+KINDS = {kind: name for name, entry in FAMILIES.items() for kind in entry.kinds}  # ``train --model`` value → family
 
 
 def get_family(name: str):
-    import importlib
-
     if name not in FAMILIES:
         raise GenUnlearnError(f"unknown model family {name!r}; expected one of {', '.join(FAMILIES)}")
-    module, cls = FAMILIES[name].split(":")
+    module, cls = FAMILIES[name].target.split(":")
     return getattr(importlib.import_module(module), cls)()
 
 
@@ -29,10 +40,22 @@ def family_for_kind(kind: str):
     return get_family(KINDS[kind])
 
 
+def folder_family(path) -> str:
+    """The family a saved folder says it holds (reads JSON only). diffusers pipeline and model
+    folders are generative models (``diffusers_io``)."""
+    from genunlearn.checkpoint import read_config
+    from genunlearn.diffusers_io import is_diffusers_folder
+
+    if Path(path).is_dir() and is_diffusers_folder(path):
+        return "generative"
+    family = read_config(path).get("kind")
+    if family not in FAMILIES:
+        raise GenUnlearnError(f"{path}: holds a {family!r} file, not a model (expected one of {', '.join(FAMILIES)})")
+    return family
+
+
 def open_model(path, **options):
     """(family, model) for a saved model folder: the folder says its family. ``options`` (``task``,
     ``scheduler``) describe a foreign (diffusers) model."""
-    from genunlearn.model_folder import folder_family
-
     family = get_family(folder_family(path))
     return family, family.load(path, **{k: v for k, v in options.items() if v is not None})

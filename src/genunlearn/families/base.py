@@ -29,16 +29,25 @@ class MetricSpec:
 
 class Family:
     name: ClassVar[str]
-    kinds: ClassVar[tuple[str, ...]]  # the ``--model`` values it trains
     metrics: ClassVar[tuple[MetricSpec, ...]]
 
     # --- models -----------------------------------------------------------------------------
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The ``train --model`` values it trains (``families.FAMILIES``)."""
+        from genunlearn.families import FAMILIES
+
+        return FAMILIES[self.name].kinds
+
+    @property
+    def model_class(self) -> type:
+        """The class of this family's models (a ``ModelFolder``)."""
+        raise NotImplementedError
+
     def load(self, path, **options):
         """The model saved at ``path``; ``options`` (e.g. a foreign model's ``task``) are for families that take them."""
-        from genunlearn.model_folder import model_class
-
         reject_options(self.name, options)
-        return model_class(self.name).from_pretrained(path)
+        return self.model_class.from_pretrained(path)
 
     def job(self, task: str, kind: str, *, forget=None, steps: int | None = None, seed: int = 0, options: dict | None = None):
         """What determines a base (``forget=None``) or retrain model; has ``key()``."""

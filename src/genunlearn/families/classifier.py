@@ -7,13 +7,18 @@ from genunlearn.families.base import Family, MetricSpec, reject_options
 
 class ClassifierFamily(Family):
     name = "classifier"
-    kinds = ("classifier",)
     metrics = (
         MetricSpec("UA", "UA % ≈ retrain", "{:.2f}", "retrain", 1),
         MetricSpec("RA", "RA % ↑", "{:.2f}", "higher", 1),
         MetricSpec("TA", "TA % ↑", "{:.2f}", "higher", 1),
         MetricSpec("MIA", "MIA-Eff. % ≈ retrain", "{:.2f}", "retrain", 1),
     )
+
+    @property
+    def model_class(self):
+        from genunlearn.classify.model import ClassifierModel
+
+        return ClassifierModel
 
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
         """``steps`` counts epochs for classifiers."""

@@ -22,7 +22,6 @@ def check_text_to_image_task(task: str, overrides: dict) -> None:
 
 class GenerativeFamily(Family):
     name = "generative"
-    kinds = ("flow", "diffusion", "sd")
     metrics = (
         MetricSpec("forgotten_class_still_drawn", "forgotten class still drawn ↓", "{:.1%}", "lower", 100),
         MetricSpec("concept_still_shown", "concept still shown ↓", "{:.1%}", "lower", 100),
@@ -41,17 +40,22 @@ class GenerativeFamily(Family):
         MetricSpec("mmd_retain", "MMD retained vs real ↓", "{:.4f}", "lower"),
     )
 
+    @property
+    def model_class(self):
+        from genunlearn.generative import GenerativeModel
+
+        return GenerativeModel
+
     def load(self, path, *, task=None, scheduler=None, **options):
         """A genunlearn folder, or a diffusers pipeline/model folder (``task``: its data; ``scheduler``:
         the scheduler folder of a bare model folder)."""
         from genunlearn.diffusers_io import DiffusersModel, is_diffusers_folder
-        from genunlearn.generative import GenerativeModel
 
         reject_options(self.name, options)
         if is_diffusers_folder(path):
             return DiffusersModel.from_pretrained(path, task=task, scheduler=scheduler)
         reject_options(self.name, {"task": task, "scheduler": scheduler})
-        return GenerativeModel.from_pretrained(path)
+        return self.model_class.from_pretrained(path)
 
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
         from genunlearn.recipes import TrainJob

@@ -33,8 +33,13 @@ def flatten(nested: dict, prefix: str = "") -> dict:
 
 class I2IFamily(Family):
     name = "i2i"
-    kinds = ("i2i",)
     metrics = (*_mask_metrics("inpaint"), *_mask_metrics("outpaint"))
+
+    @property
+    def model_class(self):
+        from genunlearn.i2i.model import I2IModel
+
+        return I2IModel
 
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
         from genunlearn.i2i.recipe import I2IJob

@@ -9,13 +9,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from genunlearn.i2i.unlearn import I2IConfig, unlearn_i2i
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 
 
 class _I2IMethod(Method):
-    accepts = ("classes", "samples")
-    family = "i2i"
-    model_kinds = ("i2i",)
     Config = I2IConfig
     loss: ClassVar[str]
 
@@ -23,41 +20,31 @@ class _I2IMethod(Method):
         return unlearn_i2i(model, request, data, self.config, self.loss, budget=budget, callbacks=callbacks)
 
 
-@register
 class I2I(_I2IMethod):
     """Ours: encoder-only; forget encodings → the frozen encoder's encodings of noise images."""
 
-    name, loss = "i2i", "i2i"
+    loss = "i2i"
 
 
-@register
 class I2IMaxLoss(_I2IMethod):
-    name, loss = "i2i_max_loss", "max_loss"
+    loss = "max_loss"
 
 
-@register
 class I2INoisyLabel(_I2IMethod):
-    name, loss = "i2i_noisy_label", "noisy_label"
+    loss = "noisy_label"
 
 
-@register
 class I2IRetainLabel(_I2IMethod):
-    name, loss = "i2i_retain_label", "retain_label"
+    loss = "retain_label"
 
 
-@register
 class I2IRandomEncoder(_I2IMethod):
-    name, loss = "i2i_random_encoder", "random_encoder"
+    loss = "random_encoder"
 
 
-@register
 class I2IRetrain(Method):
     """Retrain from scratch on the retain split with the original's recipe (and seed)."""
 
-    name = "i2i_retrain"
-    accepts = ("classes", "samples")
-    family = "i2i"
-    model_kinds = ("i2i",)
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.i2i.recipe import I2IJob, I2IRecipe, train_cached

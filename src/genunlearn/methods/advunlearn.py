@@ -28,7 +28,7 @@ import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.common import copy_net
 
 
@@ -79,11 +79,7 @@ def kept_prompts(model, request, limit: int, seed: int) -> list[str]:
     return [rows[i] for i in pick.tolist()]
 
 
-@register
 class AdvUnlearn(Method):
-    name = "advunlearn"
-    accepts = ("concept",)
-    model_kinds = ("diffusion",)
     Config = AdvUnlearnConfig
     data_free = True  # the concept latents are the pipeline's own samples
 

@@ -1,10 +1,11 @@
-"""The method interface and the one registry (every model family's methods).
+"""The method interface and the one registry (every model family's methods), lazy.
 
 A method is a small class with a typed ``Config`` (defaults written next to it) and
-``unlearn(model, request, data, *, budget, callbacks) -> model``. It names its model ``family``
-(generative, classifier, i2i) and the model kinds and forget-request kinds it accepts; others
-fail with one line before any work starts. A name may exist once per family (``salun`` is a
-classifier method and a diffusion method).
+``unlearn(model, request, data, *, budget, callbacks) -> model``. Its row in ``catalogue.CATALOGUE``
+names it and says its model ``family`` (generative, classifier, i2i), the model kinds and the
+forget-request kinds it accepts; others fail with one line before any work starts. A name may exist
+once per family (``salun`` is a classifier method and a diffusion method). ``method_class`` imports
+only the module of the method asked for.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, ClassVar
 
+from genunlearn.catalogue import BY_TARGET, CATALOGUE
 from genunlearn.errors import GenUnlearnError
-
-REGISTRY: dict[tuple[str, str], type["Method"]] = {}  # (family, name) → class
 
 
 @dataclass
@@ -23,14 +23,20 @@ class EmptyConfig:
 
 
 class Method:
-    name: ClassVar[str]
+    name: ClassVar[str]  # these four come from the class's catalogue row
+    family: ClassVar[str]
+    model_kinds: ClassVar[tuple[str, ...]]
     accepts: ClassVar[tuple[str, ...]]
-    family: ClassVar[str] = "generative"
-    model_kinds: ClassVar[tuple[str, ...]] = ("flow", "diffusion")
     Config: ClassVar[type] = EmptyConfig
     data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
     kind_defaults: ClassVar[dict[str, dict]] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
     closed_form: ClassVar[bool] = False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        row = BY_TARGET.get(f"{cls.__module__}:{cls.__qualname__}")
+        if row is not None:  # a shared base class (e.g. of the classifier methods) has no row
+            cls.name, cls.family, cls.model_kinds, cls.accepts = row.name, row.family, row.model_kinds, row.accepts
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
@@ -60,24 +66,21 @@ class Method:
         return {**info, "role": "unlearned", "method": self.name, "unlearn": record}
 
 
-def register(cls: type[Method]) -> type[Method]:
-    REGISTRY[(cls.family, cls.name)] = cls
-    return cls
-
-
 def method_class(name: str, family: str | None = None) -> type[Method]:
     """The class registered as ``name`` (for ``family``; without it, the name must be unique)."""
-    from genunlearn.methods import load_all
-
-    load_all()
-    matches = {f: cls for (f, n), cls in REGISTRY.items() if n == name and (family is None or f == family)}
+    matches = {e.family: e for e in CATALOGUE if e.name == name and (family is None or e.family == family)}
     if not matches:
-        known = sorted({n for (f, n) in REGISTRY if family is None or f == family})
+        known = sorted({e.name for e in CATALOGUE if family is None or e.family == family})
         where = f" for {family} models" if family else ""
         raise GenUnlearnError(f"unknown method {name!r}{where}; available: {', '.join(known)}")
     if len(matches) > 1:
         raise GenUnlearnError(f"method {name!r} exists for several model families ({', '.join(sorted(matches))}); say which")
-    return next(iter(matches.values()))
+    return next(iter(matches.values())).load()
+
+
+def registry() -> dict[tuple[str, str], type[Method]]:
+    """(family, name) → class for every method (imports them all)."""
+    return {(e.family, e.name): e.load() for e in CATALOGUE}
 
 
 def defaults_kind(model) -> str:

@@ -36,7 +36,7 @@ from genunlearn import device
 from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.progress import stage
 from genunlearn.training.loop import check_schedule
 
@@ -104,11 +104,7 @@ class Pool:
     cond: torch.Tensor | None  # (M, A) conditions that produced each sample, or None
 
 
-@register
 class ContinualFlow(Method):
-    name = "continualflow"
-    accepts = ("energy", "classes")
-    model_kinds = ("flow",)
     Config = ContinualFlowConfig
 
     def check(self, model, request) -> None:
@@ -148,7 +144,7 @@ class ContinualFlow(Method):
             from genunlearn.processes.composed import ComposedFlow
 
             net, result = self._compose(source, pool, steps, callbacks)
-            process = ComposedFlow(base=source.process.config(), steps=cfg.transport_steps)
+            process = ComposedFlow(base=source.process, steps=cfg.transport_steps)
         seconds = time.perf_counter() - t0 + energy_seconds
         if restored:
             stats["restored"] = energy.spec
@@ -181,7 +177,7 @@ class ContinualFlow(Method):
     def _base_stage(model):
         """A composed model's first stage (q0, which composed mode never changes); any other model itself."""
         while model.process.name == "composed":
-            model = model.with_net(model.net.base, process=model.process.base_process)
+            model = model.with_net(model.net.base, process=model.process.base)
         return model
 
     # --- pool ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params, without_null
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.processes.conditioning import unwrap
@@ -127,11 +127,7 @@ def esd_conditions(model, data, request, guide: str) -> ESDConditions:
     return ESDConditions(conds, anchors, conds[:0], conds.tolist(), others)
 
 
-@register
 class ESD(Method):
-    name = "esd"
-    accepts = ("classes", "concept")
-    model_kinds = ("diffusion",)
     Config = ESDConfig
 
     def reads_data(self, model, request) -> bool:

@@ -35,7 +35,7 @@ from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.forget import ForgetRequest
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.progress import stage
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
@@ -193,11 +193,7 @@ def importance_timesteps(process, n: int, generator) -> torch.Tensor:
     return torch.multinomial(w.clamp_min(0), n, replacement=True, generator=generator)
 
 
-@register
 class FDiv(Method):
-    name = "fdiv"
-    accepts = ("concept",)
-    model_kinds = ("diffusion",)
     Config = FDivConfig
 
     def reads_data(self, model, request) -> bool:
@@ -307,9 +303,7 @@ class FDiv(Method):
         return model.with_net(net, info=info)
 
 
-@register
 class ConceptAblation(FDiv):
     """Concept Ablation (model-based variant) = f-DMU's closed-form ``mse`` loss with the same pairs."""
 
-    name = "concept_ablation"
     Config = ConceptAblationConfig

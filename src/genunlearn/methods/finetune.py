@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.training.loop import check_schedule
 
 
@@ -30,10 +30,7 @@ class FinetuneConfig:
         check_schedule(self.lr_schedule, self.ema_decay)
 
 
-@register
 class Finetune(Method):
-    name = "finetune"
-    accepts = ("classes", "samples", "concept", "energy")
     Config = FinetuneConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):

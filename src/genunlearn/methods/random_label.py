@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genunlearn.methods.base import register
 from genunlearn.methods.salun import SalUn, SalUnConfig
 
 
@@ -13,7 +12,5 @@ class RandomLabelConfig(SalUnConfig):
     mask_ratio: float = 1.0
 
 
-@register
 class RandomLabel(SalUn):
-    name = "random_label"
     Config = RandomLabelConfig

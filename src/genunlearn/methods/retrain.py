@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 
 
 @dataclass
@@ -12,10 +12,7 @@ class RetrainConfig:
     use_cache: bool = True
 
 
-@register
 class Retrain(Method):
-    name = "retrain"
-    accepts = ("classes", "samples", "concept", "energy")
     Config = RetrainConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):

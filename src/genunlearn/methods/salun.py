@@ -20,7 +20,7 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.common import check_conditional, without_null
 from genunlearn.processes.conditioning import drop_condition
 
@@ -72,11 +72,7 @@ def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generato
     return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
 
 
-@register
 class SalUn(Method):
-    name = "salun"
-    accepts = ("classes", "samples")
-    model_kinds = ("diffusion",)
     Config = SalUnConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):

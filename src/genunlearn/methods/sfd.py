@@ -29,7 +29,7 @@ import torch
 from genunlearn import device
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.common import check_conditional, class_ids, copy_net, set_dropout
 from genunlearn.processes.one_step import OneStep
 
@@ -112,7 +112,7 @@ class Overrides:
         elif cfg.override is not None:
             raise GenUnlearnError(f"sfd: override={cfg.override!r} only applies to override_mode=fixed")
         if self.mode == "classifier":
-            from genunlearn.model_folder import ClassifierModel
+            from genunlearn.classify.model import ClassifierModel
 
             self.classifier = ClassifierModel.from_pretrained(cfg.override_classifier).net.eval().requires_grad_(False)
 
@@ -131,10 +131,7 @@ class Overrides:
         return f"fixed {self.fixed}" if self.mode == "fixed" else self.mode
 
 
-@register
 class SFD(Method):
-    name = "sfd"
-    accepts = ("classes",)
     Config = SFDConfig
 
     def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), snapshot_steps: tuple[int, ...] = (), on_snapshot: Callable | None = None):

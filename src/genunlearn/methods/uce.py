@@ -28,7 +28,7 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import closed_form
-from genunlearn.methods.base import Method, register
+from genunlearn.methods.base import Method
 from genunlearn.methods.common import copy_net
 
 TOKENS = ("last", "all")
@@ -61,7 +61,7 @@ def encode(tokenizer, text_encoder, prompts: list[str]) -> tuple[torch.Tensor, l
     Diffusion pipeline encodes them, and each prompt's unpadded token ids. A prompt longer than L or
     holding a word the tokenizer does not know fails with one line."""
     from genunlearn.diffusers_io import quiet
-    from genunlearn.models.text_unet import tokenize
+    from genunlearn.models.soft_prompt import tokenize
 
     length = tokenizer.model_max_length
     with quiet():  # transformers warns of every prompt longer than the tokenizer's length; refused below
@@ -135,11 +135,7 @@ def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, r
     }
 
 
-@register
 class UCE(Method):
-    name = "uce"
-    accepts = ("concept",)
-    model_kinds = ("diffusion",)
     Config = UCEConfig
     data_free = True  # prompts are free text for the pipeline's tokenizer, not the task's words
     closed_form = True
@@ -186,9 +182,7 @@ class RECEConfig(UCEConfig):
         check_bounds("rece", rounds=(self.rounds, 1, None), reg=(self.reg, 0, None, "()"))
 
 
-@register
 class RECE(UCE):
-    name = "rece"
     Config = RECEConfig
 
     def rounds(self, budget) -> tuple[int, float]:

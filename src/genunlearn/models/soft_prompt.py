@@ -1,4 +1,5 @@
-"""Prompts with free token embeddings in front (a soft prompt), encoded by a CLIP text encoder.
+"""Prompts as token ids (padded as the Stable Diffusion pipeline pads them) and with free token
+embeddings in front (a soft prompt), encoded by a CLIP text encoder.
 
 UnlearnDiffAtk and AdvUnlearn attack a text-to-image model through ``k`` tokens placed before the
 prompt whose embeddings are free vectors rather than rows of the vocabulary. CLIP's text model takes
@@ -17,11 +18,14 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.processes.conditioning import unwrap
 
 
+def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
+    """Token ids padded to the tokenizer's length, as the Stable Diffusion pipeline pads them."""
+    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+
+
 def prefixed_ids(tokenizer, prompts: list[str], k: int) -> torch.Tensor:
     """Token ids ``(N, L)``: the start token, ``k`` placeholders (the end token), the prompt's tokens,
     padding; a prompt that no longer fits is one line."""
-    from genunlearn.models.text_unet import tokenize
-
     length = tokenizer.model_max_length
     for p in prompts:
         n = len(tokenizer(p, truncation=False, verbose=False).input_ids)

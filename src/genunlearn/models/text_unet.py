@@ -28,6 +28,7 @@ from torch import nn
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.models.diffusers_view import ViewConfig
+from genunlearn.models.soft_prompt import encode_with_prefix, tokenize
 
 
 def row_prompts(attributes) -> list[str]:
@@ -37,11 +38,6 @@ def row_prompts(attributes) -> list[str]:
     sizes = [len(a.values) + 1 for a in attributes]
     rows = product(*(range(s) for s in sizes))
     return ["" if all(v == len(a.values) for a, v in zip(attributes, r)) else cond_to_prompt(attributes, r) for r in rows]
-
-
-def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
-    """Token ids padded to the tokenizer's length, as the Stable Diffusion pipeline pads them."""
-    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
 
 
 def check_prompts(tokenizer, prompts) -> None:
@@ -132,8 +128,6 @@ class TextUNetView(nn.Module):
         """Hidden states ``(N, L, d)`` of ``prompts`` with the free token embeddings ``prefix`` ``(k, d)``
         after the start token (``soft_prompt``), differentiable in ``prefix`` and the encoder: the
         table's frozen one, or ``text_encoder`` (a method training its own)."""
-        from genunlearn.models.soft_prompt import encode_with_prefix
-
         if self.table is None:
             raise GenUnlearnError("soft prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
         return encode_with_prefix(self.table.tokenizer, text_encoder or self.table.text_encoder, list(prompts), prefix)

@@ -16,6 +16,8 @@ def build_process(cfg: dict):
     name = cfg.pop("name", None)
     if name not in kinds:
         raise GenUnlearnError(f"unknown process {name!r} (known: {', '.join(kinds)})")
+    if name == "composed" and "base" in cfg:
+        cfg["base"] = build_process(cfg["base"])
     try:
         return kinds[name](**cfg)
     except TypeError as e:

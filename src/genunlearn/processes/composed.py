@@ -18,20 +18,14 @@ from genunlearn.processes.flow_matching import FlowMatching
 
 @dataclass
 class ComposedFlow:
-    base: dict = field(default_factory=lambda: {"name": "flow"})  # the base model's process config
+    base: object = field(default_factory=FlowMatching)  # the base model's process
     solver: str = "midpoint"
     steps: int = 10
 
     name = "composed"
 
     def config(self) -> dict:
-        return {"name": self.name, "base": self.base, "solver": self.solver, "steps": self.steps}
-
-    @property
-    def base_process(self):
-        from genunlearn.processes import build_process
-
-        return build_process(self.base)
+        return {"name": self.name, "base": self.base.config(), "solver": self.solver, "steps": self.steps}
 
     @property
     def transport(self) -> FlowMatching:
@@ -42,5 +36,5 @@ class ComposedFlow:
 
     @torch.no_grad()
     def sample(self, net, n, cond=None, *, shape, generator=None, **kw):
-        x = self.base_process.sample(net.base, n, cond, shape=shape, generator=generator, **kw)
+        x = self.base.sample(net.base, n, cond, shape=shape, generator=generator, **kw)
         return self.transport.sample(net.flow, n, None, shape=shape, x0=x)

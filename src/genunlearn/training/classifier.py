@@ -1,6 +1,6 @@
 """The one classifier trainer: judges, energy proxies and the classifier family all fit through it.
 
-A batch source ``batches(generator) -> (x, y, w, epoch)`` feeds the shared loop: ``y`` holds one
+A batch source ``batches(generator, update) -> (x, y, w, epoch)`` feeds the shared loop: ``y`` holds one
 column per head (or is ``(N,)`` for one head), ``w`` optional per-sample weights (``None``: the
 plain mean; −1 makes gradient ascent), ``epoch`` is passed to an optional regulariser
 ``extra(model, epoch)``. Random minibatches (``random_batches``) and precomputed epoch schedules
@@ -27,11 +27,11 @@ def shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 1) -> torch.Tens
 
 
 def random_batches(data, batch: int, *, augment: bool) -> Callable:
-    """Uniform minibatches of ``data`` (every attribute a head), optionally shifted."""
+    """Uniform minibatches of ``data`` (every attribute a head), optionally shifted: ``draw(g, update)``."""
     x, y = data.x, data.cond()
     batch = min(batch, len(data))
 
-    def draw(g):
+    def draw(g, _update):
         idx = torch.randint(len(x), (batch,), generator=g)
         return (shift(x[idx], g) if augment else x[idx]), y[idx], None, 0
 
@@ -41,12 +41,10 @@ def random_batches(data, batch: int, *, augment: bool) -> Callable:
 def scheduled(batches: Iterable) -> Callable:
     """A precomputed list of ``(epoch, x, y, w)`` minibatches, one per step, in order (indexed by
     the loop's update count, so a resumed run continues where it stopped)."""
-    from genunlearn.training.loop import current_update
-
     batches = list(batches)
 
-    def draw(_g):
-        epoch, x, y, w = batches[current_update()]
+    def draw(_g, update):
+        epoch, x, y, w = batches[update]
         return x, y, w, epoch
 
     return draw
@@ -60,8 +58,8 @@ def fit_classifier(net, batches: Callable, cfg, *, extra: Callable | None = None
     if cfg.steps < 1:
         raise GenUnlearnError(f"{desc}: nothing to train on (empty schedule)")
 
-    def step_loss(model, g):
-        x, y, w, epoch = batches(g)
+    def step_loss(model, g, update):
+        x, y, w, epoch = batches(g, update)
         x, y, w = place(model, x, y, w)
         heads = net.split_heads(model(x))
         ys = y[:, None] if y.dim() == 1 else y
@@ -71,7 +69,7 @@ def fit_classifier(net, batches: Callable, cfg, *, extra: Callable | None = None
             loss = sum((w * F.cross_entropy(h, ys[:, a], reduction="none")).mean() for a, h in enumerate(heads))
         return loss + extra(model, epoch) if extra is not None else loss
 
-    return train(net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=progress)
+    return train(net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=progress, takes_update=True)
 
 
 def fit_on_data(net, data, cfg: dict, *, seed: int, augment: bool, progress: bool = False, desc: str = "classifier"):

@@ -17,7 +17,7 @@ code runs in one CPU process, under ``accelerate launch --multi_gpu --num_proces
 CPU) or on GPUs. Data is drawn per rank from a rank-seeded generator (``seed * 1009 + rank``);
 gradients are averaged across ranks, so N processes see N× the batch. Every rank runs the same
 steps; logged losses are means over ranks; only the main process writes the log and checkpoints,
-shows progress and runs callbacks. A loss receives its own network as prepared (possibly a
+shows progress and runs callbacks (at log steps; ``every_step`` ones after every step). A loss receives its own network as prepared (possibly a
 ``DistributedDataParallel`` wrapper); any other network it calls, it calls as the plain module.
 Checkpoints hold every objective's weights, EMA and optimiser state, each rank's RNG states and the
 step, so a resumed run continues bit-identically.
@@ -73,13 +73,6 @@ def checkpoint_seconds() -> float:
 
 
 _RUN: dict | None = None  # the active resumable_run: {"dir": Path, "calls": int}
-_UPDATE = [0]  # the index of the update the running objective is computing (see current_update)
-
-
-def current_update() -> int:
-    """Index (from 0, warm-up included) of the update whose loss is being computed; survives a
-    resume, so a precomputed batch schedule can be indexed by it."""
-    return _UPDATE[0]
 
 
 def _content_hash(folder) -> str:
@@ -181,6 +174,7 @@ class Objective:
     ema_decay: float | None = None
     every: int = 1  # updates per loop step
     warmup_updates: int = 0  # extra updates before step 0 (fresh runs only)
+    takes_update: bool = False  # the loss is called ``loss(model, generator, update)``: the update's index (from 0, warm-up included; a resumed run continues it), for precomputed batch schedules
 
     def __post_init__(self):
         if not self.name or "/" in self.name:
@@ -268,7 +262,7 @@ class _Prepared:
         self.masker = GradientMask(obj.net, obj.grad_mask) if obj.grad_mask is not None else None
         self.ema = AveragedModel(obj.net, multi_avg_fn=get_ema_multi_avg_fn(obj.ema_decay), use_buffers=True) if obj.ema_decay else None
         self.running, self.count, self.logs = 0.0, 0, {}
-        self.updates = 0  # updates done (warm-up included): current_update() while the loss runs
+        self.updates = 0  # updates done (warm-up included): what a ``takes_update`` loss is given
 
     def set_trainable(self, flag: bool) -> None:
         for p in self.trainable:
@@ -312,10 +306,9 @@ def train_objectives(
     callbacks: tuple[Callable[[int, dict], None], ...] = (),
 ) -> TrainResult:
     """Run ``steps`` loop steps over ``objectives`` (in list order, each ``every`` times a step); every
-    network is trained in place and, with EMA, ends holding its EMA weights."""
-    from accelerate.utils import gather_object
-    from tqdm.auto import tqdm
-
+    network is trained in place and, with EMA, ends holding its EMA weights. ``callbacks(step,
+    record)`` run at log steps; one marked ``every_step`` runs after every step (``record`` is None
+    between log steps): snapshots, the kill tests."""
     if not objectives or len({o.name for o in objectives}) != len(objectives):
         raise GenUnlearnError("the loop needs at least one objective, with distinct names")
     if steps < 1:
@@ -324,50 +317,90 @@ def train_objectives(
         slug = "".join(c if c.isalnum() else "-" for c in desc)[:40]
         out_dir, resume = _RUN["dir"] / f"{_RUN['calls']:02d}-{slug}", True
         _RUN["calls"] += 1
-    every_seconds = checkpoint_seconds() if out_dir is not None else 0.0
-    accelerator = _accelerator(current())
-    rank = accelerator.process_index
-    generator = torch.Generator().manual_seed(seed * 1009 + rank)  # on the CPU: draws move to the networks' device (genunlearn.device)
-    runs = [_Prepared(o, accelerator) for o in objectives]
-    several = len(runs) > 1
-    main = accelerator.is_main_process
+    run = _Run(objectives, steps=steps, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every, out_dir=out_dir, desc=desc)
+    start = run.resume() if resume else 0
+    run.open(start, progress)
+    try:
+        if start == 0:
+            run.warm_up()
+        for step in range(start, steps):
+            run.step(step, callbacks)
+    finally:
+        run.close()
+    return run.finish()
 
-    out_dir = Path(out_dir) if out_dir is not None else None
-    if out_dir is not None and main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = out_dir / "checkpoint" if out_dir is not None else None
-    start, elapsed, losses = 0, 0.0, []
-    if resume and ckpt is not None and ckpt.exists():
+
+def every_step(fn: Callable[[int, dict | None], None]) -> Callable[[int, dict | None], None]:
+    """Mark a loop callback to run after every step, not only at log steps."""
+    fn.every_step = True
+    return fn
+
+
+class _Run:
+    """One call of ``train_objectives``: the objectives prepared by accelerate, the seeded generator,
+    the log and the checkpoint folder. Each method is one named stage of the loop."""
+
+    def __init__(self, objectives, *, steps, seed, log_every, checkpoint_every, out_dir, desc):
+        self.steps, self.seed, self.log_every, self.checkpoint_every, self.desc = steps, seed, log_every, checkpoint_every, desc
+        self.every_seconds = checkpoint_seconds() if out_dir is not None else 0.0
+        self.accelerator = _accelerator(current())
+        self.rank = self.accelerator.process_index
+        self.generator = torch.Generator().manual_seed(seed * 1009 + self.rank)  # on the CPU: draws move to the networks' device (genunlearn.device)
+        self.runs = [_Prepared(o, self.accelerator) for o in objectives]
+        self.several = len(self.runs) > 1
+        self.main = self.accelerator.is_main_process
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if self.out_dir is not None and self.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt = self.out_dir / "checkpoint" if self.out_dir is not None else None
+        self.elapsed, self.losses = 0.0, []
+
+    def resume(self) -> int:
+        """The step a checkpoint in the run's folder restores (0: none, or one that cannot be used)."""
+        if self.ckpt is None or not self.ckpt.exists():
+            return 0
         try:
-            start, elapsed, losses = _load_checkpoint(ckpt, runs, generator, rank, steps=steps, seed=seed, processes=accelerator.num_processes)
+            start, self.elapsed, self.losses = _load_checkpoint(self.ckpt, self.runs, self.generator, self.rank, steps=self.steps, seed=self.seed, processes=self.accelerator.num_processes)
         except GenUnlearnError as e:
-            if main:
-                print(f"note: {desc}: cannot resume from {ckpt} ({e}); starting fresh", file=sys.stderr)
-                shutil.rmtree(ckpt, ignore_errors=True)
-        else:
-            if main:
-                print(f"resuming {desc} from its checkpoint at step {start}/{steps} ({ckpt}; delete it to start over)", file=sys.stderr)
-    log = _open_log(out_dir / "log.jsonl", start) if out_dir is not None and main else None
+            if self.main:
+                print(f"note: {self.desc}: cannot resume from {self.ckpt} ({e}); starting fresh", file=sys.stderr)
+                shutil.rmtree(self.ckpt, ignore_errors=True)
+            return 0
+        if self.main:
+            print(f"resuming {self.desc} from its checkpoint at step {start}/{self.steps} ({self.ckpt}; delete it to start over)", file=sys.stderr)
+        return start
 
-    def update(r: _Prepared, step: int) -> None:
-        if several:  # the others' weights are frozen, not detached: losses may differentiate through them
-            for other in runs:
+    def open(self, start: int, progress: bool) -> None:
+        """The log (records past ``start`` dropped), the progress bar and the clocks."""
+        from tqdm.auto import tqdm
+
+        self.log = _open_log(self.out_dir / "log.jsonl", start) if self.out_dir is not None and self.main else None
+        for r in self.runs:
+            r.obj.net.train()
+        self.bar = tqdm(total=self.steps, initial=start, desc=self.desc, disable=None if progress and self.main else True, dynamic_ncols=True, leave=False)
+        self.t0 = time.perf_counter() - self.elapsed
+        self.last_save = time.perf_counter()
+
+    def update(self, r: _Prepared, step: int) -> None:
+        """One optimiser update of objective ``r`` (the others' weights frozen, not detached: a loss
+        may differentiate through them)."""
+        if self.several:
+            for other in self.runs:
                 other.set_trainable(other is r)
         for group in r.optimizer.param_groups:
-            group["lr"] = r.obj.optim.lr * lr_factor(step, r.obj.optim, steps)
-        _UPDATE[0] = r.updates
-        out = r.obj.loss(r.model, generator)
+            group["lr"] = r.obj.optim.lr * lr_factor(step, r.obj.optim, self.steps)
+        out = r.obj.loss(r.model, self.generator, r.updates) if r.obj.takes_update else r.obj.loss(r.model, self.generator)
         loss, logs = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss):
-            what = f"{desc} ({r.obj.name})" if several else desc
+            what = f"{self.desc} ({r.obj.name})" if self.several else self.desc
             raise GenUnlearnError(f"{what}: loss became {loss.item()} at step {step}; lower the learning rate")
         r.optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        self.accelerator.backward(loss)
         if r.obj.optim.grad_clip:
             if r.obj.optim.clip_mode == "norm":
-                accelerator.clip_grad_norm_(r.trainable, r.obj.optim.grad_clip)
+                self.accelerator.clip_grad_norm_(r.trainable, r.obj.optim.grad_clip)
             else:
-                accelerator.clip_grad_value_(r.trainable, r.obj.optim.grad_clip)
+                self.accelerator.clip_grad_value_(r.trainable, r.obj.optim.grad_clip)
         if r.masker is not None:
             r.masker.mask_grads()
         r.optimizer.step()
@@ -375,72 +408,86 @@ def train_objectives(
             r.masker.restore(r.optimizer)
         if r.ema is not None:
             r.ema.update_parameters(r.obj.net)
-        r.running += loss.item()
-        r.count += 1
-        r.updates += 1
-        r.logs = logs
+        r.running, r.count, r.updates, r.logs = r.running + loss.item(), r.count + 1, r.updates + 1, logs
 
-    for r in runs:
-        r.obj.net.train()
-    bar = tqdm(total=steps, initial=start, desc=desc, disable=None if progress and main else True, dynamic_ncols=True, leave=False)
-    t0 = time.perf_counter() - elapsed
-    last_save = time.perf_counter()
-    kill_at = os.environ.get("GENUNLEARN_KILL_AT")
-    try:
-        if start == 0:
-            for r in runs:
-                for _ in range(r.obj.warmup_updates):
-                    update(r, 0)
-                r.running, r.count = 0.0, 0  # warm-up updates are not logged
-        for step in range(start, steps):
-            for r in runs:
-                for _ in range(r.obj.every):
-                    update(r, step)
-            done = step + 1
-            if done % log_every == 0 or done == steps:
-                means = _reduce(accelerator, [r.running / r.count for r in runs], "mean")
-                record = {"step": done}
-                for r, mean in zip(runs, means):
-                    prefix = "" if r is runs[-1] else f"{r.obj.name}/"
-                    record.update({f"{prefix}loss": mean, f"{prefix}lr": r.optimizer.param_groups[0]["lr"], **{f"{prefix}{k}": float(v) for k, v in r.logs.items()}})
-                    r.running, r.count = 0.0, 0
-                record["seconds"] = time.perf_counter() - t0
-                losses.append(means[-1])
-                if main:
-                    if log is not None:
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
-                    bar.set_postfix(loss=f"{means[-1]:.4f}")
-                    for cb in callbacks:
-                        cb(done, record)
-            bar.update(1)
-            due = bool(checkpoint_every) and done % checkpoint_every == 0
-            if every_seconds and not due and ckpt is not None and done < steps:
-                due = time.perf_counter() - last_save >= every_seconds
-                if accelerator.num_processes > 1:  # every rank must take part: agree at log steps only
-                    due = (done % log_every == 0) and _reduce(accelerator, [float(due)], "sum")[0] > 0
-            if ckpt is not None and due and done < steps:
-                last_save = time.perf_counter()
-                rng = gather_object([(generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
-                if main:
-                    _save_checkpoint(ckpt, runs, rng, done, time.perf_counter() - t0, losses, seed, steps)
-            if kill_at == f"step:{done}":  # kill injection for the resume tests and benchmark
-                os.kill(os.getpid(), 9)
-    finally:
-        bar.close()
-        if log is not None:
-            log.close()
-        if several:
-            for r in runs:
+    def warm_up(self) -> None:
+        """Each objective's ``warmup_updates`` before step 0 (not logged)."""
+        for r in self.runs:
+            for _ in range(r.obj.warmup_updates):
+                self.update(r, 0)
+            r.running, r.count = 0.0, 0
+
+    def step(self, step: int, callbacks) -> None:
+        """Loop step ``step``: every objective's updates, the log record and the callbacks, then a
+        checkpoint when due."""
+        for r in self.runs:
+            for _ in range(r.obj.every):
+                self.update(r, step)
+        done = step + 1
+        record = self.record(done) if done % self.log_every == 0 or done == self.steps else None
+        for cb in callbacks if self.main else ():
+            if record is not None or getattr(cb, "every_step", False):
+                cb(done, record)
+        self.bar.update(1)
+        if self.ckpt is not None and done < self.steps and self.checkpoint_due(done):
+            self.save(done)
+        return record
+
+    def record(self, done: int) -> dict:
+        """The log record (mean losses over the processes since the last one, learning rates, logs);
+        written to the log on the main process."""
+        means = _reduce(self.accelerator, [r.running / r.count for r in self.runs], "mean")
+        record = {"step": done}
+        for r, mean in zip(self.runs, means):
+            prefix = "" if r is self.runs[-1] else f"{r.obj.name}/"
+            record.update({f"{prefix}loss": mean, f"{prefix}lr": r.optimizer.param_groups[0]["lr"], **{f"{prefix}{k}": float(v) for k, v in r.logs.items()}})
+            r.running, r.count = 0.0, 0
+        record["seconds"] = time.perf_counter() - self.t0
+        self.losses.append(means[-1])
+        if self.main:
+            if self.log is not None:
+                self.log.write(json.dumps(record) + "\n")
+                self.log.flush()
+            self.bar.set_postfix(loss=f"{means[-1]:.4f}")
+        return record
+
+    def checkpoint_due(self, done: int) -> bool:
+        """Every ``checkpoint_every`` steps, or after ``checkpoint_seconds()`` of work (all processes
+        agree, at log steps only)."""
+        due = bool(self.checkpoint_every) and done % self.checkpoint_every == 0
+        if self.every_seconds and not due:
+            due = time.perf_counter() - self.last_save >= self.every_seconds
+            if self.accelerator.num_processes > 1:  # every rank must take part
+                due = (done % self.log_every == 0) and _reduce(self.accelerator, [float(due)], "sum")[0] > 0
+        return due
+
+    def save(self, done: int) -> None:
+        from accelerate.utils import gather_object
+
+        self.last_save = time.perf_counter()
+        rng = gather_object([(self.generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
+        if self.main:
+            _save_checkpoint(self.ckpt, self.runs, rng, done, time.perf_counter() - self.t0, self.losses, self.seed, self.steps)
+
+    def close(self) -> None:
+        """Close the bar and the log; every objective trainable again."""
+        self.bar.close()
+        if self.log is not None:
+            self.log.close()
+        if self.several:
+            for r in self.runs:
                 r.set_trainable(True)
-    for r in runs:
-        accelerator.unwrap_model(r.model, keep_fp32_wrapper=False)  # a mixed-precision run's autocast wrapper leaves the network
-        if r.ema is not None:
-            r.obj.net.load_state_dict(r.ema.module.state_dict())
-        r.obj.net.eval()
-    if ckpt is not None and main and ckpt.exists():
-        shutil.rmtree(ckpt, ignore_errors=True)
-    return TrainResult(steps, time.perf_counter() - t0, losses)
+
+    def finish(self) -> TrainResult:
+        """Networks out of accelerate (EMA weights loaded), in eval mode; the checkpoint removed."""
+        for r in self.runs:
+            self.accelerator.unwrap_model(r.model, keep_fp32_wrapper=False)  # a mixed-precision run's autocast wrapper leaves the network
+            if r.ema is not None:
+                r.obj.net.load_state_dict(r.ema.module.state_dict())
+            r.obj.net.eval()
+        if self.ckpt is not None and self.main and self.ckpt.exists():
+            shutil.rmtree(self.ckpt, ignore_errors=True)
+        return TrainResult(self.steps, time.perf_counter() - self.t0, self.losses)
 
 
 def train(
@@ -455,9 +502,10 @@ def train(
     desc: str = "train",
     progress: bool = True,
     callbacks: tuple[Callable[[int, dict], None], ...] = (),
+    takes_update: bool = False,
 ) -> TrainResult:
     """Train ``net`` alone (one objective, "model") for ``cfg.steps``; with EMA, ``net`` ends holding the EMA weights."""
-    objective = Objective("model", net, step_loss, cfg, params=params, grad_mask=grad_mask, ema_decay=cfg.ema_decay)
+    objective = Objective("model", net, step_loss, cfg, params=params, grad_mask=grad_mask, ema_decay=cfg.ema_decay, takes_update=takes_update)
     return train_objectives(
         [objective], steps=cfg.steps, seed=cfg.seed, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
         out_dir=out_dir, resume=resume, desc=desc, progress=progress, callbacks=callbacks,

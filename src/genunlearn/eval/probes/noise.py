@@ -44,7 +44,7 @@ class NoiseConfig:
 def noise_argument(process) -> str:
     name = process.name
     if name == "composed":
-        name = process.base_process.name
+        name = process.base.name
     if name not in NOISE_ARG:
         raise GenUnlearnError(f"the noise probe does not know how to start a {name} sampler from given noise")
     return NOISE_ARG[name]
