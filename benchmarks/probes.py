@@ -134,7 +134,6 @@ def i2i_table(args, out: Path) -> None:
     data = load_dataset("digits")
     base = fam.train(fam.job("digits", "i2i", steps=args.i2i_steps))
     retrain = fam.train(fam.job("digits", "i2i", forget=I2I_REQUEST, steps=args.i2i_steps))
-    counter = Counter(base, I2I_REQUEST)
     rows: dict[str, list] = {}
     for name in ("original", "retrain", *I2I_METHODS):
         for seed in range(args.seeds):

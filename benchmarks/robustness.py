@@ -232,7 +232,7 @@ def _make_sandbox(root: Path) -> dict:
 
 def catalogue(s: dict) -> list[list[str]]:
     m, d, o, b, r, c = s["m"], s["d"], s["o"], s["b"], s["r"], s["c"]
-    F, D, I, CL, SH = str(m["flow"]), str(m["diff"]), str(m["i2i"]), str(m["clf"]), str(m["shapes"])
+    F, D, IM, CL, SH = str(m["flow"]), str(m["diff"]), str(m["i2i"]), str(m["clf"]), str(m["shapes"])
     new = str(o / "new")
     npz = str(o / "s.npz")
     cases = []
@@ -262,7 +262,7 @@ def catalogue(s: dict) -> list[list[str]]:
         cases.append(["sample", D, "--guidance", g, "--out", npz])
     cases += [["sample", D, "--labels", "99", "--out", npz], ["sample", D, "--labels", "zebra", "--out", npz], ["sample", D, "--labels", ",", "--out", npz],
               ["sample", F, "--labels", "1", "--out", npz], ["sample", F, "--prompt", "a red circle", "--out", npz], ["sample", SH, "--prompt", "a plaid hexagon", "--out", npz],
-              ["sample", D, "--prompt", "3", "--labels", "3", "--out", npz], ["sample", F, "--mask", "inpaint", "--out", npz], ["sample", I, "--prompt", "x", "--out", npz],
+              ["sample", D, "--prompt", "3", "--labels", "3", "--out", npz], ["sample", F, "--mask", "inpaint", "--out", npz], ["sample", IM, "--prompt", "x", "--out", npz],
               ["sample", CL, "--out", npz], ["sample", F, "--seed", "-3", "--out", npz], ["sample", F, "--out", str(o / "s.txt")], ["sample", F, "--out", str(o / "dir.npz")],
               ["sample", F, "--out", str(o / "file" / "s.npz")], ["sample", F, "--out", str(o / "dangling.npz")], ["sample", F], ["sample", "--out", npz],
               ["sample", F, "--out", "/proc/genunlearn.npz"], ["sample", F, "--mask", "sideways", "--out", npz]]
@@ -301,8 +301,8 @@ def catalogue(s: dict) -> list[list[str]]:
               ["unlearn", D, "--method", "sfd", "--forget", "classes=3", "--override", "99", "--out", new],
               ["unlearn", D, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=1.5", "--out", new],
               ["unlearn", CL, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=-0.5", "--out", new],
-              ["unlearn", I, "--method", "i2i", "--forget", "classes=3", "--set", "alpha=0", "--out", new],
-              ["unlearn", I, "--method", "i2i", "--forget", "concept=circle;anchor=shape", "--out", new]]
+              ["unlearn", IM, "--method", "i2i", "--forget", "classes=3", "--set", "alpha=0", "--out", new],
+              ["unlearn", IM, "--method", "i2i", "--forget", "concept=circle;anchor=shape", "--out", new]]
     for out in [o / "file", o / "foreign", o / "file" / "sub", o / "dangling"] + ([o / "readonly" / "u"] if s["immutable"] else []):
         cases.append(["unlearn", F, "--method", "finetune", "--forget", "classes=0", "--out", str(out), "--steps", "2"])
     for name in ["negsize", "netclass", "otherdata", "fingerprint", "gonedata", "truncw", "noproc"]:

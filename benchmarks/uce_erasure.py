@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-from diffusers_interop import (
+from diffusers_interop import (  # noqa: E402 (the benchmarks folder is put on the path first)
     ANCHOR,
     CONCEPT,
     genunlearn,

@@ -7,7 +7,6 @@ written until the inputs have been checked, and outputs are written atomically.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
