@@ -30,7 +30,16 @@ from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
 from genunlearn.recipes import TrainJob, recipe_for, train_cached, train_generative
 
-TASKS = [("ring8", "flow"), ("checkerboard", "flow"), ("digits", "flow"), ("digits", "diffusion"), ("shapes", "flow"), ("shapes", "diffusion"), ("shapes", "sd"), ("canvas", "sd")]
+TASKS = [
+    ("ring8", "flow"),
+    ("checkerboard", "flow"),
+    ("digits", "flow"),
+    ("digits", "diffusion"),
+    ("shapes", "flow"),
+    ("shapes", "diffusion"),
+    ("shapes", "sd"),
+    ("canvas", "sd"),
+]
 LIMIT_S = {"ring8": 120, "checkerboard": 120, "digits": 120, "shapes": 600, "shapes/sd": 900, "canvas/sd": 1800}
 CANVAS_TARGET = 0.90  # issue #25: every attribute right on ≥ 90 % of held-out prompts
 SHAPES_TARGET = {"flow": 0.95, "diffusion": 0.95, "sd": 0.90}
@@ -51,22 +60,50 @@ def judge_task(task: str, kind: str, steps: int | None, n_per_prompt: int, cache
     limit = LIMIT_S.get(f"{task}/{kind}") or LIMIT_S[task]
     if task == "canvas":
         judge = load_judge("canvas", verbose=False)
-        train_acc, held = (canvas_prompt_accuracy(model, judge, split, max(1, n_per_prompt // 25)) for split in ("train", "paraphrase"))
-        row = {"task": task, "model": kind, "wall_s": wall, "steps": model.info["steps"], "steps_per_s": model.info["steps"] / model.info["train_seconds"], "all_right_train_captions": train_acc["all"], "all_right_heldout": held["all"], **{f"heldout_{k}": v for k, v in held.items() if k != "all"}}
+        train_acc, held = (
+            canvas_prompt_accuracy(model, judge, split, max(1, n_per_prompt // 25)) for split in ("train", "paraphrase")
+        )
+        row = {
+            "task": task,
+            "model": kind,
+            "wall_s": wall,
+            "steps": model.info["steps"],
+            "steps_per_s": model.info["steps"] / model.info["train_seconds"],
+            "all_right_train_captions": train_acc["all"],
+            "all_right_heldout": held["all"],
+            **{f"heldout_{k}": v for k, v in held.items() if k != "all"},
+        }
         row["pass"] = wall <= limit and held["all"] >= CANVAS_TARGET
         return row
     m = evaluate(model, None, n_per_prompt=n_per_prompt)
-    row = {"task": task, "model": kind, "wall_s": wall, "steps": model.info["steps"], "steps_per_s": model.info["steps"] / model.info["train_seconds"]}
+    row = {
+        "task": task,
+        "model": kind,
+        "wall_s": wall,
+        "steps": model.info["steps"],
+        "steps_per_s": model.info["steps"] / model.info["train_seconds"],
+    }
     if model.data["kind"] == "points":
         row |= {"off_support": m["off_support"], "max_share_error": m["max_share_error"], "mmd": m["mmd_retain"]}
         row["pass"] = wall <= limit and m["off_support"] <= 0.02 and m["max_share_error"] <= 0.30
     elif task == "digits":
         accs = list(m["per_prompt_accuracy"].values())
-        row |= {"min_prompt_acc": min(accs), "mean_prompt_acc": sum(accs) / len(accs), "fd": m["fd_retain"], "fd_floor": m["fd_floor"], "fd_ratio": m["fd_ratio_to_floor"]}
+        row |= {
+            "min_prompt_acc": min(accs),
+            "mean_prompt_acc": sum(accs) / len(accs),
+            "fd": m["fd_retain"],
+            "fd_floor": m["fd_floor"],
+            "fd_ratio": m["fd_ratio_to_floor"],
+        }
         row["pass"] = wall <= limit and min(accs) >= 0.97 and m["fd_ratio_to_floor"] <= 2.0
     else:
         acc = full_prompt_accuracy(m["per_prompt_accuracy"])
-        row |= {"shape_and_colour_acc": acc, "mean_prompt_acc": m["retain_accuracy"], "fd": m["fd_retain"], "fd_floor": m["fd_floor"]}
+        row |= {
+            "shape_and_colour_acc": acc,
+            "mean_prompt_acc": m["retain_accuracy"],
+            "fd": m["fd_retain"],
+            "fd_floor": m["fd_floor"],
+        }
         row["pass"] = wall <= limit and acc >= SHAPES_TARGET[kind]
     return row
 
@@ -77,19 +114,37 @@ def canvas_prompt_accuracy(model, judge, split: str, n_per_row: int, seed: int =
     samples with every attribute judged right, and per attribute."""
     from genunlearn.data import canvas, caption_pool, draw_captions
 
-    rows = torch.tensor([(o, s, c) for o in range(8) for s in range(6) for c in range(6)]).repeat_interleave(n_per_row, 0)
-    cond = model.prompt_cond(draw_captions(caption_pool("canvas"), rows.tolist(), split, torch.Generator().manual_seed(seed)))
+    rows = torch.tensor([(o, s, c) for o in range(8) for s in range(6) for c in range(6)]).repeat_interleave(
+        n_per_row, 0
+    )
+    cond = model.prompt_cond(
+        draw_captions(caption_pool("canvas"), rows.tolist(), split, torch.Generator().manual_seed(seed))
+    )
     pred = judge.predict(model.sample(len(cond), cond, generator=torch.Generator().manual_seed(seed)))
     right = pred == rows
-    return {"all": float(right.all(1).float().mean()), **{a.name: float(right[:, i].float().mean()) for i, a in enumerate(canvas.ATTRIBUTES)}}
+    return {
+        "all": float(right.all(1).float().mean()),
+        **{a.name: float(right[:, i].float().mean()) for i, a in enumerate(canvas.ATTRIBUTES)},
+    }
 
 
 def network_choice(budget_s: float, n_per_prompt: int) -> list[dict]:
     """Digits flow: each network trained for the same wall-clock budget (steps set from a short timing run)."""
     nets = {
         "MLPNet (pixels)": None,
-        "ConvUNet": {"_class_name": "ConvUNet", "in_channels": 1, "base_channels": 32, "channel_mult": (1, 2), "emb_dim": 128},
-        "diffusers UNet2DModel": {"_class_name": "DiffusersUNet", "in_channels": 1, "sample_size": 8, "block_out_channels": (32, 64)},
+        "ConvUNet": {
+            "_class_name": "ConvUNet",
+            "in_channels": 1,
+            "base_channels": 32,
+            "channel_mult": (1, 2),
+            "emb_dim": 128,
+        },
+        "diffusers UNet2DModel": {
+            "_class_name": "DiffusersUNet",
+            "in_channels": 1,
+            "sample_size": 8,
+            "block_out_channels": (32, 64),
+        },
     }
     rows = []
     for name, net in nets.items():
@@ -99,7 +154,16 @@ def network_choice(budget_s: float, n_per_prompt: int) -> list[dict]:
         steps = max(50, int(rate * budget_s))
         model = train_generative(TrainJob("digits", "flow", steps=steps, overrides=over), progress=False)
         m = evaluate(model, None, n_per_prompt=n_per_prompt)
-        rows.append({"network": name, "params": sum(p.numel() for p in model.net.parameters()), "steps_per_s": rate, "steps": steps, "mean_prompt_acc": m["retain_accuracy"], "fd_ratio": m["fd_ratio_to_floor"]})
+        rows.append(
+            {
+                "network": name,
+                "params": sum(p.numel() for p in model.net.parameters()),
+                "steps_per_s": rate,
+                "steps": steps,
+                "mean_prompt_acc": m["retain_accuracy"],
+                "fd_ratio": m["fd_ratio_to_floor"],
+            }
+        )
     return rows
 
 
@@ -148,17 +212,39 @@ def loop_overhead(steps: int) -> dict:
         rates["bare"].append(bare())
         rates["shared"].append(shared())
     best = {k: max(v) for k, v in rates.items()}
-    return {"bare_steps_per_s": best["bare"], "shared_steps_per_s": best["shared"], "ratio": best["shared"] / best["bare"]}
+    return {
+        "bare_steps_per_s": best["bare"],
+        "shared_steps_per_s": best["shared"],
+        "ratio": best["shared"] / best["bare"],
+    }
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default="runs/bench/base_models.json")
-    ap.add_argument("--network-budget", type=float, default=90.0, help="seconds of training per network in the network-choice section (0: skip)")
-    ap.add_argument("--steps", type=int, default=None, help="train the selected rows for this many steps instead of the recipe's (a convergence check)")
-    ap.add_argument("--cached", action="store_true", help="judge the recipe-cache models (trained once, or released) with their recorded training time instead of training anew")
-    ap.add_argument("--only", default=None, help="comma-separated task or task/kind rows to run, e.g. shapes or digits/diffusion (skips the other sections)")
+    ap.add_argument(
+        "--network-budget",
+        type=float,
+        default=90.0,
+        help="seconds of training per network in the network-choice section (0: skip)",
+    )
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train the selected rows for this many steps instead of the recipe's (a convergence check)",
+    )
+    ap.add_argument(
+        "--cached",
+        action="store_true",
+        help="judge the recipe-cache models (trained once, or released) with their recorded training time instead of training anew",
+    )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated task or task/kind rows to run, e.g. shapes or digits/diffusion (skips the other sections)",
+    )
     args = ap.parse_args()
     only = [o.strip() for o in args.only.split(",")] if args.only else None
     selected = [(t, k) for t, k in TASKS if only is None or t in only or f"{t}/{k}" in only]
@@ -176,8 +262,15 @@ def main():
     for task, kind in selected:
         r = judge_task(task, kind, steps, n, cached=args.cached)
         rows.append(r)
-        q = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k not in ("task", "model", "wall_s", "steps", "steps_per_s", "pass"))
-        print(f"{task:>12} {kind:<9} {r['wall_s']:7.1f} s  {r['steps']:5d} steps  {r['steps_per_s']:6.1f} steps/s  {'PASS' if r['pass'] else 'MISS'}  {q}", flush=True)
+        q = ", ".join(
+            f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in r.items()
+            if k not in ("task", "model", "wall_s", "steps", "steps_per_s", "pass")
+        )
+        print(
+            f"{task:>12} {kind:<9} {r['wall_s']:7.1f} s  {r['steps']:5d} steps  {r['steps_per_s']:6.1f} steps/s  {'PASS' if r['pass'] else 'MISS'}  {q}",
+            flush=True,
+        )
 
     if only is not None:
         return
@@ -185,11 +278,16 @@ def main():
     if nets:
         print("\n## Digits network choice (flow, same wall-clock budget each)")
     for r in nets:
-        print(f"{r['network']:>24}: {r['params']:8d} params  {r['steps_per_s']:6.1f} steps/s  {r['steps']:5d} steps  prompt acc {r['mean_prompt_acc']:.3f}  FD/floor {r['fd_ratio']:.2f}", flush=True)
+        print(
+            f"{r['network']:>24}: {r['params']:8d} params  {r['steps_per_s']:6.1f} steps/s  {r['steps']:5d} steps  prompt acc {r['mean_prompt_acc']:.3f}  FD/floor {r['fd_ratio']:.2f}",
+            flush=True,
+        )
 
     print("\n## Shared training loop vs bare PyTorch loop (digits flow net, batch 128)")
     ov = loop_overhead(40 if args.quick else 400)
-    print(f"bare {ov['bare_steps_per_s']:.1f} steps/s, shared {ov['shared_steps_per_s']:.1f} steps/s, ratio {ov['ratio']:.3f} ({'PASS' if ov['ratio'] >= 0.9 else 'MISS'}: target ≥ 0.9)")
+    print(
+        f"bare {ov['bare_steps_per_s']:.1f} steps/s, shared {ov['shared_steps_per_s']:.1f} steps/s, ratio {ov['ratio']:.3f} ({'PASS' if ov['ratio'] >= 0.9 else 'MISS'}: target ≥ 0.9)"
+    )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,11 +42,18 @@ def main(before: str, after: str) -> int:
             changed += 1
             continue
         a, b = (dict(numbers(current_names(json.loads(p.read_text())))) for p in (m, other))
-        diffs = {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and not (a.get(k) is not None and b.get(k) is not None and math.isnan(a[k]) and math.isnan(b[k]))}
+        diffs = {
+            k: (a.get(k), b.get(k))
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)
+            and not (a.get(k) is not None and b.get(k) is not None and math.isnan(a[k]) and math.isnan(b[k]))
+        }
         if diffs:
             changed += 1
             worst = max(diffs, key=lambda k: abs((diffs[k][0] or 0) - (diffs[k][1] or 0)))
-            rows.append((str(cell), f"{len(diffs)} of {len(a)} numbers differ", worst, f"{diffs[worst][0]} → {diffs[worst][1]}"))
+            rows.append(
+                (str(cell), f"{len(diffs)} of {len(a)} numbers differ", worst, f"{diffs[worst][0]} → {diffs[worst][1]}")
+            )
         else:
             rows.append((str(cell), f"identical ({len(a)} numbers)", "", ""))
     width = max(len(r[0]) for r in rows)

@@ -49,7 +49,10 @@ TASKS = {
     "digits-cond": ("digits", ForgetRequest.of_classes(3), {}),
 }
 # ContinualFlow and fine-tune share optimiser family, step budget and batch per task family
-CF = {"points": {"lam": 5.0, "pool": 10000, "steps": 600, "batch": 512}, "images": {"lam": 5.0, "pool": 5000, "steps": 300, "batch": 128, "lr": 1e-3, "lr_schedule": "cosine"}}
+CF = {
+    "points": {"lam": 5.0, "pool": 10000, "steps": 600, "batch": 512},
+    "images": {"lam": 5.0, "pool": 5000, "steps": 300, "batch": 128, "lr": 1e-3, "lr_schedule": "cosine"},
+}
 TASK_CF = {"checkerboard": {"lam": 20.0}}  # the region energy's soft edge leaves ~1 % at λ = 5 (measured)
 N_PER_PROMPT = 300  # images: 300 samples per prompt resolve a class still drawn at 0.3 %; 2D: 50× as many points
 LAMBDAS = (0.5, 1.0, 2.0, 5.0, 10.0)
@@ -80,7 +83,10 @@ def proxy_floor(base, request, data, cfg: dict) -> float:
     method = ContinualFlow(ContinualFlowConfig(**cfg))
     energy = energy_for_request(request, data, form=method.config.energy, task=data.name)
     pool = method.draw_pool(base, [(method.config.lam, energy)])
-    hit = torch.isin(load_judge(data.name, verbose=False).predict(pool.x)[:, 0], torch.tensor([data.class_id(c) for c in request.classes])).float()
+    hit = torch.isin(
+        load_judge(data.name, verbose=False).predict(pool.x)[:, 0],
+        torch.tensor([data.class_id(c) for c in request.classes]),
+    ).float()
     return float((pool.w * hit).sum() / pool.w.sum())
 
 
@@ -90,12 +96,21 @@ def run_task(name: str) -> list[dict]:
     data = load_dataset(task)
     cf = {**CF[data.kind], **TASK_CF.get(name, {})}
     t0 = time.perf_counter()
-    ft = Finetune(FinetuneConfig(steps=cf["steps"], batch=cf["batch"], lr=cf.get("lr"), lr_schedule=cf.get("lr_schedule", "constant"))).unlearn(base, request, data)
+    ft = Finetune(
+        FinetuneConfig(
+            steps=cf["steps"], batch=cf["batch"], lr=cf.get("lr"), lr_schedule=cf.get("lr_schedule", "constant")
+        )
+    ).unlearn(base, request, data)
     ft_seconds = time.perf_counter() - t0
     cfm, cf_seconds = run_continualflow(base, request, data, **cf)
     retrain_s = retrain.info["train_seconds"]
     rows = []
-    for label, model, seconds in (("base", base, base.info["train_seconds"]), ("retrain", retrain, retrain_s), ("finetune", ft, ft_seconds), ("continualflow", cfm, cf_seconds)):
+    for label, model, seconds in (
+        ("base", base, base.info["train_seconds"]),
+        ("retrain", retrain, retrain_s),
+        ("finetune", ft, ft_seconds),
+        ("continualflow", cfm, cf_seconds),
+    ):
         m = evaluate(model, request, n_per_prompt=N_PER_PROMPT)
         rows.append({"task": name, "model": label, "seconds": seconds, "time_vs_retrain": seconds / retrain_s, **m})
     rows[-1]["cf"] = {k: v for k, v in cfm.info["unlearn"].items() if k not in ("config",)}
@@ -108,12 +123,20 @@ def table(rows: list[dict]) -> str:
     if "mmd_retain" in rows[0]:
         head = f"{'model':<14} {'forget mass':>11} {'off-support':>11} {'retain MMD':>10} {'MMD/retrain':>11} {'time s':>8} {'t/retrain':>9}"
         ref = next(r["mmd_retain"] for r in rows if r["model"] == "retrain")
-        lines = [f"{r['model']:<14} {r['forget_mass']:>11.4f} {r['off_support']:>11.4f} {r['mmd_retain']:>10.5f} {r['mmd_retain'] / ref:>11.2f} {r['seconds']:>8.1f} {r['time_vs_retrain']:>9.2f}" for r in rows]
-        lines.append(f"{'real vs real':<14} {'':>11} {'':>11} {rows[0]['mmd_floor']:>10.5f}   (MMD² noise at this sample size)")
+        lines = [
+            f"{r['model']:<14} {r['forget_mass']:>11.4f} {r['off_support']:>11.4f} {r['mmd_retain']:>10.5f} {r['mmd_retain'] / ref:>11.2f} {r['seconds']:>8.1f} {r['time_vs_retrain']:>9.2f}"
+            for r in rows
+        ]
+        lines.append(
+            f"{'real vs real':<14} {'':>11} {'':>11} {rows[0]['mmd_floor']:>10.5f}   (MMD² noise at this sample size)"
+        )
     else:
         head = f"{'model':<14} {'class still drawn':>17} {'FD retain':>9} {'FD/retrain':>10} {'retain acc':>10} {'time s':>8} {'t/retrain':>9}"
         ref = next(r["fd_retain"] for r in rows if r["model"] == "retrain")
-        lines = [f"{r['model']:<14} {r['forgotten_class_still_drawn']:>17.4f} {r['fd_retain']:>9.3f} {r['fd_retain'] / ref:>10.2f} {r.get('retain_accuracy', float('nan')):>10.3f} {r['seconds']:>8.1f} {r['time_vs_retrain']:>9.2f}" for r in rows]
+        lines = [
+            f"{r['model']:<14} {r['forgotten_class_still_drawn']:>17.4f} {r['fd_retain']:>9.3f} {r['fd_retain'] / ref:>10.2f} {r.get('retain_accuracy', float('nan')):>10.3f} {r['seconds']:>8.1f} {r['time_vs_retrain']:>9.2f}"
+            for r in rows
+        ]
     return "\n".join([f"== {rows[0]['task']} ==", head, *lines])
 
 
@@ -126,8 +149,20 @@ def sweep(name: str) -> list[dict]:
         m = evaluate(model, request, n_per_prompt=N_PER_PROMPT)
         forget = m.get("forget_mass", m.get("forgotten_class_still_drawn"))
         quality = m.get("mmd_retain", m.get("fd_retain"))
-        out.append({"task": name, "lam": lam, "forget": forget, "quality": quality, "ess_fraction": model.info["unlearn"]["ess_fraction"], "seconds": seconds})
-        print(f"  {name} lam={lam:<4} forget={forget:.4f} quality={quality:.5f} ess/M={out[-1]['ess_fraction']:.3f} ({seconds:.0f}s)", flush=True)
+        out.append(
+            {
+                "task": name,
+                "lam": lam,
+                "forget": forget,
+                "quality": quality,
+                "ess_fraction": model.info["unlearn"]["ess_fraction"],
+                "seconds": seconds,
+            }
+        )
+        print(
+            f"  {name} lam={lam:<4} forget={forget:.4f} quality={quality:.5f} ess/M={out[-1]['ess_fraction']:.3f} ({seconds:.0f}s)",
+            flush=True,
+        )
     return out
 
 
@@ -170,24 +205,40 @@ GRID = [
     {**_IMG, "pool": 2000, "steps": 500, "lr": 2e-3, "vanishing_share": 0.75},
 ]
 
+
 def retrain_seconds(name: str) -> float:
     """The retrain recipe's wall time, timed now: RETRAIN_TIMING_STEPS steps, scaled to the recipe's."""
     from genunlearn.recipes import recipe_for
 
     task, request, overrides = TASKS[name]
-    short = train_cached(TrainJob(task, "flow", forget=request, steps=RETRAIN_TIMING_STEPS, overrides=overrides), progress=False, use_cache=False)
+    short = train_cached(
+        TrainJob(task, "flow", forget=request, steps=RETRAIN_TIMING_STEPS, overrides=overrides),
+        progress=False,
+        use_cache=False,
+    )
     return short.info["train_seconds"] * recipe_for(task, "flow").train["steps"] / RETRAIN_TIMING_STEPS
 
 
 def image_metrics(model, request, split: str, seed: int) -> dict:
     m = evaluate(model, request, n_per_prompt=N_PER_PROMPT, split=split, seed=seed)
-    keep = ("forgotten_class_still_drawn", "fd_retain", "fd_floor", "retain_accuracy", "per_prompt_accuracy", "class_histogram")
+    keep = (
+        "forgotten_class_still_drawn",
+        "fd_retain",
+        "fd_floor",
+        "retain_accuracy",
+        "per_prompt_accuracy",
+        "class_histogram",
+    )
     return {k: m[k] for k in keep if k in m}
 
 
 def cf_log(model) -> dict:
     u = model.info["unlearn"]
-    return {k: u[k] for k in ("Z", "ess_fraction", "Z_ratio", "Z_ratio_se", "vanishing_conditions", "cost_seconds") if k in u}
+    return {
+        k: u[k]
+        for k in ("Z", "ess_fraction", "Z_ratio", "Z_ratio_se", "vanishing_conditions", "cost_seconds")
+        if k in u
+    }
 
 
 def pick(rows: list[dict], retrain_fd: float) -> int:
@@ -195,38 +246,69 @@ def pick(rows: list[dict], retrain_fd: float) -> int:
     those within the FD and time targets; if none, within the FD target; else over all."""
     fd_ok = lambda i: rows[i]["fd_retain"] <= TARGET["fd_vs_retrain"] * retrain_fd  # noqa: E731
     time_ok = lambda i: rows[i]["time_vs_retrain"] <= TARGET["time_vs_retrain"]  # noqa: E731
-    return pick_setting(range(len(rows)), lambda i: (rows[i]["forgotten_class_still_drawn"], rows[i]["fd_retain"]), (fd_ok, time_ok))
+    return pick_setting(
+        range(len(rows)), lambda i: (rows[i]["forgotten_class_still_drawn"], rows[i]["fd_retain"]), (fd_ok, time_ok)
+    )
 
 
 def digits_part(name: str, rows: Rows) -> dict:
     task, request, base = base_for(name)
     retrain, data = retrain_for(name), load_dataset(task)
     t_retrain = rows.get(f"{name}/retrain_seconds", lambda: retrain_seconds(name))
-    print(f"== {name}: retrain timed now: {t_retrain:.0f} s (recipe steps, contended machine; its recorded training took {retrain.info['train_seconds']:.0f} s) ==", flush=True)
+    print(
+        f"== {name}: retrain timed now: {t_retrain:.0f} s (recipe steps, contended machine; its recorded training took {retrain.info['train_seconds']:.0f} s) ==",
+        flush=True,
+    )
     val_retrain = rows.get(f"{name}/val/retrain", lambda: image_metrics(retrain, request, "val", 0))
-    grid = GRID if base.conditional else [{k: v for k, v in cfg.items() if k != "vanishing_share"} for cfg in GRID]  # no conditions: no share
+    grid = (
+        GRID if base.conditional else [{k: v for k, v in cfg.items() if k != "vanishing_share"} for cfg in GRID]
+    )  # no conditions: no share
     tried = []
     for i, cfg in enumerate(grid):
 
         def compute(cfg=cfg):
             model, seconds = run_continualflow(base, request, data, **cfg, seed=0)
-            return {**image_metrics(model, request, "val", 0), "seconds": seconds, "time_vs_retrain": seconds / t_retrain, **cf_log(model)}
+            return {
+                **image_metrics(model, request, "val", 0),
+                "seconds": seconds,
+                "time_vs_retrain": seconds / t_retrain,
+                **cf_log(model),
+            }
 
         r = rows.get(f"{name}/val/{i}", compute)
         tried.append(r)
-        print(f"  val {json.dumps(cfg)}: class still drawn {r['forgotten_class_still_drawn']:.4f} FD {r['fd_retain']:.2f} ({r['fd_retain'] / val_retrain['fd_retain']:.2f}x retrain) t/retrain {r['time_vs_retrain']:.3f}", flush=True)
+        print(
+            f"  val {json.dumps(cfg)}: class still drawn {r['forgotten_class_still_drawn']:.4f} FD {r['fd_retain']:.2f} ({r['fd_retain'] / val_retrain['fd_retain']:.2f}x retrain) t/retrain {r['time_vs_retrain']:.3f}",
+            flush=True,
+        )
     cfg = grid[pick(tried, val_retrain["fd_retain"])]
     print(f"  picked: {json.dumps(cfg)}", flush=True)
-    test = {"base (seed 0)": [rows.get(f"{name}/test/base/0", lambda: {**image_metrics(base, request, "test", 0), "seconds": base.info["train_seconds"]})]}
+    test = {
+        "base (seed 0)": [
+            rows.get(
+                f"{name}/test/base/0",
+                lambda: {**image_metrics(base, request, "test", 0), "seconds": base.info["train_seconds"]},
+            )
+        ]
+    }
     for seed in SEEDS:
-        test.setdefault("retrain", []).append(rows.get(f"{name}/test/retrain/{seed}", lambda: {**image_metrics(retrain, request, "test", seed), "seconds": t_retrain}))
+        test.setdefault("retrain", []).append(
+            rows.get(
+                f"{name}/test/retrain/{seed}",
+                lambda: {**image_metrics(retrain, request, "test", seed), "seconds": t_retrain},
+            )
+        )
 
         def compute(seed=seed):
             model, seconds = run_continualflow(base, request, data, **cfg, seed=seed)
             return {**image_metrics(model, request, "test", seed), "seconds": seconds, **cf_log(model)}
 
-        test.setdefault("continualflow", []).append(rows.get(f"{name}/test/{json.dumps(cfg, sort_keys=True)}/{seed}", compute))
-    floor = rows.get(f"{name}/proxy_floor/{json.dumps(cfg, sort_keys=True)}", lambda: proxy_floor(base, request, data, cfg))
+        test.setdefault("continualflow", []).append(
+            rows.get(f"{name}/test/{json.dumps(cfg, sort_keys=True)}/{seed}", compute)
+        )
+    floor = rows.get(
+        f"{name}/proxy_floor/{json.dumps(cfg, sort_keys=True)}", lambda: proxy_floor(base, request, data, cfg)
+    )
     print(digits_table(name, test, t_retrain, floor), flush=True)
     return test
 
@@ -237,23 +319,38 @@ def ms(values) -> str:
 
 def digits_table(name: str, test: dict, t_retrain: float, floor: float) -> str:
     ref = torch.tensor([r["fd_retain"] for r in test["retrain"]]).mean()
-    lines = [f"== {name}: test split, seeds {list(SEEDS)}, {N_PER_PROMPT} samples per prompt; times contended, retrain timed in this run ==",
-             f"{'model':<14} {'class still drawn':>17} {'FD retain':>17} {'FD/retrain':>10} {'retain acc':>17} {'class-8 acc':>11} {'t/retrain':>9}"]
+    lines = [
+        f"== {name}: test split, seeds {list(SEEDS)}, {N_PER_PROMPT} samples per prompt; times contended, retrain timed in this run ==",
+        f"{'model':<14} {'class still drawn':>17} {'FD retain':>17} {'FD/retrain':>10} {'retain acc':>17} {'class-8 acc':>11} {'t/retrain':>9}",
+    ]
     for label, rs in test.items():
         fd = torch.tensor([r["fd_retain"] for r in rs])
         acc = ms([r["retain_accuracy"] for r in rs]) if "retain_accuracy" in rs[0] else "—"
-        acc8 = f"{torch.tensor([r['per_prompt_accuracy']['8'] for r in rs]).mean():.3f}" if "per_prompt_accuracy" in rs[0] else "—"
+        acc8 = (
+            f"{torch.tensor([r['per_prompt_accuracy']['8'] for r in rs]).mean():.3f}"
+            if "per_prompt_accuracy" in rs[0]
+            else "—"
+        )
         t = torch.tensor([r["seconds"] for r in rs]).mean() / t_retrain
-        lines.append(f"{label:<14} {ms(r['forgotten_class_still_drawn'] for r in rs):>17} {ms(fd):>17} {fd.mean() / ref:>10.2f} {acc:>17} {acc8:>11} {t:>9.3f}")
+        lines.append(
+            f"{label:<14} {ms(r['forgotten_class_still_drawn'] for r in rs):>17} {ms(fd):>17} {fd.mean() / ref:>10.2f} {acc:>17} {acc8:>11} {t:>9.3f}"
+        )
     cf = test.get("continualflow", [])
     if cf:
-        lines.append(f"   continualflow: proxy floor (share of the reweighted pool the judge calls the class, seed 0) {floor:.4f}; FD floor (real vs real) {ms(r['fd_floor'] for r in cf)}")
+        lines.append(
+            f"   continualflow: proxy floor (share of the reweighted pool the judge calls the class, seed 0) {floor:.4f}; FD floor (real vs real) {ms(r['fd_floor'] for r in cf)}"
+        )
         if "Z_ratio" in cf[0]:
-            lines.append(f"   Z_c / max Z (seed 0): {[round(z, 3) for z in cf[0]['Z_ratio']]}; vanishing {cf[0]['vanishing_conditions']}")
+            lines.append(
+                f"   Z_c / max Z (seed 0): {[round(z, 3) for z in cf[0]['Z_ratio']]}; vanishing {cf[0]['vanishing_conditions']}"
+            )
     return "\n".join(lines)
 
 
-QUICK_STEPS, QUICK_BUDGET = 1000, 250  # the quick suite (scale 0.25): base steps, ContinualFlow's default 1000 steps scaled
+QUICK_STEPS, QUICK_BUDGET = (
+    1000,
+    250,
+)  # the quick suite (scale 0.25): base steps, ContinualFlow's default 1000 steps scaled
 RULE_N = 100  # samples per prompt in the rule part (resolves 1 %)
 
 
@@ -262,24 +359,40 @@ def rule_part(rows: Rows) -> None:
     request, data = ForgetRequest.of_classes(3), load_dataset("digits")
     base = train_cached(TrainJob("digits", "flow", steps=QUICK_STEPS), progress=False)
     b = rows.get("rule/base", lambda: evaluate(base, request, n_per_prompt=RULE_N, split="test"))
-    print(f"== quick-suite digits cell: base {QUICK_STEPS} steps, continualflow lam=5 defaults, {QUICK_BUDGET} steps; test split, {RULE_N} per prompt ==")
-    print(f"base: class-3 prompt judged 3 {b['forgotten_class_still_drawn']:.3f}, class-8 prompt judged 8 {b['per_prompt_accuracy']['8']:.3f}, retain acc {b['retain_accuracy']:.3f}, FD {b['fd_retain']:.1f}")
-    print(f"{'tau_c':>6} {'seed':>4} {'Z_3/maxZ':>9} {'Z_8/maxZ':>9} {'min retained':>12} {'vanishing':>9} {'3s drawn':>11} {'class-8 acc':>11} {'retain acc':>10} {'FD':>6}")
+    print(
+        f"== quick-suite digits cell: base {QUICK_STEPS} steps, continualflow lam=5 defaults, {QUICK_BUDGET} steps; test split, {RULE_N} per prompt =="
+    )
+    print(
+        f"base: class-3 prompt judged 3 {b['forgotten_class_still_drawn']:.3f}, class-8 prompt judged 8 {b['per_prompt_accuracy']['8']:.3f}, retain acc {b['retain_accuracy']:.3f}, FD {b['fd_retain']:.1f}"
+    )
+    print(
+        f"{'tau_c':>6} {'seed':>4} {'Z_3/maxZ':>9} {'Z_8/maxZ':>9} {'min retained':>12} {'vanishing':>9} {'3s drawn':>11} {'class-8 acc':>11} {'retain acc':>10} {'FD':>6}"
+    )
     for tau, seeds in ((0.1, SEEDS[:1]), (0.5, SEEDS)):  # τ_c = 0.1: one seed, to reproduce the failure
         for seed in seeds:
 
             def compute(tau=tau, seed=seed):
-                model = ContinualFlow(ContinualFlowConfig(lam=5.0, tau_c=tau, seed=seed)).unlearn(base, request, data, budget=QUICK_BUDGET)
+                model = ContinualFlow(ContinualFlowConfig(lam=5.0, tau_c=tau, seed=seed)).unlearn(
+                    base, request, data, budget=QUICK_BUDGET
+                )
                 return {**evaluate(model, request, n_per_prompt=RULE_N, split="test", seed=seed), **cf_log(model)}
 
             r = rows.get(f"rule/{tau}/{seed}", compute)
             zr = r["Z_ratio"]
-            print(f"{tau:>6} {seed:>4} {zr[3]:>9.3f} {zr[8]:>9.3f} {min(z for i, z in enumerate(zr) if i != 3):>12.3f} {str(r['vanishing_conditions']):>9} {r['forgotten_class_still_drawn']:>11.3f} {r['per_prompt_accuracy']['8']:>11.3f} {r['retain_accuracy']:>10.3f} {r['fd_retain']:>6.1f}", flush=True)
+            print(
+                f"{tau:>6} {seed:>4} {zr[3]:>9.3f} {zr[8]:>9.3f} {min(z for i, z in enumerate(zr) if i != 3):>12.3f} {str(r['vanishing_conditions']):>9} {r['forgotten_class_still_drawn']:>11.3f} {r['per_prompt_accuracy']['8']:>11.3f} {r['retain_accuracy']:>10.3f} {r['fd_retain']:>6.1f}",
+                flush=True,
+            )
 
 
 REVERSE = {
     "ring8": ("ring8", {}, (0, 4), {"pool": 5000, "steps": 400, "batch": 512}),  # base: REVERSE_RING8_STEPS (CPU time)
-    "digits-uncond": ("digits", {"conditional": False}, (3, 5), {"pool": 2000, "steps": 500, "batch": 128, "lr": 1e-3, "lr_schedule": "cosine"}),
+    "digits-uncond": (
+        "digits",
+        {"conditional": False},
+        (3, 5),
+        {"pool": 2000, "steps": 500, "batch": 128, "lr": 1e-3, "lr_schedule": "cosine"},
+    ),
 }
 
 
@@ -291,16 +404,29 @@ def reverse_part(name: str, rows: Rows) -> None:
     from genunlearn.energy import classifier_energy
 
     task, overrides, (a, b), cfg = REVERSE[name]
-    base = train_cached(TrainJob(task, "flow", overrides=overrides, steps=REVERSE_RING8_STEPS if task == "ring8" else None), progress=False)
+    base = train_cached(
+        TrainJob(task, "flow", overrides=overrides, steps=REVERSE_RING8_STEPS if task == "ring8" else None),
+        progress=False,
+    )
     data = load_dataset(task)
     ea, eb = (classifier_energy(data, [c]) for c in (a, b))
 
     def masses(model, seed):
         m = evaluate(model, None, n_per_prompt=RULE_N, split="test", seed=seed)
         share = m.get("component_mass") or m["class_histogram"]
-        return {"A": share[a], "B": share[b], **({"off_support": m["off_support"], "mmd": m["mmd_retain"]} if "off_support" in m else {"fd": m["fd_retain"]})}
+        return {
+            "A": share[a],
+            "B": share[b],
+            **(
+                {"off_support": m["off_support"], "mmd": m["mmd_retain"]}
+                if "off_support" in m
+                else {"fd": m["fd_retain"]}
+            ),
+        }
 
-    print(f"== reversibility, composed mode, {name}: A = class {a}, B = class {b}; test split, seeds {list(SEEDS)}; {json.dumps(cfg)} ==")
+    print(
+        f"== reversibility, composed mode, {name}: A = class {a}, B = class {b}; test split, seeds {list(SEEDS)}; {json.dumps(cfg)} =="
+    )
     steps = {}
     for seed in SEEDS:
 
@@ -309,9 +435,19 @@ def reverse_part(name: str, rows: Rows) -> None:
             one = method.unlearn_energy(base, ea)
             two = method.unlearn_energy(one, eb)
             back = method.unlearn_energy(two, ea.negated())
-            again = method.unlearn_energy(back, eb.negated())  # nothing left in force: the base itself, not sampled again
-            same = again.process.name != "composed" and all(torch.equal(p, q) for p, q in zip(again.net.state_dict().values(), base.net.state_dict().values()))
-            return {"base": masses(base, seed), "forget A": masses(one, seed), "forget A, B": masses(two, seed), "restore A (-F_A)": masses(back, seed), "last is base": same}
+            again = method.unlearn_energy(
+                back, eb.negated()
+            )  # nothing left in force: the base itself, not sampled again
+            same = again.process.name != "composed" and all(
+                torch.equal(p, q) for p, q in zip(again.net.state_dict().values(), base.net.state_dict().values())
+            )
+            return {
+                "base": masses(base, seed),
+                "forget A": masses(one, seed),
+                "forget A, B": masses(two, seed),
+                "restore A (-F_A)": masses(back, seed),
+                "last is base": same,
+            }
 
         for k, v in rows.get(f"reverse/{name}/{seed}", compute).items():
             steps.setdefault(k, []).append(v)
@@ -338,7 +474,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = Rows(out / "rows.json")
     parts = args.parts.split(",")
-    for part, names, run in (("rule", "-", lambda _, r: rule_part(r)), ("digits", args.digits, digits_part), ("reverse", args.reverse, reverse_part)):
+    for part, names, run in (
+        ("rule", "-", lambda _, r: rule_part(r)),
+        ("digits", args.digits, digits_part),
+        ("reverse", args.reverse, reverse_part),
+    ):
         if part in parts:
             for name in [t for t in names.split(",") if t]:
                 run(name, rows)
@@ -350,8 +490,15 @@ def main() -> None:
         results += rows_
         print(table(rows_), flush=True)
         cf = rows_[-1]["cf"]
-        floor = f" share of the reweighted pool the judge calls the class (proxy floor)={cf['proxy_floor']:.4f}" if "proxy_floor" in cf else ""
-        print(f"   continualflow: Z={cf['Z']:.3f} ESS/M={cf['ess_fraction']:.3f} cost={cf['cost_seconds']}{floor}", flush=True)
+        floor = (
+            f" share of the reweighted pool the judge calls the class (proxy floor)={cf['proxy_floor']:.4f}"
+            if "proxy_floor" in cf
+            else ""
+        )
+        print(
+            f"   continualflow: Z={cf['Z']:.3f} ESS/M={cf['ess_fraction']:.3f} cost={cf['cost_seconds']}{floor}",
+            flush=True,
+        )
     sweeps = []
     for name in [t for t in args.sweep.split(",") if t]:
         sweeps += sweep(name)

@@ -45,8 +45,17 @@ from common import Rows, fmt_mean_sd  # benchmarks/common.py (the script's folde
 N_POINTS, NOISE, LO, HI, LAM = 5000, 0.005, -0.8, 0.8, 5.0
 SEEDS = (0, 1, 2)
 _TOY = RECIPES[("toy", "flow")]
-RECIPE = {"network": {**_TOY.network, "dim": 2}, "process": _TOY.process, "train": _TOY.train, "batch_size": _TOY.batch_size, "conditional": False}
-CF = {"finetune": {"lam": LAM, "pool": N_POINTS, "steps": 600, "batch": 512}, "composed": {"lam": LAM, "mode": "composed", "pool": N_POINTS, "steps": 600, "batch": 512}}
+RECIPE = {
+    "network": {**_TOY.network, "dim": 2},
+    "process": _TOY.process,
+    "train": _TOY.train,
+    "batch_size": _TOY.batch_size,
+    "conditional": False,
+}
+CF = {
+    "finetune": {"lam": LAM, "pool": N_POINTS, "steps": 600, "batch": 512},
+    "composed": {"lam": LAM, "mode": "composed", "pool": N_POINTS, "steps": 600, "batch": 512},
+}
 
 
 def raw(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +76,9 @@ def raw(name: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     if name == "gaussians":
         mode = np.arange(n) % 6
         angle = 2 * np.pi * mode / 6
-        return 2.0 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, NOISE, (n, 2)), ~np.isin(mode, [0, 2, 4])
+        return 2.0 * np.stack([np.cos(angle), np.sin(angle)], 1) + rng.normal(0, NOISE, (n, 2)), ~np.isin(
+            mode, [0, 2, 4]
+        )
     if name == "checkerboard":
         half = 2 * np.pi
         keep = []
@@ -99,13 +110,17 @@ def metrics(x: torch.Tensor, energy, ref_x: torch.Tensor, ref_f: torch.Tensor) -
     """Reference metrics (its energy classifier as judge) and an independent one (1-NN label)."""
     p_forget = torch.sigmoid(energy(x))  # logodds energy: F = logit P(forget)
     d, i = torch.cdist(x, ref_x).min(1)
-    far = 2 * torch.cdist(ref_x[:2000], ref_x).topk(2, largest=False).values[:, 1].quantile(0.999)  # off-support: twice the real draw's 99.9 % NN distance
+    far = 2 * torch.cdist(ref_x[:2000], ref_x).topk(2, largest=False).values[:, 1].quantile(
+        0.999
+    )  # off-support: twice the real draw's 99.9 % NN distance
     return {
         "in_forget_region_energy": float((p_forget >= 0.5).float().mean()),
         "leakage": float(p_forget.mean()),
         "in_forget_region_nn": float(ref_f[i].float().mean()),
         "off_support": float((d > far).float().mean()),
-        "mmd_retain": mmd_sigma1(*(a[torch.randperm(len(a), generator=torch.Generator().manual_seed(0))] for a in (x, ref_x[~ref_f]))),  # shuffled: circles are drawn in angle order
+        "mmd_retain": mmd_sigma1(
+            *(a[torch.randperm(len(a), generator=torch.Generator().manual_seed(0))] for a in (x, ref_x[~ref_f]))
+        ),  # shuffled: circles are drawn in angle order
     }
 
 
@@ -117,19 +132,41 @@ def run(name: str, out: Path, rows: Rows, steps: int) -> None:
     task = str(npz)
     base = train_cached(TrainJob(task, "flow", steps=steps, overrides=RECIPE), progress=False)
     energy = classifier_energy(load_dataset(task), ["forget"], task=task)
-    print(f"== {name}: {N_POINTS} points, noise {NOISE}, scaled to [{LO}, {HI}], λ = {LAM}; base {steps} steps; seeds {list(SEEDS)}; metrics on fresh draws ==")
-    print(f"{'model':<26} {'in forget (energy) ↓':>20} {'leakage':>17} {'in forget (1-NN) ↓':>18} {'off-support':>17} {'MMD retain σ=1':>19}")
+    print(
+        f"== {name}: {N_POINTS} points, noise {NOISE}, scaled to [{LO}, {HI}], λ = {LAM}; base {steps} steps; seeds {list(SEEDS)}; metrics on fresh draws =="
+    )
+    print(
+        f"{'model':<26} {'in forget (energy) ↓':>20} {'leakage':>17} {'in forget (1-NN) ↓':>18} {'off-support':>17} {'MMD retain σ=1':>19}"
+    )
     table: dict[str, list] = {}
     for seed in SEEDS:
         ref_x, ref_f = scaled(name, 4 * N_POINTS, 1000 + seed)
         g = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
         real = scaled(name, 2 * N_POINTS, 2000 + seed)
-        for label, make in (("real retain", lambda: real[0][~real[1]][:N_POINTS]), ("base", lambda: base.sample(N_POINTS, generator=g())), *((f"continualflow ({mode})", lambda cfg=cfg: ContinualFlow(ContinualFlowConfig(**cfg, seed=seed)).unlearn_energy(base, energy).sample(N_POINTS, generator=g())) for mode, cfg in CF.items())):
+        for label, make in (
+            ("real retain", lambda: real[0][~real[1]][:N_POINTS]),
+            ("base", lambda: base.sample(N_POINTS, generator=g())),
+            *(
+                (
+                    f"continualflow ({mode})",
+                    lambda cfg=cfg: (
+                        ContinualFlow(ContinualFlowConfig(**cfg, seed=seed))
+                        .unlearn_energy(base, energy)
+                        .sample(N_POINTS, generator=g())
+                    ),
+                )
+                for mode, cfg in CF.items()
+            ),
+        ):
             row = rows.get(f"{name}/{steps}/{label}/{seed}", lambda make=make: metrics(make(), energy, ref_x, ref_f))
             table.setdefault(label, []).append(row)
     for label, rs in table.items():
         keys = ("in_forget_region_energy", "leakage", "in_forget_region_nn", "off_support", "mmd_retain")
-        print(f"{label:<26} " + " ".join(fmt_mean_sd([r[k] for r in rs], ".4f").rjust(w) for k, w in zip(keys, (20, 17, 18, 17, 19))), flush=True)
+        print(
+            f"{label:<26} "
+            + " ".join(fmt_mean_sd([r[k] for r in rs], ".4f").rjust(w) for k, w in zip(keys, (20, 17, 18, 17, 19))),
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -24,7 +24,9 @@ def main() -> None:
         env = {**os.environ, "GENUNLEARN_CACHE": str(Path(tmp) / "cache")}
         out = Path(tmp) / "demo"
         t0 = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "genunlearn", "demo", "--out", str(out)], env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [sys.executable, "-m", "genunlearn", "demo", "--out", str(out)], env=env, capture_output=True, text=True
+        )
         wall = time.perf_counter() - t0
         print(run.stdout)
         if run.returncode != 0:
@@ -32,8 +34,12 @@ def main() -> None:
         print(run.stderr, file=sys.stderr)
         base = json.loads(next(out.glob("*/base/metrics.json")).read_text())
         ratio = base["fd_retain"] / base["fd_floor"]
-        print(f"demo wall time, cold cache: {wall:.1f}s (target {TARGET_S:.0f}s: {'met' if wall <= TARGET_S else 'MISSED'})")
-        print(f"base model FD {base['fd_retain']:.2f} vs real-data floor {base['fd_floor']:.2f}: {ratio:.2f}x (target 2x: {'met' if ratio <= 2 else 'MISSED'})")
+        print(
+            f"demo wall time, cold cache: {wall:.1f}s (target {TARGET_S:.0f}s: {'met' if wall <= TARGET_S else 'MISSED'})"
+        )
+        print(
+            f"base model FD {base['fd_retain']:.2f} vs real-data floor {base['fd_floor']:.2f}: {ratio:.2f}x (target 2x: {'met' if ratio <= 2 else 'MISSED'})"
+        )
 
 
 if __name__ == "__main__":

@@ -62,10 +62,21 @@ VARIATIONAL = ["js", "kl"]
 VAR_GRID = {
     "A default": {},
     "B strong critic": {"critic_conditioning": "xt_t", "critic_lr": 1e-3, "critic_steps": 3, "critic_warmup": 100},
-    "C strong critic, lr/10": {"critic_conditioning": "xt_t", "critic_lr": 1e-3, "critic_steps": 3, "critic_warmup": 100, "lr": 1e-4},
+    "C strong critic, lr/10": {
+        "critic_conditioning": "xt_t",
+        "critic_lr": 1e-3,
+        "critic_steps": 3,
+        "critic_warmup": 100,
+        "lr": 1e-4,
+    },
     "D lr/10": {"lr": 1e-4},
 }
-KEYS = [("concept_still_shown", 100, "still shown %"), ("attribute_preservation", 100, "colour %"), ("shape_accuracy_delta_points", 1, "Δshape"), ("fd_real_ratio_to_base", 1, "FD ratio")]
+KEYS = [
+    ("concept_still_shown", 100, "still shown %"),
+    ("attribute_preservation", 100, "colour %"),
+    ("shape_accuracy_delta_points", 1, "Δshape"),
+    ("fd_real_ratio_to_base", 1, "FD ratio"),
+]
 
 
 def ms(values, spec=".1f") -> str:
@@ -77,7 +88,9 @@ class Bench:
 
     def __init__(self, args):
         self.args = args
-        self.base = GenerativeModel.from_pretrained(args.base) if args.base else train_cached(TrainJob("shapes", "diffusion"))
+        self.base = (
+            GenerativeModel.from_pretrained(args.base) if args.base else train_cached(TrainJob("shapes", "diffusion"))
+        )
         self.judge = load_judge("shapes", verbose=False)
         self.request = ForgetRequest("concept", concept=CONCEPT, anchor=ANCHOR)
         self.pairs = prompt_pairs(self.base.attributes, CONCEPT, ANCHOR)
@@ -92,21 +105,46 @@ class Bench:
         if key not in self.refs:
             a = self.args
             n, seed = (a.n_curve, 1) if curve else (a.n_per_prompt, 0)
-            self.refs[key] = concept_reference(self.base, self.request, self.judge, n_per_prompt=n, seed=seed, steps=a.sample_steps, split=split)
+            self.refs[key] = concept_reference(
+                self.base, self.request, self.judge, n_per_prompt=n, seed=seed, steps=a.sample_steps, split=split
+            )
         return self.refs[key]
 
     def pool(self, seed: int):
         if seed not in self.pools:
-            p = make_anchor_pool(self.base, self.pairs, self.args.anchor_images, steps=self.args.sample_steps, guidance=3.0, seed=seed)
+            p = make_anchor_pool(
+                self.base, self.pairs, self.args.anchor_images, steps=self.args.sample_steps, guidance=3.0, seed=seed
+            )
             self.pools[seed] = (p, float((self.judge.predict(p.x)[:, 0] == 0).float().mean()))
         return self.pools[seed]
 
     def run(self, label: str, values: dict, seed: int, split: str, curve: bool) -> dict:
         """One unlearning run, judged on ``split``; cached by its settings."""
         a = self.args
-        values = {"steps": a.steps, "lr": DEFAULT_LR["conditioning"], "params": "conditioning", "batch_size": a.batch_size, **values, "seed": seed}
-        settings = {"values": values, "split": split, "curve": curve, "anchor_images": a.anchor_images, "n_eval": a.n_per_prompt, "n_curve": a.n_curve, "sample_steps": a.sample_steps, "snapshots": a.snapshots, "base": self.base.info["key"]}
-        path = self.out / "rows" / (hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12] + ".json")
+        values = {
+            "steps": a.steps,
+            "lr": DEFAULT_LR["conditioning"],
+            "params": "conditioning",
+            "batch_size": a.batch_size,
+            **values,
+            "seed": seed,
+        }
+        settings = {
+            "values": values,
+            "split": split,
+            "curve": curve,
+            "anchor_images": a.anchor_images,
+            "n_eval": a.n_per_prompt,
+            "n_curve": a.n_curve,
+            "sample_steps": a.sample_steps,
+            "snapshots": a.snapshots,
+            "base": self.base.info["key"],
+        }
+        path = (
+            self.out
+            / "rows"
+            / (hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12] + ".json")
+        )
         if path.is_file():
             print(f"{label} seed {seed} ({split}): reused {path}")
             return current_names(json.loads(path.read_text()))
@@ -115,16 +153,38 @@ class Bench:
 
         def probe(step, model):
             t = time.perf_counter()
-            curve_points.append({"step": step, **evaluate_concept(model, self.request, self.ref(split, curve=True), self.judge)})
+            curve_points.append(
+                {"step": step, **evaluate_concept(model, self.request, self.ref(split, curve=True), self.judge)}
+            )
             probe_seconds[0] += time.perf_counter() - t
 
         t = time.perf_counter()
-        model = get_method("fdiv", values).unlearn(self.base, self.request, anchor_pool=pool, snapshot_every=a.steps // a.snapshots if curve else 0, on_snapshot=probe if curve else None)
+        model = get_method("fdiv", values).unlearn(
+            self.base,
+            self.request,
+            anchor_pool=pool,
+            snapshot_every=a.steps // a.snapshots if curve else 0,
+            on_snapshot=probe if curve else None,
+        )
         seconds = time.perf_counter() - t - probe_seconds[0]
         m = evaluate_concept(model, self.request, self.ref(split), self.judge)
-        row = {"label": label, "seed": seed, "split": split, "settings": settings, "metrics": m, "curve": curve_points, "floor": floor, "seconds": seconds}
+        row = {
+            "label": label,
+            "seed": seed,
+            "split": split,
+            "settings": settings,
+            "metrics": m,
+            "curve": curve_points,
+            "floor": floor,
+            "seconds": seconds,
+        }
         atomic_write_text(path, json.dumps(row, indent=1))
-        print(f"{label} seed {seed} ({split}): " + " ".join(f"{name} {scale * m[k]:.1f}" for k, scale, name in KEYS) + f" ({seconds:.0f}s)", flush=True)
+        print(
+            f"{label} seed {seed} ({split}): "
+            + " ".join(f"{name} {scale * m[k]:.1f}" for k, scale, name in KEYS)
+            + f" ({seconds:.0f}s)",
+            flush=True,
+        )
         return row
 
     def base_point(self, split: str) -> dict:
@@ -152,8 +212,12 @@ def weights(bench: Bench, n: int = 512) -> None:
         return torch.cat([x.flatten() for x in gr])
 
     g_mse = grad(torch.ones(n))
-    print(f"{n} triples at the base, t ~ U{{0..{process.num_train_timesteps - 1}}}; w_b = ∂g(K_b)/∂m_b normalised to mean 1; cos = cosine of the batch gradient (conditioning params) with mse's / kl's at the same div_scale")
-    print("| div_scale | divergence | K median | K max | w min | w max | w CV | weight share t < T/10 | cos with mse | cos with kl |")
+    print(
+        f"{n} triples at the base, t ~ U{{0..{process.num_train_timesteps - 1}}}; w_b = ∂g(K_b)/∂m_b normalised to mean 1; cos = cosine of the batch gradient (conditioning params) with mse's / kl's at the same div_scale"
+    )
+    print(
+        "| div_scale | divergence | K median | K max | w min | w max | w CV | weight share t < T/10 | cos with mse | cos with kl |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for scale in ("mean", "exact"):
         dk = torch.full((n,), 0.5) if scale == "mean" else omega[t] * d  # ∂K/∂m
@@ -169,7 +233,9 @@ def weights(bench: Bench, n: int = 512) -> None:
             w = w / w.mean()
             gw = grad(w)
             cos = [float(torch.nn.functional.cosine_similarity(gw, ref, 0)) for ref in (g_mse, g_kl)]
-            print(f"| {scale} | {name} | {k.median():.2g} | {k.max():.2g} | {w.min():.3f} | {w.max():.3f} | {w.std() / w.mean():.3f} | {float(w[early].sum() / w.sum()):.3f} | {cos[0]:.4f} | {cos[1]:.4f} |")
+            print(
+                f"| {scale} | {name} | {k.median():.2g} | {k.max():.2g} | {w.min():.3f} | {w.max():.3f} | {w.std() / w.mean():.3f} | {float(w[early].sum() / w.sum()):.3f} | {cos[0]:.4f} | {cos[1]:.4f} |"
+            )
 
 
 # --- closed ------------------------------------------------------------------------------------------
@@ -178,12 +244,19 @@ def interpolate(points: list[dict], level: float) -> dict | None:
     for p, q in zip(points, points[1:]):
         if q["concept_still_shown"] <= level < p["concept_still_shown"]:
             f = (p["concept_still_shown"] - level) / (p["concept_still_shown"] - q["concept_still_shown"])
-            return {k: p[k] + f * (q[k] - p[k]) for k in ("step", "attribute_preservation", "shape_accuracy_delta_points", "fd_real_ratio_to_base")}
+            return {
+                k: p[k] + f * (q[k] - p[k])
+                for k in ("step", "attribute_preservation", "shape_accuracy_delta_points", "fd_real_ratio_to_base")
+            }
     return None
 
 
 def final_table(groups: dict[str, list[dict]], extra: str = "") -> str:
-    lines = ["| row | seeds | still shown % | floor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | wall s |" + extra, "|" + "---|" * (10 + extra.count("|"))]
+    lines = [
+        "| row | seeds | still shown % | floor % | colour % | Δshape | Δcolour | FD ratio | FD vs base | wall s |"
+        + extra,
+        "|" + "---|" * (10 + extra.count("|")),
+    ]
     for label, rs in groups.items():
         m = [r["metrics"] for r in rs]
         lines.append(
@@ -195,19 +268,38 @@ def final_table(groups: dict[str, list[dict]], extra: str = "") -> str:
 
 def curve_tables(groups: dict[str, list[dict]], base_point: dict, levels: list[float]) -> str:
     steps = [p["step"] for p in next(iter(groups.values()))[0]["curve"]]
-    out = ["Curves (curve reference; mean ± sample std over seeds; step 0 = the base): still shown % / colour % / Δshape / FD ratio", "| row | " + " | ".join(f"step {s}" for s in [0, *steps]) + " |", "|---|" + "---|" * (len(steps) + 1)]
+    out = [
+        "Curves (curve reference; mean ± sample std over seeds; step 0 = the base): still shown % / colour % / Δshape / FD ratio",
+        "| row | " + " | ".join(f"step {s}" for s in [0, *steps]) + " |",
+        "|---|" + "---|" * (len(steps) + 1),
+    ]
     b = base_point
     for label, rs in groups.items():
         cells = [f"{100 * b['concept_still_shown']:.0f} / {100 * b['attribute_preservation']:.0f} / 0.0 / 1.00"]
         for j in range(len(steps)):
             ps = [r["curve"][j] for r in rs]
-            cells.append(" / ".join(ms([scale * p[k] for p in ps], ".2f" if k == "fd_real_ratio_to_base" else ".0f" if scale == 100 else ".1f") for k, scale, _ in KEYS))
+            cells.append(
+                " / ".join(
+                    ms(
+                        [scale * p[k] for p in ps],
+                        ".2f" if k == "fd_real_ratio_to_base" else ".0f" if scale == 100 else ".1f",
+                    )
+                    for k, scale, _ in KEYS
+                )
+            )
         out.append(f"| {label} | " + " | ".join(cells) + " |")
-    out += ["", "At equal erasure (interpolated between snapshots, per seed; n = seeds that reached the level):", "| row | level | n | step | colour % | Δshape | FD ratio |", "|---|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "At equal erasure (interpolated between snapshots, per seed; n = seeds that reached the level):",
+        "| row | level | n | step | colour % | Δshape | FD ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for level in levels:
         for label, rs in groups.items():
             hits = [h for h in (interpolate([{"step": 0, **b}, *r["curve"]], level / 100) for r in rs) if h]
-            out.append(f"| {label} | ≤ {level:g} % | {len(hits)} | {ms([h['step'] for h in hits], '.0f')} | {ms([100 * h['attribute_preservation'] for h in hits])} | {ms([h['shape_accuracy_delta_points'] for h in hits])} | {ms([h['fd_real_ratio_to_base'] for h in hits], '.2f')} |")
+            out.append(
+                f"| {label} | ≤ {level:g} % | {len(hits)} | {ms([h['step'] for h in hits], '.0f')} | {ms([100 * h['attribute_preservation'] for h in hits])} | {ms([h['shape_accuracy_delta_points'] for h in hits])} | {ms([h['fd_real_ratio_to_base'] for h in hits], '.2f')} |"
+            )
     return "\n".join(out)
 
 
@@ -234,11 +326,20 @@ def plot(groups: dict[str, list[dict]], base_point: dict, path: Path) -> None:
 
 def closed(bench: Bench) -> None:
     a = bench.args
-    groups = {f"{d} ({a.div_scale})" if d != "mse" else "mse (concept_ablation)": [bench.run(d, {"divergence": d, "div_scale": a.div_scale}, s, "test", True) for s in a.seeds] for d in a.divergences}
+    groups = {
+        f"{d} ({a.div_scale})" if d != "mse" else "mse (concept_ablation)": [
+            bench.run(d, {"divergence": d, "div_scale": a.div_scale}, s, "test", True) for s in a.seeds
+        ]
+        for d in a.divergences
+    }
     bp = bench.base_point("test")
     base = bench.ref("test").base_metrics
-    print(f"\nbase (test reference): circle prompts → {100 * base['concept_still_shown']:.1f}% circles, colour {100 * base['attribute_preservation']:.1f}%, shape acc on other prompts {100 * base['shape_accuracy_kept']:.1f}%, FD to real {base['fd_real']:.2f}")
-    print(f"every row: steps {a.steps}, batch {a.batch_size}, AdamW lr {DEFAULT_LR['conditioning']}, params conditioning, div_scale {a.div_scale}; no per-divergence tuning (1 setting each); seeds {a.seeds}")
+    print(
+        f"\nbase (test reference): circle prompts → {100 * base['concept_still_shown']:.1f}% circles, colour {100 * base['attribute_preservation']:.1f}%, shape acc on other prompts {100 * base['shape_accuracy_kept']:.1f}%, FD to real {base['fd_real']:.2f}"
+    )
+    print(
+        f"every row: steps {a.steps}, batch {a.batch_size}, AdamW lr {DEFAULT_LR['conditioning']}, params conditioning, div_scale {a.div_scale}; no per-divergence tuning (1 setting each); seeds {a.seeds}"
+    )
     print(final_table(groups))
     print()
     print(curve_tables(groups, bp, a.levels))
@@ -260,15 +361,32 @@ def variational(bench: Bench) -> None:
     a = bench.args
     picked, groups = {}, {}
     print(f"tuning on val (seed 0), the same {len(VAR_GRID)} settings per variant: {VAR_GRID}")
-    tuned = {d: {s: bench.run(f"variational {d} [{s}]", {"divergence": d, "form": "variational", **v}, 0, "val", False) for s, v in VAR_GRID.items()} for d in a.divergences}
+    tuned = {
+        d: {
+            s: bench.run(f"variational {d} [{s}]", {"divergence": d, "form": "variational", **v}, 0, "val", False)
+            for s, v in VAR_GRID.items()
+        }
+        for d in a.divergences
+    }
     for d, rows in tuned.items():
         picked[d] = pick(rows)
         print(f"\nval, variational {d}: picked {picked[d]!r} (fewest missed targets, then lowest concept still shown)")
         print(final_table({f"{d} [{s}]": [r] for s, r in rows.items()}))
     for d in a.divergences:
-        groups[f"variational {d} [{picked[d]}]"] = [bench.run(f"variational {d} [{picked[d]}]", {"divergence": d, "form": "variational", **VAR_GRID[picked[d]]}, s, "test", True) for s in a.seeds]
+        groups[f"variational {d} [{picked[d]}]"] = [
+            bench.run(
+                f"variational {d} [{picked[d]}]",
+                {"divergence": d, "form": "variational", **VAR_GRID[picked[d]]},
+                s,
+                "test",
+                True,
+            )
+            for s in a.seeds
+        ]
     bp = bench.base_point("test")
-    print(f"\ntest, seeds {a.seeds}: the picked setting per variant (targets: still shown ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5)")
+    print(
+        f"\ntest, seeds {a.seeds}: the picked setting per variant (targets: still shown ≤ 5 %, colour ≥ 90 %, FD ratio ≤ 1.5)"
+    )
     print(final_table(groups))
     print()
     print(curve_tables(groups, bp, a.levels))
@@ -279,8 +397,15 @@ def variational(bench: Bench) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--suite", choices=["weights", "closed", "variational"], required=True)
-    ap.add_argument("--div-scale", choices=["mean", "exact"], default="exact", help="closed suite: K = MSE/2 (mean) or the Gaussian KL ω_t Σ Δε² (exact)")
-    ap.add_argument("--divergences", default=None, help="comma-separated (default: closed mse,kl,hellinger,chi2; variational js,kl)")
+    ap.add_argument(
+        "--div-scale",
+        choices=["mean", "exact"],
+        default="exact",
+        help="closed suite: K = MSE/2 (mean) or the Gaussian KL ω_t Σ Δε² (exact)",
+    )
+    ap.add_argument(
+        "--divergences", default=None, help="comma-separated (default: closed mse,kl,hellinger,chi2; variational js,kl)"
+    )
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -288,19 +413,29 @@ def main() -> None:
     ap.add_argument("--n-per-prompt", type=int, default=12, help="judged samples per prompt, final evaluation")
     ap.add_argument("--n-curve", type=int, default=8, help="judged samples per prompt at each snapshot")
     ap.add_argument("--snapshots", type=int, default=5)
-    ap.add_argument("--levels", default="60,40", help="shares of the concept still shown (%%) at which quality is compared")
+    ap.add_argument(
+        "--levels", default="60,40", help="shares of the concept still shown (%%) at which quality is compared"
+    )
     ap.add_argument("--sample-steps", type=int, default=20, help="DDIM steps of every evaluation and anchor sampler")
-    ap.add_argument("--base", default=None, help="a saved base model folder (default: the shapes diffusion recipe, trained or cached)")
+    ap.add_argument(
+        "--base",
+        default=None,
+        help="a saved base model folder (default: the shapes diffusion recipe, trained or cached)",
+    )
     ap.add_argument("--out", default="runs/fdivergence")
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.levels = [float(v) for v in args.levels.split(",")]
-    args.divergences = args.divergences.split(",") if args.divergences else (VARIATIONAL if args.suite == "variational" else CLOSED)
+    args.divergences = (
+        args.divergences.split(",") if args.divergences else (VARIATIONAL if args.suite == "variational" else CLOSED)
+    )
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     bench = Bench(args)
     {"weights": weights, "closed": closed, "variational": variational}[args.suite](bench)
-    print(f"\ntotal {time.perf_counter() - t0:.0f}s (2 CPU cores shared with other jobs: times are contended; compare within a table only)")
+    print(
+        f"\ntotal {time.perf_counter() - t0:.0f}s (2 CPU cores shared with other jobs: times are contended; compare within a table only)"
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,18 @@ LIGHT = {  # each method's other work, shrunk to the step budget's scale
     "fdiv": {"anchor_images": 8, "anchor_sampler_steps": 5, "critic_warmup": 1},
     "concept_ablation": {"anchor_images": 8, "anchor_sampler_steps": 5},
 }
-COMPUTE = ("convolution", "addmm", "mm", "bmm", "baddbmm", "linear", "scaled_dot_product", "native_layer_norm", "native_group_norm", "native_batch_norm")
+COMPUTE = (
+    "convolution",
+    "addmm",
+    "mm",
+    "bmm",
+    "baddbmm",
+    "linear",
+    "scaled_dot_product",
+    "native_layer_norm",
+    "native_group_norm",
+    "native_batch_norm",
+)
 
 
 class CPUComputeWatch(TorchDispatchMode):
@@ -76,14 +87,23 @@ def networks(model) -> list:
 
 def misplaced(model, where: torch.device) -> list[str]:
     """What of ``model`` is not on ``where``: tensors of its networks, and a draw in its own space."""
-    bad = [f"{name} on {t.device}" for net in networks(model) for name, t in chain(net.named_parameters(), net.named_buffers()) if t.device != where]
+    bad = [
+        f"{name} on {t.device}"
+        for net in networks(model)
+        for name, t in chain(net.named_parameters(), net.named_buffers())
+        if t.device != where
+    ]
     with torch.no_grad():
         if model.family == "generative":
             cond = model.cond_for_labels(torch.arange(2, device="cpu")) if model.conditional else None
             out = model.generate(2, cond, generator=torch.Generator().manual_seed(0))
         else:
             x = torch.zeros((2, *model.sample_shape), device=where)
-            out = model.net(x, torch.ones((2, model.net.grid**2), dtype=torch.bool, device=where)) if model.family == "i2i" else model.net(x)
+            out = (
+                model.net(x, torch.ones((2, model.net.grid**2), dtype=torch.bool, device=where))
+                if model.family == "i2i"
+                else model.net(x)
+            )
     if out.device != where:
         bad.append(f"a sample on {out.device}")
     return bad[:3]
@@ -122,16 +142,33 @@ def timed(fn, placement: device.Placement, watch: bool):
 
 def methods_for(model, kind: str, request) -> list[str]:
     family = family_for_kind(kind).name
-    return sorted(m.name for m in CATALOGUE if m.family == family and model.kind in m.model_kinds and request.kind in m.accepts)
+    return sorted(
+        m.name for m in CATALOGUE if m.family == family and model.kind in m.model_kinds and request.kind in m.accepts
+    )
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda", choices=device.DEVICES, help="the device to check (cpu: the dry run)")
     ap.add_argument("--precision", default="fp32", choices=device.PRECISIONS)
-    ap.add_argument("--steps", type=int, default=None, help="each method's step budget (epochs for classifiers; default 20 on a GPU, 2 in the dry run)")
-    ap.add_argument("--base-steps", type=int, default=None, help="each base model's training steps (default 200 on a GPU, 20 in the dry run)")
-    ap.add_argument("--base-epochs", type=int, default=None, help="the base classifier's epochs (default 5 on a GPU, 1 in the dry run)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="each method's step budget (epochs for classifiers; default 20 on a GPU, 2 in the dry run)",
+    )
+    ap.add_argument(
+        "--base-steps",
+        type=int,
+        default=None,
+        help="each base model's training steps (default 200 on a GPU, 20 in the dry run)",
+    )
+    ap.add_argument(
+        "--base-epochs",
+        type=int,
+        default=None,
+        help="the base classifier's epochs (default 5 on a GPU, 1 in the dry run)",
+    )
     ap.add_argument("--only", default=None, help="comma-separated kinds to run (flow, diffusion, sd, i2i, classifier)")
     ap.add_argument("--no-cpu", action="store_true", help="skip the CPU timing of each method on a GPU")
     args = ap.parse_args(argv)
@@ -146,7 +183,9 @@ def main(argv=None) -> int:
     cpu = device.resolve("cpu", "fp32")
     compare = not dry and not args.no_cpu
     kinds = set(args.only.split(",")) if args.only else None
-    print(f"device {target.device} ({torch.cuda.get_device_name(target.device) if target.device.type == 'cuda' else 'dry run' if dry else target.device.type}), precision {target.precision}; base {base_steps} steps (classifier {base_epochs} epochs), methods {steps} steps (classifiers: epochs)")
+    print(
+        f"device {target.device} ({torch.cuda.get_device_name(target.device) if target.device.type == 'cuda' else 'dry run' if dry else target.device.type}), precision {target.precision}; base {base_steps} steps (classifier {base_epochs} epochs), methods {steps} steps (classifiers: epochs)"
+    )
     print(f"{'setup':<22} {'method':<20} {'device s':>9} {'cpu s':>8} {'speed-up':>8} {'peak MiB':>9}  check")
     failures = 0
     for task, kind, spec in SETUPS:
@@ -156,11 +195,16 @@ def main(argv=None) -> int:
         request = gu.request(spec)
         setup = f"{task} {kind}"
         job = family.job(task, kind, steps=base_epochs if kind == "classifier" else base_steps)
-        base, seconds, peak, seen = timed(lambda: family.train(job, use_cache=False, progress=False), target, watch=not dry)
+        base, seconds, peak, seen = timed(
+            lambda: family.train(job, use_cache=False, progress=False), target, watch=not dry
+        )
         base.to(target.device)
         problems = misplaced(base, target.device) + [f"CPU {op} ×{n}" for op, n in seen.items()]
         failures += bool(problems)
-        print(f"{setup:<22} {'(base model)':<20} {seconds:9.1f} {'':>8} {'':>8} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+        print(
+            f"{setup:<22} {'(base model)':<20} {seconds:9.1f} {'':>8} {'':>8} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}",
+            flush=True,
+        )
         for name in methods_for(base, kind, request):
             options = LIGHT.get(name, {})
             run = lambda: gu.unlearn(base, name, request, steps=steps, **options)  # noqa: E731
@@ -173,11 +217,21 @@ def main(argv=None) -> int:
                     _, cpu_seconds, _, _ = timed(run, cpu, watch=False)
                     base.to(target.device)
             except Exception as e:  # a method that cannot run on the device is a failed check, not a crash
-                problems, seconds, peak, cpu_seconds = [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"], float("nan"), None, None
+                problems, seconds, peak, cpu_seconds = (
+                    [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"],
+                    float("nan"),
+                    None,
+                    None,
+                )
             failures += bool(problems)
             cpu_col = f"{cpu_seconds:8.1f}" if compare and cpu_seconds is not None else f"{'—':>8}"
-            speed = f"{cpu_seconds / seconds:7.1f}×" if compare and cpu_seconds is not None and seconds > 0 else f"{'—':>8}"
-            print(f"{setup:<22} {name:<20} {seconds:9.1f} {cpu_col} {speed} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+            speed = (
+                f"{cpu_seconds / seconds:7.1f}×" if compare and cpu_seconds is not None and seconds > 0 else f"{'—':>8}"
+            )
+            print(
+                f"{setup:<22} {name:<20} {seconds:9.1f} {cpu_col} {speed} {_mib(peak)}  {'ok' if not problems else 'FAIL ' + '; '.join(problems)}",
+                flush=True,
+            )
     print("all checks passed" if not failures else f"{failures} check(s) failed")
     return 1 if failures else 0
 

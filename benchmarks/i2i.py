@@ -55,7 +55,11 @@ TUNE_ALPHAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # issue #19 grid, the same for ev
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of real retain images in each retain half-batch
 RETAIN_SLACK = 0.02  # retain accuracy within 2 points of the original (issue #19)
 FORGET_TARGET = 0.20
-CLAIM_METHODS = ("i2i", "i2i_retain_label", "i2i_noisy_label")  # ours first; the two baselines that kept retain (issue #7)
+CLAIM_METHODS = (
+    "i2i",
+    "i2i_retain_label",
+    "i2i_noisy_label",
+)  # ours first; the two baselines that kept retain (issue #7)
 
 
 def targets(row: dict, original: dict, proxy_ref: dict | None) -> dict[str, bool]:
@@ -77,7 +81,10 @@ def table(results: list[dict], task: str) -> str:
     classes: ``refs`` holds those models re-evaluated without a three-way split's proxy classes."""
     by = {r["label"]: r for r in results}
     head = f"{'method':<15} {'S_f':>6} {'S_r':>6} {'FD_f':>7} {'FD_r':>7} {'acc_f':>6} {'acc_r':>6} {'S_noise':>7} {'S_nvis':>6} {'mse_f':>6} {'mse_r':>6} {'sec':>7} {'t/retr':>6}  targets"
-    lines = [f"[{task}]  (S = mean cosine of judge features, f = forget, r = retain; acc in %; S_nvis = noise completion composited into the real visible pixels; times under 2-core contention)", head]
+    lines = [
+        f"[{task}]  (S = mean cosine of judge features, f = forget, r = retain; acc in %; S_nvis = noise completion composited into the real visible pixels; times under 2-core contention)",
+        head,
+    ]
     for r in results:
         m = r["metrics"][task]
         f, rt = m["forget"], m["retain"]
@@ -97,12 +104,20 @@ def table(results: list[dict], task: str) -> str:
 
 
 def sweep_table(rows: list[dict]) -> str:
-    lines = ["[alpha sweep, ours]", f"{'alpha':>6} " + " ".join(f"{t + ' ' + k:>14}" for t in TASKS for k in ("S_f", "S_r", "acc_f", "acc_r"))]
+    lines = [
+        "[alpha sweep, ours]",
+        f"{'alpha':>6} " + " ".join(f"{t + ' ' + k:>14}" for t in TASKS for k in ("S_f", "S_r", "acc_f", "acc_r")),
+    ]
     for r in rows:
         cells = []
         for t in TASKS:
             m = r["metrics"][t]
-            cells += [f"{m['forget']['similarity']:>14.3f}", f"{m['retain']['similarity']:>14.3f}", f"{100 * m['forget']['accuracy']:>14.1f}", f"{100 * m['retain']['accuracy']:>14.1f}"]
+            cells += [
+                f"{m['forget']['similarity']:>14.3f}",
+                f"{m['retain']['similarity']:>14.3f}",
+                f"{100 * m['forget']['accuracy']:>14.1f}",
+                f"{100 * m['retain']['accuracy']:>14.1f}",
+            ]
         lines.append(f"{r['config']['alpha']:>6} " + " ".join(cells))
     return "\n".join(lines)
 
@@ -121,7 +136,9 @@ class Base:
         from genunlearn.families import get_family
 
         family = get_family("i2i")
-        original, retrain = (family.train(family.job(task, "i2i", forget=f, steps=steps, seed=seed)) for f in (None, request))
+        original, retrain = (
+            family.train(family.job(task, "i2i", forget=f, steps=steps, seed=seed)) for f in (None, request)
+        )
         return cls(original, retrain, load_judge(task, verbose=False))
 
 
@@ -141,8 +158,21 @@ def run_cell(base: Base, method: str, request, config: dict | None = None, *, bu
         t0 = time.perf_counter()
         model = m.unlearn(base.original, request, load_dataset(base.original.info["task"]), budget=budget)
         seconds = time.perf_counter() - t0
-    metrics = evaluate_i2i(model, request, reference=base.original, judge=base.judge, exclude_classes=proxy_classes(model.info.get("unlearn", {})))
-    return model, {"method": method, "config": config or {}, "forget": request.spec(), "seconds": seconds, "time_vs_retrain": seconds / retrain_seconds, "metrics": metrics}
+    metrics = evaluate_i2i(
+        model,
+        request,
+        reference=base.original,
+        judge=base.judge,
+        exclude_classes=proxy_classes(model.info.get("unlearn", {})),
+    )
+    return model, {
+        "method": method,
+        "config": config or {},
+        "forget": request.spec(),
+        "seconds": seconds,
+        "time_vs_retrain": seconds / retrain_seconds,
+        "metrics": metrics,
+    }
 
 
 def equal_load_ratio(base: Base, n: int = 60) -> float:
@@ -188,7 +218,13 @@ def figure(base: Base, unlearned, path: Path, n: int = 8) -> None:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if ci == 0:
-                    ax.set_ylabel(f"{task}\n{names[ri]}" if ri == 0 else names[ri], fontsize=6, rotation=0, ha="right", va="center")
+                    ax.set_ylabel(
+                        f"{task}\n{names[ri]}" if ri == 0 else names[ri],
+                        fontsize=6,
+                        rotation=0,
+                        ha="right",
+                        va="center",
+                    )
                 if 4 * ti + ri == 0:
                     ax.set_title("forget" if ci < n else "retain", fontsize=6)
     fig.tight_layout()
@@ -197,6 +233,7 @@ def figure(base: Base, unlearned, path: Path, n: int = 8) -> None:
 
 
 # --- issue #19: the claims, tuned on val, reported on test over seeds ------------------------------
+
 
 def original_model(split: str, *, steps=None, forget=None):
     """The recipe's original (or retrain) on the whole train split or on its fit part (tuning)."""
@@ -218,7 +255,13 @@ def unlearn(method: str, original, data, config: dict, budget=None):
 def unlearn_row(method: str, original, data, config: dict, split: str, tasks, judges, budget=None) -> dict:
     """``method`` with ``config`` on ``original``, evaluated on ``split`` under both judges."""
     model, seconds = unlearn(method, original, data, config, budget)
-    return {"config": config, "seconds": seconds, "metrics": evaluate_i2i(model, REQUEST, reference=original, judge=judges[0], judge2=judges[1], tasks=tasks, split=split)}
+    return {
+        "config": config,
+        "seconds": seconds,
+        "metrics": evaluate_i2i(
+            model, REQUEST, reference=original, judge=judges[0], judge2=judges[1], tasks=tasks, split=split
+        ),
+    }
 
 
 def stat(rows: list[dict], task: str, side: str, key: str) -> tuple[float, float]:
@@ -237,12 +280,20 @@ def pm(rows, task, side, key, w: int = 11) -> str:
 def pick_alpha(tuned: dict, original: dict) -> tuple[float, str]:
     """The α with the lowest worse-task forget accuracy (judge 1, mean over seeds) among those whose
     mean retain accuracy is within 2 points of the original on both tasks (else the smallest α)."""
-    keeps = lambda a: all(stat(tuned[a], t, "retain", "accuracy")[0] >= 100 * (original[t]["retain"]["accuracy"] - RETAIN_SLACK) for t in TASKS)  # noqa: E731
-    best = pick_setting(tuned, lambda a: max(stat(tuned[a], t, "forget", "accuracy")[0] for t in TASKS), (keeps,), fallback=lambda a: a)
+    keeps = lambda a: all(
+        stat(tuned[a], t, "retain", "accuracy")[0] >= 100 * (original[t]["retain"]["accuracy"] - RETAIN_SLACK)
+        for t in TASKS
+    )  # noqa: E731
+    best = pick_setting(
+        tuned, lambda a: max(stat(tuned[a], t, "forget", "accuracy")[0] for t in TASKS), (keeps,), fallback=lambda a: a
+    )
     ok = [a for a in tuned if keeps(a)]
     if not ok:
         return best, "no α kept retain accuracy within 2 points on val on both tasks: the smallest α"
-    return best, f"lowest max(inpaint, outpaint) forget accuracy among the α keeping retain accuracy within 2 points on val ({', '.join(map(str, ok))})"
+    return (
+        best,
+        f"lowest max(inpaint, outpaint) forget accuracy among the α keeping retain accuracy within 2 points on val ({', '.join(map(str, ok))})",
+    )
 
 
 ACC_COLS = (("forget", "accuracy"), ("retain", "accuracy"), ("forget", "accuracy_2"))
@@ -256,18 +307,41 @@ def claims(args, out: Path) -> list[str]:
     cache = Rows(out / ("claims-quick.json" if args.quick else "claims.json"))
     steps, budget = (300, 60) if args.quick else (None, None)
     judges = (load_judge("digits", verbose=False), pixel_judge("digits"))
-    report = [f"judges: J1 = the benchmark's ConvClassifier (test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), J2 = RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± sample std over seeds"]
+    report = [
+        f"judges: J1 = the benchmark's ConvClassifier (test accuracy {100 * judges[0].test_accuracy['digit']:.1f} %), J2 = RBF SVM on pixels fit on the train split ({100 * judges[1].test_accuracy:.1f} %); seeds {', '.join(map(str, SEEDS))}; mean ± sample std over seeds"
+    ]
 
     # tuning: an original trained on the fit split, unlearnt on the fit split, judged on val images
     fit_orig = original_model("fit", steps=steps)
     fit_data = fit_split("digits")
-    orig_val = cache.get("val/original", lambda: {"metrics": evaluate_i2i(fit_orig, REQUEST, judge=judges[0], judge2=judges[1], split="val")})["metrics"]
-    lines = ["[tuning on val images: original trained on the fit split (train minus val) and unlearnt on it; every method gets the same grid, alpha in " + ", ".join(map(str, TUNE_ALPHAS)) + f" x seeds {', '.join(map(str, SEEDS))}; acc in %]",
-             f"{'method':<17} {'alpha':>6} " + " ".join(f"{t + ' ' + k:>16}" for t in TASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
-    lines.append(f"{'original':<17} {'':>6} " + " ".join(f"{100 * orig_val[t][s][k]:>16.1f}" for t in TASKS for s, k in ACC_COLS))
+    orig_val = cache.get(
+        "val/original",
+        lambda: {"metrics": evaluate_i2i(fit_orig, REQUEST, judge=judges[0], judge2=judges[1], split="val")},
+    )["metrics"]
+    lines = [
+        "[tuning on val images: original trained on the fit split (train minus val) and unlearnt on it; every method gets the same grid, alpha in "
+        + ", ".join(map(str, TUNE_ALPHAS))
+        + f" x seeds {', '.join(map(str, SEEDS))}; acc in %]",
+        f"{'method':<17} {'alpha':>6} "
+        + " ".join(f"{t + ' ' + k:>16}" for t in TASKS for k in ("acc_f", "acc_r", "acc_f(J2)")),
+    ]
+    lines.append(
+        f"{'original':<17} {'':>6} " + " ".join(f"{100 * orig_val[t][s][k]:>16.1f}" for t in TASKS for s, k in ACC_COLS)
+    )
     picked = {}
     for method in CLAIM_METHODS:
-        tuned = {a: [cache.get(f"val/{method}/alpha={a}/seed={s}", lambda a=a, s=s: unlearn_row(method, fit_orig, fit_data, {"alpha": a, "seed": s}, "val", TASKS, judges, budget)) for s in SEEDS] for a in TUNE_ALPHAS}
+        tuned = {
+            a: [
+                cache.get(
+                    f"val/{method}/alpha={a}/seed={s}",
+                    lambda a=a, s=s: unlearn_row(
+                        method, fit_orig, fit_data, {"alpha": a, "seed": s}, "val", TASKS, judges, budget
+                    ),
+                )
+                for s in SEEDS
+            ]
+            for a in TUNE_ALPHAS
+        }
         for a, rows in tuned.items():
             lines.append(f"{method:<17} {a:>6} " + " ".join(pm(rows, t, s, k, 16) for t in TASKS for s, k in ACC_COLS))
         picked[method] = pick_alpha(tuned, orig_val)
@@ -278,32 +352,68 @@ def claims(args, out: Path) -> list[str]:
     # reporting: the train-split original, the picked α, test images, every mask size
     orig = original_model("train", steps=steps)
     data = load_dataset("digits")
-    orig_test = cache.get("test/original", lambda: {"metrics": evaluate_i2i(orig, REQUEST, judge=judges[0], judge2=judges[1], tasks=MASKS)})["metrics"]
+    orig_test = cache.get(
+        "test/original",
+        lambda: {"metrics": evaluate_i2i(orig, REQUEST, judge=judges[0], judge2=judges[1], tasks=MASKS)},
+    )["metrics"]
 
     def test_rows(method: str, retain: dict, tag: str) -> list[dict]:
         alpha = picked[method][0]
-        return [cache.get(f"test/{method}/alpha={alpha}/{tag}/seed={s}", lambda s=s: unlearn_row(method, orig, data, {"alpha": alpha, "seed": s, **retain}, "test", MASKS, judges, budget)) for s in SEEDS]
+        return [
+            cache.get(
+                f"test/{method}/alpha={alpha}/{tag}/seed={s}",
+                lambda s=s: unlearn_row(
+                    method, orig, data, {"alpha": alpha, "seed": s, **retain}, "test", MASKS, judges, budget
+                ),
+            )
+            for s in SEEDS
+        ]
 
-    mix = {share: test_rows("i2i", {0.0: {"retain": "proxy"}, 1.0: {}}.get(share, {"retain": "mix", "real_share": share}), f"share={share}") for share in SHARES}
+    mix = {
+        share: test_rows(
+            "i2i",
+            {0.0: {"retain": "proxy"}, 1.0: {}}.get(share, {"retain": "mix", "real_share": share}),
+            f"share={share}",
+        )
+        for share in SHARES
+    }
     rows = {"i2i": mix[1.0], **{m: test_rows(m, {}, "share=1.0") for m in CLAIM_METHODS[1:]}}
-    lines = ["[test images, each method at its val-picked alpha (" + ", ".join(f"{m} {picked[m][0]}" for m in CLAIM_METHODS) + "), real retain; acc in %, mean ± sample std over seeds; J2 = second judge; floor = the original's noise completion inside the real visible pixels (ours' target)]",
-             f"{'mask':<14} {'model':<17} {'acc_f':>11} {'acc_r':>11} {'acc_f(J2)':>11} {'acc_r(J2)':>11} {'S_f':>11} {'S_r':>11}  targets"]
+    lines = [
+        "[test images, each method at its val-picked alpha ("
+        + ", ".join(f"{m} {picked[m][0]}" for m in CLAIM_METHODS)
+        + "), real retain; acc in %, mean ± sample std over seeds; J2 = second judge; floor = the original's noise completion inside the real visible pixels (ours' target)]",
+        f"{'mask':<14} {'model':<17} {'acc_f':>11} {'acc_r':>11} {'acc_f(J2)':>11} {'acc_r(J2)':>11} {'S_f':>11} {'S_r':>11}  targets",
+    ]
     for t in MASKS:
         o = orig_test[t]
-        lines.append(f"{t:<14} {'original':<17} {100 * o['forget']['accuracy']:>11.1f} {100 * o['retain']['accuracy']:>11.1f} {100 * o['forget']['accuracy_2']:>11.1f} {100 * o['retain']['accuracy_2']:>11.1f} {o['forget']['similarity']:>11.3f} {o['retain']['similarity']:>11.3f}")
-        lines.append(f"{t:<14} {'floor':<17} {100 * o['accuracy_noise_visible']:>11.1f} {'':>11} {100 * o['accuracy_noise_visible_2']:>11.1f} {'':>11} {o['s_noise_visible']:>11.3f}")
+        lines.append(
+            f"{t:<14} {'original':<17} {100 * o['forget']['accuracy']:>11.1f} {100 * o['retain']['accuracy']:>11.1f} {100 * o['forget']['accuracy_2']:>11.1f} {100 * o['retain']['accuracy_2']:>11.1f} {o['forget']['similarity']:>11.3f} {o['retain']['similarity']:>11.3f}"
+        )
+        lines.append(
+            f"{t:<14} {'floor':<17} {100 * o['accuracy_noise_visible']:>11.1f} {'':>11} {100 * o['accuracy_noise_visible_2']:>11.1f} {'':>11} {o['s_noise_visible']:>11.3f}"
+        )
         for method, rs in rows.items():
             flags = ""
             if t in TASKS:
                 f1, r1, f2 = (stat(rs, t, side, k)[0] for side, k in ACC_COLS)
-                ok = {"F-acc": f1 <= 100 * FORGET_TARGET, "F-acc(J2)": f2 <= 100 * FORGET_TARGET, "R-acc": r1 >= 100 * (o["retain"]["accuracy"] - RETAIN_SLACK)}
+                ok = {
+                    "F-acc": f1 <= 100 * FORGET_TARGET,
+                    "F-acc(J2)": f2 <= 100 * FORGET_TARGET,
+                    "R-acc": r1 >= 100 * (o["retain"]["accuracy"] - RETAIN_SLACK),
+                }
                 flags = " ".join(f"{k}:{'PASS' if v else 'MISS'}" for k, v in ok.items())
-            lines.append(f"{t:<14} {method:<17} {pm(rs, t, 'forget', 'accuracy')} {pm(rs, t, 'retain', 'accuracy')} {pm(rs, t, 'forget', 'accuracy_2')} {pm(rs, t, 'retain', 'accuracy_2')} {pm(rs, t, 'forget', 'similarity')} {pm(rs, t, 'retain', 'similarity')}  {flags}".rstrip())
+            lines.append(
+                f"{t:<14} {method:<17} {pm(rs, t, 'forget', 'accuracy')} {pm(rs, t, 'retain', 'accuracy')} {pm(rs, t, 'forget', 'accuracy_2')} {pm(rs, t, 'retain', 'accuracy_2')} {pm(rs, t, 'forget', 'similarity')} {pm(rs, t, 'retain', 'similarity')}  {flags}".rstrip()
+            )
     report.append("\n".join(lines))
     print(report[-1], flush=True)
 
-    lines = [f"[retain replacement: share of real retain images in each retain half-batch (the rest: the grayscale-shapes proxy), ours alpha = {picked['i2i'][0]}, test images, acc in % (mean ± sample std over seeds); original retain acc " + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS) + "]",
-             f"{'real %':>6} " + " ".join(f"{t + ' ' + k:>22}" for t in MASKS for k in ("acc_f", "acc_r", "acc_f(J2)"))]
+    lines = [
+        f"[retain replacement: share of real retain images in each retain half-batch (the rest: the grayscale-shapes proxy), ours alpha = {picked['i2i'][0]}, test images, acc in % (mean ± sample std over seeds); original retain acc "
+        + ", ".join(f"{t} {100 * orig_test[t]['retain']['accuracy']:.1f}" for t in MASKS)
+        + "]",
+        f"{'real %':>6} " + " ".join(f"{t + ' ' + k:>22}" for t in MASKS for k in ("acc_f", "acc_r", "acc_f(J2)")),
+    ]
     for share, rs in mix.items():
         lines.append(f"{100 * share:>6.0f} " + " ".join(pm(rs, t, s, k, 22) for t in MASKS for s, k in ACC_COLS))
     report.append("\n".join(lines))
@@ -328,24 +438,49 @@ def judge_floors(orig, judges, alpha: float, steps, budget) -> str:
     f = held_out_splits("digits", REQUEST)["forget"]
     noise = noise_images(f.x, len(f), "gaussian", torch.Generator().manual_seed(0))
     cols = ("real", "orig", "noise", "blank", "retrain", "ours")
-    lines = ["[forget test images seen by each judge (acc in %): which pixels carry the class]", f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>7}" for c in cols)]
+    lines = [
+        "[forget test images seen by each judge (acc in %): which pixels carry the class]",
+        f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>7}" for c in cols),
+    ]
     reads = []
     for t in MASKS:
         v = task_mask(t, len(f), orig.net.grid)
         h = orig.net.hidden_pixels(v)
-        variants = (f.x, orig.complete(f.x, v), composite(f.x, orig.complete(noise, v), h), composite(f.x, -torch.ones_like(f.x), h), retrain.complete(f.x, v), ours.complete(f.x, v))
+        variants = (
+            f.x,
+            orig.complete(f.x, v),
+            composite(f.x, orig.complete(noise, v), h),
+            composite(f.x, -torch.ones_like(f.x), h),
+            retrain.complete(f.x, v),
+            ours.complete(f.x, v),
+        )
         for name, j in zip(("J1", "J2"), judges):
-            lines.append(f"{t:<14} {name:<6} " + " ".join(f"{100 * float((j.predict(x)[:, 0] == f.labels).float().mean()):>7.1f}" for x in variants))
+            lines.append(
+                f"{t:<14} {name:<6} "
+                + " ".join(f"{100 * float((j.predict(x)[:, 0] == f.labels).float().mean()):>7.1f}" for x in variants)
+            )
             shares = torch.bincount(j.predict(variants[-1])[:, 0], minlength=10).float() / len(f)
             reads.append(f"{t:<14} {name:<6} " + " ".join(f"{100 * float(c):>5.1f}" for c in shares))
-    lines += ["", "[classes each judge reads in ours' forget completions (% of forget test images; forget = 0-4)]", f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>5}" for c in range(10)), *reads]
+    lines += [
+        "",
+        "[classes each judge reads in ours' forget completions (% of forget test images; forget = 0-4)]",
+        f"{'mask':<14} {'judge':<6} " + " ".join(f"{c:>5}" for c in range(10)),
+        *reads,
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", choices=("claims", "baselines"), default="claims", help="issue #19's tuned, multi-seed claims (default) or issue #7's single-seed baselines table")
-    p.add_argument("--quick", action="store_true", help="smoke version: small training and unlearning budgets, no sweep")
+    p.add_argument(
+        "--part",
+        choices=("claims", "baselines"),
+        default="claims",
+        help="issue #19's tuned, multi-seed claims (default) or issue #7's single-seed baselines table",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke version: small training and unlearning budgets, no sweep"
+    )
     p.add_argument("--out", default="runs/i2i", help="folder for the cached rows, results.json and the figure")
     p.add_argument("--no-sweep", action="store_true", help="baselines: skip the alpha sweep")
     p.add_argument("--seed", type=int, default=0, help="baselines: the seed")
@@ -362,7 +497,9 @@ def main() -> None:
 def baselines(args, out: Path) -> None:
     base = Base.load("digits", REQUEST, steps=300 if args.quick else None, seed=args.seed)
     budget = 60 if args.quick else None
-    print(f"original trained in {base.original.info['train_seconds']:.0f}s, retrain in {base.retrain.info['train_seconds']:.0f}s (when first trained; cached since)")
+    print(
+        f"original trained in {base.original.info['train_seconds']:.0f}s, retrain in {base.retrain.info['train_seconds']:.0f}s (when first trained; cached since)"
+    )
     results, models = [], {}
     for label, method, config in METHODS:
         config = {**config, "seed": args.seed} if method.startswith("i2i") else config
@@ -373,7 +510,10 @@ def baselines(args, out: Path) -> None:
     for r in results:  # three-way split: the references on the same retain classes (5-7)
         exclude = proxy_classes(models[r["label"]].info.get("unlearn", {}))
         if exclude:
-            r["refs"] = {k: evaluate_i2i(models[k], REQUEST, reference=base.original, judge=base.judge, exclude_classes=exclude) for k in ("original", "ours")}
+            r["refs"] = {
+                k: evaluate_i2i(models[k], REQUEST, reference=base.original, judge=base.judge, exclude_classes=exclude)
+                for k in ("original", "ours")
+            }
     report = [table(results, t) for t in TASKS]
     sweep = []
     if not (args.quick or args.no_sweep):
@@ -381,7 +521,9 @@ def baselines(args, out: Path) -> None:
             sweep.append(run_cell(base, "i2i", REQUEST, {"alpha": a, "seed": args.seed}, budget=budget)[1])
         report.append(sweep_table(sweep))
     if not args.quick:
-        report.append(f"ours / retrain run time at equal load (60 steps of each, back to back, extrapolated): {equal_load_ratio(base):.3f}")
+        report.append(
+            f"ours / retrain run time at equal load (60 steps of each, back to back, extrapolated): {equal_load_ratio(base):.3f}"
+        )
     figure(base, models["ours"], out / "i2i_completions.png")
     atomic_write_text(out / "results.json", json.dumps({"rows": results, "sweep": sweep}, indent=1))
     print("\n\n".join(report))

@@ -47,7 +47,9 @@ from genunlearn.recipes import TrainJob, train_cached
 
 METHODS = ("salun", "random_label", "esd", "sfd", "continualflow", "fdiv")
 REQUEST = ForgetRequest.of_classes(3)
-METHOD_REQUEST = {"fdiv": ForgetRequest("concept", concept="3", anchor="8")}  # concept-only methods: class 3 as a concept
+METHOD_REQUEST = {
+    "fdiv": ForgetRequest("concept", concept="3", anchor="8")
+}  # concept-only methods: class 3 as a concept
 
 
 def unlearned(name: str, base, data, kind: str, seed: int, steps: int, out: Path):
@@ -66,7 +68,12 @@ def unlearned(name: str, base, data, kind: str, seed: int, steps: int, out: Path
         return None, str(e)
     t0 = time.perf_counter()
     model = m.unlearn(base, request, data, budget=steps)
-    model.info = {**model.info, "method": name, "forget": request.spec(), "bench_seconds": round(time.perf_counter() - t0, 1)}
+    model.info = {
+        **model.info,
+        "method": name,
+        "forget": request.spec(),
+        "bench_seconds": round(time.perf_counter() - t0, 1),
+    }
     model.save_pretrained(folder)
     return model, None
 
@@ -74,21 +81,57 @@ def unlearned(name: str, base, data, kind: str, seed: int, steps: int, out: Path
 def probe_row(model, retrain, counter, seed: int, args) -> dict:
     row = {}
     t0 = time.perf_counter()
-    if model.process.name in ("one_step", "composed"):  # no training loss: no cond attack, no relearning; the noise search instead
+    if model.process.name in (
+        "one_step",
+        "composed",
+    ):  # no training loss: no cond attack, no relearning; the noise search instead
         nz = run_probe("noise", model, REQUEST, config={"n": args.n, "seed": seed})
-        row.update({"asr_no_attack": nz["asr_no_attack"], "asr_noise": nz["asr_attack"], "cond_seconds": time.perf_counter() - t0})
+        row.update(
+            {
+                "asr_no_attack": nz["asr_no_attack"],
+                "asr_noise": nz["asr_attack"],
+                "cond_seconds": time.perf_counter() - t0,
+            }
+        )
         return row
-    c = run_probe("cond", model, REQUEST, config={"steps": args.cond_steps, "n": args.n, "seed": seed}) if "cond" in args.probes else None
+    c = (
+        run_probe("cond", model, REQUEST, config={"steps": args.cond_steps, "n": args.n, "seed": seed})
+        if "cond" in args.probes
+        else None
+    )
     if c:
         row.update({k: c[k] for k in ("asr_no_attack", "asr_random", "asr_attack", "loss_no_attack", "loss_attack")})
     if "mix" in args.probes:
-        mx = run_probe("cond", model, REQUEST, config={"steps": args.cond_steps, "n": args.n, "seed": seed, "space": "mix", "lr": 0.5})
+        mx = run_probe(
+            "cond",
+            model,
+            REQUEST,
+            config={"steps": args.cond_steps, "n": args.n, "seed": seed, "space": "mix", "lr": 0.5},
+        )
         row["asr_attack_mix"] = mx["asr_attack"]
     row["cond_seconds"] = time.perf_counter() - t0
     if "relearn" in args.probes:
         t0 = time.perf_counter()
-        r = run_probe("relearn", model, REQUEST, reference=retrain, config={"n": args.n, "seed": seed, **({"lr": args.relearn_lr} if args.relearn_lr else {}), **({"checkpoints": args.relearn_checkpoints} if args.relearn_checkpoints else {})})
-        row.update({"relearn_curve": r["model"]["forgotten_content_drawn"], "reference_curve": r["reference"]["forgotten_content_drawn"], "auc": r["model"]["auc"], "auc_ratio": r["auc_ratio"]})
+        r = run_probe(
+            "relearn",
+            model,
+            REQUEST,
+            reference=retrain,
+            config={
+                "n": args.n,
+                "seed": seed,
+                **({"lr": args.relearn_lr} if args.relearn_lr else {}),
+                **({"checkpoints": args.relearn_checkpoints} if args.relearn_checkpoints else {}),
+            },
+        )
+        row.update(
+            {
+                "relearn_curve": r["model"]["forgotten_content_drawn"],
+                "reference_curve": r["reference"]["forgotten_content_drawn"],
+                "auc": r["model"]["auc"],
+                "auc_ratio": r["auc_ratio"],
+            }
+        )
         row["relearn_seconds"] = time.perf_counter() - t0
     return row
 
@@ -101,28 +144,48 @@ def calibration(model, counter, n: int) -> None:
     judge = counter.judge
     test = load_dataset("digits", "test")
     pred = judge.predict(test.x)[:, 0]
-    print(f"  judge: real 3s judged 3 {float((pred[test.labels == 3] == 3).float().mean()):.1%}, real non-3s judged 3 {float((pred[test.labels != 3] == 3).float().mean()):.1%}")
+    print(
+        f"  judge: real 3s judged 3 {float((pred[test.labels == 3] == 3).float().mean()):.1%}, real non-3s judged 3 {float((pred[test.labels != 3] == 3).float().mean()):.1%}"
+    )
     g = torch.Generator().manual_seed(0)
-    noise = {"N(0,1)": torch.randn(n, 1, 8, 8, generator=g).clamp(-1, 1), "U[-1,1]": torch.rand(n, 1, 8, 8, generator=g) * 2 - 1}
+    noise = {
+        "N(0,1)": torch.randn(n, 1, 8, 8, generator=g).clamp(-1, 1),
+        "U[-1,1]": torch.rand(n, 1, 8, 8, generator=g) * 2 - 1,
+    }
     for name, x in noise.items():
-        print(f"  judge on {name} noise: judged classes {torch.bincount(judge.predict(x)[:, 0], minlength=10).tolist()}")
+        print(
+            f"  judge on {name} noise: judged classes {torch.bincount(judge.predict(x)[:, 0], minlength=10).tolist()}"
+        )
     vocab = len(model.attributes[0].values)
     for c in range(vocab):
         got = judge.predict(model.sample(n, torch.full((n, 1), c), generator=torch.Generator().manual_seed(1)))[:, 0]
-        print(f"  class-{c} row: drew class {c} {float((got == c).float().mean()):.0%}, judged 3 {float((got == 3).float().mean()):.0%}")
+        print(
+            f"  class-{c} row: drew class {c} {float((got == c).float().mean()):.0%}, judged 3 {float((got == 3).float().mean()):.0%}"
+        )
     net = _frozen_copy(model.net)
     tables = condition_tables(net, 0, vocab)
     for seed in range(3):
         rnd = FreeConditioning(tables, [3], init="random", generator=torch.Generator().manual_seed(seed + 1))
-        got = judge.predict(model.with_net(net).sample(n, torch.full((n, 1), 3), generator=torch.Generator().manual_seed(1)))[:, 0]
+        got = judge.predict(
+            model.with_net(net).sample(n, torch.full((n, 1), 3), generator=torch.Generator().manual_seed(1))
+        )[:, 0]
         rnd.remove()
         print(f"  random embedding (seed {seed}): judged classes {torch.bincount(got, minlength=10).tolist()}")
     c = run_probe("cond", model, REQUEST, config={"n": n})
-    print(f"  cond attack (100 steps): ASR no attack {c['asr_no_attack']:.0%}, random {c['asr_random']:.0%}, attack {c['asr_attack']:.0%}")
+    print(
+        f"  cond attack (100 steps): ASR no attack {c['asr_no_attack']:.0%}, random {c['asr_random']:.0%}, attack {c['asr_attack']:.0%}"
+    )
 
 
 I2I_REQUEST = ForgetRequest.of_classes(0, 1, 2, 3, 4)
-I2I_METHODS = {"i2i": {}, "i2i-proxy": {"method": "i2i", "retain": "proxy"}, "i2i_random_encoder": {}, "i2i_max_loss": {}, "i2i_noisy_label": {}, "i2i_retain_label": {}}
+I2I_METHODS = {
+    "i2i": {},
+    "i2i-proxy": {"method": "i2i", "retain": "proxy"},
+    "i2i_random_encoder": {},
+    "i2i_max_loss": {},
+    "i2i_noisy_label": {},
+    "i2i_retain_label": {},
+}
 
 
 def i2i_table(args, out: Path) -> None:
@@ -146,17 +209,29 @@ def i2i_table(args, out: Path) -> None:
             t0 = time.perf_counter()
             c = run_probe("complete", model, I2I_REQUEST, config={"seed": seed})
             r = run_probe("relearn", model, I2I_REQUEST, reference=retrain, config={"seed": seed, "n": args.n})
-            rows.setdefault(name, []).append({"asr": c["asr"], "fill": c["asr_fill"], "curve": r["model"]["forgotten_content_drawn"], "auc_ratio": r["auc_ratio"], "seconds": time.perf_counter() - t0})
+            rows.setdefault(name, []).append(
+                {
+                    "asr": c["asr"],
+                    "fill": c["asr_fill"],
+                    "curve": r["model"]["forgotten_content_drawn"],
+                    "auc_ratio": r["auc_ratio"],
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             print(f"i2i/{name}/{seed}", rows[name][-1], flush=True)
     shares = " / ".join(f"{v:.1%}" for v in c["visible"])
-    print(f"\ndigits I2I, forget classes=0,1,2,3,4; completion ASR (%) at {shares} visible, n={c['n']} held-out forget images; relearning: encoder, k=10, checkpoints 0,10,25,50; mean ± sample std over {args.seeds} seeds\n")
+    print(
+        f"\ndigits I2I, forget classes=0,1,2,3,4; completion ASR (%) at {shares} visible, n={c['n']} held-out forget images; relearning: encoder, k=10, checkpoints 0,10,25,50; mean ± sample std over {args.seeds} seeds\n"
+    )
     print("| row | completion ASR | fill floor | relearn curve (%) | AUC ratio | probe s |")
     print("|---|---|---|---|---|---|")
     for name, vs in rows.items():
         asr = " / ".join(pct([v["asr"][i] for v in vs]) for i in range(len(vs[0]["asr"])))
         fill = " / ".join(pct([v["fill"][i] for v in vs]) for i in range(len(vs[0]["fill"])))
         curve = " / ".join(pct([v["curve"][i] for v in vs]) for i in range(len(vs[0]["curve"])))
-        print(f"| {name} | {asr} | {fill} | {curve} | {fmt_mean_sd([v['auc_ratio'] for v in vs])} | {np.mean([v['seconds'] for v in vs]):.0f} |")
+        print(
+            f"| {name} | {asr} | {fill} | {curve} | {fmt_mean_sd([v['auc_ratio'] for v in vs])} | {np.mean([v['seconds'] for v in vs]):.0f} |"
+        )
 
 
 def pct(values) -> str:
@@ -178,7 +253,11 @@ def main() -> None:
     ap.add_argument("--results", default="results.json", help="results file under --out (resumable)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--i2i-steps", type=int, default=500, help="I2I original/retrain budget (the quick suite's)")
-    ap.add_argument("--calibration", action="store_true", help="check the judge and how well each base model follows its condition, then stop")
+    ap.add_argument(
+        "--calibration",
+        action="store_true",
+        help="check the judge and how well each base model follows its condition, then stop",
+    )
     ap.add_argument("--out", default="runs/probes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -198,7 +277,11 @@ def main() -> None:
             calibration(base, counter, args.n)
             continue
         retrain = train_cached(TrainJob("digits", kind, forget=REQUEST, steps=args.base_steps))
-        rows = {"base": lambda s: base, "retrain": lambda s: retrain, "finetune (retain)": lambda s: unlearned("finetune", base, data, kind, s, args.method_steps, out)[0]}
+        rows = {
+            "base": lambda s: base,
+            "retrain": lambda s: retrain,
+            "finetune (retain)": lambda s: unlearned("finetune", base, data, kind, s, args.method_steps, out)[0],
+        }
         for name in args.methods.split(","):
             rows[name] = (lambda n: lambda s: unlearned(n, base, data, kind, s, args.method_steps, out))(name)
         for row, make in rows.items():
@@ -220,8 +303,12 @@ def main() -> None:
 
 
 def print_table(results: dict, args) -> None:
-    print(f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± sample std over seeds\n")
-    print("| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |")
+    print(
+        f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± sample std over seeds\n"
+    )
+    print(
+        "| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict = {}
     for key, v in results.items():
@@ -231,11 +318,14 @@ def print_table(results: dict, args) -> None:
             continue
         groups.setdefault((kind, row), []).append(v)
     for (kind, row), vs in groups.items():
+
         def col(k, fmt=pct):
             return fmt([v[k] for v in vs]) if all(k in v for v in vs) else "—"
 
         secs = f"{np.mean([v['cond_seconds'] for v in vs]):.0f} / {np.mean([v.get('relearn_seconds', float('nan')) for v in vs]):.0f}"
-        print(f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {col('auc', fmt_mean_sd)} | {col('auc_ratio', fmt_mean_sd)} | {secs} |")
+        print(
+            f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {col('auc', fmt_mean_sd)} | {col('auc_ratio', fmt_mean_sd)} | {secs} |"
+        )
 
 
 if __name__ == "__main__":

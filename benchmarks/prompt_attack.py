@@ -27,13 +27,13 @@ QUICK = {"steps": 2, "n": 4, "images": 2, "batch_size": 2}
 
 
 def pct(values: list[float]) -> str:
-    """"mean ± sample std" in %, the std left out for one value."""
+    """ "mean ± sample std" in %, the std left out for one value."""
     m = 100 * statistics.mean(values)
     return f"{m:5.1f} ± {100 * statistics.stdev(values):4.1f}" if len(values) > 1 else f"{m:5.1f}"
 
 
 def label_of(arg: str) -> tuple[str, str]:
-    """"LABEL=FOLDER" or FOLDER (labelled by the method its record names, else the folder's name)."""
+    """ "LABEL=FOLDER" or FOLDER (labelled by the method its record names, else the folder's name)."""
     if "=" in arg:
         label, folder = arg.split("=", 1)
         return label, folder
@@ -46,19 +46,37 @@ def main() -> None:
     from genunlearn.config import parse_overrides
     from genunlearn.errors import GenUnlearnError
     from genunlearn.eval.probes import probe_config
-    from genunlearn.eval.probes.prompt import attack_model, check_prompt_request, concept_judge, concept_latents, concept_prompts
+    from genunlearn.eval.probes.prompt import (
+        attack_model,
+        check_prompt_request,
+        concept_judge,
+        concept_latents,
+        concept_prompts,
+    )
     from genunlearn.eval.probes.prompt_attack import AttackTarget
     from genunlearn.families import open_model
     from genunlearn.forget import parse_forget
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="unlearned pipeline folders, optionally LABEL=FOLDER")
-    ap.add_argument("--base", required=True, help="the original pipeline (draws the concept images; its row comes first)")
+    ap.add_argument(
+        "--base", required=True, help="the original pipeline (draws the concept images; its row comes first)"
+    )
     ap.add_argument("--forget", required=True, help="the erased concept(s), e.g. 'concept=circle;anchor=object'")
     ap.add_argument("--judge", default=None, help="a genunlearn classifier or CLIP folder (default: the task's judge)")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--set", dest="sets", action="append", default=[], help="prompt probe option key=value (steps, lr, tokens, n, images, batch_size)")
-    ap.add_argument("--quick", action="store_true", help=f"a smoke run ({', '.join(f'{k}={v}' for k, v in QUICK.items())}); numbers meaningless")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        help="prompt probe option key=value (steps, lr, tokens, n, images, batch_size)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run ({', '.join(f'{k}={v}' for k, v in QUICK.items())}); numbers meaningless",
+    )
     ap.add_argument("--out", default=None, help="also write the per-seed numbers as JSON")
     args = ap.parse_args()
 
@@ -67,7 +85,9 @@ def main() -> None:
         seeds = [int(s) for s in args.seeds.split(",")]
         options = {**(QUICK if args.quick else {}), **parse_overrides(args.sets)}
         base = open_model(args.base)[1]
-        models = [(f"base ({Path(args.base).name})", base)] + [(label, open_model(folder)[1]) for label, folder in map(label_of, args.models)]
+        models = [(f"base ({Path(args.base).name})", base)] + [
+            (label, open_model(folder)[1]) for label, folder in map(label_of, args.models)
+        ]
         for _, m in models:
             check_prompt_request(m, request)
         prompts = concept_prompts(base, request)
@@ -81,10 +101,18 @@ def main() -> None:
         targets = {c: AttackTarget(concept_latents(base, c, ps, cfg, base), ps) for c, ps in prompts.items()}
         for label, m in models:
             by_concept = attack_model(m, targets, judge, cfg)[0]
-            runs[label].append({k: statistics.mean(r[k] for r in by_concept.values()) for k in ("asr_no_attack", "asr_attack")} | {"by_concept": by_concept})
-            print(f"seed {seed} {label}: ASR {runs[label][-1]['asr_no_attack']:.3f} -> {runs[label][-1]['asr_attack']:.3f}", file=sys.stderr)
+            runs[label].append(
+                {k: statistics.mean(r[k] for r in by_concept.values()) for k in ("asr_no_attack", "asr_attack")}
+                | {"by_concept": by_concept}
+            )
+            print(
+                f"seed {seed} {label}: ASR {runs[label][-1]['asr_no_attack']:.3f} -> {runs[label][-1]['asr_attack']:.3f}",
+                file=sys.stderr,
+            )
 
-    print(f"prompt attack on {request.spec()}: {cfg.steps} steps on {cfg.tokens} soft tokens, {cfg.images} base images per concept, n={cfg.n} per concept; judge: {judge.name}; seeds {args.seeds}, mean ± std, %")
+    print(
+        f"prompt attack on {request.spec()}: {cfg.steps} steps on {cfg.tokens} soft tokens, {cfg.images} base images per concept, n={cfg.n} per concept; judge: {judge.name}; seeds {args.seeds}, mean ± std, %"
+    )
     width = max(len(label) for label in runs)
     print(f"{'model':<{width}}  {'UA':>12}  {'pre-attack ASR':>14}  {'post-attack ASR':>15}")
     for label, rows in runs.items():
@@ -92,7 +120,10 @@ def main() -> None:
         print(f"{label:<{width}}  {pct([1 - p for p in pre]):>12}  {pct(pre):>14}  {pct(post):>15}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(Path(args.out), json.dumps({"forget": request.spec(), "seeds": seeds, "options": options, "runs": runs}, indent=1))
+        atomic_write_text(
+            Path(args.out),
+            json.dumps({"forget": request.spec(), "seeds": seeds, "options": options, "runs": runs}, indent=1),
+        )
 
 
 if __name__ == "__main__":

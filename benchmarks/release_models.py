@@ -60,7 +60,10 @@ def train_entries(cache: Path, kinds: tuple[str, ...]) -> dict:
     load_judge("digits", verbose=False)
     judge_seconds = time.perf_counter() - t0
     energy = classifier_energy(load_dataset("digits"), request.classes, task="digits", progress=True)
-    for section, label, seconds in (("judges", "digits judge", judge_seconds), ("proxies", f"digits energy proxy ({request.spec()})", energy.seconds)):
+    for section, label, seconds in (
+        ("judges", "digits judge", judge_seconds),
+        ("proxies", f"digits energy proxy ({request.spec()})", energy.seconds),
+    ):
         for folder in (cache / section).iterdir():
             what[f"{section}/{folder.name}"] = (label, seconds)
     return what
@@ -77,7 +80,9 @@ def canvas_entries(cache: Path) -> dict:
     key = get_family("generative").job("canvas", "sd").key()
     source = cache_root() / "models" / key
     if not (source / "model_index.json").is_file():
-        sys.exit(f"no canvas pipeline in {source}: train it first (python benchmarks/base_models.py --cached --only canvas/sd)")
+        sys.exit(
+            f"no canvas pipeline in {source}: train it first (python benchmarks/base_models.py --cached --only canvas/sd)"
+        )
     info = read_json(source / "genunlearn.json").get("info", {})
     shutil.copytree(source, cache / "models" / key)
     os.environ["GENUNLEARN_CACHE"] = str(cache)
@@ -89,21 +94,32 @@ def canvas_entries(cache: Path) -> dict:
     load_judge("canvas", verbose=False)
     judge_seconds = time.perf_counter() - t0
     (judge,) = (cache / "judges").iterdir()
-    return {f"models/{key}": ("canvas sd base pipeline", info["train_seconds"]), f"judges/{judge.name}": ("canvas judge", judge_seconds)}
+    return {
+        f"models/{key}": ("canvas sd base pipeline", info["train_seconds"]),
+        f"judges/{judge.name}": ("canvas judge", judge_seconds),
+    }
 
 
 def files_of(folder: Path) -> list[str]:
     """Every file of a cache entry, a pipeline's component folders included."""
     from genunlearn.checkpoint import MANIFEST
 
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)  # atomic_dir writes MANIFEST itself
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
+    )  # atomic_dir writes MANIFEST itself
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="retrain and compare the weight files' sha256 with the shipped ones")
+    ap.add_argument(
+        "--check", action="store_true", help="retrain and compare the weight files' sha256 with the shipped ones"
+    )
     ap.add_argument("--kinds", default=",".join(KINDS), help="model kinds to release (default: flow,diffusion)")
-    ap.add_argument("--add-canvas", action="store_true", help="add the cached canvas pipeline and the canvas judge to the shipped entries")
+    ap.add_argument(
+        "--add-canvas",
+        action="store_true",
+        help="add the cached canvas pipeline and the canvas judge to the shipped entries",
+    )
     args = ap.parse_args()
     from genunlearn.released import RELEASED_DIR, manifest, sha256
 
@@ -112,18 +128,26 @@ def main() -> None:
     entries = {}
     for name, (label, seconds) in what.items():
         folder = cache / name
-        entries[name] = {"what": label, "train_seconds": round(seconds, 1), "files": {f: sha256(folder / f) for f in files_of(folder)}}
+        entries[name] = {
+            "what": label,
+            "train_seconds": round(seconds, 1),
+            "files": {f: sha256(folder / f) for f in files_of(folder)},
+        }
     if args.check:
         shipped = json.loads((RELEASED_DIR / "manifest.json").read_text())["entries"]
         differ = 0
         for name, entry in entries.items():
             weights = {f: d for f, d in entry["files"].items() if f.endswith(".safetensors")}
-            same = weights == {f: d for f, d in shipped.get(name, {}).get("files", {}).items() if f.endswith(".safetensors")}
+            same = weights == {
+                f: d for f, d in shipped.get(name, {}).get("files", {}).items() if f.endswith(".safetensors")
+            }
             differ += not same
             print(f"{'identical' if same else 'DIFFERS'}: {entry['what']} ({name})")
         shutil.rmtree(cache)
         sys.exit(1 if differ else 0)
-    replaced = [k for k, v in manifest().items() if v["what"].startswith("canvas ") == args.add_canvas]  # this run's kind of entry
+    replaced = [
+        k for k, v in manifest().items() if v["what"].startswith("canvas ") == args.add_canvas
+    ]  # this run's kind of entry
     for name in replaced:
         shutil.rmtree(RELEASED_DIR / name)
     entries = {**{k: v for k, v in manifest().items() if k not in replaced}, **entries}

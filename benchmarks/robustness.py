@@ -82,7 +82,13 @@ def _make_sandbox(root: Path) -> dict:
         if code != 0:
             raise SystemExit(f"sandbox setup failed: genunlearn {' '.join(a)}\n{err}{tb or ''}")
 
-    m = {"flow": root / "flow", "diff": root / "diff", "clf": root / "clf", "i2i": root / "i2i", "shapes": root / "shapes"}
+    m = {
+        "flow": root / "flow",
+        "diff": root / "diff",
+        "clf": root / "clf",
+        "i2i": root / "i2i",
+        "shapes": root / "shapes",
+    }
     run("train", "--task", "moons", "--out", str(m["flow"]), "--steps", "3")
     run("train", "--task", "digits", "--model", "diffusion", "--out", str(m["diff"]), "--steps", "3")
     run("train", "--task", "digits", "--model", "classifier", "--out", str(m["clf"]), "--steps", "1")
@@ -184,7 +190,9 @@ def _make_sandbox(root: Path) -> dict:
         "gonedata": broken("gonedata", cfg_edit(lambda c: c["info"].update(task=str(root / "gone.npz")))),
         "fingerprint": broken("fingerprint", cfg_edit(lambda c: c["info"].update(data_fingerprint="0000000000000000"))),
         "noweights": broken("noweights", lambda p: (p / "network.safetensors").unlink()),
-        "truncw": broken("truncw", lambda p: (p / "network.safetensors").write_bytes((p / "network.safetensors").read_bytes()[:100])),
+        "truncw": broken(
+            "truncw", lambda p: (p / "network.safetensors").write_bytes((p / "network.safetensors").read_bytes()[:100])
+        ),
         "emptyw": broken("emptyw", lambda p: (p / "network.safetensors").write_bytes(b"")),
         "pickle": broken("pickle", lambda p: (p / "network.safetensors").write_bytes(pickle.dumps({"w": 1}))),
         "wrongw": broken("wrongw", cfg_edit(lambda c: c["network"].update(hidden=32))),
@@ -212,13 +220,19 @@ def _make_sandbox(root: Path) -> dict:
     }
     buf = io.BytesIO()
     np.savez(buf, samples=np.zeros((4, 3)))
-    rep["shapenpz"] = report("shapenpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()})
+    rep["shapenpz"] = report(
+        "shapenpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()}
+    )
     buf = io.BytesIO()
     np.savez(buf, other=np.zeros(3))
-    rep["keysnpz"] = report("keysnpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()})
+    rep["keysnpz"] = report(
+        "keysnpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()}
+    )
     buf = io.BytesIO()
     np.savez(buf, images=np.zeros((4, 8, 8, 3), np.float64))
-    rep["dtypenpz"] = report("dtypenpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()})
+    rep["dtypenpz"] = report(
+        "dtypenpz", {"metrics.json": '{"forget_mass": 0.1, "seconds": 1}', "samples.npz": buf.getvalue()}
+    )
     (root / "configs").mkdir()
     (root / "configs" / "bad.toml").write_text("lr = [")
     (root / "configs" / "bad.yaml").write_text("lr: [")
@@ -237,21 +251,66 @@ def catalogue(s: dict) -> list[list[str]]:
     npz = str(o / "s.npz")
     cases = []
     # train ------------------------------------------------------------------------------------
-    for task in ["mnist", "", str(d / "missing.npz"), str(d / "empty.npz"), str(d / "truncated.npz"), str(d / "garbage.npz"), str(d / "array.npz"),
-                 str(d / "one.npz"), str(d / "zero.npz"), str(d / "nolabels.npz"), str(d / "badlabels.npz"), str(d / "shortlabels.npz"), str(d / "floatlabels.npz"),
-                 str(d / "nan.npz"), str(d / "range.npz"), str(d / "strings.npz"), str(d / "channels.npz"), str(d / "points.npz"), str(d / "nanpoints.npz"),
-                 str(d / "names.npz"), str(d / "flat.npz"), str(d / "nofolders"), str(d / "emptyclass"), str(d / "badimage"), str(d / "sizes"), str(d / "oneimage")]:
+    for task in [
+        "mnist",
+        "",
+        str(d / "missing.npz"),
+        str(d / "empty.npz"),
+        str(d / "truncated.npz"),
+        str(d / "garbage.npz"),
+        str(d / "array.npz"),
+        str(d / "one.npz"),
+        str(d / "zero.npz"),
+        str(d / "nolabels.npz"),
+        str(d / "badlabels.npz"),
+        str(d / "shortlabels.npz"),
+        str(d / "floatlabels.npz"),
+        str(d / "nan.npz"),
+        str(d / "range.npz"),
+        str(d / "strings.npz"),
+        str(d / "channels.npz"),
+        str(d / "points.npz"),
+        str(d / "nanpoints.npz"),
+        str(d / "names.npz"),
+        str(d / "flat.npz"),
+        str(d / "nofolders"),
+        str(d / "emptyclass"),
+        str(d / "badimage"),
+        str(d / "sizes"),
+        str(d / "oneimage"),
+    ]:
         cases.append(["train", "--task", task, "--out", new, "--steps", "2"])
     for steps in ["0", "-1", "abc", "1.5", str(2**40)]:
         cases.append(["train", "--task", "moons", "--out", new, "--steps", steps])
     for seed in ["-1", str(2**40), "x"]:
         cases.append(["train", "--task", "moons", "--out", new, "--seed", seed])
-    for spec in ["clases=1", "classes=", "classes=99", "classes=0,1", "samples=abc", "samples=-1", "samples=999999", "concept=ring", "anchor=shape", "energy=nowhere", "=", ";", "classes=zebra"]:
+    for spec in [
+        "clases=1",
+        "classes=",
+        "classes=99",
+        "classes=0,1",
+        "samples=abc",
+        "samples=-1",
+        "samples=999999",
+        "concept=ring",
+        "anchor=shape",
+        "energy=nowhere",
+        "=",
+        ";",
+        "classes=zebra",
+    ]:
         cases.append(["train", "--task", "moons", "--out", new, "--forget", spec, "--steps", "2"])
-    cases += [["train", "--task", "moons", "--out", new, "--model", "gan"], ["train", "--task", "moons"], ["train", "--out", new],
-              ["train", "--task", "moons", "--out", new, "--unconditional", "--model", "classifier"],
-              ["train", "--task", "moons", "--model", "i2i", "--out", new, "--steps", "2"], ["train", "--task", "moons", "--model", "classifier", "--out", new, "--steps", "2"]]
-    for out in [o / "file", o / "foreign", o / "file" / "sub", o / "dangling", Path("/proc/genunlearn-x")] + ([o / "readonly" / "m"] if s["immutable"] else []):
+    cases += [
+        ["train", "--task", "moons", "--out", new, "--model", "gan"],
+        ["train", "--task", "moons"],
+        ["train", "--out", new],
+        ["train", "--task", "moons", "--out", new, "--unconditional", "--model", "classifier"],
+        ["train", "--task", "moons", "--model", "i2i", "--out", new, "--steps", "2"],
+        ["train", "--task", "moons", "--model", "classifier", "--out", new, "--steps", "2"],
+    ]
+    for out in [o / "file", o / "foreign", o / "file" / "sub", o / "dangling", Path("/proc/genunlearn-x")] + (
+        [o / "readonly" / "m"] if s["immutable"] else []
+    ):
         cases.append(["train", "--task", "moons", "--out", str(out), "--steps", "2"])
     # sample -----------------------------------------------------------------------------------
     for n in ["0", "-5", "abc", str(10**12), str(10**8)]:
@@ -260,18 +319,37 @@ def catalogue(s: dict) -> list[list[str]]:
         cases.append(["sample", F, "--steps", steps, "--out", npz])
     for g in ["nan", "inf", "-inf", "x"]:
         cases.append(["sample", D, "--guidance", g, "--out", npz])
-    cases += [["sample", D, "--labels", "99", "--out", npz], ["sample", D, "--labels", "zebra", "--out", npz], ["sample", D, "--labels", ",", "--out", npz],
-              ["sample", F, "--labels", "1", "--out", npz], ["sample", F, "--prompt", "a red circle", "--out", npz], ["sample", SH, "--prompt", "a plaid hexagon", "--out", npz],
-              ["sample", D, "--prompt", "3", "--labels", "3", "--out", npz], ["sample", F, "--mask", "inpaint", "--out", npz], ["sample", IM, "--prompt", "x", "--out", npz],
-              ["sample", CL, "--out", npz], ["sample", F, "--seed", "-3", "--out", npz], ["sample", F, "--out", str(o / "s.txt")], ["sample", F, "--out", str(o / "dir.npz")],
-              ["sample", F, "--out", str(o / "file" / "s.npz")], ["sample", F, "--out", str(o / "dangling.npz")], ["sample", F], ["sample", "--out", npz],
-              ["sample", F, "--out", "/proc/genunlearn.npz"], ["sample", F, "--mask", "sideways", "--out", npz]]
+    cases += [
+        ["sample", D, "--labels", "99", "--out", npz],
+        ["sample", D, "--labels", "zebra", "--out", npz],
+        ["sample", D, "--labels", ",", "--out", npz],
+        ["sample", F, "--labels", "1", "--out", npz],
+        ["sample", F, "--prompt", "a red circle", "--out", npz],
+        ["sample", SH, "--prompt", "a plaid hexagon", "--out", npz],
+        ["sample", D, "--prompt", "3", "--labels", "3", "--out", npz],
+        ["sample", F, "--mask", "inpaint", "--out", npz],
+        ["sample", IM, "--prompt", "x", "--out", npz],
+        ["sample", CL, "--out", npz],
+        ["sample", F, "--seed", "-3", "--out", npz],
+        ["sample", F, "--out", str(o / "s.txt")],
+        ["sample", F, "--out", str(o / "dir.npz")],
+        ["sample", F, "--out", str(o / "file" / "s.npz")],
+        ["sample", F, "--out", str(o / "dangling.npz")],
+        ["sample", F],
+        ["sample", "--out", npz],
+        ["sample", F, "--out", "/proc/genunlearn.npz"],
+        ["sample", F, "--mask", "sideways", "--out", npz],
+    ]
     if s["immutable"]:
         cases.append(["sample", F, "--out", str(o / "readonly" / "s.npz")])
     for name, path in b.items():
         if name not in ("otherdata", "gonedata", "fingerprint"):  # sampling does not read the training data
             cases.append(["sample", str(path), "--n", "4", "--out", npz])
-    cases += [["sample", str(o / "file"), "--out", npz], ["sample", str(o / "nothing"), "--out", npz], ["sample", str(o / "foreign"), "--out", npz]]
+    cases += [
+        ["sample", str(o / "file"), "--out", npz],
+        ["sample", str(o / "nothing"), "--out", npz],
+        ["sample", str(o / "foreign"), "--out", npz],
+    ]
     # evaluate ---------------------------------------------------------------------------------
     for n in ["0", "-1", "x"]:
         cases.append(["evaluate", F, "--n-per-prompt", n])
@@ -279,50 +357,152 @@ def catalogue(s: dict) -> list[list[str]]:
         cases.append(["evaluate", F, "--forget", spec])
     for name in ["negsize", "solver", "zerosteps", "otherdata", "gonedata", "fingerprint", "wrongw", "pickle", "kind"]:
         cases.append(["evaluate", str(b[name]), "--forget", "classes=0"])
-    cases += [["evaluate", F, "--out", str(o / "dir.npz")], ["evaluate", F, "--out", str(o / "file" / "m.json")], ["evaluate", F, "--reference", str(o / "nothing")],
-              ["evaluate", F, "--reference", CL], ["evaluate", F, "--seed", "-1"], ["evaluate", SH, "--forget", "concept=plaid;anchor=shape"],
-              ["evaluate", CL, "--forget", "concept=circle;anchor=shape"]]
+    cases += [
+        ["evaluate", F, "--out", str(o / "dir.npz")],
+        ["evaluate", F, "--out", str(o / "file" / "m.json")],
+        ["evaluate", F, "--reference", str(o / "nothing")],
+        ["evaluate", F, "--reference", CL],
+        ["evaluate", F, "--seed", "-1"],
+        ["evaluate", SH, "--forget", "concept=plaid;anchor=shape"],
+        ["evaluate", CL, "--forget", "concept=circle;anchor=shape"],
+    ]
     # unlearn ----------------------------------------------------------------------------------
     U = ["unlearn", F, "--forget", "classes=0", "--out", new]
-    cases += [U + ["--method", "magic"], U + ["--method", "finetune", "--steps", "0"], U + ["--method", "finetune", "--steps", "-2"],
-              U + ["--method", "finetune", "--set", "speed=9"], U + ["--method", "finetune", "--set", "lr=nan"], U + ["--method", "finetune", "--set", "lr=inf"],
-              U + ["--method", "finetune", "--set", "lr=-1"], U + ["--method", "finetune", "--set", "lr=0"], U + ["--method", "finetune", "--set", "lr"],
-              U + ["--method", "finetune", "--set", "lr=fast"], U + ["--method", "continualflow", "--set", "lam=nan"], U + ["--method", "continualflow", "--set", "lam=-1"],
-              U + ["--method", "continualflow", "--set", "steps=0"], U + ["--method", "continualflow", "--set", "mode=sideways"], U + ["--method", "salun"],
-              U + ["--method", "sfd"], U + ["--method", "i2i"], U + ["--method", "finetune", "--divergence", "kl"], U + ["--method", "finetune", "--override", "3"]]
-    for cfg in ["bad.toml", "bad.yaml", "list.yaml", "opts.txt", "unknown.toml", "nan.toml", "type.toml", "missing.toml"]:
+    cases += [
+        U + ["--method", "magic"],
+        U + ["--method", "finetune", "--steps", "0"],
+        U + ["--method", "finetune", "--steps", "-2"],
+        U + ["--method", "finetune", "--set", "speed=9"],
+        U + ["--method", "finetune", "--set", "lr=nan"],
+        U + ["--method", "finetune", "--set", "lr=inf"],
+        U + ["--method", "finetune", "--set", "lr=-1"],
+        U + ["--method", "finetune", "--set", "lr=0"],
+        U + ["--method", "finetune", "--set", "lr"],
+        U + ["--method", "finetune", "--set", "lr=fast"],
+        U + ["--method", "continualflow", "--set", "lam=nan"],
+        U + ["--method", "continualflow", "--set", "lam=-1"],
+        U + ["--method", "continualflow", "--set", "steps=0"],
+        U + ["--method", "continualflow", "--set", "mode=sideways"],
+        U + ["--method", "salun"],
+        U + ["--method", "sfd"],
+        U + ["--method", "i2i"],
+        U + ["--method", "finetune", "--divergence", "kl"],
+        U + ["--method", "finetune", "--override", "3"],
+    ]
+    for cfg in [
+        "bad.toml",
+        "bad.yaml",
+        "list.yaml",
+        "opts.txt",
+        "unknown.toml",
+        "nan.toml",
+        "type.toml",
+        "missing.toml",
+    ]:
         cases.append(U + ["--method", "finetune", "--config", str(c / cfg)])
-    cases += [["unlearn", F, "--method", "finetune", "--out", new], ["unlearn", F, "--method", "finetune", "--forget", "classes=0", "--concept", "x", "--anchor", "y", "--out", new],
-              ["unlearn", F, "--method", "finetune", "--concept", "x", "--out", new], ["unlearn", F, "--method", "finetune", "--forget", "classes=0,1", "--out", new],
-              ["unlearn", F, "--method", "finetune", "--forget", "classes=0"], ["unlearn", F, "--forget", "classes=0", "--out", new],
-              ["unlearn", D, "--method", "fdiv", "--divergence", "bogus", "--concept", "circle", "--anchor", "shape", "--out", new],
-              ["unlearn", SH, "--method", "fdiv", "--divergence", "bogus", "--concept", "circle", "--anchor", "shape", "--out", new],
-              ["unlearn", SH, "--method", "fdiv", "--concept", "plaid", "--anchor", "shape", "--out", new],
-              ["unlearn", D, "--method", "sfd", "--forget", "classes=3", "--override", "99", "--out", new],
-              ["unlearn", D, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=1.5", "--out", new],
-              ["unlearn", CL, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=-0.5", "--out", new],
-              ["unlearn", IM, "--method", "i2i", "--forget", "classes=3", "--set", "alpha=0", "--out", new],
-              ["unlearn", IM, "--method", "i2i", "--forget", "concept=circle;anchor=shape", "--out", new]]
-    for out in [o / "file", o / "foreign", o / "file" / "sub", o / "dangling"] + ([o / "readonly" / "u"] if s["immutable"] else []):
+    cases += [
+        ["unlearn", F, "--method", "finetune", "--out", new],
+        [
+            "unlearn",
+            F,
+            "--method",
+            "finetune",
+            "--forget",
+            "classes=0",
+            "--concept",
+            "x",
+            "--anchor",
+            "y",
+            "--out",
+            new,
+        ],
+        ["unlearn", F, "--method", "finetune", "--concept", "x", "--out", new],
+        ["unlearn", F, "--method", "finetune", "--forget", "classes=0,1", "--out", new],
+        ["unlearn", F, "--method", "finetune", "--forget", "classes=0"],
+        ["unlearn", F, "--forget", "classes=0", "--out", new],
+        [
+            "unlearn",
+            D,
+            "--method",
+            "fdiv",
+            "--divergence",
+            "bogus",
+            "--concept",
+            "circle",
+            "--anchor",
+            "shape",
+            "--out",
+            new,
+        ],
+        [
+            "unlearn",
+            SH,
+            "--method",
+            "fdiv",
+            "--divergence",
+            "bogus",
+            "--concept",
+            "circle",
+            "--anchor",
+            "shape",
+            "--out",
+            new,
+        ],
+        ["unlearn", SH, "--method", "fdiv", "--concept", "plaid", "--anchor", "shape", "--out", new],
+        ["unlearn", D, "--method", "sfd", "--forget", "classes=3", "--override", "99", "--out", new],
+        ["unlearn", D, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=1.5", "--out", new],
+        ["unlearn", CL, "--method", "salun", "--forget", "classes=3", "--set", "mask_ratio=-0.5", "--out", new],
+        ["unlearn", IM, "--method", "i2i", "--forget", "classes=3", "--set", "alpha=0", "--out", new],
+        ["unlearn", IM, "--method", "i2i", "--forget", "concept=circle;anchor=shape", "--out", new],
+    ]
+    for out in [o / "file", o / "foreign", o / "file" / "sub", o / "dangling"] + (
+        [o / "readonly" / "u"] if s["immutable"] else []
+    ):
         cases.append(["unlearn", F, "--method", "finetune", "--forget", "classes=0", "--out", str(out), "--steps", "2"])
     for name in ["negsize", "netclass", "otherdata", "fingerprint", "gonedata", "truncw", "noproc"]:
-        cases.append(["unlearn", str(b[name]), "--method", "finetune", "--forget", "classes=0", "--out", new, "--steps", "2"])
+        cases.append(
+            ["unlearn", str(b[name]), "--method", "finetune", "--forget", "classes=0", "--out", new, "--steps", "2"]
+        )
     # classify ---------------------------------------------------------------------------------
-    cases += [["classify", "train", "--out", new, "--random", "0"], ["classify", "train", "--out", new, "--random", "1.5"], ["classify", "train", "--out", new, "--random", "nan"],
-              ["classify", "train", "--out", new, "--epochs", "0"], ["classify", "train", "--out", new, "--forget", "classes=3", "--random", "0.1"],
-              ["classify", "train", "--task", str(d / "empty.npz"), "--out", new], ["classify", "unlearn", CL, "--out", new, "--method", "zz", "--forget", "classes=3"],
-              ["classify", "unlearn", CL, "--out", new], ["classify", "unlearn", CL, "--out", new, "--random", "-0.1"],
-              ["classify", "unlearn", CL, "--out", new, "--forget", "classes=3", "--set", "lr=nan"], ["classify", "unlearn", F, "--out", new, "--forget", "classes=0"],
-              ["classify", "evaluate", CL, "--forget", "classes=42"], ["classify", "evaluate", CL, "--random", "2"], ["classify", "evaluate", F, "--forget", "classes=0"],
-              ["classify", "evaluate", CL, "--forget", "classes=3", "--retrain", str(o / "nothing")]]
+    cases += [
+        ["classify", "train", "--out", new, "--random", "0"],
+        ["classify", "train", "--out", new, "--random", "1.5"],
+        ["classify", "train", "--out", new, "--random", "nan"],
+        ["classify", "train", "--out", new, "--epochs", "0"],
+        ["classify", "train", "--out", new, "--forget", "classes=3", "--random", "0.1"],
+        ["classify", "train", "--task", str(d / "empty.npz"), "--out", new],
+        ["classify", "unlearn", CL, "--out", new, "--method", "zz", "--forget", "classes=3"],
+        ["classify", "unlearn", CL, "--out", new],
+        ["classify", "unlearn", CL, "--out", new, "--random", "-0.1"],
+        ["classify", "unlearn", CL, "--out", new, "--forget", "classes=3", "--set", "lr=nan"],
+        ["classify", "unlearn", F, "--out", new, "--forget", "classes=0"],
+        ["classify", "evaluate", CL, "--forget", "classes=42"],
+        ["classify", "evaluate", CL, "--random", "2"],
+        ["classify", "evaluate", F, "--forget", "classes=0"],
+        ["classify", "evaluate", CL, "--forget", "classes=3", "--retrain", str(o / "nothing")],
+    ]
     # bench, report, demo, methods, top level ----------------------------------------------------
-    cases += [["bench", "--suite", "huge"], ["bench", "--out", str(o / "file")], ["bench", "--out", str(o / "foreign")], ["bench", "--out", str(o / "file" / "runs")],
-              ["demo", "--out", str(o / "file")], ["demo", "--out", str(o / "foreign")], ["demo", "--out", str(o / "file" / "x")]]
+    cases += [
+        ["bench", "--suite", "huge"],
+        ["bench", "--out", str(o / "file")],
+        ["bench", "--out", str(o / "foreign")],
+        ["bench", "--out", str(o / "file" / "runs")],
+        ["demo", "--out", str(o / "file")],
+        ["demo", "--out", str(o / "foreign")],
+        ["demo", "--out", str(o / "file" / "x")],
+    ]
     if s["immutable"]:
         cases += [["bench", "--out", str(o / "readonly" / "runs")], ["demo", "--out", str(o / "readonly" / "d")]]
     for name, path in r.items():
         cases.append(["report", str(path)])
-    cases += [["report", str(o / "nothing")], ["report", str(o / "file")], ["methods", "extra"], ["frobnicate"], ["--bogus"], ["train", "--bogus"]]
+    cases += [
+        ["report", str(o / "nothing")],
+        ["report", str(o / "file")],
+        ["methods", "extra"],
+        ["frobnicate"],
+        ["--bogus"],
+        ["train", "--bogus"],
+    ]
     return cases
 
 
@@ -367,7 +547,14 @@ def run_catalogue(keep: str | None = None) -> dict:
                 verdict = "one-line"
             else:
                 verdict = "other"
-            rows.append({"argv": argv, "verdict": verdict, "changed": changed, "message": (tb.strip().splitlines()[-1] if tb else lines[-1] if lines else out.strip()[-120:])})
+            rows.append(
+                {
+                    "argv": argv,
+                    "verdict": verdict,
+                    "changed": changed,
+                    "message": (tb.strip().splitlines()[-1] if tb else lines[-1] if lines else out.strip()[-120:]),
+                }
+            )
     finally:
         if sandbox["immutable"]:
             subprocess.run(["chattr", "-i", str(sandbox["o"] / "readonly")], capture_output=True)
@@ -384,7 +571,9 @@ def run_catalogue(keep: str | None = None) -> dict:
         "other (not one line)": sum(r["verdict"] == "other" for r in rows),
         "files changed": sum(r["changed"] for r in rows),
     }
-    print(f"\n== catalogue: {len(rows)} bad inputs across {len(commands)} commands ({', '.join(commands)}); sandbox built in {setup:.0f}s ==")
+    print(
+        f"\n== catalogue: {len(rows)} bad inputs across {len(commands)} commands ({', '.join(commands)}); sandbox built in {setup:.0f}s =="
+    )
     for k, v in summary.items():
         print(f"  {k:>22}: {v}")
     per = {}
@@ -393,14 +582,21 @@ def run_catalogue(keep: str | None = None) -> dict:
         per.setdefault(cmd, [0, 0])
         per[cmd][0] += 1
         per[cmd][1] += r["verdict"] == "one-line" and not r["changed"]
-    print("  per command (tried / one-line with nothing changed): " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in per.items()))
+    print(
+        "  per command (tried / one-line with nothing changed): "
+        + ", ".join(f"{k} {a}/{b}" for k, (a, b) in per.items())
+    )
     bad = [r for r in rows if r["verdict"] != "one-line" or r["changed"]]
     for r in bad:
-        print(f"  ! {r['verdict']}{' +changed' if r['changed'] else ''}: genunlearn {' '.join(r['argv'])}\n      {r['message']}")
+        print(
+            f"  ! {r['verdict']}{' +changed' if r['changed'] else ''}: genunlearn {' '.join(r['argv'])}\n      {r['message']}"
+        )
     examples = random.Random(0).sample([r for r in rows if r["verdict"] == "one-line"], k=min(6, len(rows)))
     print("  sample messages:")
     for r in examples:
-        print(f"    genunlearn {' '.join(a if len(a) < 40 else '…' + a[-30:] for a in r['argv'])}\n      {r['message']}")
+        print(
+            f"    genunlearn {' '.join(a if len(a) < 40 else '…' + a[-30:] for a in r['argv'])}\n      {r['message']}"
+        )
     return summary
 
 
@@ -422,7 +618,9 @@ main(sys.argv[2:])
 def _run(argv, env, kill_after: float | None = None, kill_step: int | None = None) -> tuple[int, str, float]:
     t0 = time.perf_counter()
     command = ["-m", "genunlearn"] if kill_step is None else ["-c", KILLED_CLI, str(kill_step)]
-    p = subprocess.Popen([sys.executable, *command, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, *command, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     if kill_after is not None:
         try:
             p.wait(timeout=kill_after)
@@ -437,7 +635,11 @@ def _weights(folder: Path) -> dict:
     genunlearn model, each component's weights of a diffusers pipeline."""
     from genunlearn.checkpoint import load_tensors
 
-    files = sorted(f for f in folder.rglob("*.safetensors") if not any(part.startswith(".") for part in f.relative_to(folder).parts))
+    files = sorted(
+        f
+        for f in folder.rglob("*.safetensors")
+        if not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    )
     return {f"{f.relative_to(folder)}:{k}": v for f in files for k, v in load_tensors(f).items()}
 
 
@@ -494,20 +696,33 @@ def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random
         said = next((ln for ln in err.splitlines() if ln.startswith("resuming")), None)
         resumed += said is not None
         start = f"resumed at {said.split('at step ')[1].split(' ')[0]}" if said else "no checkpoint to resume"
-        log.append((at, "killed" if code == -9 else f"exit {code}", _holds(out, old, reference), f"{secs:.1f}s, {start}"))
+        log.append(
+            (at, "killed" if code == -9 else f"exit {code}", _holds(out, old, reference), f"{secs:.1f}s, {start}")
+        )
         if code not in (-9, 0):
             print(f"  (kill at {at}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else ''})")
     code, err, _ = _run(argv_for(out), run_env)
     final = _weights(out)
     identical = code == 0 and all(torch.equal(final[k], reference[k]) for k in reference)
     leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
-    work_left = [p.name for p in (root / f"{name}-cache" / "work").glob("*")] if (root / f"{name}-cache" / "work").is_dir() else []
+    work_left = (
+        [p.name for p in (root / f"{name}-cache" / "work").glob("*")]
+        if (root / f"{name}-cache" / "work").is_dir()
+        else []
+    )
     always = all(h in ("old", "new") for _, _, h, _ in log)
     print(f"\n== kill test: {name} ({steps} steps; uninterrupted {wall:.1f}s) ==")
     for at, how, holds, when in log:
-        print(f"  kill at {at:<28} {how:<7} ({when:<35}) path holds " + (f"the {holds} model" if holds in ("old", "new") else holds))
-    print(f"  final rerun: exit {code}; bit-identical to the uninterrupted run: {identical}; path always held a loadable model: {always}")
-    print(f"  reruns that said 'resuming': {resumed}; leftovers beside the path: {leftovers or 'none'}; checkpoints left in the cache: {work_left or 'none'}")
+        print(
+            f"  kill at {at:<28} {how:<7} ({when:<35}) path holds "
+            + (f"the {holds} model" if holds in ("old", "new") else holds)
+        )
+    print(
+        f"  final rerun: exit {code}; bit-identical to the uninterrupted run: {identical}; path always held a loadable model: {always}"
+    )
+    print(
+        f"  reruns that said 'resuming': {resumed}; leftovers beside the path: {leftovers or 'none'}; checkpoints left in the cache: {work_left or 'none'}"
+    )
     return {"identical": identical, "always_loadable": always, "resumed": resumed}
 
 
@@ -535,33 +750,108 @@ def run_kills(seed: int, keep: str | None = None, only_sd: bool = False) -> dict
 def kill_sd(root: Path, rng: random.Random, env: dict) -> dict:
     """The long jobs of text-to-image users: training a Stable-Diffusion-layout pipeline (its
     autoencoder stage is where the step kills land) and erasing a concept from one (ESD)."""
-    sd = lambda out, steps, seed=0: ["train", "--task", "shapes", "--model", "sd", "--out", str(out), "--steps", str(steps), "--seed", str(seed)]
-    results = {"sd train": kill_test("sd-train", lambda out: sd(out, SD_STEPS), lambda out: sd(out, 5, seed=1), SD_STEPS, root, rng, env)}
+    sd = lambda out, steps, seed=0: [
+        "train",
+        "--task",
+        "shapes",
+        "--model",
+        "sd",
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+    ]
+    results = {
+        "sd train": kill_test(
+            "sd-train", lambda out: sd(out, SD_STEPS), lambda out: sd(out, 5, seed=1), SD_STEPS, root, rng, env
+        )
+    }
     base = root / "sd-base"
     code, err, _ = _run(sd(base, SD_STEPS), {**env, "GENUNLEARN_CACHE": str(root / "sd-base-cache")})
     assert code == 0, err
-    esd = lambda out, steps: ["unlearn", str(base), "--method", "esd", "--concept", "a circle", "--anchor", "a shape", "--steps", str(steps), "--out", str(out)]
-    results["sd unlearn"] = kill_test("sd-unlearn", lambda out: esd(out, SD_STEPS), lambda out: esd(out, 5), SD_STEPS, root, rng, env)
+    esd = lambda out, steps: [
+        "unlearn",
+        str(base),
+        "--method",
+        "esd",
+        "--concept",
+        "a circle",
+        "--anchor",
+        "a shape",
+        "--steps",
+        str(steps),
+        "--out",
+        str(out),
+    ]
+    results["sd unlearn"] = kill_test(
+        "sd-unlearn", lambda out: esd(out, SD_STEPS), lambda out: esd(out, 5), SD_STEPS, root, rng, env
+    )
     return results
 
 
 def kill_moons(root: Path, rng: random.Random, env: dict) -> dict:
     """A flow model's training and unlearning on moons."""
-    results = {"train": kill_test(
-        "train", lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", str(STEPS)],
-        lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"], STEPS, root, rng, env)}
+    results = {
+        "train": kill_test(
+            "train",
+            lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", str(STEPS)],
+            lambda out: ["train", "--task", "moons", "--out", str(out), "--steps", "20", "--seed", "1"],
+            STEPS,
+            root,
+            rng,
+            env,
+        )
+    }
     base = root / "unlearn-base"
-    code, err, _ = _run(["train", "--task", "moons", "--out", str(base), "--steps", "200"], {**env, "GENUNLEARN_CACHE": str(root / "base-cache")})
+    code, err, _ = _run(
+        ["train", "--task", "moons", "--out", str(base), "--steps", "200"],
+        {**env, "GENUNLEARN_CACHE": str(root / "base-cache")},
+    )
     assert code == 0, err
     results["unlearn"] = kill_test(
-        "unlearn", lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", str(STEPS), "--out", str(out)],
-        lambda out: ["unlearn", str(base), "--method", "finetune", "--forget", "classes=0", "--steps", "20", "--out", str(out)], STEPS, root, rng, env)
+        "unlearn",
+        lambda out: [
+            "unlearn",
+            str(base),
+            "--method",
+            "finetune",
+            "--forget",
+            "classes=0",
+            "--steps",
+            str(STEPS),
+            "--out",
+            str(out),
+        ],
+        lambda out: [
+            "unlearn",
+            str(base),
+            "--method",
+            "finetune",
+            "--forget",
+            "classes=0",
+            "--steps",
+            "20",
+            "--out",
+            str(out),
+        ],
+        STEPS,
+        root,
+        rng,
+        env,
+    )
     return results
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", choices=["catalogue", "kills", "sd-kills"], default=None, help="sd-kills: only the Stable-Diffusion-layout kill tests.")
+    ap.add_argument(
+        "--only",
+        choices=["catalogue", "kills", "sd-kills"],
+        default=None,
+        help="sd-kills: only the Stable-Diffusion-layout kill tests.",
+    )
     ap.add_argument("--seed", type=int, default=0, help="Seed of the random kill moments.")
     ap.add_argument("--keep", default=None, help="Keep the sandbox in this folder.")
     args = ap.parse_args()
@@ -572,7 +862,12 @@ def main() -> None:
         ok &= all(r["identical"] and r["always_loadable"] for r in res.values())
     if args.only in (None, "catalogue"):
         s = run_catalogue(args.keep and str(Path(args.keep) / "catalogue"))
-        ok &= s["tracebacks"] == 0 and s["accepted silently"] == 0 and s["files changed"] == 0 and s["other (not one line)"] == 0
+        ok &= (
+            s["tracebacks"] == 0
+            and s["accepted silently"] == 0
+            and s["files changed"] == 0
+            and s["other (not one line)"] == 0
+        )
     print(f"\n{'PASS' if ok else 'FAIL'} ({time.perf_counter() - t0:.0f}s)")
     sys.exit(0 if ok else 1)
 

@@ -57,6 +57,7 @@ CLS_METHODS = {  # row → (plan in classify/unlearn.py, fixed options, the sett
 }
 assert all(len(grid) == BUDGET for *_, grid in CLS_METHODS.values())
 
+
 # --- classification ---------------------------------------------------------------------------
 def cached_classifier(path: Path, data, seed: int):
     """(net, training seconds), trained once and kept under ``path``."""
@@ -77,25 +78,45 @@ class Setting:
     (``tune``: fit split + validation; ``report``: full training split + test)."""
 
     def __init__(self, phase: str, scenario: str, seed: int, out: Path):
-        train, held_out = (fit_split("digits"), load_dataset("digits", "val")) if phase == "tune" else (load_dataset("digits"), load_dataset("digits", "test"))
+        train, held_out = (
+            (fit_split("digits"), load_dataset("digits", "val"))
+            if phase == "tune"
+            else (load_dataset("digits"), load_dataset("digits", "test"))
+        )
         self.request = scenario_request(train, scenario, seed)
         self.splits = eval_splits(train, held_out, self.request)
         self.original, _ = cached_classifier(out / f"{phase}-original-seed{seed}", train, seed)
-        self.retrain, self.retrain_seconds = cached_classifier(out / f"{phase}-retrain-{scenario}-seed{seed}", self.splits[1], seed)
+        self.retrain, self.retrain_seconds = cached_classifier(
+            out / f"{phase}-retrain-{scenario}-seed{seed}", self.splits[1], seed
+        )
         self.reference = classification_metrics(self.retrain, *self.splits)
 
     def run(self, plan: str, options: dict, seed: int) -> dict:
         """Metrics of one unlearning run; a diverged run (GA at a high LR) has gap = inf."""
         forget, retain, _ = self.splits
-        nan = {**dict.fromkeys(METRICS, float("nan")), "gap": float("inf"), "seconds": float("nan"), "ratio": float("nan"), "ref": self.reference}
+        nan = {
+            **dict.fromkeys(METRICS, float("nan")),
+            "gap": float("inf"),
+            "seconds": float("nan"),
+            "ratio": float("nan"),
+            "ref": self.reference,
+        }
         try:
-            net, info = unlearn_classifier(copy.deepcopy(self.original), forget, retain, UnlearnConfig(seed=seed, **options), plan, num_classes=10)
+            net, info = unlearn_classifier(
+                copy.deepcopy(self.original), forget, retain, UnlearnConfig(seed=seed, **options), plan, num_classes=10
+            )
         except GenUnlearnError:  # "loss became nan"
             return nan
         if not torch.isfinite(predict_proba(net, retain.x)).all():
             return nan
         m = classification_metrics(net, *self.splits)
-        return {**m, "gap": avg_gap(m, self.reference), "seconds": info["seconds"], "ratio": info["seconds"] / self.retrain_seconds, "ref": self.reference}
+        return {
+            **m,
+            "gap": avg_gap(m, self.reference),
+            "seconds": info["seconds"],
+            "ratio": info["seconds"] / self.retrain_seconds,
+            "ref": self.reference,
+        }
 
 
 def setting_name(options: dict) -> str:
@@ -104,20 +125,42 @@ def setting_name(options: dict) -> str:
 
 def classification(scenario: str, seeds: int, out: Path, rows: Rows) -> dict:
     tune = Setting("tune", scenario, TUNE_SEED, out)
-    print(f"\n[{SCENARIOS[scenario]}] validation Avg. Gap per setting (seed {TUNE_SEED}, {BUDGET} settings per method):", flush=True)
+    print(
+        f"\n[{SCENARIOS[scenario]}] validation Avg. Gap per setting (seed {TUNE_SEED}, {BUDGET} settings per method):",
+        flush=True,
+    )
     best = {}
     for name, (plan, fixed, grid) in CLS_METHODS.items():
-        gaps = [rows.get(f"tune/{scenario}/{name}/{setting_name(o)}", lambda: tune.run(plan, {**fixed, **o}, TUNE_SEED))["gap"] for o in grid]
+        gaps = [
+            rows.get(f"tune/{scenario}/{name}/{setting_name(o)}", lambda: tune.run(plan, {**fixed, **o}, TUNE_SEED))[
+                "gap"
+            ]
+            for o in grid
+        ]
         best[name] = grid[pick_setting(range(len(grid)), lambda i: gaps[i])]
-        print(f"  {name}: " + ", ".join(f"{setting_name(o)}: {g:.2f}" for o, g in zip(grid, gaps)) + f"  → {setting_name(best[name])}", flush=True)
+        print(
+            f"  {name}: "
+            + ", ".join(f"{setting_name(o)}: {g:.2f}" for o, g in zip(grid, gaps))
+            + f"  → {setting_name(best[name])}",
+            flush=True,
+        )
     results = {m: [] for m in ("Retrain", "Original", *CLS_METHODS)}
     for seed in range(1, seeds + 1):
         s = Setting("report", scenario, seed, out)
-        results["Retrain"].append({**s.reference, "gap": 0.0, "seconds": s.retrain_seconds, "ratio": 1.0, "ref": s.reference})
+        results["Retrain"].append(
+            {**s.reference, "gap": 0.0, "seconds": s.retrain_seconds, "ratio": 1.0, "ref": s.reference}
+        )
         original = classification_metrics(s.original, *s.splits)  # no unlearning: the do-nothing baseline
-        results["Original"].append({**original, "gap": avg_gap(original, s.reference), "seconds": 0.0, "ratio": 0.0, "ref": s.reference})
+        results["Original"].append(
+            {**original, "gap": avg_gap(original, s.reference), "seconds": 0.0, "ratio": 0.0, "ref": s.reference}
+        )
         for name, (plan, fixed, _) in CLS_METHODS.items():
-            results[name].append(rows.get(f"report/{scenario}/{name}/{setting_name(best[name])}/seed{seed}", lambda: s.run(plan, {**fixed, **best[name]}, seed)))
+            results[name].append(
+                rows.get(
+                    f"report/{scenario}/{name}/{setting_name(best[name])}/seed{seed}",
+                    lambda: s.run(plan, {**fixed, **best[name]}, seed),
+                )
+            )
     print(classification_table(scenario, results, best, seeds), flush=True)
     return {"best": best, "results": results}
 
@@ -128,8 +171,11 @@ def fmt(values, gaps=None) -> str:
 
 
 def classification_table(scenario: str, results: dict, best: dict, seeds: int) -> str:
-    lines = [f"\n### Classification, {SCENARIOS[scenario]} (digits, ConvClassifier; test split; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; (gap to Retrain))\n",
-             "| method | picked on val | UA | RA | TA | MIA | Avg. Gap | time (s) | time / retrain |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"\n### Classification, {SCENARIOS[scenario]} (digits, ConvClassifier; test split; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; (gap to Retrain))\n",
+        "| method | picked on val | UA | RA | TA | MIA | Avg. Gap | time (s) | time / retrain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for m, all_rs in results.items():
         picked = setting_name(best[m]) if m in best else "—"
         rs = finite(all_rs)
@@ -139,7 +185,11 @@ def classification_table(scenario: str, results: dict, best: dict, seeds: int) -
             lines.append(f"| {m} | {picked} |" + " — |" * 7)
             continue
         cells = [fmt([r[k] for r in rs], [abs(r[k] - r["ref"][k]) for r in rs]) for k in METRICS]
-        lines.append(f"| {m} | {picked} | " + " | ".join(cells) + f" | {fmt([r['gap'] for r in rs])} | {fmt([r['seconds'] for r in rs])} | {100 * np.mean([r['ratio'] for r in rs]):.1f} % |")
+        lines.append(
+            f"| {m} | {picked} | "
+            + " | ".join(cells)
+            + f" | {fmt([r['gap'] for r in rs])} | {fmt([r['seconds'] for r in rs])} | {100 * np.mean([r['ratio'] for r in rs]):.1f} % |"
+        )
     return "\n".join(lines)
 
 
@@ -152,11 +202,18 @@ def spread_table(report: dict) -> str:
     """Each method's mean Avg. Gap per forget scenario and its spread (max − min) across them (over
     the runs that did not diverge; inf when every run of a scenario diverged)."""
     names = [s for s in SCENARIOS if s in report]
-    lines = ["\n### Avg. Gap across forget sizes (test split, mean over the reported seeds)\n",
-             "| method | " + " | ".join(SCENARIOS[s] for s in names) + " | spread (max − min) |", "|---|" + "---|" * (len(names) + 1)]
+    lines = [
+        "\n### Avg. Gap across forget sizes (test split, mean over the reported seeds)\n",
+        "| method | " + " | ".join(SCENARIOS[s] for s in names) + " | spread (max − min) |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
     for m in ("Original", *CLS_METHODS):
         gaps = [float(np.mean([r["gap"] for r in finite(report[s]["results"][m])] or [np.inf])) for s in names]
-        lines.append(f"| {m} | " + " | ".join(f"{g:.2f}" if np.isfinite(g) else "diverged" for g in gaps) + f" | {max(gaps) - min(gaps):.2f} |")
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{g:.2f}" if np.isfinite(g) else "diverged" for g in gaps)
+            + f" | {max(gaps) - min(gaps):.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -175,13 +232,24 @@ UA_TARGET = 99.0  # the paper's comparison point: retained quality at ~100 % UA
 
 def judged(model, request, n: int, seed: int, split: str) -> dict:
     m = evaluate(model, request, n_per_prompt=n, seed=seed, split=split)
-    return {"UA": 100 * m["unlearning_accuracy"], "retain_acc": 100 * m["retain_accuracy"], "fd": m["fd_retain"], "fd_floor": m["fd_floor"], "kid": m["kid_retain"]}
+    return {
+        "UA": 100 * m["unlearning_accuracy"],
+        "retain_acc": 100 * m["retain_accuracy"],
+        "fd": m["fd_retain"],
+        "fd_floor": m["fd_floor"],
+        "kid": m["kid_retain"],
+    }
 
 
 def pick(scores: list[dict]) -> int:
     """The setting with the lowest retained FD among those reaching ``UA_TARGET``; if none does, the
     highest UA."""
-    return pick_setting(range(len(scores)), lambda i: scores[i]["fd"], (lambda i: scores[i]["UA"] >= UA_TARGET,), fallback=lambda i: -scores[i]["UA"])
+    return pick_setting(
+        range(len(scores)),
+        lambda i: scores[i]["fd"],
+        (lambda i: scores[i]["UA"] >= UA_TARGET,),
+        fallback=lambda i: -scores[i]["UA"],
+    )
 
 
 def diffusion(seeds: int, n: int, rows: Rows) -> dict:
@@ -196,35 +264,81 @@ def diffusion(seeds: int, n: int, rows: Rows) -> dict:
     def run(method: str, options: dict, seed: int, split: str) -> dict:
         model = get_method(method, {**options, "seed": seed}, family="generative").unlearn(base, request, data)
         seconds = model.info["unlearn"]["seconds"]
-        probe = model.sample(10, torch.arange(10)[:, None], generator=torch.Generator().manual_seed(seed))  # one per digit
+        probe = model.sample(
+            10, torch.arange(10)[:, None], generator=torch.Generator().manual_seed(seed)
+        )  # one per digit
         if not torch.isfinite(probe).all():  # diverged (NaN samples): nothing to judge
-            return {**dict.fromkeys(("UA", "retain_acc", "fd_floor", "kid"), float("nan")), "fd": float("inf"), "seconds": seconds, "ratio": seconds / rt_s}
+            return {
+                **dict.fromkeys(("UA", "retain_acc", "fd_floor", "kid"), float("nan")),
+                "fd": float("inf"),
+                "seconds": seconds,
+                "ratio": seconds / rt_s,
+            }
         return {**judged(model, request, n, seed, split), "seconds": seconds, "ratio": seconds / rt_s}
 
-    print(f"\n[DDPM forget 3] validation scores per setting (unlearning and sampling seed {TUNE_SEED}, {DIFF_BUDGET} settings per method, {n} samples per prompt):", flush=True)
+    print(
+        f"\n[DDPM forget 3] validation scores per setting (unlearning and sampling seed {TUNE_SEED}, {DIFF_BUDGET} settings per method, {n} samples per prompt):",
+        flush=True,
+    )
     best = {}
     for name, (method, grid) in DIFF_METHODS.items():
-        scores = [rows.get(f"diff/tune/{name}/{setting_name(o)}", lambda: run(method, o, TUNE_SEED, "val")) for o in grid]
+        scores = [
+            rows.get(f"diff/tune/{name}/{setting_name(o)}", lambda: run(method, o, TUNE_SEED, "val")) for o in grid
+        ]
         best[name] = grid[pick(scores)]
-        print(f"  {name}: " + ", ".join(f"{setting_name(o)}: UA {s['UA']:.0f} / acc {s['retain_acc']:.1f} / FD {s['fd']:.3f}" for o, s in zip(grid, scores)) + f"  → {setting_name(best[name])}", flush=True)
+        print(
+            f"  {name}: "
+            + ", ".join(
+                f"{setting_name(o)}: UA {s['UA']:.0f} / acc {s['retain_acc']:.1f} / FD {s['fd']:.3f}"
+                for o, s in zip(grid, scores)
+            )
+            + f"  → {setting_name(best[name])}",
+            flush=True,
+        )
     results = {"base": [], "Retrain": [], **{name: [] for name in DIFF_METHODS}}
     for seed in range(1, seeds + 1):
-        results["base"].append({**rows.get(f"diff/report/base/seed{seed}", lambda: judged(base, request, n, seed, "test")), "seconds": float("nan"), "ratio": float("nan")})
-        results["Retrain"].append({**rows.get(f"diff/report/retrain/seed{seed}", lambda: judged(retrain, request, n, seed, "test")), "seconds": rt_s, "ratio": 1.0})
+        results["base"].append(
+            {
+                **rows.get(f"diff/report/base/seed{seed}", lambda: judged(base, request, n, seed, "test")),
+                "seconds": float("nan"),
+                "ratio": float("nan"),
+            }
+        )
+        results["Retrain"].append(
+            {
+                **rows.get(f"diff/report/retrain/seed{seed}", lambda: judged(retrain, request, n, seed, "test")),
+                "seconds": rt_s,
+                "ratio": 1.0,
+            }
+        )
         for name, (method, _) in DIFF_METHODS.items():
-            results[name].append(rows.get(f"diff/report/{name}/{setting_name(best[name])}/seed{seed}", lambda: run(method, best[name], seed, "test")))
+            results[name].append(
+                rows.get(
+                    f"diff/report/{name}/{setting_name(best[name])}/seed{seed}",
+                    lambda: run(method, best[name], seed, "test"),
+                )
+            )
     print(diffusion_table(results, best, seeds, n), flush=True)
     return {"best": best, "results": results, "base_key": base.info["key"], "retrain_key": retrain.info["key"]}
 
 
 def diffusion_table(results: dict, best: dict, seeds: int, n: int) -> str:
     floor = np.mean([r["fd_floor"] for r in results["base"]])
-    lines = [f"\n### Class-conditional DDPM (digits), forget class 3 (test references; {n} samples per prompt; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; FD real-vs-real floor {floor:.3f})\n",
-             "| model | picked on val | UA % | retained acc % | FD retained | KID retained | time (s) | time / retrain |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"\n### Class-conditional DDPM (digits), forget class 3 (test references; {n} samples per prompt; mean ± sample std over seeds {', '.join(map(str, range(1, seeds + 1)))}; FD real-vs-real floor {floor:.3f})\n",
+        "| model | picked on val | UA % | retained acc % | FD retained | KID retained | time (s) | time / retrain |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m, rs in results.items():
         picked = setting_name(best[m]) if m in best else "—"
-        time_cells = "— | —" if m == "base" else f"{fmt([r['seconds'] for r in rs])} | {100 * np.mean([r['ratio'] for r in rs]):.1f} %"
-        lines.append(f"| {m} | {picked} | {fmt([r['UA'] for r in rs])} | {fmt([r['retain_acc'] for r in rs])} | {fmt_mean_sd([r['fd'] for r in rs], '.3f')} | {fmt_mean_sd([r['kid'] for r in rs], '.4f')} | {time_cells} |")
+        time_cells = (
+            "— | —"
+            if m == "base"
+            else f"{fmt([r['seconds'] for r in rs])} | {100 * np.mean([r['ratio'] for r in rs]):.1f} %"
+        )
+        lines.append(
+            f"| {m} | {picked} | {fmt([r['UA'] for r in rs])} | {fmt([r['retain_acc'] for r in rs])} | {fmt_mean_sd([r['fd'] for r in rs], '.3f')} | {fmt_mean_sd([r['kid'] for r in rs], '.4f')} | {time_cells} |"
+        )
     return "\n".join(lines)
 
 

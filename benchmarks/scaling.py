@@ -57,10 +57,17 @@ def grown_digits(factor: int, seed: int = 0):
         angle = (torch.rand(n, generator=g) * 2 - 1) * math.radians(10)
         shift = torch.randint(-1, 2, (n, 2), generator=g).float() * (2 / 8)  # one pixel in [-1, 1] coordinates
         theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = angle.cos(), -angle.sin(), angle.sin(), angle.cos()
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = (
+            angle.cos(),
+            -angle.sin(),
+            angle.sin(),
+            angle.cos(),
+        )
         theta[:, :, 2] = shift
         grid = torch.nn.functional.affine_grid(theta, list(base.x.shape), align_corners=False)
-        copies.append(torch.nn.functional.grid_sample(base.x + 1, grid, align_corners=False) - 1)  # zero padding = background
+        copies.append(
+            torch.nn.functional.grid_sample(base.x + 1, grid, align_corners=False) - 1
+        )  # zero padding = background
     x = torch.cat(copies)
     return type(base)(base.name, x, base.labels.repeat(factor), base.attributes)
 
@@ -96,7 +103,9 @@ def timed_training(task: str, request, data, steps: int, max_steps: int) -> tupl
     ``max_steps``, else extrapolated from a ``max_steps`` run's seconds per step), whether it was
     extrapolated, and the model."""
     run = min(steps, max_steps)
-    model, seconds = cpu_timed(lambda: train_generative(TrainJob(task, "flow", forget=request, steps=run), data=data, progress=False))
+    model, seconds = cpu_timed(
+        lambda: train_generative(TrainJob(task, "flow", forget=request, steps=run), data=data, progress=False)
+    )
     return seconds * steps / run, run < steps, model
 
 
@@ -109,7 +118,9 @@ def measure(task: str, size: int, max_steps: int, methods, quick: bool) -> list[
     if quick:
         recipe_steps, epoch_steps = 30, max(30, epoch_steps // 100)
     rows = []
-    base, seconds = cpu_timed(lambda: train_generative(TrainJob(task, "flow", steps=recipe_steps), data=data, progress=False))
+    base, seconds = cpu_timed(
+        lambda: train_generative(TrainJob(task, "flow", steps=recipe_steps), data=data, progress=False)
+    )
     rows.append({"row": "base", "steps": recipe_steps, "seconds": seconds, **quality(task, base, request)})
     for convention, steps in (("retrain (epochs)", epoch_steps), ("retrain (steps)", recipe_steps)):
         seconds, extrapolated, model = timed_training(task, request, data, steps, max_steps)
@@ -120,19 +131,28 @@ def measure(task: str, size: int, max_steps: int, methods, quick: bool) -> list[
     for name in methods:
         method = get_method(name, {"steps": 30} if quick else None, family="generative")
         model, seconds = cpu_timed(lambda: method.unlearn(base, request, base.in_model_space(data)))
-        rows.append({"row": name, "steps": model.info["unlearn"]["steps"], "seconds": seconds, **quality(task, model, request)})
+        rows.append(
+            {"row": name, "steps": model.info["unlearn"]["steps"], "seconds": seconds, **quality(task, model, request)}
+        )
     n = len(data)
     return [{"task": task, "size": size, "n": n, **r} for r in rows]
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| task | size | n | row | steps | CPU s | × retrain (epochs) | forget | FD/floor or MMD |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | size | n | row | steps | CPU s | × retrain (epochs) | forget | FD/floor or MMD |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        ref = next(x for x in rows if x["task"] == r["task"] and x["size"] == r["size"] and x["row"] == "retrain (epochs)")
+        ref = next(
+            x for x in rows if x["task"] == r["task"] and x["size"] == r["size"] and x["row"] == "retrain (epochs)"
+        )
         mark = "*" if r.get("extrapolated") else ""
         q = f"{r['fd_ratio']:.2f}" if "fd_ratio" in r else (f"{r['mmd']:.2e}" if "mmd" in r else "—")
         forget = f"{100 * r['forget']:.1f}%" if "forget" in r else "—"
-        lines.append(f"| {r['task']} | {r['size']} | {r['n']} | {r['row']} | {r['steps']} | {r['seconds']:.1f}{mark} | {r['seconds'] / ref['seconds']:.3f} | {forget} | {q} |")
+        lines.append(
+            f"| {r['task']} | {r['size']} | {r['n']} | {r['row']} | {r['steps']} | {r['seconds']:.1f}{mark} | {r['seconds'] / ref['seconds']:.3f} | {forget} | {q} |"
+        )
     return "\n".join(lines)
 
 
@@ -150,8 +170,16 @@ def plot(rows: list[dict], path: Path) -> None:
             pts = sorted((r["n"], r["seconds"], bool(r.get("extrapolated"))) for r in mine if r["row"] == name)
             (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
             for n, sec, extrapolated in pts:  # extrapolated points hollow
-                ax.plot(n, sec, "o", color=line.get_color(), markerfacecolor="white" if extrapolated else line.get_color())
-        ax.set(xscale="log", yscale="log", xlabel="training examples", ylabel="CPU seconds (one thread)", title=f"{task} (hollow: extrapolated)")
+                ax.plot(
+                    n, sec, "o", color=line.get_color(), markerfacecolor="white" if extrapolated else line.get_color()
+                )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="training examples",
+            ylabel="CPU seconds (one thread)",
+            title=f"{task} (hollow: extrapolated)",
+        )
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -164,7 +192,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/scaling")
     ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: " + ", ".join(TASKS))
-    ap.add_argument("--max-steps", type=int, default=20_000, help="longer trainings are extrapolated from one of this many steps")
+    ap.add_argument(
+        "--max-steps", type=int, default=20_000, help="longer trainings are extrapolated from one of this many steps"
+    )
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     tasks = [t for t in args.tasks.split(",") if t]

@@ -47,16 +47,20 @@ TUNE_SEED = 0
 # Eight settings per method. SFD's vary the distillation recipe (teacher guidance, budget, EMA,
 # learning rate, generator time); the first is the method's defaults at 300 iterations.
 GRIDS = {
-    "SFD": [("defaults (guidance 1.5, 300 it)", {"steps": 300}),
-            ("guidance 1 (reference)", {"steps": 300, "guidance": 1.0}),
-            ("guidance 2.5", {"steps": 300, "guidance": 2.5}),
-            ("guidance 3.5", {"steps": 300, "guidance": 3.5}),
-            ("guidance 2.5, 1000 it", {"steps": 1000, "guidance": 2.5}),
-            ("guidance 2.5, no EMA", {"steps": 300, "guidance": 2.5, "ema_decay": None}),
-            ("guidance 2.5, lr 3e-5", {"steps": 300, "guidance": 2.5, "lr_gen": 3e-5, "lr_fake": 3e-5}),
-            ("guidance 2.5, t* 300", {"steps": 300, "guidance": 2.5, "t_star": 300})],
+    "SFD": [
+        ("defaults (guidance 1.5, 300 it)", {"steps": 300}),
+        ("guidance 1 (reference)", {"steps": 300, "guidance": 1.0}),
+        ("guidance 2.5", {"steps": 300, "guidance": 2.5}),
+        ("guidance 3.5", {"steps": 300, "guidance": 3.5}),
+        ("guidance 2.5, 1000 it", {"steps": 1000, "guidance": 2.5}),
+        ("guidance 2.5, no EMA", {"steps": 300, "guidance": 2.5, "ema_decay": None}),
+        ("guidance 2.5, lr 3e-5", {"steps": 300, "guidance": 2.5, "lr_gen": 3e-5, "lr_fake": 3e-5}),
+        ("guidance 2.5, t* 300", {"steps": 300, "guidance": 2.5, "t_star": 300}),
+    ],
     "SalUn": [(f"lr {lr:g}, {s} steps", {"lr": lr, "steps": s}) for lr in (1e-4, 2e-4, 5e-4, 1e-3) for s in (150, 300)],
-    "ESD": [(f"lr {lr:g}, eta {eta:g}", {"lr": lr, "eta": eta}) for lr in (1e-4, 3e-4, 1e-3, 3e-3) for eta in (1.0, 3.0)],
+    "ESD": [
+        (f"lr {lr:g}, eta {eta:g}", {"lr": lr, "eta": eta}) for lr in (1e-4, 3e-4, 1e-3, 3e-3) for eta in (1.0, 3.0)
+    ],
 }
 METHOD = {"SFD": "sfd", "SalUn": "salun", "ESD": "esd"}
 
@@ -80,15 +84,29 @@ class Bench:
 
     def unlearn(self, method: str, opts: dict, seed: int, split: str, budget: int | None = None):
         if method == "SFD":
-            return get_method("sfd", {**opts, "seed": seed}).unlearn(self.teacher, self.request, NoData(), budget=budget)
-        return get_method(METHOD[method], {**opts, "seed": seed}, family="generative").unlearn(self.teacher, self.request, self.data[split], budget=budget)
+            return get_method("sfd", {**opts, "seed": seed}).unlearn(
+                self.teacher, self.request, NoData(), budget=budget
+            )
+        return get_method(METHOD[method], {**opts, "seed": seed}, family="generative").unlearn(
+            self.teacher, self.request, self.data[split], budget=budget
+        )
 
     def judged(self, model, seed: int, split: str, seconds: float | None) -> dict:
         """``evaluate`` averaged over EVAL_REPEATS evaluation seeds (fresh samples, other reference halves)."""
-        evals = [evaluate(model, self.request, n_per_prompt=self.n, seed=seed + 100 * k, judge=self.judge, split=split) for k in range(EVAL_REPEATS)]
+        evals = [
+            evaluate(model, self.request, n_per_prompt=self.n, seed=seed + 100 * k, judge=self.judge, split=split)
+            for k in range(EVAL_REPEATS)
+        ]
         mean = lambda key, scale=1.0: float(np.mean([scale * m[key] for m in evals]))  # noqa: E731
-        return {"UA": mean("unlearning_accuracy", 100), "retain_acc": mean("retain_accuracy", 100), "fd": mean("fd_retain"), "fd_floor": mean("fd_floor"),
-                "kid": mean("kid_retain"), "fd_each": [m["fd_retain"] for m in evals], "seconds": seconds}
+        return {
+            "UA": mean("unlearning_accuracy", 100),
+            "retain_acc": mean("retain_accuracy", 100),
+            "fd": mean("fd_retain"),
+            "fd_floor": mean("fd_floor"),
+            "kid": mean("kid_retain"),
+            "fd_each": [m["fd_retain"] for m in evals],
+            "seconds": seconds,
+        }
 
     def run(self, method: str, opts: dict, seed: int, split: str, label: str = "") -> dict:
         def compute():
@@ -100,19 +118,27 @@ class Bench:
 
     def reference(self, name: str, seed: int) -> dict:
         model = self.teacher if name == "teacher" else self.retrain
-        return self.rows.get(f"test|{name}|{seed}|e{EVAL_REPEATS}", lambda: self.judged(model, seed, "test", model.info["train_seconds"]))
+        return self.rows.get(
+            f"test|{name}|{seed}|e{EVAL_REPEATS}", lambda: self.judged(model, seed, "test", model.info["train_seconds"])
+        )
 
     def forget_ua(self, model, seed: int) -> float:
         """UA % on forget-prompt samples only (the judge's class ≠ the forget class)."""
         n = self.n
-        x = model.sample(n, model.cond_for_labels(torch.full((n,), FORGET)), generator=torch.Generator().manual_seed(seed))
+        x = model.sample(
+            n, model.cond_for_labels(torch.full((n,), FORGET)), generator=torch.Generator().manual_seed(seed)
+        )
         return 100 * float((self.judge.predict(x)[:, 0] != FORGET).float().mean())
 
     def time_to_ua(self, method: str, opts: dict, seed: int, full: dict) -> dict:
         """Smallest budget (fractions of the picked one) whose returned model reaches UA ≥ 99 %, and its wall time."""
-        steps = opts.get("steps") or get_method(METHOD[method], opts, **({} if method == "SFD" else {"family": "generative"})).config.steps
+        steps = (
+            opts.get("steps")
+            or get_method(METHOD[method], opts, **({} if method == "SFD" else {"family": "generative"})).config.steps
+        )
         budgets = sorted({max(1, round(f * steps)) for f in PREFIX_FRACTIONS})
         for b in budgets:
+
             def compute(b=b):
                 model = self.unlearn(method, opts, seed, "test", budget=b)
                 return {"UA": self.forget_ua(model, seed), "seconds": model.info["unlearn"]["seconds"]}
@@ -120,12 +146,21 @@ class Bench:
             r = self.rows.get(f"prefix|{method}|{json.dumps(opts, sort_keys=True)}|{seed}|{b}", compute)
             if r["UA"] >= UA_TARGET:
                 return {"steps": b, "seconds": r["seconds"]}
-        return {"steps": steps, "seconds": full["seconds"]} if full["UA"] >= UA_TARGET else {"steps": None, "seconds": None}
+        return (
+            {"steps": steps, "seconds": full["seconds"]}
+            if full["UA"] >= UA_TARGET
+            else {"steps": None, "seconds": None}
+        )
 
 
 def pick(rows: list[dict]) -> int:
     """Index of the lowest validation FD among rows with UA ≥ 99 %, else of the highest UA (then lowest FD)."""
-    return pick_setting(range(len(rows)), lambda i: rows[i]["fd"], (lambda i: rows[i]["UA"] >= UA_TARGET,), fallback=lambda i: (-rows[i]["UA"], rows[i]["fd"]))
+    return pick_setting(
+        range(len(rows)),
+        lambda i: rows[i]["fd"],
+        (lambda i: rows[i]["UA"] >= UA_TARGET,),
+        fallback=lambda i: (-rows[i]["UA"], rows[i]["fd"]),
+    )
 
 
 def ms(values, fmt: str) -> str:
@@ -164,27 +199,42 @@ def main() -> None:
     picked, tune_tables = {}, []
     for method, grid in GRIDS.items():
         rows = [b.run(method, opts, TUNE_SEED, "val", label) for label, opts in grid]
-        plain = [b.run("SFD", {**opts, "distill_only": True}, TUNE_SEED, "val", label) for label, opts in grid] if method == "SFD" else None
+        plain = (
+            [b.run("SFD", {**opts, "distill_only": True}, TUNE_SEED, "val", label) for label, opts in grid]
+            if method == "SFD"
+            else None
+        )
         i = pick(rows)
         picked[method] = grid[i]
-        lines = [f"\n#### {method}: validation (split=val, seed {TUNE_SEED}; teacher FD below)\n",
-                 "| setting | UA % | retained acc % | FD retained | s |" + (" plain distillation: retained acc % | FD |" if plain else ""),
-                 "|---|---|---|---|---|" + ("---|---|" if plain else "")]
+        lines = [
+            f"\n#### {method}: validation (split=val, seed {TUNE_SEED}; teacher FD below)\n",
+            "| setting | UA % | retained acc % | FD retained | s |"
+            + (" plain distillation: retained acc % | FD |" if plain else ""),
+            "|---|---|---|---|---|" + ("---|---|" if plain else ""),
+        ]
         for j, ((label, _), r) in enumerate(zip(grid, rows)):
             extra = f" {plain[j]['retain_acc']:.1f} | {plain[j]['fd']:.2f} |" if plain else ""
-            lines.append(f"| {label}{' **(picked)**' if j == i else ''} | {r['UA']:.1f} | {r['retain_acc']:.1f} | {r['fd']:.2f} | {r['seconds']:.0f} |{extra}")
+            lines.append(
+                f"| {label}{' **(picked)**' if j == i else ''} | {r['UA']:.1f} | {r['retain_acc']:.1f} | {r['fd']:.2f} | {r['seconds']:.0f} |{extra}"
+            )
         tune_tables.append("\n".join(lines))
-    teacher_val = b.rows.get(f"val|teacher|{TUNE_SEED}|e{EVAL_REPEATS}", lambda: b.judged(b.teacher, TUNE_SEED, "val", None))
+    teacher_val = b.rows.get(
+        f"val|teacher|{TUNE_SEED}|e{EVAL_REPEATS}", lambda: b.judged(b.teacher, TUNE_SEED, "val", None)
+    )
 
     print(f"reporting on split=test, seeds {seeds}", flush=True)
     sfd_opts = picked["SFD"][1]
     report = {
         "teacher": [b.reference("teacher", s) for s in seeds],
         "retrain": [b.reference("retrain", s) for s in seeds],
-        "plain distillation, SFD defaults": [b.run("SFD", {**GRIDS["SFD"][0][1], "distill_only": True}, s, "test") for s in seeds],
+        "plain distillation, SFD defaults": [
+            b.run("SFD", {**GRIDS["SFD"][0][1], "distill_only": True}, s, "test") for s in seeds
+        ],
     }
     if sfd_opts != GRIDS["SFD"][0][1]:
-        report["plain distillation, picked recipe"] = [b.run("SFD", {**sfd_opts, "distill_only": True}, s, "test") for s in seeds]
+        report["plain distillation, picked recipe"] = [
+            b.run("SFD", {**sfd_opts, "distill_only": True}, s, "test") for s in seeds
+        ]
     swift = {}
     for method in GRIDS:
         label, opts = picked[method]
@@ -203,24 +253,48 @@ def main() -> None:
     print(f"\nteacher on split=val (seed {TUNE_SEED}): FD {teacher_val['fd']:.2f}, floor {teacher_val['fd_floor']:.2f}")
     print("picked: " + "; ".join(f"{m}: {picked[m][0]}" for m in GRIDS))
     floor = np.mean([r["fd_floor"] for r in report["teacher"]])
-    print(f"\n### Digits DDPM, forget 3 (SFD: → 8); split=test, seeds {seeds} (mean ± sample std), {args.n_per_prompt} samples per prompt; "
-          f"FD real-vs-real floor {floor:.2f}\n")
-    print("| model | NFE | images/s | UA % | retained acc % | FD retained | FD / teacher | run time s | time to UA ≥ 99 % s (steps) |")
+    print(
+        f"\n### Digits DDPM, forget 3 (SFD: → 8); split=test, seeds {seeds} (mean ± sample std), {args.n_per_prompt} samples per prompt; "
+        f"FD real-vs-real floor {floor:.2f}\n"
+    )
+    print(
+        "| model | NFE | images/s | UA % | retained acc % | FD retained | FD / teacher | run time s | time to UA ≥ 99 % s (steps) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     tfd = [r["fd"] for r in report["teacher"]]
     for name, rows in report.items():
         is_g = name not in nfe
         sw = swift.get(name)
-        to99 = "—" if sw is None else f"{ms([x['seconds'] for x in sw], '.1f')} ({'/'.join(str(x['steps']) for x in sw)})"
+        to99 = (
+            "—" if sw is None else f"{ms([x['seconds'] for x in sw], '.1f')} ({'/'.join(str(x['steps']) for x in sw)})"
+        )
         run_s = "—" if name in ("teacher", "retrain") else ms([r["seconds"] for r in rows], ".0f")
-        print(f"| {name} | {1 if is_g else nfe[name]} | {g_ips if is_g else ips[name]:.0f} | {ms([r['UA'] for r in rows], '.1f')} | "
-              f"{ms([r['retain_acc'] for r in rows], '.1f')} | {ms([r['fd'] for r in rows], '.2f')} | {ms([r['fd'] / t for r, t in zip(rows, tfd)], '.2f')} | {run_s} | {to99} |")
-    print(f"\nthroughput: batch {n} in this process; one-step G {g_ips:.0f} images/s vs the teacher's DDIM {steps} steps at guidance "
-          f"{b.teacher.process.guidance:g} ({2 * steps} NFE; SalUn, ESD, retrain sample the same way) {t_ips:.1f} images/s → {g_ips / t_ips:.0f}×")
-    print(f"retrain: released model (one training seed; it trained in {b.retrain.info['train_seconds']:.0f}s, not in this process); "
-          "teacher and retrain rows vary the evaluation seed only. SFD runs were handed a dataset that raises on any access.")
-    (out / "results.json").write_text(json.dumps({"picked": picked, "report": report, "swift": swift, "throughput": {"generator": g_ips, "teacher": t_ips, "batch": n},
-                                                  "teacher_key": b.teacher.info["key"], "retrain_key": b.retrain.info["key"]}, indent=1, default=float))
+        print(
+            f"| {name} | {1 if is_g else nfe[name]} | {g_ips if is_g else ips[name]:.0f} | {ms([r['UA'] for r in rows], '.1f')} | "
+            f"{ms([r['retain_acc'] for r in rows], '.1f')} | {ms([r['fd'] for r in rows], '.2f')} | {ms([r['fd'] / t for r, t in zip(rows, tfd)], '.2f')} | {run_s} | {to99} |"
+        )
+    print(
+        f"\nthroughput: batch {n} in this process; one-step G {g_ips:.0f} images/s vs the teacher's DDIM {steps} steps at guidance "
+        f"{b.teacher.process.guidance:g} ({2 * steps} NFE; SalUn, ESD, retrain sample the same way) {t_ips:.1f} images/s → {g_ips / t_ips:.0f}×"
+    )
+    print(
+        f"retrain: released model (one training seed; it trained in {b.retrain.info['train_seconds']:.0f}s, not in this process); "
+        "teacher and retrain rows vary the evaluation seed only. SFD runs were handed a dataset that raises on any access."
+    )
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "picked": picked,
+                "report": report,
+                "swift": swift,
+                "throughput": {"generator": g_ips, "teacher": t_ips, "batch": n},
+                "teacher_key": b.teacher.info["key"],
+                "retrain_key": b.retrain.info["key"],
+            },
+            indent=1,
+            default=float,
+        )
+    )
 
 
 if __name__ == "__main__":

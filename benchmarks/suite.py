@@ -37,7 +37,10 @@ def timed_suite(suite: str, out: Path, cache: Path | None) -> float:
 def all_metrics(out: Path) -> dict[str, dict]:
     from genunlearn.eval.renamed import current_names
 
-    return {str(p.parent.relative_to(out)): current_names(json.loads(p.read_text())) for p in sorted(out.glob("*/*/metrics.json"))}
+    return {
+        str(p.parent.relative_to(out)): current_names(json.loads(p.read_text()))
+        for p in sorted(out.glob("*/*/metrics.json"))
+    }
 
 
 def strip_timings(obj):
@@ -53,7 +56,9 @@ def main() -> None:
     ap.add_argument("--suite", default="quick")
     ap.add_argument("--out", default="runs/suite-bench")
     ap.add_argument("--warm", action="store_true", help="use $GENUNLEARN_CACHE instead of an empty cache")
-    ap.add_argument("--repro", action="store_true", help="run a second time into a second empty cache and compare metrics")
+    ap.add_argument(
+        "--repro", action="store_true", help="run a second time into a second empty cache and compare metrics"
+    )
     args = ap.parse_args()
     from genunlearn.bench.report import build_report
 
@@ -70,7 +75,9 @@ def main() -> None:
         target = TARGET_SECONDS.get(args.suite)
         verdict = "" if target is None else f"  {'PASS' if seconds <= target else 'MISS'} (target ≤ {target} s)"
         print(f"\nsuite {args.suite}: {len(cells)} cells, wall {seconds:.1f} s (cells {cell_sum:.1f} s){verdict}")
-        print(f"report: {report} in {report_seconds:.2f} s  {'PASS' if report_seconds <= REPORT_TARGET else 'MISS'} (target ≤ {REPORT_TARGET:.0f} s)\n")
+        print(
+            f"report: {report} in {report_seconds:.2f} s  {'PASS' if report_seconds <= REPORT_TARGET else 'MISS'} (target ≤ {REPORT_TARGET:.0f} s)\n"
+        )
         print(report.read_text(), flush=True)
         if args.repro:
             print(f"\n## suite {args.suite}: run 2 (second empty cache, same seeds)")
@@ -78,7 +85,9 @@ def main() -> None:
             second = all_metrics(out / "run2")
             differ = [c for c in cells if strip_timings(cells[c]) != strip_timings(second.get(c, {}))]
             n_values = sum(len(strip_timings(m)) for m in cells.values())
-            print(f"reproducibility: {len(cells) - len(differ)}/{len(cells)} cells bit-identical ({n_values} metric entries compared)  {'PASS' if not differ else 'MISS: ' + ', '.join(differ)}")
+            print(
+                f"reproducibility: {len(cells) - len(differ)}/{len(cells)} cells bit-identical ({n_values} metric entries compared)  {'PASS' if not differ else 'MISS: ' + ', '.join(differ)}"
+            )
 
 
 if __name__ == "__main__":

@@ -39,15 +39,27 @@ CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # every run gets are cost rules for this kind of model, recorded with the picks as its defaults: ESD draws
 # x_t with the pipeline's own 25 sampler steps (not 50).
 GRID = {
-    "esd": ("esd", {"sample_steps": 25}, [{"params": "conditioning"}, {"params": "non_conditioning"}, {"params": "all"}]),  # ESD-x, ESD-u, every weight
-    "concept_ablation": ("concept_ablation", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
+    "esd": (
+        "esd",
+        {"sample_steps": 25},
+        [{"params": "conditioning"}, {"params": "non_conditioning"}, {"params": "all"}],
+    ),  # ESD-x, ESD-u, every weight
+    "concept_ablation": (
+        "concept_ablation",
+        {},
+        [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}],
+    ),
     "fdiv": ("fdiv", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
     "advunlearn": ("advunlearn", {"sample_steps": 25}, [{"lr": 1e-4}, {"lr": 3e-4}, {"lr": 1e-3}]),
     "uce": ("uce", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "erase_scale": 2.0}]),
     "rece": ("rece", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "rounds": 5}]),
 }
 # many concepts at once (MACE's setting): objects, styles and colours mixed, one generic guide
-MULTI = {1: ["circle"], 5: ["circle", "square", "striped", "red", "green"], 10: ["circle", "square", "triangle", "striped", "dotted", "checkered", "red", "green", "blue", "yellow"]}
+MULTI = {
+    1: ["circle"],
+    5: ["circle", "square", "striped", "red", "green"],
+    10: ["circle", "square", "triangle", "striped", "dotted", "checkered", "red", "green", "blue", "yellow"],
+}
 MULTI_ANCHOR = "shape"
 PICKS = Path(__file__).parent / "picks.json"  # what each benchmark picked: the methods' defaults for that model kind
 SEEDED = {"esd", "concept_ablation", "fdiv", "advunlearn"}
@@ -60,7 +72,9 @@ def run_cli(args: list[str]) -> tuple[float, float]:
 
     with tempfile.TemporaryFile("w+") as log:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "genunlearn", *args], stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genunlearn", *args], stdout=log, stderr=subprocess.STDOUT, text=True
+        )
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here, so the child's own rusage
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -88,7 +102,11 @@ def changed_bytes(folder: Path, base: Path) -> int:
     total = 0
     for f in sorted(Path(base).glob("*/*.safetensors")):
         old, new = load_tensors(f), load_tensors(Path(folder) / f.relative_to(base))
-        total += sum(v.numel() * v.element_size() for k, v in new.items() if k not in old or old[k].shape != v.shape or not old[k].equal(v))
+        total += sum(
+            v.numel() * v.element_size()
+            for k, v in new.items()
+            if k not in old or old[k].shape != v.shape or not old[k].equal(v)
+        )
     return total
 
 
@@ -104,6 +122,7 @@ def percent(values: list[float]) -> str:
 
 def pick(rows: dict, base: dict, slack: float) -> int:
     """The selection rule (module docstring) over ``rows[i][concept]``, by ``common.pick_setting``."""
+
     def mean(i, keys):
         return statistics.fmean(rows[i][c][k] for c in CONCEPTS.values() for k in keys if rows[i][c][k] is not None)
 
@@ -118,8 +137,16 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(GRID), help=f"comma-separated, of {', '.join(GRID)}")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--slack", type=float, default=5.0, help="points of IRA / CRA a pick may lose against the base")
-    ap.add_argument("--multi", default="", help="methods (comma-separated) that also erase 1, 5 and 10 concepts at once with their picks")
-    ap.add_argument("--quick", action="store_true", help="a smoke run: a 40-step base, 5-step methods, few samples (numbers meaningless)")
+    ap.add_argument(
+        "--multi",
+        default="",
+        help="methods (comma-separated) that also erase 1, 5 and 10 concepts at once with their picks",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: a 40-step base, 5-step methods, few samples (numbers meaningless)",
+    )
     ap.add_argument("--out", default="runs/t2i")
     args = ap.parse_args()
     import genunlearn as gu
@@ -135,7 +162,18 @@ def main() -> None:
         sys.exit(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(GRID)}")
     base_dir = out / "models" / "base"
     if not (base_dir / "genunlearn.json").is_file():
-        run_cli(["train", "--task", "canvas", "--model", "sd", "--out", str(base_dir), *(["--steps", "40"] if args.quick else [])])
+        run_cli(
+            [
+                "train",
+                "--task",
+                "canvas",
+                "--model",
+                "sd",
+                "--out",
+                str(base_dir),
+                *(["--steps", "40"] if args.quick else []),
+            ]
+        )
     base = gu.load(base_dir)
     judge = load_judge("canvas", verbose=False)
     size = {"rows_per_concept": 4, "retained_rows": 8, "n_per_row": 1} if args.quick else {}
@@ -144,7 +182,9 @@ def main() -> None:
     def judged(folder: Path, key: str, concept: str, split: str, noise: int) -> dict:
         def compute():
             if (concept, split, noise) not in evaluators:
-                evaluators[concept, split, noise] = ErasureEvaluator(base, concept.split("; "), judge, split=split, noise=noise, **size)
+                evaluators[concept, split, noise] = ErasureEvaluator(
+                    base, concept.split("; "), judge, split=split, noise=noise, **size
+                )
             return evaluators[concept, split, noise](gu.load(folder))
 
         return rows.get(f"{key}/{split}/noise{noise}", compute)
@@ -157,7 +197,21 @@ def main() -> None:
 
         def compute():
             extra = ["--steps", "5"] if args.quick and method in SEEDED else []
-            wall, peak = run_cli(["unlearn", str(base_dir), "--method", method, "--concept", concept, *anchor_args(method, kind), *options({**fixed, **grid[i]}, seed), *extra, "--out", str(folder)])
+            wall, peak = run_cli(
+                [
+                    "unlearn",
+                    str(base_dir),
+                    "--method",
+                    method,
+                    "--concept",
+                    concept,
+                    *anchor_args(method, kind),
+                    *options({**fixed, **grid[i]}, seed),
+                    *extra,
+                    "--out",
+                    str(folder),
+                ]
+            )
             return {"seconds": wall, "peak_mib": peak, "changed_mb": changed_bytes(folder, base_dir) / 2**20}
 
         return folder, key, rows.get(key, compute)
@@ -165,38 +219,71 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     base_val = {c: judged(base_dir, f"base/{c}", c, "val", 0) for c in CONCEPTS.values()}
     picked = {}
-    print("## Validation (seed 0): mean over the three concepts\n\n| method | setting | UA % | IRA % | CRA % | generality % |\n|---|---|---|---|---|---|")
+    print(
+        "## Validation (seed 0): mean over the three concepts\n\n| method | setting | UA % | IRA % | CRA % | generality % |\n|---|---|---|---|---|---|"
+    )
     for label in methods:
         method, fixed, grid = GRID[label]
         seed0 = 0 if method in SEEDED else None
-        tuned = {i: {c: judged(*run(label, i, c, k, seed0)[:2], c, "val", 0) for k, c in CONCEPTS.items()} for i in range(len(grid))}
+        tuned = {
+            i: {c: judged(*run(label, i, c, k, seed0)[:2], c, "val", 0) for k, c in CONCEPTS.items()}
+            for i in range(len(grid))
+        }
         picked[label] = pick(tuned, base_val, args.slack)
         for i, r in tuned.items():
-            cells = [statistics.fmean(r[c][k] for c in CONCEPTS.values() if r[c][k] is not None) for k in ("UA", "IRA", "CRA", "generality")]
-            print(f"| {label} | {json.dumps(grid[i])}{' ←' if i == picked[label] else ''} | " + " | ".join(f"{100 * v:.1f}" for v in cells) + " |", flush=True)
+            cells = [
+                statistics.fmean(r[c][k] for c in CONCEPTS.values() if r[c][k] is not None)
+                for k in ("UA", "IRA", "CRA", "generality")
+            ]
+            print(
+                f"| {label} | {json.dumps(grid[i])}{' ←' if i == picked[label] else ''} | "
+                + " | ".join(f"{100 * v:.1f}" for v in cells)
+                + " |",
+                flush=True,
+            )
     if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines (a test checks they agree)
         record = json.loads(PICKS.read_text()) if PICKS.is_file() else {}
-        record["sd"] = {**record.get("sd", {}), **{GRID[m][0]: {**GRID[m][1], **GRID[m][2][i]} for m, i in picked.items()}}
+        record["sd"] = {
+            **record.get("sd", {}),
+            **{GRID[m][0]: {**GRID[m][1], **GRID[m][2][i]} for m, i in picked.items()},
+        }
         atomic_write_text(PICKS, json.dumps(record, indent=1, sort_keys=True) + "\n")
-    print(f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std")
+    print(
+        f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std"
+    )
     for kind, concept in CONCEPTS.items():
         b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
-        print(f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|")
-        print("| base | – | " + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality")) + " | – | – | – | – |")
+        print(
+            f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|"
+        )
+        print(
+            "| base | – | "
+            + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality"))
+            + " | – | – | – | – |"
+        )
         for label in methods:
             method, fixed, grid = GRID[label]
             i = picked[label]
             runs = [run(label, i, concept, kind, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, concept, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
+            cells = [
+                percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")
+            ]
             cost = [r[2] for r in runs]
-            print(f"| {label} | {json.dumps(grid[i])} | " + " | ".join(cells) + f" | {statistics.fmean(m['fd_vs_base'] for m in ms):.2f} | {statistics.fmean(c['seconds'] for c in cost):.0f} | {statistics.fmean(c['peak_mib'] for c in cost):.0f} | {cost[0]['changed_mb']:.2f} |", flush=True)
+            print(
+                f"| {label} | {json.dumps(grid[i])} | "
+                + " | ".join(cells)
+                + f" | {statistics.fmean(m['fd_vs_base'] for m in ms):.2f} | {statistics.fmean(c['seconds'] for c in cost):.0f} | {statistics.fmean(c['peak_mib'] for c in cost):.0f} | {cost[0]['changed_mb']:.2f} |",
+                flush=True,
+            )
 
     multi = [m for m in args.multi.split(",") if m]
     if multi:
         print(f"\n## Many concepts at once (guide '{MULTI_ANCHOR}'), test prompts, seeds {args.seeds}, mean ± std\n")
-        print("| method | concepts | UA % | IRA % | CRA % | generality % | seconds | changed MB |\n|---|---|---|---|---|---|---|---|")
+        print(
+            "| method | concepts | UA % | IRA % | CRA % | generality % | seconds | changed MB |\n|---|---|---|---|---|---|---|---|"
+        )
     for label in multi:
         method, fixed, grid = GRID[label]
         i = picked.get(label, 0)
@@ -204,8 +291,15 @@ def main() -> None:
             names = "; ".join(concepts)
             runs = [run(label, i, names, MULTI_ANCHOR, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, names, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")]
-            print(f"| {label} | {count} | " + " | ".join(cells) + f" | {statistics.fmean(r[2]['seconds'] for r in runs):.0f} | {runs[0][2]['changed_mb']:.2f} |", flush=True)
+            cells = [
+                percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")
+            ]
+            print(
+                f"| {label} | {count} | "
+                + " | ".join(cells)
+                + f" | {statistics.fmean(r[2]['seconds'] for r in runs):.0f} | {runs[0][2]['changed_mb']:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

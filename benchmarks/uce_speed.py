@@ -53,7 +53,10 @@ def pipeline_table(model, repeats: int) -> None:
             seconds, out = median_time(repeats, gu.unlearn, model, method, request, **options)
             u = out.info["unlearn"]
             drift = "–" if u["preserve_drift"] is None else f"{u['preserve_drift']:.2e}"
-            print(f"| {label} | {n} | {u['erase_vectors']} | {seconds:.3f} | {u['erase_residual']:.3f} | {drift} |", flush=True)
+            print(
+                f"| {label} | {n} | {u['erase_vectors']} | {seconds:.3f} | {u['erase_residual']:.3f} | {drift} |",
+                flush=True,
+            )
 
 
 def edit(unet, E, G, P) -> list[str]:
@@ -86,8 +89,17 @@ def sd15_table(repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None, help="an SD-layout pipeline folder (default: the shapes sd recipe at --train-steps, cached)")
-    ap.add_argument("--train-steps", type=int, default=2, help="steps of the base when no --model is given (speed does not depend on them)")
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="an SD-layout pipeline folder (default: the shapes sd recipe at --train-steps, cached)",
+    )
+    ap.add_argument(
+        "--train-steps",
+        type=int,
+        default=2,
+        help="steps of the base when no --model is given (speed does not depend on them)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--sd15", action="store_true", help="also time the core at SD v1.5's sizes")
@@ -96,7 +108,9 @@ def main() -> None:
     import genunlearn as gu
 
     model = gu.load(args.model) if args.model else gu.pretrained("shapes", "sd", steps=args.train_steps)
-    print(f"torch threads: {torch.get_num_threads()}; model: {args.model or f'shapes sd recipe, {args.train_steps} steps'}")
+    print(
+        f"torch threads: {torch.get_num_threads()}; model: {args.model or f'shapes sd recipe, {args.train_steps} steps'}"
+    )
     pipeline_table(model, args.repeats)
     if args.sd15:
         sd15_table(args.repeats)

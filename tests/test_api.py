@@ -25,7 +25,17 @@ def test_import_is_light_and_names_are_lazy():
 
 
 def test_public_objects_have_docstrings():
-    for name in ("pretrained", "load", "request", "unlearn", "evaluate", "save", "list_methods", "describe_data", "run_demo"):
+    for name in (
+        "pretrained",
+        "load",
+        "request",
+        "unlearn",
+        "evaluate",
+        "save",
+        "list_methods",
+        "describe_data",
+        "run_demo",
+    ):
         assert (getattr(gu, name).__doc__ or "").strip(), name
 
 
@@ -39,8 +49,13 @@ def test_docs_example_runs(tmp_path, monkeypatch, capfd):
     exec(compile(block, str(DOC), "exec"), scope)
     result, metrics = scope["result"], scope["metrics"]
     err = capfd.readouterr().err  # one line per stage, saying what runs and why
-    assert "continualflow: forgetting classes=3 in 3 steps (ContinualFlow:" in err and "evaluating the unlearned model (5 samples per prompt" in err
-    assert scope["model"].info["role"] == "base" and scope["model"].info["steps"] == 4000  # the released, fully trained model
+    assert (
+        "continualflow: forgetting classes=3 in 3 steps (ContinualFlow:" in err
+        and "evaluating the unlearned model (5 samples per prompt" in err
+    )
+    assert (
+        scope["model"].info["role"] == "base" and scope["model"].info["steps"] == 4000
+    )  # the released, fully trained model
     assert result.info["method"] == "continualflow" and result.info["forget"] == "classes=3"
     assert 0 <= metrics["forgotten_class_still_drawn"] <= 1 and metrics["fd_retain"] > 0
     saved = json.loads((tmp_path / "runs/python-demo/continualflow/config.json").read_text())

@@ -16,7 +16,9 @@ from genunlearn.errors import GenUnlearnError
 @pytest.fixture
 def tiny_suite(monkeypatch):
     configs = {"finetune": {"steps": 40, "batch": 64}, "ft-short": {"method": "finetune", "steps": 40, "batch": 16}}
-    task = tasks.Task("ring8-tiny", "ring8", "flow", "classes=0,1", ("finetune", "ft-short"), method_config=configs, n_per_prompt=4)
+    task = tasks.Task(
+        "ring8-tiny", "ring8", "flow", "classes=0,1", ("finetune", "ft-short"), method_config=configs, n_per_prompt=4
+    )
     monkeypatch.setitem(tasks.SUITES, "tiny", {"scale": 0.03, "tasks": (task,)})
     return "tiny"
 
@@ -74,7 +76,14 @@ def test_unknown_suite():
 
 
 def test_classifier_family_cells_and_avg_gap(monkeypatch, tmp_path):
-    task = tasks.Task("digits-cls-tiny", "digits", "classifier", "classes=3", ("salun", "ft"), method_config={"salun": {"lr": 0.05, "epochs": 1}, "ft": {"method": "finetune", "epochs": 1}})
+    task = tasks.Task(
+        "digits-cls-tiny",
+        "digits",
+        "classifier",
+        "classes=3",
+        ("salun", "ft"),
+        method_config={"salun": {"lr": 0.05, "epochs": 1}, "ft": {"method": "finetune", "epochs": 1}},
+    )
     monkeypatch.setitem(tasks.SUITES, "tiny-cls", {"scale": 0.04, "tasks": (task,)})
     rows = {r["cell"]: r for r in run_suite("tiny-cls", tmp_path, progress=False, log=lambda _: None)}
     assert set(rows) == {"base", "retrain", "salun", "ft"}
@@ -95,16 +104,28 @@ def test_unknown_family(monkeypatch, tmp_path):
 
 
 def test_i2i_family_cells(monkeypatch, tmp_path):
-    task = tasks.Task("digits-i2i-tiny", "digits", "i2i", "classes=0,1,2,3,4", ("i2i",), method_config={"i2i": {"steps": 200}})
+    task = tasks.Task(
+        "digits-i2i-tiny", "digits", "i2i", "classes=0,1,2,3,4", ("i2i",), method_config={"i2i": {"steps": 200}}
+    )
     monkeypatch.setitem(tasks.SUITES, "tiny-i2i", {"scale": 0.02, "tasks": (task,)})
     rows = {r["cell"]: r for r in run_suite("tiny-i2i", tmp_path, progress=False, log=lambda _: None)}
     assert set(rows) == {"base", "retrain", "i2i"}
     for mask in ("inpaint", "outpaint"):
-        for key in ("forget_similarity", "retain_similarity", "forget_accuracy", "retain_accuracy", "forget_fd", "s_noise"):
+        for key in (
+            "forget_similarity",
+            "retain_similarity",
+            "forget_accuracy",
+            "retain_accuracy",
+            "forget_fd",
+            "s_noise",
+        ):
             assert 0 <= rows["i2i"][f"{mask}_{key}"] < 1e4
     assert rows["i2i"]["inpaint_s_noise"] == rows["base"]["inpaint_s_noise"]  # the original is the noise reference
     text = build_report(tmp_path).read_text()
-    assert "inpaint: forget completions' similarity ↓" in text and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
+    assert (
+        "inpaint: forget completions' similarity ↓" in text
+        and f"{rows['i2i']['inpaint_forget_similarity']:.3f}" in text
+    )
     assert (tmp_path / "digits-i2i-tiny-samples.png").is_file()
 
 
@@ -128,19 +149,75 @@ def test_report_marks_forgotten_rows_and_names_the_most_robust(tmp_path):
 
     labels = np.repeat(np.arange(3), 8)
     images = np.full((24, 8, 8, 1), 40, dtype=np.uint8)
-    preview = {"images": images, "labels": labels, "class_names": np.array(["zero", "one", "two"]), "forget_ids": np.array([1])}
-    curve = lambda rates: {"relearn": {"model": {"steps": [0, 2, 5], "forgotten_content_drawn": rates, "k": 10, "n": 50, "auc": float(np.mean(rates))}}}
+    preview = {
+        "images": images,
+        "labels": labels,
+        "class_names": np.array(["zero", "one", "two"]),
+        "forget_ids": np.array([1]),
+    }
+    curve = lambda rates: {
+        "relearn": {
+            "model": {
+                "steps": [0, 2, 5],
+                "forgotten_content_drawn": rates,
+                "k": 10,
+                "n": 50,
+                "auc": float(np.mean(rates)),
+            }
+        }
+    }
     common = {"family": "generative", "forget": "classes=1", "forgotten_class_still_drawn": 0.0, "fd_retain": 5.0}
     cells = {
-        "base": {**common, "forgotten_class_still_drawn": 0.9, "seconds": 10.0, "attack_asr": 1.0, "relearn_ratio": 2.0, "probes": curve([0.9, 1.0, 1.0])},
-        "retrain": {**common, "seconds": 10.0, "attack_asr": 0.1, "relearn_ratio": 1.0, "probes": curve([0.0, 0.2, 0.6])},
+        "base": {
+            **common,
+            "forgotten_class_still_drawn": 0.9,
+            "seconds": 10.0,
+            "attack_asr": 1.0,
+            "relearn_ratio": 2.0,
+            "probes": curve([0.9, 1.0, 1.0]),
+        },
+        "retrain": {
+            **common,
+            "seconds": 10.0,
+            "attack_asr": 0.1,
+            "relearn_ratio": 1.0,
+            "probes": curve([0.0, 0.2, 0.6]),
+        },
         "hider": {**common, "seconds": 1.0, "attack_asr": 0.6, "relearn_ratio": 1.8, "probes": curve([0.0, 0.8, 1.0])},
-        "remover": {**common, "seconds": 2.0, "attack_asr": 0.12, "relearn_ratio": 1.1, "probes": curve([0.0, 0.3, 0.6])},
+        "remover": {
+            **common,
+            "seconds": 2.0,
+            "attack_asr": 0.12,
+            "relearn_ratio": 1.1,
+            "probes": curve([0.0, 0.3, 0.6]),
+        },
     }
     for name, m in cells.items():
         _fake_cell(tmp_path / "toy" / name, m, preview)
-    _fake_cell(tmp_path / "cls" / "retrain", {"family": "classifier", "forget": "classes=1", "UA": 100.0, "RA": 99.0, "TA": 95.0, "MIA": 100.0, "seconds": 5.0})
-    _fake_cell(tmp_path / "cls" / "salun", {"family": "classifier", "forget": "classes=1", "UA": 90.0, "RA": 98.0, "TA": 94.0, "MIA": 95.0, "seconds": 1.0})
+    _fake_cell(
+        tmp_path / "cls" / "retrain",
+        {
+            "family": "classifier",
+            "forget": "classes=1",
+            "UA": 100.0,
+            "RA": 99.0,
+            "TA": 95.0,
+            "MIA": 100.0,
+            "seconds": 5.0,
+        },
+    )
+    _fake_cell(
+        tmp_path / "cls" / "salun",
+        {
+            "family": "classifier",
+            "forget": "classes=1",
+            "UA": 90.0,
+            "RA": 98.0,
+            "TA": 94.0,
+            "MIA": 95.0,
+            "seconds": 1.0,
+        },
+    )
 
     assert row_legend(_as_preview(preview), 3) == (["zero", "one", "two"], [False, True, False])
     rows = {n: m for n, m in cells.items()}
@@ -166,15 +243,50 @@ def test_old_metrics_files_are_read_under_the_current_names(tmp_path):
     from genunlearn.bench.runner import finished
 
     old_curve = {"relearn": {"model": {"steps": [0, 5], "forget_rate": [0.1, 0.4], "k": 10, "n": 50, "auc": 0.25}}}
-    _fake_cell(tmp_path / "toy" / "retrain", {"family": "generative", "forget": "classes=1", "forget_rate": 0.0, "fd_retain": 4.0, "seconds": 9.0, "key": "k1", "probes": old_curve})
-    _fake_cell(tmp_path / "toy" / "esd", {"family": "generative", "forget": "classes=1", "forget_rate": 0.125, "fd_retain": 5.0, "seconds": 1.0, "probes": old_curve})
-    _fake_cell(tmp_path / "shapes" / "fdiv", {"family": "generative", "forget": "concept=circle", "erased_rate": 0.25, "base_erased_rate": 1.0, "erased_rate_by_concept": {"circle": 0.25}, "seconds": 1.0})
+    _fake_cell(
+        tmp_path / "toy" / "retrain",
+        {
+            "family": "generative",
+            "forget": "classes=1",
+            "forget_rate": 0.0,
+            "fd_retain": 4.0,
+            "seconds": 9.0,
+            "key": "k1",
+            "probes": old_curve,
+        },
+    )
+    _fake_cell(
+        tmp_path / "toy" / "esd",
+        {
+            "family": "generative",
+            "forget": "classes=1",
+            "forget_rate": 0.125,
+            "fd_retain": 5.0,
+            "seconds": 1.0,
+            "probes": old_curve,
+        },
+    )
+    _fake_cell(
+        tmp_path / "shapes" / "fdiv",
+        {
+            "family": "generative",
+            "forget": "concept=circle",
+            "erased_rate": 0.25,
+            "base_erased_rate": 1.0,
+            "erased_rate_by_concept": {"circle": 0.25},
+            "seconds": 1.0,
+        },
+    )
 
     m = read_metrics(tmp_path / "toy" / "esd")
     assert m["forgotten_class_still_drawn"] == 0.125 and "forget_rate" not in m
     assert m["probes"]["relearn"]["model"]["forgotten_content_drawn"] == [0.1, 0.4]
     concept = read_metrics(tmp_path / "shapes" / "fdiv")
-    assert concept["concept_still_shown"] == 0.25 and concept["base_concept_still_shown"] == 1.0 and concept["concept_still_shown_by_concept"] == {"circle": 0.25}
+    assert (
+        concept["concept_still_shown"] == 0.25
+        and concept["base_concept_still_shown"] == 1.0
+        and concept["concept_still_shown_by_concept"] == {"circle": 0.25}
+    )
     assert finished(tmp_path / "toy" / "retrain", "k1")  # a suite rerun skips an old finished cell
 
     text = build_report(tmp_path).read_text()
@@ -196,7 +308,11 @@ def test_every_metric_label_says_which_way_is_better():
 
 
 def _as_preview(arrays):
-    return {"labels": arrays["labels"], "names": arrays["class_names"].tolist(), "forget_ids": arrays["forget_ids"].tolist()}
+    return {
+        "labels": arrays["labels"],
+        "names": arrays["class_names"].tolist(),
+        "forget_ids": arrays["forget_ids"].tolist(),
+    }
 
 
 def test_a_probe_that_cannot_run_is_recorded_not_fatal():
@@ -210,7 +326,12 @@ def test_a_probe_that_cannot_run_is_recorded_not_fatal():
     from genunlearn.models.mlp import MLPNet
     from genunlearn.processes.flow_matching import FlowMatching
 
-    model = GenerativeModel(MLPNet(dim=2, hidden=8, depth=1, cond_vocab=()), FlowMatching(steps=2), load_dataset("ring8").meta(), {"task": "ring8", "model": "flow"})
+    model = GenerativeModel(
+        MLPNet(dim=2, hidden=8, depth=1, cond_vocab=()),
+        FlowMatching(steps=2),
+        load_dataset("ring8").meta(),
+        {"task": "ring8", "model": "flow"},
+    )
     cells = TaskCells.__new__(TaskCells)
     cells.family = SimpleNamespace(probes=lambda model, request, n: {"cond": {"n": n}, "noise": {"rounds": 1, "n": n}})
     cells.request, cells.task = ForgetRequest.of_classes(0), SimpleNamespace(n_per_prompt=4)

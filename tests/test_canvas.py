@@ -17,8 +17,13 @@ def draw(obj, style, colour, n=64, seed=0):
 def test_deterministic_and_balanced():
     d = load_dataset("canvas", "test")
     assert d.x.shape == (2016, 3, 32, 32) and d.x.min() >= -1 and d.x.max() <= 1
-    assert torch.equal(canvas.render(*d.attrs[:50].unbind(1), torch.Generator().manual_seed(1)), canvas.render(*d.attrs[:50].unbind(1), torch.Generator().manual_seed(1)))
-    assert torch.equal(torch.unique(d.attrs, dim=0, return_counts=True)[1], torch.full((288,), 7))  # every combination, equally often
+    assert torch.equal(
+        canvas.render(*d.attrs[:50].unbind(1), torch.Generator().manual_seed(1)),
+        canvas.render(*d.attrs[:50].unbind(1), torch.Generator().manual_seed(1)),
+    )
+    assert torch.equal(
+        torch.unique(d.attrs, dim=0, return_counts=True)[1], torch.full((288,), 7)
+    )  # every combination, equally often
     assert not torch.equal(d.x[:100], load_dataset("canvas", "val").x[:100])  # splits drawn from their own seeds
     assert d.cond_vocab == (8, 6, 6) and torch.equal(d.labels, d.attrs[:, 0])
 
@@ -45,8 +50,17 @@ def test_style_is_drawn():
 def test_objects_have_their_area():
     """Drawn area (pixels) = the object's area in units of its half-extent r × r² (same seed: same r)."""
     r = 32 * (0.28 + 0.12 * torch.rand(64, generator=torch.Generator().manual_seed(7)))
-    exact = {"circle": math.pi * 0.95**2, "square": 1.6**2, "triangle": 2.0 * 1.8 / 2, "diamond": 2 * 0.75, "cross": 2 * 0.72 * 2 - 0.72**2, "star": 10 * 0.45 * math.sin(math.pi / 5) / 2}
-    area = {o: float((draw(k, 0, 0, seed=7)[:, 0] > 0).float().sum((1, 2)).mean()) for k, o in enumerate(canvas.OBJECTS)}
+    exact = {
+        "circle": math.pi * 0.95**2,
+        "square": 1.6**2,
+        "triangle": 2.0 * 1.8 / 2,
+        "diamond": 2 * 0.75,
+        "cross": 2 * 0.72 * 2 - 0.72**2,
+        "star": 10 * 0.45 * math.sin(math.pi / 5) / 2,
+    }
+    area = {
+        o: float((draw(k, 0, 0, seed=7)[:, 0] > 0).float().sum((1, 2)).mean()) for k, o in enumerate(canvas.OBJECTS)
+    }
     for o, a in exact.items():
         assert area[o] == pytest.approx(a * float(r.pow(2).mean()), rel=0.04), o
     assert area["star"] < area["crescent"] < area["triangle"] < area["heart"] < area["circle"]
@@ -57,7 +71,11 @@ def test_concept_words_resolve():
     assert d.prompt_to_cond("a striped red circle").tolist() == [0, 1, 0]
     assert d.prompt_to_cond("a red object").tolist() == [8, 6, 0]
     assert cond_to_prompt(d.attributes, [7, 5, 4]) == "a crosshatched blue crescent"
-    for spec, attr, value in (("concept=circle;anchor=object", 0, 0), ("concept=striped;anchor=style", 1, 1), ("concept=red;anchor=colour", 2, 0)):
+    for spec, attr, value in (
+        ("concept=circle;anchor=object", 0, 0),
+        ("concept=striped;anchor=style", 1, 1),
+        ("concept=red;anchor=colour", 2, 0),
+    ):
         forget, retain = d.split(parse_forget(spec))
         assert (forget.attrs[:, attr] == value).all() and (retain.attrs[:, attr] != value).all()
     with pytest.raises(GenUnlearnError, match=r"^unknown concept word 'disk'; known words: .*striped"):
@@ -70,12 +88,23 @@ def test_captions_name_the_row():
         train = canvas.captions(row)
         assert cond_to_prompt(canvas.ATTRIBUTES, row) in train and len(train) >= 10
         for c in train:  # every training caption names the object, the style and the colour with training words
-            assert any(w in c for w in words["o"]) and any(w in c for w in words["s"] + words["w"]) and any(w in c for w in words["c"])
+            assert (
+                any(w in c for w in words["o"])
+                and any(w in c for w in words["s"] + words["w"])
+                and any(w in c for w in words["c"])
+            )
     assert "a red round shape with stripes" in canvas.captions((0, 1, 0))
     assert "an outlined green star" in canvas.captions((5, 4, 2))
     held = canvas.captions((0, 1, 0), "heldout")
     assert {"a striped disk in red", "a banded crimson disk", "a circle in red with stripes"} <= set(held)
-    assert canvas.captions((8, 6, 0)) == ("a red object", "a red shape", "a shape in red", "an image of a red object", "an image of a red shape", "an object in red")
+    assert canvas.captions((8, 6, 0)) == (
+        "a red object",
+        "a red shape",
+        "a shape in red",
+        "an image of a red object",
+        "an image of a red shape",
+        "an object in red",
+    )
     assert canvas.captions((8, 6, 6)) == canvas.captions((8, 6, 6), "heldout") == ("",)  # the unconditional input
 
 
@@ -84,15 +113,23 @@ def test_heldout_captions_disjoint_and_deterministic():
     train = {c for r in rows for c in canvas.captions(r)}
     held = {c for r in rows for c in canvas.captions(r, "heldout")}
     assert train and held and not train & held
-    assert not any(w in c.split() for c in train for w in ("disk", "crimson", "banded", "figure"))  # held-out synonyms only held out
+    assert not any(
+        w in c.split() for c in train for w in ("disk", "crimson", "banded", "figure")
+    )  # held-out synonyms only held out
     cond = torch.tensor([[0, 1, 0], [3, 2, 1], [8, 6, 6]] * 20)
     a = canvas.sample_captions(cond, torch.Generator().manual_seed(0))
     assert a == canvas.sample_captions(cond, torch.Generator().manual_seed(0))
     assert all(c in canvas.captions(r) for c, r in zip(a, cond.tolist())) and len(set(a[::3])) > 5
-    assert all(c in canvas.captions(r, "heldout") for c, r in zip(canvas.sample_captions(cond, torch.Generator(), "heldout"), cond.tolist()))
+    assert all(
+        c in canvas.captions(r, "heldout")
+        for c, r in zip(canvas.sample_captions(cond, torch.Generator(), "heldout"), cond.tolist())
+    )
 
 
-@pytest.mark.parametrize("row,split,match", [((0, 1), "train", "canvas row"), ((9, 0, 0), "train", "canvas row"), ((0, 0, 0), "test", "unknown caption split")])
+@pytest.mark.parametrize(
+    "row,split,match",
+    [((0, 1), "train", "canvas row"), ((9, 0, 0), "train", "canvas row"), ((0, 0, 0), "test", "unknown caption split")],
+)
 def test_caption_errors(row, split, match):
     with pytest.raises(GenUnlearnError, match=match):
         canvas.captions(row, split)
@@ -103,14 +140,19 @@ def test_judge_reads_every_attribute():
 
     net, train = judge_config("canvas", load_dataset("canvas", "test"))
     assert net["heads"] == [8, 6, 6] and net["channels"] == [32, 64, 128] and train["steps"] == 1500
-    assert judge_config("shapes", load_dataset("shapes", "test")) == ({"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128, "in_channels": 3, "heads": [4, 4]}, JUDGE_TRAIN)
+    assert judge_config("shapes", load_dataset("shapes", "test")) == (
+        {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128, "in_channels": 3, "heads": [4, 4]},
+        JUDGE_TRAIN,
+    )
 
 
 def test_data_command(cli):
     code, out, _ = cli("data", "canvas")
     assert code == 0 and "canvas: images of shape 3×32×32; 11520 train, 2016 test" in out
     assert "crosshatched" in out and "magenta" in out
-    code, _, err = cli("train", "--task", "canvas", "--model", "sd", "--forget", "concept=disk;anchor=object", "--out", "x")
+    code, _, err = cli(
+        "train", "--task", "canvas", "--model", "sd", "--forget", "concept=disk;anchor=object", "--out", "x"
+    )
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: unknown concept word 'disk'")
 
 
@@ -144,7 +186,9 @@ def test_tokenizer_holds_held_out_captions_untruncated(tmp_path):
     held = ["a picture of a red circle, striped", "striped and red: a disk"]
     tok = build_tokenizer(train, tmp_path, reserve=held)
     check_prompts(tok, held + train)  # no prompt is cut
-    assert all(len(tok(p).input_ids) == len(p.replace("-", " - ").split()) + 2 for p in train)  # a training word is one token
+    assert all(
+        len(tok(p).input_ids) == len(p.replace("-", " - ").split()) + 2 for p in train
+    )  # a training word is one token
 
 
 def test_paraphrases_are_held_out_templates_in_training_words():

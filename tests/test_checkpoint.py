@@ -14,7 +14,12 @@ from genunlearn.processes.flow_matching import FlowMatching
 def tiny_model():
     torch.manual_seed(0)
     net = build_network({"_class_name": "MLPNet", "dim": 2, "hidden": 16, "depth": 1, "cond_vocab": [3]})
-    meta = {"name": "ring8", "kind": "points", "sample_shape": [2], "attributes": [{"name": "class", "values": ["a", "b", "c"]}]}
+    meta = {
+        "name": "ring8",
+        "kind": "points",
+        "sample_shape": [2],
+        "attributes": [{"name": "class", "values": ["a", "b", "c"]}],
+    }
     return GenerativeModel(net, FlowMatching(steps=4), meta, {"task": "ring8", "model": "flow"})
 
 

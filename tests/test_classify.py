@@ -54,9 +54,13 @@ def test_ua_rises_ra_holds(setup, method):
 def test_masked_weights_bit_identical(setup):
     small, _, net, request, (forget, _, _) = setup
     cfg = UnlearnConfig(lr=5e-2, epochs=1, mask_ratio=0.3, momentum=0.9, weight_decay=5e-4)
-    mask = classifier_saliency(copy.deepcopy(net), forget, 0.3, cfg.mask_batch_size, torch.Generator().manual_seed(cfg.seed))
+    mask = classifier_saliency(
+        copy.deepcopy(net), forget, 0.3, cfg.mask_batch_size, torch.Generator().manual_seed(cfg.seed)
+    )
     before = {k: v.clone() for k, v in net.named_parameters()}
-    out, info = unlearn_request(net, small, request, "salun", lr=5e-2, epochs=1, mask_ratio=0.3, momentum=0.9, weight_decay=5e-4)
+    out, info = unlearn_request(
+        net, small, request, "salun", lr=5e-2, epochs=1, mask_ratio=0.3, momentum=0.9, weight_decay=5e-4
+    )
     assert info["mask_density"] == pytest.approx(0.3, abs=1e-5)
     after = dict(out.named_parameters())
     for k, m in mask.items():  # SGD + momentum + weight decay: frozen coordinates bit-identical
@@ -74,7 +78,9 @@ def test_soft_threshold_shrinks_the_update():
         net.bias += 0.5
     tau = soft_threshold_(net, init, 0.4)  # k = 2 of 5: τ = 0.2
     assert tau == pytest.approx(0.2)
-    assert torch.allclose(net.weight - init["weight"], torch.tensor([[0.0, -0.2, 0.1, 0.0]])) and torch.allclose(net.bias - init["bias"], torch.tensor([0.3]))
+    assert torch.allclose(net.weight - init["weight"], torch.tensor([[0.0, -0.2, 0.1, 0.0]])) and torch.allclose(
+        net.bias - init["bias"], torch.tensor([0.3])
+    )
 
 
 def test_salun_soft_holds_weights_at_the_original(setup):
@@ -83,7 +89,10 @@ def test_salun_soft_holds_weights_at_the_original(setup):
     before, after = (torch.cat([p.detach().flatten() for p in n.parameters()]) for n in (net, out))
     held = float((after == before).float().mean())
     assert 0.3 <= held < 0.9  # the last proximal step holds ≥ 0.6 · (1 − 1/2) of the weights at θ_o
-    assert classification_metrics(out, *splits)["UA"] > classification_metrics(net, *splits)["UA"] + 20 and "mask_density" not in info
+    assert (
+        classification_metrics(out, *splits)["UA"] > classification_metrics(net, *splits)["UA"] + 20
+        and "mask_density" not in info
+    )
     with pytest.raises(GenUnlearnError, match="mask must be 'hard' or 'soft'"):
         UnlearnConfig(mask="medium")
 
@@ -128,9 +137,31 @@ def test_cli(tmp_path, capsys):
 
     assert run("classify", "train", "--out", str(tmp_path / "orig"), "--epochs", "1")[0] == 0
     assert run("classify", "train", "--out", str(tmp_path / "rt"), "--epochs", "1", "--forget", "classes=3")[0] == 0
-    code, _ = run("classify", "unlearn", str(tmp_path / "orig"), "--forget", "classes=3", "--out", str(tmp_path / "u"), "--set", "epochs=1")
+    code, _ = run(
+        "classify",
+        "unlearn",
+        str(tmp_path / "orig"),
+        "--forget",
+        "classes=3",
+        "--out",
+        str(tmp_path / "u"),
+        "--set",
+        "epochs=1",
+    )
     assert code == 0
-    code, out = run("classify", "evaluate", str(tmp_path / "u"), "--forget", "classes=3", "--retrain", str(tmp_path / "rt"))
+    code, out = run(
+        "classify", "evaluate", str(tmp_path / "u"), "--forget", "classes=3", "--retrain", str(tmp_path / "rt")
+    )
     assert code == 0 and "UA" in out.out and "AvgGap" in out.out
-    code, out = run("classify", "unlearn", str(tmp_path / "orig"), "--forget", "classes=3", "--random", "0.1", "--out", str(tmp_path / "x"))
+    code, out = run(
+        "classify",
+        "unlearn",
+        str(tmp_path / "orig"),
+        "--forget",
+        "classes=3",
+        "--random",
+        "0.1",
+        "--out",
+        str(tmp_path / "x"),
+    )
     assert code == 2 and out.err.startswith("error: give exactly one")

@@ -17,7 +17,11 @@ def test_help_is_fast_and_lazy():
     r = subprocess.run([sys.executable, "-m", "genunlearn.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "unlearn" in r.stdout and "demo" in r.stdout
     assert time.perf_counter() - t < 3.0  # torch is not imported for --help
-    r = subprocess.run([sys.executable, "-c", "import genunlearn.cli, sys; print('torch' in sys.modules)"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", "import genunlearn.cli, sys; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
     assert r.stdout.strip() == "False"
 
 
@@ -36,15 +40,37 @@ def test_train_sample_evaluate_roundtrip(ring_model, tmp_path, cli):
     assert code == 0
     with np.load(tmp_path / "s.npz") as f:
         assert f["samples"].shape == (50, 2) and f["samples"].dtype == np.float32 and f["labels"].shape == (50,)
-    code, out, _ = cli("evaluate", str(ring_model), "--forget", "classes=0,1", "--n-per-prompt", "10", "--out", str(tmp_path / "m.json"))
+    code, out, _ = cli(
+        "evaluate",
+        str(ring_model),
+        "--forget",
+        "classes=0,1",
+        "--n-per-prompt",
+        "10",
+        "--out",
+        str(tmp_path / "m.json"),
+    )
     assert code == 0 and "forget_mass" in out
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert 0.1 < metrics["forget_mass"] < 0.4  # the base model still has modes 0 and 1 (≈ 2/8)
     assert metrics["reference_split"] == "test"
-    code, _, _ = cli("evaluate", str(ring_model), "--forget", "classes=0,1", "--n-per-prompt", "10", "--split", "val", "--out", str(tmp_path / "v.json"))
+    code, _, _ = cli(
+        "evaluate",
+        str(ring_model),
+        "--forget",
+        "classes=0,1",
+        "--n-per-prompt",
+        "10",
+        "--split",
+        "val",
+        "--out",
+        str(tmp_path / "v.json"),
+    )
     tuned = json.loads((tmp_path / "v.json").read_text())
     assert code == 0 and tuned["reference_split"] == "val"
-    assert tuned["forget_mass"] == metrics["forget_mass"] and tuned["mmd_retain"] != metrics["mmd_retain"]  # same samples, other real references
+    assert (
+        tuned["forget_mass"] == metrics["forget_mass"] and tuned["mmd_retain"] != metrics["mmd_retain"]
+    )  # same samples, other real references
 
 
 def test_train_is_cached(ring_model, tmp_path, cli):
@@ -61,13 +87,33 @@ def test_train_is_cached(ring_model, tmp_path, cli):
         (["train", "--task", "mnist", "--out", "{tmp}/x"], "unknown task 'mnist'"),
         (["train", "--task", "digits", "--forget", "classes=12", "--out", "{tmp}/x"], "unknown class 12"),
         (["train", "--task", "digits", "--forget", "clases=1", "--out", "{tmp}/x"], "unknown key 'clases'"),
-        (["train", "--task", "digits", "--forget", "classes=0,1,2,3,4,5,6,7,8,9", "--out", "{tmp}/x"], "retain split is empty"),
+        (
+            ["train", "--task", "digits", "--forget", "classes=0,1,2,3,4,5,6,7,8,9", "--out", "{tmp}/x"],
+            "retain split is empty",
+        ),
         (["sample", "{tmp}/nothing", "--out", "{tmp}/s.npz"], "not a folder"),
         (["sample", "{model}", "--out", "{tmp}/s.npz", "--labels", "3"], "unconditional"),
         (["evaluate", "{model}", "--forget", "classes=9"], "unknown class 9"),
         (["evaluate", "{model}", "--forget", "classes=1", "--split", "train"], "'train' is not one of 'test', 'val'"),
-        (["unlearn", "{model}", "--method", "magic", "--forget", "classes=1", "--out", "{tmp}/u"], "unknown method 'magic'"),
-        (["unlearn", "{model}", "--method", "retrain", "--forget", "classes=1", "--out", "{tmp}/u", "--set", "speed=9"], "unknown config key 'speed'"),
+        (
+            ["unlearn", "{model}", "--method", "magic", "--forget", "classes=1", "--out", "{tmp}/u"],
+            "unknown method 'magic'",
+        ),
+        (
+            [
+                "unlearn",
+                "{model}",
+                "--method",
+                "retrain",
+                "--forget",
+                "classes=1",
+                "--out",
+                "{tmp}/u",
+                "--set",
+                "speed=9",
+            ],
+            "unknown config key 'speed'",
+        ),
     ],
 )
 def test_bad_input_one_line_error(ring_model, tmp_path, cli, args, match):
@@ -99,7 +145,9 @@ def test_corrupt_checkpoint_leaves_output_untouched(ring_model, tmp_path, cli):
 
 
 def test_retrain_gold_standard_never_generates_forgotten_modes(tmp_path, cli):
-    code, out, _ = cli("train", "--task", "ring8", "--forget", "classes=0,1", "--out", str(tmp_path / "rt"), "--steps", "400")
+    code, out, _ = cli(
+        "train", "--task", "ring8", "--forget", "classes=0,1", "--out", str(tmp_path / "rt"), "--steps", "400"
+    )
     assert code == 0 and "retrain model" in out
     code, out, _ = cli("evaluate", str(tmp_path / "rt"), "--forget", "classes=0,1", "--n-per-prompt", "20")
     metrics = json.loads((tmp_path / "rt" / "metrics.json").read_text())
@@ -124,7 +172,9 @@ def test_data_shows_ids_counts_and_fingerprint(tmp_path, cli):
 
     code, out, _ = cli("data", "digits")
     assert code == 0 and "1×8×8" in out and "1347 train, 450 test" in out and task_fingerprint("digits") in out
-    assert [line.split()[:4] for line in out.splitlines() if line.split()[:2] == ["3", "3"]] == [["3", "3", "137", "46"]]
+    assert [line.split()[:4] for line in out.splitlines() if line.split()[:2] == ["3", "3"]] == [
+        ["3", "3", "137", "46"]
+    ]
     for name, n in (("nine", 3), ("eight", 2), ("zero", 4)):  # ids are alphabetical: eight 0, nine 1, zero 2
         (tmp_path / "named" / name).mkdir(parents=True)
         for i in range(n):
@@ -163,5 +213,9 @@ def test_several_processes_are_described_by_how_the_method_ran(monkeypatch, caps
         _check_ranks(model, trained=trained)
         assert model.info["processes"] == 2
         line = capsys.readouterr().out
-        assert line.startswith("2 processes agree on the result") and (("effective batch 2× larger" in line) == trained) and (("no batches drawn" in line) != trained)
+        assert (
+            line.startswith("2 processes agree on the result")
+            and (("effective batch 2× larger" in line) == trained)
+            and (("no batches drawn" in line) != trained)
+        )
     assert method_class("uce").closed_form and method_class("rece").closed_form and not method_class("esd").closed_form

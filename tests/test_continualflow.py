@@ -20,7 +20,14 @@ TINY = {
     "network": {"_class_name": "MLPNet", "dim": 2, "hidden": 64, "depth": 2},
     "batch_size": 256,
     "process": {"name": "flow", "solver": "midpoint", "steps": 10},
-    "train": {"optimizer": "adamw", "lr": 5e-3, "lr_schedule": "cosine", "warmup": 20, "grad_clip": 1.0, "log_every": 50},
+    "train": {
+        "optimizer": "adamw",
+        "lr": 5e-3,
+        "lr_schedule": "cosine",
+        "warmup": 20,
+        "grad_clip": 1.0,
+        "log_every": 50,
+    },
 }
 FAST = {"pool": 1000, "steps": 100, "batch": 128, "lr": 3e-3}
 CENTRES = torch.tensor([[4.0, 0.0], [0.0, 4.0]])  # ring8 modes 0 and 2
@@ -63,10 +70,15 @@ def test_weights_lower_inside_region():
 def test_classifier_energy_sign_and_reversed_sign_fails():
     data = load_dataset("moons")
     energy = energy_for_request(ForgetRequest.of_classes("upper"), data)
-    assert energy.info["proxy_holdout_accuracy"] > 0.95 and energy.info["mean_energy_forget"] > energy.info["mean_energy_retain"]
+    assert (
+        energy.info["proxy_holdout_accuracy"] > 0.95
+        and energy.info["mean_energy_forget"] > energy.info["mean_energy_retain"]
+    )
     x, is_forget = data.x[:500], data.labels[:500] == 0
     with pytest.raises(GenUnlearnError, match="energy sign looks reversed"):
-        energy_for_request(ForgetRequest("energy", energy=lambda z: -energy(z), options={"validation": (x, is_forget)}), data)
+        energy_for_request(
+            ForgetRequest("energy", energy=lambda z: -energy(z), options={"validation": (x, is_forget)}), data
+        )
 
 
 def test_mass_leaves_region_without_reading_data(ring8):
@@ -89,7 +101,10 @@ def test_classes_energy_then_guarded_unlearning(ring8):
 
 def test_bad_requests_and_configs_fail_clearly(ring8):
     method = get_method("continualflow")
-    for request in (ForgetRequest("samples", samples=(1, 2)), ForgetRequest("concept", concept="circle", anchor="shape")):
+    for request in (
+        ForgetRequest("samples", samples=(1, 2)),
+        ForgetRequest("concept", concept="circle", anchor="shape"),
+    ):
         with pytest.raises(GenUnlearnError, match="does not accept"):
             method.unlearn(ring8, request, NoData())
     with pytest.raises(GenUnlearnError, match="unknown mode"):
@@ -114,7 +129,9 @@ def test_vanishing_condition_learns_from_whole_pool():
     labels, null = torch.tensor([0, 1, 2, 1]), torch.tensor([False, False, False, True])
     j = method._redirect(sources, labels, null, torch.Generator().manual_seed(0))
     assert cond[j[1], 0] == 1 and cond[j[2], 0] == 2  # retained conditions keep their own samples
-    shared = ContinualFlow(ContinualFlowConfig(vanishing_share=0.5))._share_batch(sources, 10, torch.Generator().manual_seed(0))
+    shared = ContinualFlow(ContinualFlowConfig(vanishing_share=0.5))._share_batch(
+        sources, 10, torch.Generator().manual_seed(0)
+    )
     assert (cond[shared, 0] == 0).sum() == 5  # half the batch visits the vanishing condition (pool share: a third)
     with pytest.raises(GenUnlearnError, match="vanishing_share must satisfy 0 < vanishing_share < 1"):
         ContinualFlowConfig(vanishing_share=1.0)
@@ -133,7 +150,11 @@ def test_z_ratio_test_redirects_forgotten_not_similar_retained():
     stats = method._pool_stats(pool)
     assert stats["vanishing_conditions"] == [0] and [round(r, 2) for r in stats["Z_ratio"]] == [0.3, 0.8, 1.0]
     assert 0.04 < stats["Z_ratio_se"][0] < 0.05 and stats["Z_ratio_se"][2] == 0
-    close = Pool(torch.zeros(20, 2), torch.tensor([0.0] * 6 + [1.0] * 4 + [1.0] * 10), torch.arange(2).repeat_interleave(10)[:, None])
+    close = Pool(
+        torch.zeros(20, 2),
+        torch.tensor([0.0] * 6 + [1.0] * 4 + [1.0] * 10),
+        torch.arange(2).repeat_interleave(10)[:, None],
+    )
     with pytest.warns(UserWarning, match=r"conditions \[0\] have Z_c / max Z within 2 standard errors"):
         method._pool_stats(close)
 
@@ -141,8 +162,32 @@ def test_z_ratio_test_redirects_forgotten_not_similar_retained():
 def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path):
     ring8.save_pretrained(tmp_path / "base")
     sets = [f"--set={k}={v}" for k, v in FAST.items()]
-    cli_main(["unlearn", str(tmp_path / "base"), "--method", "continualflow", "--forget", "classes=0", "--out", str(tmp_path / "one"), *sets])
-    cli_main(["unlearn", str(tmp_path / "one"), "--method", "continualflow", "--forget", "classes=4", "--out", str(tmp_path / "two"), *sets])
+    cli_main(
+        [
+            "unlearn",
+            str(tmp_path / "base"),
+            "--method",
+            "continualflow",
+            "--forget",
+            "classes=0",
+            "--out",
+            str(tmp_path / "one"),
+            *sets,
+        ]
+    )
+    cli_main(
+        [
+            "unlearn",
+            str(tmp_path / "one"),
+            "--method",
+            "continualflow",
+            "--forget",
+            "classes=4",
+            "--out",
+            str(tmp_path / "two"),
+            *sets,
+        ]
+    )
     two = GenerativeModel.from_pretrained(tmp_path / "two")
     assert [e["energy"]["classes"] for e in two.info["continualflow"]["energies"]] == [[0], [4]]
     mass = evaluate(two, None, n_per_prompt=40)["component_mass"]
@@ -150,7 +195,9 @@ def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path):
 
 
 def test_composed_mode_saves_and_samples(ring8, tmp_path):
-    out = get_method("continualflow", {**FAST, "mode": "composed", "steps": 50}).unlearn(ring8, ForgetRequest("energy", energy=near_modes), NoData())
+    out = get_method("continualflow", {**FAST, "mode": "composed", "steps": 50}).unlearn(
+        ring8, ForgetRequest("energy", energy=near_modes), NoData()
+    )
     out.save_pretrained(tmp_path / "composed")
     back = GenerativeModel.from_pretrained(tmp_path / "composed")
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
@@ -168,16 +215,22 @@ def test_composed_restore_brings_region_back(ring8):
     two = method.unlearn_energy(method.unlearn_energy(ring8, e0), e4)
     back = method.unlearn_energy(two, e0.negated())
     mass = lambda m: evaluate(m, None, n_per_prompt=40)["component_mass"]  # noqa: E731
-    assert [e["energy"]["classes"] for e in back.info["continualflow"]["energies"]] == [[4]] and back.info["unlearn"]["restored"]["negate"]
+    assert [e["energy"]["classes"] for e in back.info["continualflow"]["energies"]] == [[4]] and back.info["unlearn"][
+        "restored"
+    ]["negate"]
     (m2, mb) = mass(two), mass(back)
     assert m2[0] < 0.05 and m2[4] < 0.05 and mb[0] > 0.08 and mb[4] < 0.05  # base: about 0.12 each
     base_again = method.unlearn_energy(back, e4.negated())
-    assert base_again.process.name == "flow" and all(torch.equal(a, b) for a, b in zip(base_again.net.state_dict().values(), ring8.net.state_dict().values()))
+    assert base_again.process.name == "flow" and all(
+        torch.equal(a, b) for a, b in zip(base_again.net.state_dict().values(), ring8.net.state_dict().values())
+    )
     one = get_method("continualflow", FAST).unlearn_energy(ring8, e0)
     with pytest.raises(GenUnlearnError, match="restoring an applied energy needs mode=composed"):
         get_method("continualflow", FAST).unlearn_energy(one, e0.negated())
 
 
 def test_finetune_baseline_runs(ring8):
-    out = get_method("finetune", {"steps": 20, "batch": 128}, family="generative").unlearn(ring8, ForgetRequest.of_classes(0), load_dataset("ring8"))
+    out = get_method("finetune", {"steps": 20, "batch": 128}, family="generative").unlearn(
+        ring8, ForgetRequest.of_classes(0), load_dataset("ring8")
+    )
     assert out.info["method"] == "finetune" and out.sample(4).shape == (4, 2)

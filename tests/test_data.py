@@ -25,7 +25,9 @@ def test_ring8_centres_and_std():
     for k in range(8):
         pts = d.x[d.labels == k]
         angle = 2 * np.pi * k / 8
-        assert torch.allclose(pts.mean(0), torch.tensor([4 * np.cos(angle), 4 * np.sin(angle)], dtype=torch.float32), atol=0.05)
+        assert torch.allclose(
+            pts.mean(0), torch.tensor([4 * np.cos(angle), 4 * np.sin(angle)], dtype=torch.float32), atol=0.05
+        )
         assert abs(pts.std(0).mean().item() - 0.35) < 0.02
 
 
@@ -131,7 +133,15 @@ def test_unknown_task():
         load_dataset("mnist")
 
 
-@pytest.mark.parametrize("spec,match", [("classes", "key=value"), ("colour=3", "unknown key 'colour'"), ("concept=circle", "needs an anchor"), ("samples=a,b", "integer")])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ("classes", "key=value"),
+        ("colour=3", "unknown key 'colour'"),
+        ("concept=circle", "needs an anchor"),
+        ("samples=a,b", "integer"),
+    ],
+)
 def test_bad_forget_specs(spec, match):
     with pytest.raises(GenUnlearnError, match=match):
         parse_forget(spec)

@@ -19,7 +19,9 @@ def test_defaults_are_the_recorded_picks(kind, name):
 
 
 def test_every_kind_default_was_picked_by_a_benchmark():
-    unrecorded = [(f, n, kind) for (f, n), cls in registry().items() for kind in cls.kind_defaults if n not in PICKS.get(kind, {})]
+    unrecorded = [
+        (f, n, kind) for (f, n), cls in registry().items() for kind in cls.kind_defaults if n not in PICKS.get(kind, {})
+    ]
     assert not unrecorded
 
 
@@ -27,7 +29,18 @@ def test_a_model_gets_its_kinds_defaults_and_options_win(monkeypatch):
     sd = SimpleNamespace(prompt_cond=None, net=SimpleNamespace(prompt_cond=None), kind="diffusion")
     ddpm = SimpleNamespace(kind="diffusion", net=None)
     assert defaults_kind(sd) == "sd" and defaults_kind(ddpm) == "diffusion"
-    monkeypatch.setattr(method_class("esd", "generative"), "kind_defaults", {"sd": {"sample_steps": 25, "params": "conditioning"}})
-    assert (get_method("esd", family="generative", model=sd).config.sample_steps, get_method("esd", family="generative", model=sd).config.params) == (25, "conditioning")
-    assert get_method("esd", family="generative", model=ddpm).config.sample_steps == get_method("esd", family="generative").config.sample_steps == 50
-    assert get_method("esd", {"sample_steps": 10}, family="generative", model=sd).config.sample_steps == 10  # the user's option wins
+    monkeypatch.setattr(
+        method_class("esd", "generative"), "kind_defaults", {"sd": {"sample_steps": 25, "params": "conditioning"}}
+    )
+    assert (
+        get_method("esd", family="generative", model=sd).config.sample_steps,
+        get_method("esd", family="generative", model=sd).config.params,
+    ) == (25, "conditioning")
+    assert (
+        get_method("esd", family="generative", model=ddpm).config.sample_steps
+        == get_method("esd", family="generative").config.sample_steps
+        == 50
+    )
+    assert (
+        get_method("esd", {"sample_steps": 10}, family="generative", model=sd).config.sample_steps == 10
+    )  # the user's option wins

@@ -10,7 +10,15 @@ def test_demo_writes_report(tmp_path, monkeypatch, capsys):
     demo = tasks.SUITES["demo"]
     task = demo["tasks"][0]
     # the demo's own base and retrain models (released: loaded, not trained); the methods run 3 steps
-    tiny = tasks.Task(task.name, task.dataset, task.model, task.forget, task.methods, method_config={"continualflow": {"pool": 200, "batch": 64, "steps": 3}, "finetune": {"batch": 64, "steps": 3}}, n_per_prompt=5)
+    tiny = tasks.Task(
+        task.name,
+        task.dataset,
+        task.model,
+        task.forget,
+        task.methods,
+        method_config={"continualflow": {"pool": 200, "batch": 64, "steps": 3}, "finetune": {"batch": 64, "steps": 3}},
+        n_per_prompt=5,
+    )
     monkeypatch.setitem(tasks.SUITES, "demo", {**demo, "tasks": (tiny,)})
     rows = run_demo(tmp_path, progress=False)
     assert list(rows) == ["base", "retrain", "finetune", "continualflow"]

@@ -45,7 +45,9 @@ def third_party_imports(folder: Path) -> dict[str, str]:
                 continue
             for module in modules:
                 top = module.split(".")[0]
-                local = (folder / f"{top}.py").is_file() or (folder / top).is_dir()  # a module of the folder itself (tests importing tests)
+                local = (folder / f"{top}.py").is_file() or (
+                    folder / top
+                ).is_dir()  # a module of the folder itself (tests importing tests)
                 if top not in sys.stdlib_module_names and top not in ("genunlearn", "__future__") and not local:
                     found.setdefault(top, str(path.relative_to(folder)))
     return found
@@ -90,5 +92,7 @@ def test_sd_without_its_extra_is_one_line(module, monkeypatch, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--task", "shapes", "--model", "sd", "--out", str(tmp_path / "m")])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == [f"error: a Stable-Diffusion-layout pipeline (--model sd) needs the package {module!r}: install the 'sd' extra (pip install 'genunlearn[sd]')"]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: a Stable-Diffusion-layout pipeline (--model sd) needs the package {module!r}: install the 'sd' extra (pip install 'genunlearn[sd]')"
+    ]
     assert not (tmp_path / "m").exists()

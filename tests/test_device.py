@@ -32,7 +32,9 @@ def ring(tmp_path_factory):
 
 def test_resolve_auto_and_refusals():
     p = device.resolve()
-    assert p.device == torch.device("cpu") and p.precision == "fp32" and p.batch_size == 1000 and p.mixed_precision == "no"
+    assert (
+        p.device == torch.device("cpu") and p.precision == "fp32" and p.batch_size == 1000 and p.mixed_precision == "no"
+    )
     assert device.resolve("cpu", "bf16", 7) == device.Placement(torch.device("cpu"), "bf16", 7)
     bad = [
         (("cuda",), "--device cuda: no CUDA device is available on this machine; use --device cpu or auto"),
@@ -53,14 +55,23 @@ def test_resolve_auto_and_refusals():
 @pytest.mark.parametrize(
     "args,match",
     [
-        (["--device", "cuda"], "error: --device cuda: no CUDA device is available on this machine; use --device cpu or auto"),
+        (
+            ["--device", "cuda"],
+            "error: --device cuda: no CUDA device is available on this machine; use --device cpu or auto",
+        ),
         (["--batch-size", "0"], "error: --batch-size must be between 1 and 2147483647, got 0"),
-        (["--precision", "fp16", "--device", "cpu"], "error: --precision fp16 needs a GPU (accelerate has no fp16 on the CPU)"),
+        (
+            ["--precision", "fp16", "--device", "cpu"],
+            "error: --precision fp16 needs a GPU (accelerate has no fp16 on the CPU)",
+        ),
         (["--precision", "fp8"], "error: Invalid value for '--precision': 'fp8' is not one of 'fp32', 'bf16', 'fp16'."),
     ],
 )
 def test_cli_refuses_in_one_line_before_any_work(tmp_path, cli, args, match):
-    for command in (["train", "--task", "ring8", "--out", str(tmp_path / "m")], ["sample", str(tmp_path / "missing"), "--out", str(tmp_path / "s.npz")]):
+    for command in (
+        ["train", "--task", "ring8", "--out", str(tmp_path / "m")],
+        ["sample", str(tmp_path / "missing"), "--out", str(tmp_path / "s.npz")],
+    ):
         code, out, err = cli(*command, *args)
         assert code == 2 and err.startswith(match) and err.count("\n") == 1 and out == "", (command, err)
     assert not any(tmp_path.iterdir())  # nothing trained or written
@@ -81,11 +92,31 @@ def test_explicit_cpu_placement_gives_the_same_bits(ring, tmp_path, cli):
     """Training, sampling and evaluation with --device cpu --precision fp32 --batch-size 1000 (the
     defaults, spelled out) equal the plain commands bit for bit."""
     flags = ("--device", "cpu", "--precision", "fp32", "--batch-size", "1000")
-    code, _, _ = cli("train", "--task", "ring8", "--out", str(tmp_path / "again"), "--steps", "60", "--no-cache", *flags)
-    assert code == 0 and (tmp_path / "again" / "network.safetensors").read_bytes() == (ring / "network.safetensors").read_bytes()
+    code, _, _ = cli(
+        "train", "--task", "ring8", "--out", str(tmp_path / "again"), "--steps", "60", "--no-cache", *flags
+    )
+    assert (
+        code == 0
+        and (tmp_path / "again" / "network.safetensors").read_bytes() == (ring / "network.safetensors").read_bytes()
+    )
     for extra, name in (((), "plain"), (flags, "placed")):
-        assert cli("sample", str(ring), "--n", "40", "--seed", "3", "--out", str(tmp_path / f"{name}.npz"), *extra)[0] == 0
-        assert cli("evaluate", str(ring), "--forget", "classes=0", "--n-per-prompt", "10", "--out", str(tmp_path / f"{name}.json"), *extra)[0] == 0
+        assert (
+            cli("sample", str(ring), "--n", "40", "--seed", "3", "--out", str(tmp_path / f"{name}.npz"), *extra)[0] == 0
+        )
+        assert (
+            cli(
+                "evaluate",
+                str(ring),
+                "--forget",
+                "classes=0",
+                "--n-per-prompt",
+                "10",
+                "--out",
+                str(tmp_path / f"{name}.json"),
+                *extra,
+            )[0]
+            == 0
+        )
     with np.load(tmp_path / "plain.npz") as a, np.load(tmp_path / "placed.npz") as b:
         assert np.array_equal(a["samples"], b["samples"]) and np.array_equal(a["labels"], b["labels"])
     assert json.loads((tmp_path / "plain.json").read_text()) == json.loads((tmp_path / "placed.json").read_text())
@@ -95,7 +126,9 @@ def test_api_placement(ring):
     model = gu.load(ring, device="cpu")
     assert all(t.device.type == "cpu" for t in (*model.net.parameters(), *model.net.buffers()))
     plain = gu.sample(model, 30, seed=1)
-    assert np.array_equal(plain["samples"], gu.sample(model, 30, seed=1, device="cpu", precision="fp32", batch_size=1000)["samples"])
+    assert np.array_equal(
+        plain["samples"], gu.sample(model, 30, seed=1, device="cpu", precision="fp32", batch_size=1000)["samples"]
+    )
     small = gu.sample(model, 30, seed=1, batch_size=7)  # five network batches: other draws, same model
     assert small["samples"].shape == (30, 2) and np.isfinite(small["samples"]).all()
     half = gu.sample(model, 30, seed=1, precision="bf16")  # autocast on the CPU
@@ -121,7 +154,12 @@ def test_bf16_training_then_fp32_is_unchanged():
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
         x = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
-        train(net, lambda m, g: (m(x[torch.randint(64, (16,), generator=g)]) ** 2).mean(), TrainConfig(steps=5, log_every=5), progress=False)
+        train(
+            net,
+            lambda m, g: (m(x[torch.randint(64, (16,), generator=g)]) ** 2).mean(),
+            TrainConfig(steps=5, log_every=5),
+            progress=False,
+        )
         return torch.cat([p.detach().flatten() for p in net.parameters()])
 
     before = run()
@@ -143,7 +181,21 @@ def test_random_draws_follow_their_tensor():
 
 
 # --- no tensor made without a device where one matters ---------------------------------------------
-FACTORIES = {"randn", "rand", "randint", "randperm", "zeros", "ones", "full", "arange", "empty", "tensor", "linspace", "eye", "normal"}
+FACTORIES = {
+    "randn",
+    "rand",
+    "randint",
+    "randperm",
+    "zeros",
+    "ones",
+    "full",
+    "arange",
+    "empty",
+    "tensor",
+    "linspace",
+    "eye",
+    "normal",
+}
 NOISE = {"randn", "rand", "normal"}
 CORE = ("processes/", "generative.py", "training/loop.py", "device.py")  # every tensor here meets a network
 
@@ -151,7 +203,12 @@ CORE = ("processes/", "generative.py", "training/loop.py", "device.py")  # every
 def _factory_calls(path: Path):
     for node in ast.walk(ast.parse(path.read_text())):
         f = node.func if isinstance(node, ast.Call) else None
-        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "torch" and f.attr in FACTORIES:
+        if (
+            isinstance(f, ast.Attribute)
+            and isinstance(f.value, ast.Name)
+            and f.value.id == "torch"
+            and f.attr in FACTORIES
+        ):
             yield f.attr, node.lineno, any(k.arg == "device" for k in node.keywords)
 
 

@@ -22,8 +22,16 @@ FORGET3 = ForgetRequest.of_classes(3)
 def tiny_unet(classes: int | None = 11) -> UNet2DModel:
     torch.manual_seed(0)
     return UNet2DModel(
-        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
-        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=4, num_class_embeds=classes,
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=4,
+        num_class_embeds=classes,
     )
 
 
@@ -31,7 +39,9 @@ def tiny_unet(classes: int | None = 11) -> UNet2DModel:
 def ddpm_pipe(tmp_path_factory):
     """A class-conditional DDPMPipeline folder (10 digits + a null class), cosine betas, v-prediction."""
     path = tmp_path_factory.mktemp("pipe") / "ddpm_pipe"
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"
+    )
     DDPMPipeline(unet=tiny_unet(), scheduler=scheduler).save_pretrained(path)
     return path
 
@@ -62,7 +72,11 @@ def test_salun_round_trip_loads_in_diffusers(ddpm_pipe, tmp_path):
     before = UNet2DModel.from_pretrained(ddpm_pipe / "unet")
     moved = [n for (n, a), b in zip(before.named_parameters(), pipe.unet.parameters()) if not torch.equal(a, b)]
     assert moved and len(moved) < len(list(before.parameters()))  # SalUn's mask: some weights move, not all
-    assert filecmp.cmp(ddpm_pipe / "scheduler" / "scheduler_config.json", tmp_path / "u" / "scheduler" / "scheduler_config.json", shallow=False)
+    assert filecmp.cmp(
+        ddpm_pipe / "scheduler" / "scheduler_config.json",
+        tmp_path / "u" / "scheduler" / "scheduler_config.json",
+        shallow=False,
+    )
     assert filecmp.cmp(ddpm_pipe / "model_index.json", tmp_path / "u" / "model_index.json", shallow=False)
     record = json.loads((tmp_path / "u" / "genunlearn.json").read_text())
     assert record["copied"] == ["scheduler"] and record["info"]["method"] == "salun"
@@ -79,31 +93,43 @@ def test_salun_round_trip_loads_in_diffusers(ddpm_pipe, tmp_path):
 def test_salun_without_a_null_class_masks_unguided_and_says_so(tmp_path, capsys):
     """A UNet with exactly 10 class embeddings has no null input: SalUn's guided saliency loss falls
     back to w = 0 (one line on stderr, recorded in info) instead of failing."""
-    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(tmp_path / "p")
+    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(
+        tmp_path / "p"
+    )
     _, model = open_model(tmp_path / "p", task="digits")
     assert not model.net.has_null and model.process.cond_dropout == 0.0
     out = run("salun", model, steps=2, batch_size=8, mask_batch_size=64)
     assert out.info["unlearn"]["mask_guidance"] == 0.0
     assert capsys.readouterr().err.count("salun: mask_guidance 2.0 -> 0.0 (this model has no null class") == 1
     with pytest.raises(GenUnlearnError, match="sample with --guidance 1"):
-        model.process.predict(model.net, torch.randn(2, 1, 8, 8), torch.tensor([5, 5]), torch.tensor([[3], [4]]), guidance=2.0)
+        model.process.predict(
+            model.net, torch.randn(2, 1, 8, 8), torch.tensor([5, 5]), torch.tensor([[3], [4]]), guidance=2.0
+        )
 
 
 def test_esd_without_a_null_class_samples_unguided_and_guides_towards_other_classes(tmp_path, capsys, monkeypatch):
     """ESD's sampler and its negatively guided target need a null input: on a UNet with exactly 10
     class embeddings the sampler runs unguided and ∅ becomes a random other class (one line on
     stderr, recorded in info), and no call ever asks the network for the missing null class."""
-    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(tmp_path / "p")
+    DDPMPipeline(unet=tiny_unet(classes=10), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(
+        tmp_path / "p"
+    )
     _, model = open_model(tmp_path / "p", task="digits")
     seen = []
     forward = type(model.net).forward
-    monkeypatch.setattr(type(model.net), "forward", lambda net, x, t, cond=None: seen.append(cond[:, 0].clone()) or forward(net, x, t, cond))
+    monkeypatch.setattr(
+        type(model.net),
+        "forward",
+        lambda net, x, t, cond=None: seen.append(cond[:, 0].clone()) or forward(net, x, t, cond),
+    )
     out = run("esd", model, steps=2, batch_size=4, sample_steps=3)
     assert (out.info["unlearn"]["sample_guidance"], out.info["unlearn"]["guide"]) == (1.0, "others")
     err = capsys.readouterr().err
     assert err.count("esd: sample_guidance 3.0 -> 1.0, guide null -> others (this model has no null class") == 1
     labels = torch.cat(seen)
-    assert labels.max() < 10 and (labels == 3).any() and (labels != 3).any()  # the forget class and its guides, never a null
+    assert (
+        labels.max() < 10 and (labels == 3).any() and (labels != 3).any()
+    )  # the forget class and its guides, never a null
     moved = [n for (n, a), b in zip(model.net.named_parameters(), out.net.parameters()) if not torch.equal(a, b)]
     assert moved
 
@@ -135,7 +161,9 @@ def test_sfd_one_step_generator_at_recorded_t_star(ddpm_pipe, tmp_path):
 
 
 def test_unconditional_sample_prediction_finetune(tmp_path):
-    DDPMPipeline(unet=tiny_unet(classes=None), scheduler=DDIMScheduler(prediction_type="sample", beta_schedule="scaled_linear")).save_pretrained(tmp_path / "p")
+    DDPMPipeline(
+        unet=tiny_unet(classes=None), scheduler=DDIMScheduler(prediction_type="sample", beta_schedule="scaled_linear")
+    ).save_pretrained(tmp_path / "p")
     _, model = open_model(tmp_path / "p", task="digits")
     assert not model.conditional and model.process.cond_dropout == 0.0 and model.process.clip_sample
     out = run("finetune", model, steps=2, batch=16)
@@ -158,10 +186,14 @@ def test_flow_matching_model_folder_with_scheduler(tmp_path):
     # the sampler's grid is diffusers' shifted sigmas
     sched = FlowMatchEulerDiscreteScheduler(shift=3.0)
     sched.set_timesteps(4)
-    assert [round(1 - model.process.grid_time(i, 4), 5) for i in range(4)] == [round(float(s), 5) for s in sched.sigmas[:4]]
+    assert [round(1 - model.process.grid_time(i, 4), 5) for i in range(4)] == [
+        round(float(s), 5) for s in sched.sigmas[:4]
+    ]
     out = run("finetune", model, steps=2, batch=16)  # continualflow on this format: benchmarks/diffusers_interop.py
     out.save_pretrained(tmp_path / "cf")
-    assert (tmp_path / "cf" / "diffusion_pytorch_model.safetensors").is_file() and not (tmp_path / "cf" / "model_index.json").exists()
+    assert (tmp_path / "cf" / "diffusion_pytorch_model.safetensors").is_file() and not (
+        tmp_path / "cf" / "model_index.json"
+    ).exists()
     _, again = open_model(tmp_path / "cf")  # the record holds the scheduler and the task
     assert again.kind == "flow" and again.info["method"] == "finetune"
 
@@ -179,7 +211,15 @@ def test_prediction_type_conversions(prediction_type):
 
 def test_unsupported_layouts_fail_in_one_line(tmp_path, ddpm_pipe):
     (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "model_index.json").write_text(json.dumps({"_class_name": "DiTPipeline", "transformer": ["diffusers", "DiTTransformer2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]}))
+    (tmp_path / "t" / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "DiTPipeline",
+                "transformer": ["diffusers", "DiTTransformer2DModel"],
+                "scheduler": ["diffusers", "DDPMScheduler"],
+            }
+        )
+    )
     with pytest.raises(GenUnlearnError, match="no supported denoiser .*DiTTransformer2DModel"):
         open_model(tmp_path / "t", task="digits")
     with pytest.raises(GenUnlearnError, match="pass --task"):
@@ -201,7 +241,23 @@ def test_own_unet2d_model_exports_as_a_diffusers_pipeline(tmp_path, cli):
 
     from genunlearn.generative import GenerativeModel
 
-    assert cli("train", "--task", "digits", "--model", "diffusion", "--network", "unet2d", "--steps", "2", "--out", str(tmp_path / "m"), "--no-cache")[0] == 0
+    assert (
+        cli(
+            "train",
+            "--task",
+            "digits",
+            "--model",
+            "diffusion",
+            "--network",
+            "unet2d",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "m"),
+            "--no-cache",
+        )[0]
+        == 0
+    )
     code, out, err = cli("export", str(tmp_path / "m"), "--out", str(tmp_path / "d"))
     assert code == 0, err
     pipe = DiffusionPipeline.from_pretrained(tmp_path / "d")
@@ -214,8 +270,17 @@ def test_own_unet2d_model_exports_as_a_diffusers_pipeline(tmp_path, cli):
     b = back.sample(10, cond, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
     # what cannot be represented is refused in one line, before anything is written
-    assert cli("train", "--task", "digits", "--model", "flow", "--steps", "2", "--out", str(tmp_path / "f"), "--no-cache")[0] == 0
+    assert (
+        cli("train", "--task", "digits", "--model", "flow", "--steps", "2", "--out", str(tmp_path / "f"), "--no-cache")[
+            0
+        ]
+        == 0
+    )
     code, _, err = cli("export", str(tmp_path / "f"), "--out", str(tmp_path / "x"))
-    assert code == 2 and err.count("\n") == 1 and "only diffusion models export" in err and not (tmp_path / "x").exists()
-    code, _, err = cli("train", "--task", "ring8", "--network", "unet2d", "--steps", "2", "--out", str(tmp_path / "r"), "--no-cache")
+    assert (
+        code == 2 and err.count("\n") == 1 and "only diffusion models export" in err and not (tmp_path / "x").exists()
+    )
+    code, _, err = cli(
+        "train", "--task", "ring8", "--network", "unet2d", "--steps", "2", "--out", str(tmp_path / "r"), "--no-cache"
+    )
     assert code == 2 and err.count("\n") == 1 and "--network unet2d is an image network; ring8 holds 2D points" in err

@@ -23,7 +23,9 @@ class Pipeline:
         self.edit = edit
 
     def prompt_cond(self, captions):
-        return torch.tensor([[*self.edit(TRAIN.get(c) or PARAPHRASE[c], c in PARAPHRASE), int(c in PARAPHRASE)] for c in captions])
+        return torch.tensor(
+            [[*self.edit(TRAIN.get(c) or PARAPHRASE[c], c in PARAPHRASE), int(c in PARAPHRASE)] for c in captions]
+        )
 
     def sample(self, n, cond, generator):
         return cond[:, :3].float().view(n, 3, 1, 1) + 0.01 * torch.randn((n, 3, 1, 1), generator=generator)
@@ -38,7 +40,9 @@ class Judge:
     def features(self, x):
         ids = self.predict(x)
         onehot = torch.cat([torch.nn.functional.one_hot(ids[:, a], n) for a, n in enumerate((8, 6, 6))], 1).float()
-        return onehot + 0.05 * torch.randn(onehot.shape, generator=torch.Generator().manual_seed(0))  # full-rank covariance
+        return onehot + 0.05 * torch.randn(
+            onehot.shape, generator=torch.Generator().manual_seed(0)
+        )  # full-rank covariance
 
 
 def circles_become_squares(paraphrases_too=True):
@@ -55,10 +59,14 @@ def test_the_base_keeps_everything_and_erases_nothing():
 def test_ua_ira_cra_and_generality_read_what_they_say():
     ev = ErasureEvaluator(Pipeline(), ["circle"], Judge(), rows_per_concept=12, retained_rows=30, n_per_row=1)
     m = ev(Pipeline(circles_become_squares()))
-    assert (m["UA"], m["IRA"], m["CRA"], m["generality"]) == (1.0, 1.0, 1.0, 1.0) and m["UA_by_concept"] == {"circle": 1.0}
+    assert (m["UA"], m["IRA"], m["CRA"], m["generality"]) == (1.0, 1.0, 1.0, 1.0) and m["UA_by_concept"] == {
+        "circle": 1.0
+    }
     assert ev(Pipeline(circles_become_squares(paraphrases_too=False)))["generality"] == 0.0  # erased only as trained
     broke_colour = ev(Pipeline(lambda row, p: (1 if row[0] == 0 else row[0], row[1], 0)))  # everything red
-    assert broke_colour["IRA"] == 1.0 and broke_colour["CRA"] < 0.8 and broke_colour["fd_vs_base"] > 1 > 100 * ev.fd_floor
+    assert (
+        broke_colour["IRA"] == 1.0 and broke_colour["CRA"] < 0.8 and broke_colour["fd_vs_base"] > 1 > 100 * ev.fd_floor
+    )
     broke_objects = ev(Pipeline(lambda row, p: (1, *row[1:])))  # every object a square
     assert broke_objects["UA"] == 1.0 and broke_objects["IRA"] < 0.3 and broke_objects["CRA"] == 1.0
 
@@ -67,13 +75,29 @@ def test_many_concepts_and_the_splits():
     ev = ErasureEvaluator(Pipeline(), ["circle", "red"], Judge(), rows_per_concept=8, retained_rows=20, n_per_row=2)
     assert ev.in_domain == [0, 2] and ev.cross_domain == [1] and len(ev.target.captions) == 32
     assert all(r[0] != 0 and r[2] != 0 for r in ev.kept.rows.tolist())
-    none_left = ErasureEvaluator(Pipeline(), ["circle", "striped", "red"], Judge(), rows_per_concept=4, retained_rows=8, n_per_row=1)
+    none_left = ErasureEvaluator(
+        Pipeline(), ["circle", "striped", "red"], Judge(), rows_per_concept=4, retained_rows=8, n_per_row=1
+    )
     assert none_left.base["CRA"] is None
-    val = ErasureEvaluator(Pipeline(), ["circle"], Judge(), split="val", rows_per_concept=12, retained_rows=30, n_per_row=1)
-    assert val.kept.captions != ErasureEvaluator(Pipeline(), ["circle"], Judge(), rows_per_concept=12, retained_rows=30, n_per_row=1).kept.captions
+    val = ErasureEvaluator(
+        Pipeline(), ["circle"], Judge(), split="val", rows_per_concept=12, retained_rows=30, n_per_row=1
+    )
+    assert (
+        val.kept.captions
+        != ErasureEvaluator(
+            Pipeline(), ["circle"], Judge(), rows_per_concept=12, retained_rows=30, n_per_row=1
+        ).kept.captions
+    )
 
 
-@pytest.mark.parametrize("concepts,split,match", [(["object"], "test", "generic"), (["disk"], "test", "unknown concept word"), (["circle"], "train", "unknown split")])
+@pytest.mark.parametrize(
+    "concepts,split,match",
+    [
+        (["object"], "test", "generic"),
+        (["disk"], "test", "unknown concept word"),
+        (["circle"], "train", "unknown split"),
+    ],
+)
 def test_bad_requests_are_one_line(concepts, split, match):
     with pytest.raises(GenUnlearnError, match=match):
         ErasureEvaluator(Pipeline(), concepts, Judge(), split=split)

@@ -83,7 +83,17 @@ def test_fgan_conjugate_attains_divergence(name):
     assert abs(bound - exact) <= 1e-3 * exact + 1e-5
 
 
-@pytest.mark.parametrize("name,inside", [("rkl", lambda t: t < 0), ("hellinger", lambda t: t < 1), ("js", lambda t: t < math.log(2)), ("tv", lambda t: t.abs() <= 0.5), ("kl", lambda t: torch.isfinite(t)), ("chi2", lambda t: torch.isfinite(t))])
+@pytest.mark.parametrize(
+    "name,inside",
+    [
+        ("rkl", lambda t: t < 0),
+        ("hellinger", lambda t: t < 1),
+        ("js", lambda t: t < math.log(2)),
+        ("tv", lambda t: t.abs() <= 0.5),
+        ("kl", lambda t: torch.isfinite(t)),
+        ("chi2", lambda t: torch.isfinite(t)),
+    ],
+)
 def test_activations_keep_conjugate_domain(name, inside):
     fgan = divergences.variational(name)
     v = torch.linspace(-30, 30, 601, dtype=torch.float64)
@@ -112,7 +122,12 @@ def tiny():
 
     torch.manual_seed(0)
     net = ConvUNet(in_channels=3, base_channels=8, channel_mult=(1,), emb_dim=16, cond_vocab=(4, 4)).eval()
-    meta = {"name": "shapes", "kind": "images", "sample_shape": [3, 8, 8], "attributes": [{"name": a.name, "values": list(a.values)} for a in ATTRIBUTES]}
+    meta = {
+        "name": "shapes",
+        "kind": "images",
+        "sample_shape": [3, 8, 8],
+        "attributes": [{"name": a.name, "values": list(a.values)} for a in ATTRIBUTES],
+    }
     return GenerativeModel(net, Diffusion(steps=3), meta, {"task": "shapes", "model": "diffusion"})
 
 
@@ -141,7 +156,13 @@ def test_kl_is_half_mse_with_parallel_gradients(tiny, pool):
     losses, grads = {}, {}
     for name in ("mse", "kl"):
         net.zero_grad()
-        per, _, _ = closed_loss(FDivConfig(divergence=name), process.predict_eps(net, xt, t, pool.target[:6]), target, t, kl_weights(process))
+        per, _, _ = closed_loss(
+            FDivConfig(divergence=name),
+            process.predict_eps(net, xt, t, pool.target[:6]),
+            target,
+            t,
+            kl_weights(process),
+        )
         losses[name] = per
         per.mean().backward()
         grads[name] = torch.cat([p.grad.flatten() for p in net.parameters()])
@@ -159,7 +180,9 @@ def test_exact_scale_is_the_gaussian_kl(tiny):
     beta = 1 - alpha
     d_eps = torch.randn(50, dtype=torch.float64)
     d_mu = beta / ((1 - ab[t]).sqrt() * alpha.sqrt()) * d_eps
-    assert math.isclose(float(kl_weights(process)[t]) * float(d_eps.pow(2).sum()), float(d_mu.pow(2).sum() / (2 * beta)), rel_tol=1e-5)
+    assert math.isclose(
+        float(kl_weights(process)[t]) * float(d_eps.pow(2).sum()), float(d_mu.pow(2).sum() / (2 * beta)), rel_tol=1e-5
+    )
 
 
 def fixed_objective(name, frozen_net, net, process, pool):
@@ -170,7 +193,9 @@ def fixed_objective(name, frozen_net, net, process, pool):
     xt = process.add_noise(pool.x, t, torch.randn(pool.x.shape, generator=g))
     with torch.no_grad():
         target = process.predict_eps(frozen_net, xt, t, pool.anchor)
-        per, _, _ = closed_loss(FDivConfig(divergence=name), process.predict_eps(net, xt, t, pool.target), target, t, kl_weights(process))
+        per, _, _ = closed_loss(
+            FDivConfig(divergence=name), process.predict_eps(net, xt, t, pool.target), target, t, kl_weights(process)
+        )
     return float(per.mean())
 
 
@@ -186,7 +211,17 @@ def test_closed_loss_decreases(tiny, pool, name):
 @pytest.mark.parametrize("name", list(divergences.VARIATIONAL))
 def test_variational_runs_and_moves_model(tiny, pool, name):
     logs = []
-    m = get_method("fdiv", {"divergence": name, "form": "variational", "critic_warmup": 3, "critic_conditioning": "xt_t" if name == "js" else "none", "lr": 1e-3, "batch_size": 8})
+    m = get_method(
+        "fdiv",
+        {
+            "divergence": name,
+            "form": "variational",
+            "critic_warmup": 3,
+            "critic_conditioning": "xt_t" if name == "js" else "none",
+            "lr": 1e-3,
+            "batch_size": 8,
+        },
+    )
     out = m.unlearn(tiny, REQUEST, budget=4, anchor_pool=pool, callbacks=(lambda step, rec: logs.append(rec),))
     assert logs and all(math.isfinite(r["loss"]) and math.isfinite(r["critic/loss"]) for r in logs)
     assert any(not torch.equal(a, b) for a, b in zip(out.net.parameters(), tiny.net.parameters()))
@@ -196,7 +231,9 @@ def test_critic_steps_updates_the_critic_k_times_per_model_step(tiny, pool, monk
     calls = []
     real = divergences.critic_loss
     monkeypatch.setattr(divergences, "critic_loss", lambda *a: calls.append(1) or real(*a))
-    m = get_method("fdiv", {"divergence": "js", "form": "variational", "critic_warmup": 1, "critic_steps": 3, "batch_size": 4})
+    m = get_method(
+        "fdiv", {"divergence": "js", "form": "variational", "critic_warmup": 1, "critic_steps": 3, "batch_size": 4}
+    )
     m.unlearn(tiny, REQUEST, budget=2, anchor_pool=pool)
     assert len(calls) == 1 + 3 * 2
     with pytest.raises(GenUnlearnError, match="critic_steps"):
@@ -240,10 +277,27 @@ FAST = ["--steps", "2", "--set", "anchor_images=2", "--set", "anchor_sampler_ste
 def test_cli_unlearn_hellinger(tiny_dir, tmp_path, cli):
     from genunlearn.generative import GenerativeModel
 
-    code, out, err = cli("unlearn", str(tiny_dir), "--method", "fdiv", "--divergence", "hellinger", "--concept", "circle", "--anchor", "shape", "--out", str(tmp_path / "u"), *FAST)
+    code, out, err = cli(
+        "unlearn",
+        str(tiny_dir),
+        "--method",
+        "fdiv",
+        "--divergence",
+        "hellinger",
+        "--concept",
+        "circle",
+        "--anchor",
+        "shape",
+        "--out",
+        str(tmp_path / "u"),
+        *FAST,
+    )
     assert code == 0, err
     model = GenerativeModel.from_pretrained(tmp_path / "u")
-    assert model.info["unlearn"]["config"]["divergence"] == "hellinger" and model.info["forget"] == "concept=circle;anchor=shape"
+    assert (
+        model.info["unlearn"]["config"]["divergence"] == "hellinger"
+        and model.info["forget"] == "concept=circle;anchor=shape"
+    )
 
 
 @pytest.mark.parametrize(
@@ -253,7 +307,10 @@ def test_cli_unlearn_hellinger(tiny_dir, tmp_path, cli):
         (["--method", "fdiv", "--concept", "circle", "--anchor", "blob"], "unknown concept word 'blob'"),
         (["--method", "fdiv", "--concept", "circle", "--anchor", "red"], "anchor 'red' must be a shape word"),
         (["--method", "fdiv", "--concept", "circle", "--anchor", "circle"], "is the concept itself"),
-        (["--method", "fdiv", "--divergence", "tv", "--concept", "circle", "--anchor", "shape"], "unknown closed-form divergence 'tv'"),
+        (
+            ["--method", "fdiv", "--divergence", "tv", "--concept", "circle", "--anchor", "shape"],
+            "unknown closed-form divergence 'tv'",
+        ),
         (["--method", "fdiv", "--forget", "classes=1"], "does not accept 'classes'"),
     ],
 )

@@ -18,7 +18,11 @@ from genunlearn.i2i.model import I2IModel, masked_mse
 from genunlearn.i2i.recipe import I2IJob, I2IRecipe, train_i2i
 from genunlearn.i2i.unlearn import LOSSES, I2IConfig, unlearn_i2i
 
-TINY = I2IRecipe(network={"patch": 2, "enc_dim": 32, "enc_depth": 2, "dec_dim": 32, "dec_depth": 1, "heads": 2}, train={**I2IRecipe().train, "lr": 3e-3, "warmup": 20}, batch_size=64)
+TINY = I2IRecipe(
+    network={"patch": 2, "enc_dim": 32, "enc_depth": 2, "dec_dim": 32, "dec_depth": 1, "heads": 2},
+    train={**I2IRecipe().train, "lr": 3e-3, "warmup": 20},
+    batch_size=64,
+)
 FORGET = ForgetRequest.of_classes(0, 1, 2, 3, 4)
 
 
@@ -100,7 +104,9 @@ def test_save_load_round_trip_and_foreign_folders_refused(original, tmp_path):
     original.save_pretrained(tmp_path / "m")
     back = I2IModel.from_pretrained(tmp_path / "m")
     x, v = torch.rand(5, 1, 8, 8) * 2 - 1, task_mask("outpaint", 5, 4)
-    assert torch.equal(back.complete(x, v), original.complete(x, v)) and back.info == json.loads(json.dumps(original.info))
+    assert torch.equal(back.complete(x, v), original.complete(x, v)) and back.info == json.loads(
+        json.dumps(original.info)
+    )
     with pytest.raises(GenUnlearnError, match="holds a 'i2i' model, expected a 'generative'"):
         GenerativeModel.from_pretrained(tmp_path / "m")
     (tmp_path / "g").mkdir()
@@ -121,8 +127,14 @@ def test_only_the_encoder_trains_when_the_method_says_so(original, digits, metho
     monkeypatch.setattr(loop, "make_optimizer", lambda params, cfg: seen.extend(params) or make(params, cfg))
     out = unlearn_i2i(original, FORGET, digits, quick(), method)
     enc = {id(p) for p in out.net.encoder.parameters()}
-    dec_same = all(torch.equal(a, b) for a, b in zip(out.net.decoder.state_dict().values(), original.net.decoder.state_dict().values()))
-    enc_same = all(torch.equal(a, b) for a, b in zip(out.net.encoder.state_dict().values(), original.net.encoder.state_dict().values()))
+    dec_same = all(
+        torch.equal(a, b)
+        for a, b in zip(out.net.decoder.state_dict().values(), original.net.decoder.state_dict().values())
+    )
+    enc_same = all(
+        torch.equal(a, b)
+        for a, b in zip(out.net.encoder.state_dict().values(), original.net.encoder.state_dict().values())
+    )
     assert not enc_same
     if LOSSES[method].encoder_only:
         assert {id(p) for p in seen} == enc and dec_same and out.info["unlearn"]["encoder_only"]
@@ -197,21 +209,62 @@ def test_forget_completions_degrade_and_retain_completions_hold(original, digits
 def test_cli_train_sample_unlearn_evaluate(tmp_path, cli):
     code, out, err = cli("train", "--task", "digits", "--model", "i2i", "--steps", "10", "--out", str(tmp_path / "m"))
     assert code == 0 and "saved original model" in out, err
-    code, out, err = cli("sample", str(tmp_path / "m"), "--n", "6", "--mask", "outpaint", "--labels", "7", "--out", str(tmp_path / "s.npz"))
+    code, out, err = cli(
+        "sample",
+        str(tmp_path / "m"),
+        "--n",
+        "6",
+        "--mask",
+        "outpaint",
+        "--labels",
+        "7",
+        "--out",
+        str(tmp_path / "s.npz"),
+    )
     assert code == 0, err
     z = np.load(tmp_path / "s.npz")
     assert z["images"].shape == z["originals"].shape == z["masked"].shape == (6, 8, 8, 1) and (z["labels"] == 7).all()
     border = z["hidden"][:, [0, -1], :, 0]
     assert (border == 255).all() and (z["images"][:, 2:6, 2:6] == z["originals"][:, 2:6, 2:6]).all()  # centre kept
-    code, out, err = cli("unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1,2,3,4", "--steps", "3", "--set", "retain=proxy", "--out", str(tmp_path / "u"))
+    code, out, err = cli(
+        "unlearn",
+        str(tmp_path / "m"),
+        "--method",
+        "i2i",
+        "--forget",
+        "classes=0,1,2,3,4",
+        "--steps",
+        "3",
+        "--set",
+        "retain=proxy",
+        "--out",
+        str(tmp_path / "u"),
+    )
     assert code == 0 and "saved unlearned model (i2i" in out, err
     assert I2IModel.from_pretrained(tmp_path / "u").info["unlearn"]["retain"] == "proxy"
-    code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "i2i", "--forget", "classes=0,1", "--set", "alpha=0", "--out", str(tmp_path / "v"))
+    code, _, err = cli(
+        "unlearn",
+        str(tmp_path / "m"),
+        "--method",
+        "i2i",
+        "--forget",
+        "classes=0,1",
+        "--set",
+        "alpha=0",
+        "--out",
+        str(tmp_path / "v"),
+    )
     assert code == 2 and err.count("\n") == 1 and "alpha must be > 0" in err
-    code, _, err = cli("unlearn", str(tmp_path / "m"), "--method", "finetune", "--forget", "classes=0", "--out", str(tmp_path / "v"))
+    code, _, err = cli(
+        "unlearn", str(tmp_path / "m"), "--method", "finetune", "--forget", "classes=0", "--out", str(tmp_path / "v")
+    )
     assert code == 2 and "unknown method 'finetune' for i2i models" in err
-    code, out, err = cli("evaluate", str(tmp_path / "u"), "--forget", "classes=0,1,2,3,4", "--reference", str(tmp_path / "m"))
+    code, out, err = cli(
+        "evaluate", str(tmp_path / "u"), "--forget", "classes=0,1,2,3,4", "--reference", str(tmp_path / "m")
+    )
     metrics = json.loads((tmp_path / "u" / "metrics.json").read_text())
-    assert code == 0 and metrics["family"] == "i2i" and "inpaint" in out and 0 <= metrics["inpaint_forget_accuracy"] <= 1
+    assert (
+        code == 0 and metrics["family"] == "i2i" and "inpaint" in out and 0 <= metrics["inpaint_forget_accuracy"] <= 1
+    )
     code, _, err = cli("sample", str(tmp_path / "m"), "--n", "2", "--prompt", "a 3", "--out", str(tmp_path / "t.npz"))
     assert code == 2 and "--prompt does not apply to i2i models" in err

@@ -7,7 +7,9 @@ from genunlearn.models import build_network
 
 def random_judge():
     torch.manual_seed(0)
-    net = build_network({"_class_name": "ConvClassifier", "in_channels": 1, "channels": [8, 8], "heads": [10], "feature_dim": 16}).eval()
+    net = build_network(
+        {"_class_name": "ConvClassifier", "in_channels": 1, "channels": [8, 8], "heads": [10], "feature_dim": 16}
+    ).eval()
     return ImageJudge(net, (), {"digit": 1.0})
 
 

@@ -7,8 +7,27 @@ from genunlearn.models import build_network, network_config
 NETS = [
     ({"_class_name": "MLPNet", "dim": 2, "hidden": 16, "depth": 2, "cond_vocab": [8]}, (2,)),
     ({"_class_name": "MLPNet", "dim": 64, "hidden": 16, "depth": 1, "cond_vocab": [10]}, (1, 8, 8)),
-    ({"_class_name": "ConvUNet", "in_channels": 3, "base_channels": 8, "channel_mult": [1, 2, 2], "emb_dim": 16, "cond_vocab": [4, 4]}, (3, 16, 16)),
-    ({"_class_name": "DiffusersUNet", "in_channels": 1, "sample_size": 8, "block_out_channels": [8, 16], "cond_vocab": [10]}, (1, 8, 8)),
+    (
+        {
+            "_class_name": "ConvUNet",
+            "in_channels": 3,
+            "base_channels": 8,
+            "channel_mult": [1, 2, 2],
+            "emb_dim": 16,
+            "cond_vocab": [4, 4],
+        },
+        (3, 16, 16),
+    ),
+    (
+        {
+            "_class_name": "DiffusersUNet",
+            "in_channels": 1,
+            "sample_size": 8,
+            "block_out_channels": [8, 16],
+            "cond_vocab": [10],
+        },
+        (1, 8, 8),
+    ),
 ]
 
 
@@ -30,7 +49,9 @@ def test_one_call_signature_and_conditioning(cfg, shape):
 
 
 def test_classifier_heads_and_features():
-    net = build_network({"_class_name": "ConvClassifier", "in_channels": 3, "channels": [8, 8], "heads": [4, 4], "feature_dim": 12})
+    net = build_network(
+        {"_class_name": "ConvClassifier", "in_channels": 3, "channels": [8, 8], "heads": [4, 4], "feature_dim": 12}
+    )
     logits = net(torch.randn(5, 3, 16, 16))
     shape, colour = net.split_heads(logits)
     assert shape.shape == (5, 4) and colour.shape == (5, 4) and net.features(torch.randn(2, 3, 16, 16)).shape == (2, 12)

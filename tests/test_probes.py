@@ -47,7 +47,9 @@ def _tiny_flow(conditional: bool, *, drop_class: int | None = None, steps: int =
         return proc.loss(m, x[i], None if c is None else c[i], generator=g).mean()
 
     train(net, loss, TrainConfig(steps=steps, lr=3e-3, log_every=100, seed=0), progress=False)
-    return GenerativeModel(net, proc, meta, {"task": "ring8", "model": "flow", "role": "base" if drop_class is None else "retrain"})
+    return GenerativeModel(
+        net, proc, meta, {"task": "ring8", "model": "flow", "role": "base" if drop_class is None else "retrain"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +84,14 @@ def test_attack_leaves_the_model_untouched(base):
 
 
 def test_relearning_curve_has_the_requested_points(base, retrain):
-    r = run_probe("relearn", retrain, FORGET, reference=None, config={"checkpoints": "0,5,20", "n": 100, "k": 10, "lr": 0.003})
+    r = run_probe(
+        "relearn", retrain, FORGET, reference=None, config={"checkpoints": "0,5,20", "n": 100, "k": 10, "lr": 0.003}
+    )
     curve = r["model"]
     assert curve["steps"] == [0, 5, 20] and len(curve["forgotten_content_drawn"]) == 3 and curve["k"] == 10
-    assert curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]  # fine-tuning on class 3 brings it in
+    assert (
+        curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]
+    )  # fine-tuning on class 3 brings it in
     rr = run_probe("relearn", base, FORGET, reference=retrain, config={"checkpoints": "0,5", "n": 50})
     assert rr["reference"]["steps"] == [0, 5] and rr["auc_ratio"] > 1  # the base model knows class 3 from step 0
     assert "AUC ratio" in format_probe(rr)
@@ -116,7 +122,18 @@ def test_probes_refuse_what_they_cannot_run():
 
 def test_probe_command(base, tmp_path, cli):
     base.save_pretrained(tmp_path / "m")
-    code, out, err = cli("probe", str(tmp_path / "m"), "--forget", "classes=3", "--out", str(tmp_path / "p"), "--set", "steps=3", "--set", "n=20")
+    code, out, err = cli(
+        "probe",
+        str(tmp_path / "m"),
+        "--forget",
+        "classes=3",
+        "--out",
+        str(tmp_path / "p"),
+        "--set",
+        "steps=3",
+        "--set",
+        "n=20",
+    )
     assert code == 0, err
     assert "attack" in out and "no attack" in out
     result = json.loads((tmp_path / "p" / "cond.json").read_text())
@@ -162,13 +179,17 @@ def test_cond_attack_on_a_concept_attacks_that_attribute_row():
     data = load_dataset("shapes")
     torch.manual_seed(0)
     net = ConvUNet(in_channels=3, base_channels=8, channel_mult=(1,), emb_dim=16, cond_vocab=data.cond_vocab)
-    model = GenerativeModel(net, Diffusion(steps=2, num_train_timesteps=50), data.meta(), {"task": "shapes", "model": "diffusion"})
+    model = GenerativeModel(
+        net, Diffusion(steps=2, num_train_timesteps=50), data.meta(), {"task": "shapes", "model": "diffusion"}
+    )
     request = ForgetRequest("concept", concept="circle", anchor="shape")
     counter = Counter(model, request, judge=_ShapeJudge())
     shape_row = net.cond.tables[0].weight.detach().clone()
     r = cond_probe(model, request, CondConfig(steps=10, n=8, batch_size=16, lr=0.1, space="free"), counter=counter)
     assert r["loss_attack"] < r["loss_no_attack"] and r["asr_attack"] == 1.0
-    assert r["arrays"]["images"].shape == (8, 16, 16, 3) and set(r["arrays"]["labels"].tolist()) == {data.attributes[0].values.index("circle")}
+    assert r["arrays"]["images"].shape == (8, 16, 16, 3) and set(r["arrays"]["labels"].tolist()) == {
+        data.attributes[0].values.index("circle")
+    }
     assert torch.equal(net.cond.tables[0].weight, shape_row)  # the model's own table is untouched
 
 
@@ -208,7 +229,12 @@ def i2i_models():
             return masked_mse(m(xb, visible), xb, net.hidden_pixels(visible)).mean()
 
         train(net, loss, TrainConfig(steps=300, lr=3e-3, log_every=100, seed=0), progress=False)
-        info = {"task": "digits", "model": "i2i", "role": "original" if forget is None else "retrain", "recipe": {"train": {"lr": 1e-3, "optimizer": "adamw"}}}
+        info = {
+            "task": "digits",
+            "model": "i2i",
+            "role": "original" if forget is None else "retrain",
+            "recipe": {"train": {"lr": 1e-3, "optimizer": "adamw"}},
+        }
         out.append(I2IModel(net.eval(), data.meta(), info))
     return out
 
@@ -232,7 +258,9 @@ def test_completion_attack_sees_more_of_the_forget_images(i2i_models, centroid_j
     assert r["asr"][0] > r["asr_fill"][0]  # the original completes forget images beyond the fill floor
     assert r["mse"][0] < r["reference"]["mse"][0]  # ... and better than the model that never saw them
     hidden = r["arrays"]["hidden"]
-    assert r["arrays"]["images"].shape == (150, 8, 8, 1) and (hidden > 0).mean() == pytest.approx(2 / 16)  # 14 of 16 patches shown
+    assert r["arrays"]["images"].shape == (150, 8, 8, 1) and (hidden > 0).mean() == pytest.approx(
+        2 / 16
+    )  # 14 of 16 patches shown
     assert set(r["arrays"]["labels"].tolist()) <= {0, 1, 2, 3, 4}
     assert all(torch.equal(before[k], v) for k, v in base.net.state_dict().items())
     assert "visible" in format_probe(r) and "fill" in format_probe(r)
@@ -240,11 +268,17 @@ def test_completion_attack_sees_more_of_the_forget_images(i2i_models, centroid_j
 
 def test_relearning_on_the_i2i_encoder(i2i_models, centroid_judge):
     base, retrain = i2i_models
-    r = run_probe("relearn", retrain, I2I_FORGET, reference=base, config={"checkpoints": "0,10,30", "n": 150, "lr": 0.003})
+    r = run_probe(
+        "relearn", retrain, I2I_FORGET, reference=base, config={"checkpoints": "0,10,30", "n": 150, "lr": 0.003}
+    )
     curve = r["model"]
     assert curve["steps"] == [0, 10, 30] and curve["k"] == 10
-    assert curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]  # fine-tuning the encoder on 10 forget images brings them back
-    assert r["reference"]["forgotten_content_drawn"][0] > curve["forgotten_content_drawn"][0] and r["auc_ratio"] < 1  # the original knew them from step 0
+    assert (
+        curve["forgotten_content_drawn"][-1] > curve["forgotten_content_drawn"][0]
+    )  # fine-tuning the encoder on 10 forget images brings them back
+    assert (
+        r["reference"]["forgotten_content_drawn"][0] > curve["forgotten_content_drawn"][0] and r["auc_ratio"] < 1
+    )  # the original knew them from step 0
 
 
 def test_i2i_probes_refuse_what_they_cannot_run(i2i_models):
@@ -264,12 +298,16 @@ def test_i2i_probes_refuse_what_they_cannot_run(i2i_models):
 
 def test_probe_command_on_an_i2i_model(i2i_models, centroid_judge, tmp_path, cli):
     i2i_models[0].save_pretrained(tmp_path / "m")
-    code, out, err = cli("probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--out", str(tmp_path / "p"), "--set", "n=40")
+    code, out, err = cli(
+        "probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--out", str(tmp_path / "p"), "--set", "n=40"
+    )
     assert code == 0, err
     assert "completion attack" in out and "87.5%" in out
     result = json.loads((tmp_path / "p" / "complete.json").read_text())
     assert result["probe"] == "complete" and result["config"]["n"] == 40
     with np.load(tmp_path / "p" / "complete_samples.npz") as f:
         assert f["images"].shape == (40, 8, 8, 1) and f["labels"].shape == (40,)
-    code, out, err = cli("probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--probe", "cond", "--out", str(tmp_path / "bad"))
+    code, out, err = cli(
+        "probe", str(tmp_path / "m"), "--forget", "classes=0,1,2,3,4", "--probe", "cond", "--out", str(tmp_path / "bad")
+    )
     assert code == 2 and "does not apply to i2i models" in err and len(err.strip().splitlines()) == 1

@@ -111,7 +111,10 @@ def tiny_cond_net():
 
 def test_diffusion_corrupt_predict_loss_match_the_formulas():
     d, net = Diffusion(cond_dropout=0.5), tiny_cond_net()
-    x0, cond = torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(1)), torch.tensor([[0], [1], [2], [0], [1], [2]])
+    x0, cond = (
+        torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(1)),
+        torch.tensor([[0], [1], [2], [0], [1], [2]]),
+    )
     xt, t, noise, target = d.corrupt(x0, torch.Generator().manual_seed(2), antithetic=True)
     g = torch.Generator().manual_seed(2)  # the formula, drawing in the same order: t (antithetic), then ε
     t0 = d.sample_timesteps(6, g, antithetic=True)
@@ -122,7 +125,9 @@ def test_diffusion_corrupt_predict_loss_match_the_formulas():
     null = torch.full_like(cond, 3)
     s = 2.5
     guided_eps = net(torch.cat([xt, xt]), torch.cat([t, t]) / 1000, torch.cat([cond, null]))
-    assert torch.allclose(d.predict(net, xt, t, cond, guidance=s), guided_eps[6:] + s * (guided_eps[:6] - guided_eps[6:]), atol=1e-6)
+    assert torch.allclose(
+        d.predict(net, xt, t, cond, guidance=s), guided_eps[6:] + s * (guided_eps[:6] - guided_eps[6:]), atol=1e-6
+    )
     g = torch.Generator().manual_seed(2)  # loss: t, ε, then condition dropout, all from one generator
     t0, eps = d.sample_timesteps(6, g, antithetic=True), torch.randn(x0.shape, generator=g)
     dropped = drop_condition(net, cond, 0.5, 0.0, g)
@@ -136,8 +141,15 @@ def test_flow_corrupt_and_loss_keep_the_draw_order():
     g = torch.Generator().manual_seed(3)
     x0, t = torch.randn(x1.shape, generator=g), torch.rand(5, generator=g)  # noise first, then t
     xt, tt, noise, u = fm.corrupt(x1, torch.Generator().manual_seed(3))
-    assert torch.equal(noise, x0) and torch.equal(tt, t) and torch.equal(u, x1 - x0) and torch.allclose(xt, (1 - t[:, None]) * x0 + t[:, None] * x1)
-    assert torch.equal(fm.loss(net, x1, generator=torch.Generator().manual_seed(3)), (net(xt, t, None) - u).pow(2).mean(1))
+    assert (
+        torch.equal(noise, x0)
+        and torch.equal(tt, t)
+        and torch.equal(u, x1 - x0)
+        and torch.allclose(xt, (1 - t[:, None]) * x0 + t[:, None] * x1)
+    )
+    assert torch.equal(
+        fm.loss(net, x1, generator=torch.Generator().manual_seed(3)), (net(xt, t, None) - u).pow(2).mean(1)
+    )
     _, t_anti, _, _ = fm.corrupt(x1, torch.Generator().manual_seed(3), antithetic=True)
     assert torch.allclose(t_anti[:2] + t_anti[3:5], torch.ones(2))
 
@@ -153,8 +165,12 @@ def test_ddim_stop_equals_the_first_k_steps_of_the_loop():
     x = torch.randn((3, 1, 4, 4), generator=g)
     with torch.no_grad():
         for step_t in sched.timesteps[:k]:
-            x = sched.step(d.predict(net, x, step_t.expand(3), cond, 3.0), step_t, x, eta=d.eta, generator=g).prev_sample
-    xt, t = d.sample_until(net, 3, cond, k, shape=(1, 4, 4), sampler="ddim", guidance=3.0, generator=torch.Generator().manual_seed(5))
+            x = sched.step(
+                d.predict(net, x, step_t.expand(3), cond, 3.0), step_t, x, eta=d.eta, generator=g
+            ).prev_sample
+    xt, t = d.sample_until(
+        net, 3, cond, k, shape=(1, 4, 4), sampler="ddim", guidance=3.0, generator=torch.Generator().manual_seed(5)
+    )
     assert torch.equal(xt, x) and torch.equal(t, sched.timesteps[k].expand(3))
     # deterministic DDIM: stopping at k and starting again from there is the full sampler
     full = d.sample(net, 3, cond, shape=(1, 4, 4), eta=0.0, generator=torch.Generator().manual_seed(5))
@@ -167,7 +183,9 @@ def test_flow_sampler_stops_and_resumes():
     x0 = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
     full = fm.sample(net, 3, None, shape=(16,), x0=x0)
     xk, t = fm.sample_until(net, 3, None, 2, shape=(16,), x0=x0)
-    assert torch.allclose(t, torch.full((3,), 0.4)) and torch.equal(fm.sample(net, 3, None, shape=(16,), x0=xk, start=2), full)
+    assert torch.allclose(t, torch.full((3,), 0.4)) and torch.equal(
+        fm.sample(net, 3, None, shape=(16,), x0=xk, start=2), full
+    )
 
 
 def test_one_step_score_loss_is_summed_dsm():

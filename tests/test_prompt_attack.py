@@ -38,7 +38,10 @@ def test_a_prefix_of_vocabulary_rows_is_the_prompt_with_those_words(model):
 
 def attack(model, seed, steps=6):
     view, g = model.net, torch.Generator().manual_seed(seed)
-    target = AttackTarget(model.generate(4, model.prompt_cond(["circle"] * 4), generator=torch.Generator().manual_seed(1), steps=3), ["circle"])
+    target = AttackTarget(
+        model.generate(4, model.prompt_cond(["circle"] * 4), generator=torch.Generator().manual_seed(1), steps=3),
+        ["circle"],
+    )
     start = random_prefix(view.table.tokenizer, view.table.text_encoder, 3, g)
     return target, start, optimise_prefix(view, model.process, target, start, steps=steps, lr=0.3, batch=4, generator=g)
 
@@ -52,11 +55,31 @@ def test_the_attack_lowers_its_own_loss_and_repeats_under_a_seed(model):
 
 
 def test_probe_command_judges_plain_and_attacked_prompts(pipe_dir, judges, tmp_path, cli):  # noqa: F811
-    args = ["probe", str(pipe_dir), *CONCEPT, "--probe", "prompt", "--reference", str(pipe_dir), "--judge", str(judges / "classifier"), "--set", "steps=2", "--set", "n=2", "--set", "images=2", "--out", str(tmp_path)]
+    args = [
+        "probe",
+        str(pipe_dir),
+        *CONCEPT,
+        "--probe",
+        "prompt",
+        "--reference",
+        str(pipe_dir),
+        "--judge",
+        str(judges / "classifier"),
+        "--set",
+        "steps=2",
+        "--set",
+        "n=2",
+        "--set",
+        "images=2",
+        "--out",
+        str(tmp_path),
+    ]
     code, out, err = cli(*args)
     assert code == 0, err
     result = json.loads((tmp_path / "prompt.json").read_text())
-    assert set(result["by_concept"]) == {"circle"} and result["tokens"] == 5 and result["judge"].startswith("classifier")
+    assert (
+        set(result["by_concept"]) == {"circle"} and result["tokens"] == 5 and result["judge"].startswith("classifier")
+    )
     for r in (result, result["reference"]):
         assert all(0 <= r[k] <= 1 for k in ("asr_no_attack", "asr_attack"))
     assert result["asr_no_attack"] == result["reference"]["asr_no_attack"]  # the reference is the model itself here
@@ -66,10 +89,19 @@ def test_probe_command_judges_plain_and_attacked_prompts(pipe_dir, judges, tmp_p
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--probe", "prompt", "--judge", "JUDGE", "--set", "tokens=0"], "tokens must satisfy 1 <= tokens <= 64, got 0"),
+        (
+            ["--probe", "prompt", "--judge", "JUDGE", "--set", "tokens=0"],
+            "tokens must satisfy 1 <= tokens <= 64, got 0",
+        ),
         (["--probe", "prompt", "--judge", "JUDGE", "--set", "lr=0"], "lr must satisfy 0 < lr <= 10, got 0"),
-        (["--probe", "prompt", "--judge", "JUDGE", "--set", "steps=0"], "steps must satisfy 1 <= steps <= 10000, got 0"),
-        (["--probe", "prompt", "--judge", "JUDGE", "--reference", "PIPE", "--set", "tokens=20"], "with 20 soft tokens in front this pipeline's tokenizer holds prompts of at most 4"),
+        (
+            ["--probe", "prompt", "--judge", "JUDGE", "--set", "steps=0"],
+            "steps must satisfy 1 <= steps <= 10000, got 0",
+        ),
+        (
+            ["--probe", "prompt", "--judge", "JUDGE", "--reference", "PIPE", "--set", "tokens=20"],
+            "with 20 soft tokens in front this pipeline's tokenizer holds prompts of at most 4",
+        ),
         (["--probe", "prompt", "--judge", "JUDGE"], "needs images of 'circle': pass --reference BASE"),
         (["--probe", "prompt", "--judge", "PIPE/vae", "--reference", "PIPE"], "not a judge (found AutoencoderKL)"),
         (["--probe", "prompt", "--reference", "PIPE"], "no built-in judge: pass --judge FOLDER"),
@@ -78,25 +110,48 @@ def test_probe_command_judges_plain_and_attacked_prompts(pipe_dir, judges, tmp_p
 )
 def test_bad_probe_input_is_one_line_before_any_work(pipe_dir, judges, tmp_path, cli, args, match):  # noqa: F811
     places = {"PIPE": pipe_dir, "PIPE/vae": pipe_dir / "vae", "JUDGE": judges / "classifier"}
-    code, _, err = cli("probe", str(pipe_dir), *CONCEPT, *(str(places.get(a, a)) for a in args), "--out", str(tmp_path / "p"))
+    code, _, err = cli(
+        "probe", str(pipe_dir), *CONCEPT, *(str(places.get(a, a)) for a in args), "--out", str(tmp_path / "p")
+    )
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "p").exists()
 
 
 def test_advunlearn_trains_the_text_encoder_alone(pipe_dir, tmp_path, cli):  # noqa: F811
     sets = ["--set", "batch_size=2", "--set", "sample_steps=3", "--set", "images=2", "--set", "lr=1e-2"]
-    code, out, err = cli("unlearn", str(pipe_dir), "--method", "advunlearn", "--concept", "circle", "--anchor", "a shape", "--preserve", "square", "--steps", "3", *sets, "--out", str(tmp_path / "u"))
+    code, out, err = cli(
+        "unlearn",
+        str(pipe_dir),
+        "--method",
+        "advunlearn",
+        "--concept",
+        "circle",
+        "--anchor",
+        "a shape",
+        "--preserve",
+        "square",
+        "--steps",
+        "3",
+        *sets,
+        "--out",
+        str(tmp_path / "u"),
+    )
     assert code == 0, err
     assert "rewrote text_encoder/, copied scheduler/, tokenizer/, unet/, vae/ unchanged" in out
     for part in ("unet", "vae", "tokenizer", "scheduler"):  # byte-identical
         cmp = filecmp.dircmp(pipe_dir / part, tmp_path / "u" / part)
-        assert not (cmp.left_only or cmp.right_only) and all(filecmp.cmp(pipe_dir / part / f, tmp_path / "u" / part / f, shallow=False) for f in cmp.common_files)
+        assert not (cmp.left_only or cmp.right_only) and all(
+            filecmp.cmp(pipe_dir / part / f, tmp_path / "u" / part / f, shallow=False) for f in cmp.common_files
+        )
     before, after = (load_file(p / "text_encoder" / "model.safetensors") for p in (pipe_dir, tmp_path / "u"))
     assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
     record = json.loads((tmp_path / "u" / "genunlearn.json").read_text())
     assert record["rewritten"] == ["text_encoder"] and record["info"]["unlearn"]["preserve"] == ["square"]
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path / "u")  # the user's own code loads it
-    assert all(torch.equal(a, b) for a, b in zip(UNet2DConditionModel.from_pretrained(pipe_dir / "unet").parameters(), pipe.unet.parameters()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(UNet2DConditionModel.from_pretrained(pipe_dir / "unet").parameters(), pipe.unet.parameters())
+    )
     assert pipe("circle", height=16, width=16, num_inference_steps=2, output_type="np").images.shape == (1, 16, 16, 3)
     _, again = open_model(tmp_path / "u")  # genunlearn conditions on the new encoder's states
     states = pipe.encode_prompt(["circle"], "cpu", 1, False)[0]
@@ -108,12 +163,27 @@ def test_advunlearn_trains_the_text_encoder_alone(pipe_dir, tmp_path, cli):  # n
     [
         ([], "advunlearn keeps other prompts' outputs: pass --preserve"),
         (["--preserve", "square", "--set", "attack_tokens=22"], "with 22 soft tokens in front"),
-        (["--preserve", "square", "--set", "attack_steps=0"], "attack_steps must satisfy 1 <= attack_steps <= 1000, got 0"),
+        (
+            ["--preserve", "square", "--set", "attack_steps=0"],
+            "attack_steps must satisfy 1 <= attack_steps <= 1000, got 0",
+        ),
         (["--preserve", "square", "--set", "lr=2"], "lr must satisfy 0 < lr < 1, got 2"),
     ],
 )
 def test_bad_advunlearn_input_is_one_line_before_any_work(pipe_dir, tmp_path, cli, args, match):  # noqa: F811
-    code, _, err = cli("unlearn", str(pipe_dir), "--method", "advunlearn", "--concept", "circle", "--anchor", "a shape", *args, "--out", str(tmp_path / "u"))
+    code, _, err = cli(
+        "unlearn",
+        str(pipe_dir),
+        "--method",
+        "advunlearn",
+        "--concept",
+        "circle",
+        "--anchor",
+        "a shape",
+        *args,
+        "--out",
+        str(tmp_path / "u"),
+    )
     assert code == 2 and err.startswith("error: ") and match in err and err.count("\n") == 1, err
     assert not (tmp_path / "u").exists()
 

@@ -36,11 +36,52 @@ def pipe_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("free")
     tokenizer = char_tokenizer(root / "vocab")
     torch.manual_seed(0)
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=MAX_TOKENS))
-    vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2, block_out_channels=[8, 16], layers_per_block=1, latent_channels=4, norm_num_groups=4, sample_size=16)
-    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=[16, 32], layers_per_block=1, down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"], up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"], cross_attention_dim=16, attention_head_dim=4, norm_num_groups=8)
-    scheduler = PNDMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, skip_prk_steps=True, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=MAX_TOKENS,
+        )
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        block_out_channels=[8, 16],
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=[16, 32],
+        layers_per_block=1,
+        down_block_types=["CrossAttnDownBlock2D", "DownBlock2D"],
+        up_block_types=["UpBlock2D", "CrossAttnUpBlock2D"],
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    scheduler = PNDMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, skip_prk_steps=True, steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(root / "pipe")
     return root / "pipe"
 
@@ -74,37 +115,77 @@ def test_any_prompt_is_the_pipelines_own_text_encoding(pipe_dir):
     z, t = torch.randn(3, 4, 8, 8), torch.tensor([10, 500, 900])
     direct = pipe.unet(z, t.float(), encoder_hidden_states=states).sample
     assert torch.allclose(model.process.predict(model.net, z, t, cond[:3]), direct, atol=1e-5)
-    copy = __import__("copy").deepcopy(model.net)  # a method's copy shares the table: prompts added later are known to both
-    assert copy.table is model.net.table and model.prompt_cond(["a square"]).tolist() == copy.prompt_cond(["a square"]).tolist()
+    copy = __import__("copy").deepcopy(
+        model.net
+    )  # a method's copy shares the table: prompts added later are known to both
+    assert (
+        copy.table is model.net.table
+        and model.prompt_cond(["a square"]).tolist() == copy.prompt_cond(["a square"]).tolist()
+    )
 
 
 def test_prompt_file_and_templates_expand_into_pairs(tmp_path):
     csv = tmp_path / "prompts.csv"
-    csv.write_text("prompt,concept,split\nA Circle on a table,circle,train\ntwo circles,circle,test\na square,square,train\n")
-    request = ForgetRequest("concept", concept="circle", anchor="shape", preserve="square", prompts=str(csv), templates="a photo of {}; a painting of {}")
+    csv.write_text(
+        "prompt,concept,split\nA Circle on a table,circle,train\ntwo circles,circle,test\na square,square,train\n"
+    )
+    request = ForgetRequest(
+        "concept",
+        concept="circle",
+        anchor="shape",
+        preserve="square",
+        prompts=str(csv),
+        templates="a photo of {}; a painting of {}",
+    )
     p = erase_prompts(request)
     assert p.target == ("circle", "a photo of circle", "a painting of circle", "A Circle on a table")
     assert p.anchor == ("shape", "a photo of shape", "a painting of shape", "A shape on a table")
     assert p.preserve == ("square", "a photo of square", "a painting of square", "a square")
     assert erase_prompts(request, "test").target[-1] == "two circles"
     again = parse_forget(request.spec())
-    assert again.concepts == ("circle",) and again.template_list == request.template_list and again.prompts == str(csv.resolve())
+    assert (
+        again.concepts == ("circle",)
+        and again.template_list == request.template_list
+        and again.prompts == str(csv.resolve())
+    )
     several = parse_forget("concept=circle|striped;anchor=a shape;preserve=square|triangle")
     assert several.concepts == ("circle", "striped") and several.preserved == ("square", "triangle")
     with pytest.raises(GenUnlearnError, match="is in no train prompt"):
         erase_prompts(ForgetRequest("concept", concept="triangle", anchor="shape", prompts=str(csv)))
 
 
-@pytest.mark.parametrize(("method", "sets"), [("esd", ["guide=anchor", "batch_size=4", "sample_steps=4"]), ("concept_ablation", ["params=conditioning", "batch_size=8", "anchor_images=4", "anchor_sampler_steps=3"])])
+@pytest.mark.parametrize(
+    ("method", "sets"),
+    [
+        ("esd", ["guide=anchor", "batch_size=4", "sample_steps=4"]),
+        ("concept_ablation", ["params=conditioning", "batch_size=8", "anchor_images=4", "anchor_sampler_steps=3"]),
+    ],
+)
 def test_cli_unlearns_a_pipeline_with_no_task(pipe_dir, tmp_path, capsys, method, sets):
     concept, anchor = "a round shape", "a shape"
-    argv = ["unlearn", str(pipe_dir), "--method", method, "--concept", concept, "--anchor", anchor, "--steps", "8", *(a for s in sets for a in ("--set", s)), "--out", str(tmp_path / "u")]
+    argv = [
+        "unlearn",
+        str(pipe_dir),
+        "--method",
+        method,
+        "--concept",
+        concept,
+        "--anchor",
+        anchor,
+        "--steps",
+        "8",
+        *(a for s in sets for a in ("--set", s)),
+        "--out",
+        str(tmp_path / "u"),
+    ]
     code, out, err = run(argv, capsys)
     assert code == 0, err
     assert "rewrote unet/, copied scheduler/, text_encoder/, tokenizer/, vae/ unchanged" in out
     for part in ("vae", "text_encoder", "tokenizer", "scheduler"):  # byte-identical
         cmp = filecmp.dircmp(pipe_dir / part, tmp_path / "u" / part)
-        assert not (cmp.left_only or cmp.right_only) and all(filecmp.cmp(pipe_dir / part / f, tmp_path / "u" / part / f, shallow=False) for f in cmp.common_files)
+        assert not (cmp.left_only or cmp.right_only) and all(
+            filecmp.cmp(pipe_dir / part / f, tmp_path / "u" / part / f, shallow=False) for f in cmp.common_files
+        )
     record = json.loads((tmp_path / "u" / "genunlearn.json").read_text())
     assert record["rewritten"] == ["unet"] and record["info"]["method"] == method and "task" not in record["info"]
     before = StableDiffusionPipeline.from_pretrained(pipe_dir)
@@ -122,7 +203,28 @@ def test_cli_unlearns_a_pipeline_with_no_task(pipe_dir, tmp_path, capsys, method
 
 
 def test_several_concepts_and_preserved_prompts_in_one_run(pipe_dir, tmp_path, capsys):
-    argv = ["unlearn", str(pipe_dir), "--method", "esd", "--concept", "circle; striped", "--anchor", "shape", "--preserve", "square", "--templates", "a photo of {}", "--steps", "2", "--set", "batch_size=4", "--set", "sample_steps=3", "--out", str(tmp_path / "u")]
+    argv = [
+        "unlearn",
+        str(pipe_dir),
+        "--method",
+        "esd",
+        "--concept",
+        "circle; striped",
+        "--anchor",
+        "shape",
+        "--preserve",
+        "square",
+        "--templates",
+        "a photo of {}",
+        "--steps",
+        "2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "sample_steps=3",
+        "--out",
+        str(tmp_path / "u"),
+    ]
     code, _, err = run(argv, capsys)
     assert code == 0, err
     conditions = json.loads((tmp_path / "u" / "genunlearn.json").read_text())["info"]["unlearn"]["conditions"]
@@ -139,9 +241,18 @@ def test_several_concepts_and_preserved_prompts_in_one_run(pipe_dir, tmp_path, c
     [
         (["--method", "esd", "--concept", "", "--anchor", "a shape"], "--concept is empty"),
         (["--method", "esd", "--concept", "circle; ", "--anchor", "a shape"], "empty item in 'circle; '"),
-        (["--method", "esd", "--concept", "circle", "--anchor", "shape", "--templates", "a photo of"], "must hold one {}"),
-        (["--method", "esd", "--concept", "a triangle", "--anchor", "a shape", "--prompts", "PROMPTS"], "'a triangle' is in no train prompt"),
-        (["--method", "concept_ablation", "--concept", "a very long prompt about circles", "--anchor", "a shape"], "tokens; this pipeline's tokenizer takes at most 24"),
+        (
+            ["--method", "esd", "--concept", "circle", "--anchor", "shape", "--templates", "a photo of"],
+            "must hold one {}",
+        ),
+        (
+            ["--method", "esd", "--concept", "a triangle", "--anchor", "a shape", "--prompts", "PROMPTS"],
+            "'a triangle' is in no train prompt",
+        ),
+        (
+            ["--method", "concept_ablation", "--concept", "a very long prompt about circles", "--anchor", "a shape"],
+            "tokens; this pipeline's tokenizer takes at most 24",
+        ),
         (["--method", "salun", "--concept", "circle", "--anchor", "shape"], "does not accept 'concept'"),
         (["--method", "finetune", "--concept", "circle", "--anchor", "shape"], "has no task: pass --task"),
         (["--method", "esd", "--preserve", "square"], "--preserve belong to a concept request"),
@@ -167,23 +278,69 @@ def judges(tmp_path_factory):
     root = tmp_path_factory.mktemp("judges")
     tokenizer = char_tokenizer(root / "vocab")
     torch.manual_seed(0)
-    text = {"vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": MAX_TOKENS}
-    vision = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 16, "patch_size": 8}
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "max_position_embeddings": MAX_TOKENS,
+    }
+    vision = {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "image_size": 16,
+        "patch_size": 8,
+    }
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(root / "clip")
-    CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}), tokenizer=tokenizer).save_pretrained(root / "clip")
-    data = {"name": "my-shapes", "kind": "images", "sample_shape": [3, 16, 16], "attributes": [{"name": "shape", "values": ["circle", "square", "triangle"]}]}
-    ClassifierModel(ConvClassifier(in_channels=3, channels=(4, 8), heads=(3,), feature_dim=8), data, {"task": "my-shapes"}).save_pretrained(root / "classifier")
+    CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}),
+        tokenizer=tokenizer,
+    ).save_pretrained(root / "clip")
+    data = {
+        "name": "my-shapes",
+        "kind": "images",
+        "sample_shape": [3, 16, 16],
+        "attributes": [{"name": "shape", "values": ["circle", "square", "triangle"]}],
+    }
+    ClassifierModel(
+        ConvClassifier(in_channels=3, channels=(4, 8), heads=(3,), feature_dim=8), data, {"task": "my-shapes"}
+    ).save_pretrained(root / "classifier")
     return root
 
 
 @pytest.mark.parametrize("judge", ["clip", "classifier"])
 def test_evaluate_a_pipeline_on_prompts_with_the_users_judge(pipe_dir, judges, tmp_path, capsys, judge):
-    argv = ["evaluate", str(pipe_dir), "--concept", "circle; square", "--anchor", "a shape", "--preserve", "triangle", "--judge", str(judges / judge), "--n-per-prompt", "2", "--out", str(tmp_path / "m.json")]
+    argv = [
+        "evaluate",
+        str(pipe_dir),
+        "--concept",
+        "circle; square",
+        "--anchor",
+        "a shape",
+        "--preserve",
+        "triangle",
+        "--judge",
+        str(judges / judge),
+        "--n-per-prompt",
+        "2",
+        "--out",
+        str(tmp_path / "m.json"),
+    ]
     code, out, err = run(argv, capsys)
     assert code == 0, err
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert set(metrics["concept_still_shown_by_concept"]) == {"circle", "square"} and 0 <= metrics["concept_still_shown"] <= 1 and 0 <= metrics["preserved_rate"] <= 1
-    assert metrics["base_concept_still_shown"] == metrics["concept_still_shown"] and metrics["concept_still_shown_change_points"] == 0  # a base pipeline is its own reference
+    assert (
+        set(metrics["concept_still_shown_by_concept"]) == {"circle", "square"}
+        and 0 <= metrics["concept_still_shown"] <= 1
+        and 0 <= metrics["preserved_rate"] <= 1
+    )
+    assert (
+        metrics["base_concept_still_shown"] == metrics["concept_still_shown"]
+        and metrics["concept_still_shown_change_points"] == 0
+    )  # a base pipeline is its own reference
     assert (metrics["anchor_rate"] is None) == (judge == "classifier")  # "a shape" is no class of the classifier
     assert "concept_still_shown" in out and metrics["judge"].endswith(str(judges / judge))
 
@@ -191,7 +348,10 @@ def test_evaluate_a_pipeline_on_prompts_with_the_users_judge(pipe_dir, judges, t
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (["--concept", "a cat", "--anchor", "a shape", "--judge", "classifier"], "'a cat' is not a class of this classifier judge (classes: circle, square, triangle)"),
+        (
+            ["--concept", "a cat", "--anchor", "a shape", "--judge", "classifier"],
+            "'a cat' is not a class of this classifier judge (classes: circle, square, triangle)",
+        ),
         (["--concept", "a circle", "--anchor", "a shape", "--judge", "PIPE/vae"], "not a judge (found AutoencoderKL)"),
         (["--concept", "a circle", "--anchor", "a shape"], "no built-in judge: pass --judge"),
     ],
@@ -206,7 +366,24 @@ def test_bad_judges_are_one_line_before_any_work(pipe_dir, judges, tmp_path, cap
 def test_sample_a_free_text_prompt(pipe_dir, tmp_path, capsys):
     import numpy as np
 
-    code, out, err = run(["sample", str(pipe_dir), "--prompt", "a photo of a cat", "--n", "2", "--steps", "2", "--out", str(tmp_path / "s.npz")], capsys)
+    code, out, err = run(
+        [
+            "sample",
+            str(pipe_dir),
+            "--prompt",
+            "a photo of a cat",
+            "--n",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "s.npz"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     arrays = np.load(tmp_path / "s.npz")
-    assert arrays["images"].shape == (2, 16, 16, 3) and arrays["labels"].tolist() == [-1, -1]  # a free prompt has no class
+    assert arrays["images"].shape == (2, 16, 16, 3) and arrays["labels"].tolist() == [
+        -1,
+        -1,
+    ]  # a free prompt has no class

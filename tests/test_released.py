@@ -39,7 +39,9 @@ def test_released_keys_are_todays_jobs(kind):
     family = get_family("generative")
     for forget in (None, parse_forget("classes=3")):
         key = family.job("digits", kind, forget=forget).key()
-        assert released.lookup("models", key) is not None, f"digits {kind} forget={forget}: no released model for key {key}"
+        assert released.lookup("models", key) is not None, (
+            f"digits {kind} forget={forget}: no released model for key {key}"
+        )
 
 
 def test_cache_serves_a_released_model_without_training(tmp_path, monkeypatch, capsys):
@@ -72,4 +74,8 @@ def test_damaged_release_is_never_used(tmp_path, monkeypatch, capsys, fresh_mani
 def test_manifest_records_what_and_training_time():
     entries = json.loads((released.RELEASED_DIR / "manifest.json").read_text())["entries"]
     whats = sorted(e["what"] for e in entries.values())
-    assert "digits flow base model" in whats and "digits flow retrain without classes=3 model" in whats and "digits judge" in whats
+    assert (
+        "digits flow base model" in whats
+        and "digits flow retrain without classes=3 model" in whats
+        and "digits judge" in whats
+    )

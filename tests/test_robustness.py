@@ -30,7 +30,13 @@ def snapshot(root):
     for dirpath, dirs, files in os.walk(root):
         for name in files + dirs:
             p = os.path.join(dirpath, name)
-            out[p] = open(p, "rb").read() if os.path.isfile(p) and not os.path.islink(p) else os.readlink(p) if os.path.islink(p) else "<dir>"
+            out[p] = (
+                open(p, "rb").read()
+                if os.path.isfile(p) and not os.path.islink(p)
+                else os.readlink(p)
+                if os.path.islink(p)
+                else "<dir>"
+            )
     return out
 
 
@@ -60,7 +66,9 @@ def test_model_works_from_another_directory(tmp_path, cli, monkeypatch):
     npz(tmp_path / "a" / "data.npz", classes=3)
     assert cli("train", "--task", "data.npz", "--out", "m", *STEPS)[0] == 0
     monkeypatch.chdir(tmp_path / "b")
-    code, _, err = cli("unlearn", str(tmp_path / "a" / "m"), "--method", "finetune", "--forget", "classes=1", "--out", "u", *STEPS)
+    code, _, err = cli(
+        "unlearn", str(tmp_path / "a" / "m"), "--method", "finetune", "--forget", "classes=1", "--out", "u", *STEPS
+    )
     assert code == 0, err  # old code: "unknown task 'data.npz'" from any other directory
 
 
@@ -107,7 +115,11 @@ def test_save_keeps_the_users_files_and_says_which(tmp_path, capsys):
     (m / "sub" / "x").write_text("deep")
     _save(m, "v2")
     assert (m / "config.json").read_text() == "v2" and (m / "network.safetensors").read_text() == "v2"
-    assert (m / "notes.txt").read_text() == "mine" and (m / "sub" / "x").read_text() == "deep" and (m / "metrics.json").exists()
+    assert (
+        (m / "notes.txt").read_text() == "mine"
+        and (m / "sub" / "x").read_text() == "deep"
+        and (m / "metrics.json").exists()
+    )
     err = capsys.readouterr().err
     assert "kept yours" in err and "notes.txt" in err and "sub/" in err
     assert set(json.loads((m / MANIFEST).read_text())["files"]) == {"config.json", "network.safetensors"}
@@ -124,7 +136,9 @@ def test_kill_at_each_step_of_a_save_leaves_a_complete_model(tmp_path, step):
             (tmp / "config.json").write_text("new")
             (tmp / "network.safetensors").write_text("new")
     """)
-    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GENUNLEARN_KILL_AT": f"save:{step}"}, capture_output=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "GENUNLEARN_KILL_AT": f"save:{step}"}, capture_output=True
+    )
     assert r.returncode == -9
     v = (m / "config.json").read_text()
     assert v in ("old", "new") and (m / "network.safetensors").read_text() == v  # never a mix, never nothing
@@ -139,7 +153,7 @@ def test_two_writers_to_one_folder(tmp_path):
         import sys
         from genunlearn.checkpoint import atomic_dir
         for i in range(20):
-            with atomic_dir({str(tmp_path / 'm')!r}) as tmp:
+            with atomic_dir({str(tmp_path / "m")!r}) as tmp:
                 (tmp / "config.json").write_text(sys.argv[1] + str(i))
                 (tmp / "network.safetensors").write_text(sys.argv[1] + str(i))
     """)
@@ -220,7 +234,9 @@ def test_interrupted_training_resumes_bit_identically_by_default(tmp_path, monke
     assert (tmp_path / "w" / "checkpoint" / "state.json").is_file()
     net, loss, cfg = _tiny_objective()
     train(net, loss, cfg, out_dir=tmp_path / "w", resume=True, progress=False)
-    assert "resuming train from its checkpoint at step 14/30"  # the kill came before step 15 was saved in capsys.readouterr().err
+    assert (
+        "resuming train from its checkpoint at step 14/30"
+    )  # the kill came before step 15 was saved in capsys.readouterr().err
     assert all(torch.equal(reference[k], v) for k, v in net.state_dict().items())
 
 
@@ -298,9 +314,18 @@ BAD = [
     (["sample", "{m}", "--out", "{t}/s.npz", "--n", "abc"], "'abc' is not a valid integer"),
     (["sample", "{m}", "--out", "{t}/dir.npz"], "is a folder"),
     (["sample", "{m}", "--out", "{t}/file/s.npz"], "is a file, not a folder"),
-    (["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/u", "--steps", "0"], "--steps must be between 1"),
-    (["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/u", "--set", "lr=nan"], "not a finite number"),
-    (["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/file"], "exists and is not a folder"),
+    (
+        ["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/u", "--steps", "0"],
+        "--steps must be between 1",
+    ),
+    (
+        ["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/u", "--set", "lr=nan"],
+        "not a finite number",
+    ),
+    (
+        ["unlearn", "{m}", "--method", "finetune", "--forget", "classes=0", "--out", "{t}/file"],
+        "exists and is not a folder",
+    ),
     (["evaluate", "{m}", "--n-per-prompt", "0"], "--n-per-prompt must be between 1"),
     (["train", "--task", "moons", "--out", "{t}/x", "--seed", "-1"], "--seed must be between 0"),
     (["train", "--task", "{t}/empty.npz", "--out", "{t}/x"], "cannot read as .npz"),
@@ -336,12 +361,15 @@ def test_bad_input_one_line_before_work_nothing_changed(moons, tmp_path, cli, ar
     assert snapshot(tmp_path) == before and snapshot(moons) == model_before
 
 
-@pytest.mark.parametrize("method, values, message", [
-    ("continualflow", {"tau_c": 1.0}, "continualflow: tau_c must satisfy 0 <= tau_c < 1, got 1.0"),
-    ("continualflow", {"lam": 0}, "continualflow: lam must satisfy 0 < lam, got 0.0"),
-    ("salun", {"batch_size": 0}, "salun: batch_size must satisfy 1 <= batch_size, got 0"),
-    ("sfd", {"lr_gen": -1}, "sfd: lr_gen must satisfy 0 < lr_gen, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "method, values, message",
+    [
+        ("continualflow", {"tau_c": 1.0}, "continualflow: tau_c must satisfy 0 <= tau_c < 1, got 1.0"),
+        ("continualflow", {"lam": 0}, "continualflow: lam must satisfy 0 < lam, got 0.0"),
+        ("salun", {"batch_size": 0}, "salun: batch_size must satisfy 1 <= batch_size, got 0"),
+        ("sfd", {"lr_gen": -1}, "sfd: lr_gen must satisfy 0 < lr_gen, got -1.0"),
+    ],
+)
 def test_method_bounds_name_the_value_and_range(method, values, message):
     from genunlearn.methods import get_method
 
@@ -360,5 +388,8 @@ def test_weight_mismatch_names_what_differs(tmp_path):
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     cfg["network"]["hidden"] = 16
     (tmp_path / "m" / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(GenUnlearnError, match=r"network.safetensors does not fit the MLPNet in config.json: .*of another shape \(e.g. .*: file \(8"):
+    with pytest.raises(
+        GenUnlearnError,
+        match=r"network.safetensors does not fit the MLPNet in config.json: .*of another shape \(e.g. .*: file \(8",
+    ):
         GenerativeModel.from_pretrained(tmp_path / "m")

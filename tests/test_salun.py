@@ -102,15 +102,25 @@ def retain_loss(model, data):
 
 def test_salun_diffusion_forgets_and_masked_weights_never_move(tiny_diffusion, digits):
     request = ForgetRequest.of_classes(3)
-    method = get_method("salun", {"steps": 80, "lr": 2e-3, "batch_size": 32, "mask_batch_size": 64}, family="generative")
+    method = get_method(
+        "salun", {"steps": 80, "lr": 2e-3, "batch_size": 32, "mask_batch_size": 64}, family="generative"
+    )
     out = method.unlearn(tiny_diffusion, request, digits)
     assert out.info["unlearn"]["mask_density"] == pytest.approx(0.5, abs=1e-6)
     forget, _ = digits.split(request)
-    mask = diffusion_saliency(copy.deepcopy(tiny_diffusion.net), tiny_diffusion.process, forget, method.config, torch.Generator().manual_seed(0), guidance=method.config.mask_guidance)
+    mask = diffusion_saliency(
+        copy.deepcopy(tiny_diffusion.net),
+        tiny_diffusion.process,
+        forget,
+        method.config,
+        torch.Generator().manual_seed(0),
+        guidance=method.config.mask_guidance,
+    )
     before, after = dict(tiny_diffusion.net.named_parameters()), dict(out.net.named_parameters())
     for k, m in mask.items():  # Adam: frozen coordinates bit-identical, salient ones moved
         assert torch.equal(after[k][m == 0], before[k][m == 0])
     assert sum(int((after[k] != before[k]).sum()) for k in mask) > 0.3 * sum(m.numel() for m in mask.values())
+
     # the forget metric moves: label "3" loses its denoising advantage over "4" on images of 3
     def advantage(model):
         return class_losses(model, digits, 3, cond_cls=4) - class_losses(model, digits, 3)
@@ -123,7 +133,9 @@ def test_beta_zero_damages_retained_classes(tiny_diffusion, digits):
     request = ForgetRequest.of_classes(3)
     cfg = {"steps": 60, "lr": 1e-3, "batch_size": 32, "mask_ratio": 1.0}
     with_retain = get_method("random_label", cfg, family="generative").unlearn(tiny_diffusion, request, digits)
-    without = get_method("random_label", {**cfg, "beta": 0.0}, family="generative").unlearn(tiny_diffusion, request, digits)
+    without = get_method("random_label", {**cfg, "beta": 0.0}, family="generative").unlearn(
+        tiny_diffusion, request, digits
+    )
     assert retain_loss(without, digits) > 1.1 * retain_loss(with_retain, digits)
     assert "mask_density" not in with_retain.info["unlearn"]  # ratio 1: plain random labelling
 
@@ -165,11 +177,35 @@ def test_cli_unlearn_via_registry(tiny_diffusion, tmp_path, capsys):
 
     tiny_diffusion.save_pretrained(tmp_path / "base")
     with pytest.raises(SystemExit) as e:
-        main(["unlearn", str(tmp_path / "base"), "--method", "salun", "--forget", "classes=3", "--out", str(tmp_path / "u"), "--steps", "3"])
+        main(
+            [
+                "unlearn",
+                str(tmp_path / "base"),
+                "--method",
+                "salun",
+                "--forget",
+                "classes=3",
+                "--out",
+                str(tmp_path / "u"),
+                "--steps",
+                "3",
+            ]
+        )
         raise SystemExit(0)
     assert e.value.code == 0 and (tmp_path / "u" / "config.json").is_file()
     capsys.readouterr()  # the first run's stage lines
     with pytest.raises(SystemExit) as e:
-        main(["unlearn", str(tmp_path / "base"), "--method", "salun", "--forget", "concept=3;anchor=digit", "--out", str(tmp_path / "v")])
+        main(
+            [
+                "unlearn",
+                str(tmp_path / "base"),
+                "--method",
+                "salun",
+                "--forget",
+                "concept=3;anchor=digit",
+                "--out",
+                str(tmp_path / "v"),
+            ]
+        )
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and err.startswith("error:") and "\n" not in err and not (tmp_path / "v").exists()

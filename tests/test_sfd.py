@@ -36,7 +36,9 @@ class GaussianClasses(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, dim: int = 64, cond_vocab: tuple = (10,), s: float = 0.2):
         super().__init__()
-        self.mu = torch.nn.Parameter(torch.randn(cond_vocab[0] + 1, dim, generator=torch.Generator().manual_seed(3)).sign() * 0.5)
+        self.mu = torch.nn.Parameter(
+            torch.randn(cond_vocab[0] + 1, dim, generator=torch.Generator().manual_seed(3)).sign() * 0.5
+        )
         self.alphas_cumprod = Diffusion().alphas_cumprod
 
     def forward(self, x, t, cond):
@@ -146,7 +148,11 @@ def test_cross_condition_wiring_and_gradient_through_frozen_inputs(teacher):
             w.add_(0.05 * torch.randn_like(w))
     gen = copy.deepcopy(teacher.net)
     g = torch.Generator().manual_seed(0)
-    z, t, eps = torch.randn(6, 1, 8, 8, generator=g), torch.randint(38, 712, (6,), generator=g), torch.randn(6, 1, 8, 8, generator=g)
+    z, t, eps = (
+        torch.randn(6, 1, 8, 8, generator=g),
+        torch.randint(38, 712, (6,), generator=g),
+        torch.randn(6, 1, 8, 8, generator=g),
+    )
     c_f, c_o = teacher.cond_for_labels(torch.full((6,), 3)), teacher.cond_for_labels(torch.full((6,), 8))
     x_g = p.generate(gen, z, c_f)
     forget = sid_terms(p, phi, psi, x_g, t, eps, c_f, c_o, 1.2)
@@ -173,7 +179,9 @@ def test_data_free_and_seeded_runs_are_bit_identical(teacher):
     assert a.info["unlearn"]["data_free"] and a.info["unlearn"]["retained_classes"] == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert a.info["unlearn"]["override"] == "random"
     info = sfd().unlearn(teacher, FORGET, NoData()).info["unlearn"]
-    assert info["override"] == "fixed 8" and info["teacher_guidance"] == teacher.process.guidance  # digits default; teacher's sampler guidance
+    assert (
+        info["override"] == "fixed 8" and info["teacher_guidance"] == teacher.process.guidance
+    )  # digits default; teacher's sampler guidance
 
 
 def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
@@ -188,7 +196,9 @@ def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
 
     snaps = {}
     steps = (0, 5, 20, 60)
-    model = sfd(steps=60, batch_size=16, lr_gen=2e-2, lr_fake=2e-2, ema_decay=None, guidance=1.0).unlearn(exact, FORGET, NoData(), snapshot_steps=steps, on_snapshot=lambda k, m: snaps.update({k: m}))
+    model = sfd(steps=60, batch_size=16, lr_gen=2e-2, lr_fake=2e-2, ema_decay=None, guidance=1.0).unlearn(
+        exact, FORGET, NoData(), snapshot_steps=steps, on_snapshot=lambda k, m: snaps.update({k: m})
+    )
     assert snaps[60] is model
     rates = [share(snaps[k], 3, 3) for k in steps]
     assert rates[0] == 1.0 and rates[-1] == 0.0 and rates == sorted(rates, reverse=True), rates
@@ -199,7 +209,9 @@ def test_classifier_override_never_picks_a_forget_class(teacher, tmp_path):
     from genunlearn.methods.sfd import Overrides
     from genunlearn.classify.model import ClassifierModel
 
-    clf = build_network({"_class_name": "ConvClassifier", "in_channels": 1, "channels": (4,), "heads": (10,), "feature_dim": 8})
+    clf = build_network(
+        {"_class_name": "ConvClassifier", "in_channels": 1, "channels": (4,), "heads": (10,), "feature_dim": 8}
+    )
     with torch.no_grad():
         clf.head.weight.zero_()
         clf.head.bias.copy_(torch.tensor([0, 0, 0, 9, 0, 0, 5, 0, 0, 0.0]))  # favourite: the forget class 3, then 6
@@ -214,9 +226,13 @@ def test_plain_distillation_never_computes_the_forget_term(teacher):
     logs = []
     m = sfd(distill_only=True).unlearn(teacher, FORGET, NoData(), callbacks=(lambda k, rec: logs.append(rec),))
     assert m.info["unlearn"]["forget_classes"] == [] and m.info["unlearn"]["override"] is None
-    assert logs and all("gen_forget" not in rec and "fake/loss" in rec for rec in logs)  # the fake score is an objective of the loop
+    assert logs and all(
+        "gen_forget" not in rec and "fake/loss" in rec for rec in logs
+    )  # the fake score is an objective of the loop
     logs.clear()
-    sfd(lambda_fake_forget=0.0, lambda_gen_forget=0.0).unlearn(teacher, FORGET, NoData(), callbacks=(lambda k, rec: logs.append(rec),))
+    sfd(lambda_fake_forget=0.0, lambda_gen_forget=0.0).unlearn(
+        teacher, FORGET, NoData(), callbacks=(lambda k, rec: logs.append(rec),)
+    )
     assert all("gen_forget" not in rec for rec in logs)
 
 
@@ -237,8 +253,13 @@ def test_bad_requests_fail_clearly(teacher, request_, kw, message):
 
 
 def test_bad_configs_and_models_fail_clearly(teacher):
-    for kw, message in [({"override_mode": "nearest"}, "override_mode"), ({"override_mode": "classifier"}, "override_classifier"),
-                        ({"lambda_fake_forget": 0.0}, "lambda_fake_forget"), ({"t_min": 800}, "t_min < t_max"), ({"alpha": "x"}, "not a float")]:
+    for kw, message in [
+        ({"override_mode": "nearest"}, "override_mode"),
+        ({"override_mode": "classifier"}, "override_classifier"),
+        ({"lambda_fake_forget": 0.0}, "lambda_fake_forget"),
+        ({"t_min": 800}, "t_min < t_max"),
+        ({"alpha": "x"}, "not a float"),
+    ]:
         with pytest.raises(GenUnlearnError, match=message):
             get_method("sfd", kw)
     distilled = sfd().unlearn(teacher, FORGET, NoData())
@@ -255,10 +276,38 @@ def test_cli_unlearn_with_override_then_sample(teacher, tmp_path, capsys):
 
     teacher.save_pretrained(tmp_path / "teacher")
     out = tmp_path / "sfd"
-    main(["unlearn", str(tmp_path / "teacher"), "--method", "sfd", "--forget", "classes=3", "--override", "5", "--steps", "2", "--out", str(out)])
+    main(
+        [
+            "unlearn",
+            str(tmp_path / "teacher"),
+            "--method",
+            "sfd",
+            "--forget",
+            "classes=3",
+            "--override",
+            "5",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     assert GenerativeModel.from_pretrained(out).info["unlearn"]["override"] == "fixed 5"
     main(["sample", str(out), "--n", "6", "--labels", "3", "--out", str(tmp_path / "s.npz")])
     assert np.load(tmp_path / "s.npz")["images"].shape == (6, 8, 8, 1)
     with pytest.raises(SystemExit) as e:
-        main(["unlearn", str(tmp_path / "teacher"), "--method", "salun", "--forget", "classes=3", "--override", "5", "--out", str(tmp_path / "x")])
+        main(
+            [
+                "unlearn",
+                str(tmp_path / "teacher"),
+                "--method",
+                "salun",
+                "--forget",
+                "classes=3",
+                "--override",
+                "5",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
     assert e.value.code == 2 and "unknown config key 'override'" in capsys.readouterr().err

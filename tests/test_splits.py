@@ -12,7 +12,12 @@ def _rows(d):
 
 
 def test_digits_val_is_carved_out_of_train_stratified_and_apart_from_test():
-    train, val, test, fit = load_dataset("digits", "train"), load_dataset("digits", "val"), load_dataset("digits", "test"), fit_split("digits")
+    train, val, test, fit = (
+        load_dataset("digits", "train"),
+        load_dataset("digits", "val"),
+        load_dataset("digits", "test"),
+        fit_split("digits"),
+    )
     assert len(fit) + len(val) == len(train)
     assert _rows(val) <= _rows(train) and not (_rows(val) & _rows(fit)) and not (_rows(val) & _rows(test))
     share = torch.bincount(val.labels, minlength=10) / torch.bincount(train.labels, minlength=10)

@@ -70,7 +70,14 @@ def test_exact_resume(tmp_path):
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 4
 
 
-@pytest.mark.parametrize("opt", [dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4), dict(optimizer="adamw", weight_decay=0.1), dict(optimizer="adam", weight_decay=0.01)])
+@pytest.mark.parametrize(
+    "opt",
+    [
+        dict(optimizer="sgd", momentum=0.9, weight_decay=5e-4),
+        dict(optimizer="adamw", weight_decay=0.1),
+        dict(optimizer="adam", weight_decay=0.01),
+    ],
+)
 def test_masked_weights_never_move(opt):
     net, loss = regression_problem()
     before = {k: v.clone() for k, v in net.named_parameters()}
@@ -116,7 +123,9 @@ def critic_problem(calls=None):
         return -critic(model(torch.randn(16, 4, generator=g))).mean()
 
     objectives = [
-        Objective("critic", critic, critic_loss, Optim(lr=1e-2, optimizer="adam", betas=(0.0, 0.9)), every=3, warmup_updates=2),
+        Objective(
+            "critic", critic, critic_loss, Optim(lr=1e-2, optimizer="adam", betas=(0.0, 0.9)), every=3, warmup_updates=2
+        ),
         Objective("gen", gen, gen_loss, Optim(lr=1e-2, lr_schedule="cosine"), ema_decay=0.9),
     ]
     return objectives, calls
@@ -131,8 +140,12 @@ def test_update_schedule_and_freezing():
 
     objectives, calls = critic_problem()
     logs = []
-    res = train_objectives(objectives, steps=4, log_every=2, progress=False, callbacks=(lambda step, rec: logs.append(rec),))
-    assert calls == ["critic"] * 2 + (["critic"] * 3 + ["gen"]) * 4  # warm-up, then k = 3 critic updates per generator update
+    res = train_objectives(
+        objectives, steps=4, log_every=2, progress=False, callbacks=(lambda step, rec: logs.append(rec),)
+    )
+    assert (
+        calls == ["critic"] * 2 + (["critic"] * 3 + ["gen"]) * 4
+    )  # warm-up, then k = 3 critic updates per generator update
     assert len(res.losses) == 2 and [r["loss"] for r in logs] == res.losses
     assert {"critic/loss", "critic/lr", "critic/gap", "loss", "lr"} <= set(logs[0])
     assert all(p.requires_grad for o in objectives for p in o.net.parameters())  # restored afterwards
@@ -153,11 +166,22 @@ def test_two_objectives_resume_bit_identically(tmp_path):
 
     run, calls = critic_problem()
     with pytest.raises(Interrupt):
-        train_objectives(run, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, progress=False, callbacks=(stop,))
+        train_objectives(
+            run, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, progress=False, callbacks=(stop,)
+        )
     names = {p.name for p in (tmp_path / "checkpoint").iterdir()}
-    assert {"critic.safetensors", "critic.optimizer.pt", "gen.safetensors", "gen.ema.safetensors", "gen.optimizer.pt", "rng.safetensors"} <= names
+    assert {
+        "critic.safetensors",
+        "critic.optimizer.pt",
+        "gen.safetensors",
+        "gen.ema.safetensors",
+        "gen.optimizer.pt",
+        "rng.safetensors",
+    } <= names
     again, calls = critic_problem()  # a fresh process: weights from scratch, state from disk
-    res = train_objectives(again, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, resume=True, progress=False)
+    res = train_objectives(
+        again, steps=12, log_every=3, checkpoint_every=6, out_dir=tmp_path, resume=True, progress=False
+    )
     assert calls == (["critic"] * 3 + ["gen"]) * 6  # steps 6..11, no warm-up again on resume
     assert all(torch.equal(a, b) for a, b in zip(weights(ref), weights(again)))
     assert len(res.losses) == 4 and len((tmp_path / "log.jsonl").read_text().splitlines()) == 4
@@ -173,7 +197,6 @@ def test_objective_checks():
         train_objectives([Objective("a", net, loss), Objective("a", net, loss)], steps=1, progress=False)
 
 
-
 def test_train_generative_on_replacement_data_keeps_the_task():
     """A benchmark that grows a task's data trains on it; the model still names the task (its judge
     and held-out splits), and a retrain splits the replacement data, not the task's."""
@@ -186,7 +209,9 @@ def test_train_generative_on_replacement_data_keeps_the_task():
     assert model.info["task"] == "ring8" and model.info["steps"] == 2
     only_zero = ring.subset((ring.labels == 0).nonzero().flatten()[:64])
     with pytest.raises(GenUnlearnError, match="retain split is empty"):
-        train_generative(TrainJob("ring8", "flow", forget=ForgetRequest.of_classes(0), steps=2), data=only_zero, progress=False)
+        train_generative(
+            TrainJob("ring8", "flow", forget=ForgetRequest.of_classes(0), steps=2), data=only_zero, progress=False
+        )
 
 
 def test_every_step_callbacks_run_after_each_step_log_callbacks_at_log_steps():
@@ -195,5 +220,11 @@ def test_every_step_callbacks_run_after_each_step_log_callbacks_at_log_steps():
     seen = []
     net = torch.nn.Linear(2, 1)
     callbacks = (every_step(lambda s, rec: seen.append((s, rec is not None))), lambda s, rec: seen.append(("log", s)))
-    train(net, lambda m, g: m(torch.ones(1, 2)).pow(2).sum(), TrainConfig(steps=5, log_every=2), progress=False, callbacks=callbacks)
+    train(
+        net,
+        lambda m, g: m(torch.ones(1, 2)).pow(2).sum(),
+        TrainConfig(steps=5, log_every=2),
+        progress=False,
+        callbacks=callbacks,
+    )
     assert seen == [(1, False), (2, True), ("log", 2), (3, False), (4, True), ("log", 4), (5, True), ("log", 5)]

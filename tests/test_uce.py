@@ -55,7 +55,9 @@ def test_prompts_are_encoded_as_the_pipeline_encodes_them(sd_pipe, model):  # no
 def test_the_edit_is_the_least_squares_optimum_and_moves_only_cross_attention_kv(model, tokens):
     lam, a_e, a_p = 0.5, 2.0, 0.7
     out = run(model, lam=lam, erase_scale=a_e, preserve_scale=a_p, preserve="square; a red triangle", tokens=tokens)
-    moved = {n for (n, a), b in zip(model.net.unet.named_parameters(), out.net.unet.parameters()) if not torch.equal(a, b)}
+    moved = {
+        n for (n, a), b in zip(model.net.unet.named_parameters(), out.net.unet.parameters()) if not torch.equal(a, b)
+    }
     assert moved == set(kv(model)) and len(moved) == 8  # two attn2 blocks × to_k, to_v (and nothing else)
     E, G, P = rows(model, ["circle", "cross"], ["shape", "shape"], ["square", "a red triangle"], tokens)
     assert len(E) == (2 if tokens == "last" else 8) and out.info["unlearn"]["erase_vectors"] == len(E)
@@ -81,9 +83,13 @@ def test_nullspace_mode_keeps_the_preserved_keys_and_values(model):
     _, _, P = rows(model, ["circle"], ["shape"], preserve, "all")
     drift = {}
     for label, out in (("plain", plain), ("kept", kept), ("weighted", weighted)):
-        drift[label] = max(float((kv(out)[n] @ P.T - W0 @ P.T).norm() / (W0 @ P.T).norm()) for n, W0 in kv(model).items())
+        drift[label] = max(
+            float((kv(out)[n] @ P.T - W0 @ P.T).norm() / (W0 @ P.T).norm()) for n, W0 in kv(model).items()
+        )
     assert drift["kept"] < 1e-5 < drift["weighted"] < drift["plain"]
-    assert kept.info["unlearn"]["preserve_drift"] < 1e-5 and kept.info["unlearn"]["erase_residual"] < 0.9  # still an edit
+    assert (
+        kept.info["unlearn"]["preserve_drift"] < 1e-5 and kept.info["unlearn"]["erase_residual"] < 0.9
+    )  # still an edit
 
 
 def test_rece_erases_the_embeddings_that_still_regenerate_the_concept(model):
@@ -93,7 +99,9 @@ def test_rece_erases_the_embeddings_that_still_regenerate_the_concept(model):
 
     def regeneration(out):
         """RECE's inner optimum under an edited model: its objective value, and its gradient (≈ 0)."""
-        M = torch.linalg.lstsq(torch.cat(list(kv(model).values())), torch.cat(list(kv(out).values()))).solution  # W = W₀ M
+        M = torch.linalg.lstsq(
+            torch.cat(list(kv(model).values())), torch.cat(list(kv(out).values()))
+        ).solution  # W = W₀ M
         C = E @ closed_form.regeneration_map(M, G, reg).T
         grad = (C @ M.T - E) @ G @ M + reg * C
         value = torch.einsum("nd,de,ne->", C @ M.T - E, G, C @ M.T - E) + reg * C.pow(2).sum()
@@ -112,7 +120,9 @@ def test_only_the_unet_is_rewritten_and_the_delta_reproduces_it(sd_pipe, model, 
         cmp = filecmp.dircmp(sd_pipe / part, tmp_path / "u" / part)
         assert not (cmp.left_only or cmp.right_only or cmp.diff_files)
     assert json.loads((tmp_path / "u" / "genunlearn.json").read_text())["rewritten"] == ["unet"]
-    code, printed, err = cli("export", str(tmp_path / "u"), "--delta", str(sd_pipe), "--out", str(tmp_path / "d.safetensors"))
+    code, printed, err = cli(
+        "export", str(tmp_path / "u"), "--delta", str(sd_pipe), "--out", str(tmp_path / "d.safetensors")
+    )
     assert code == 0 and "wrote 8 changed UNet tensors" in printed, err
     delta = load_file(tmp_path / "d.safetensors")
     assert set(delta) == set(kv(model))
@@ -120,15 +130,36 @@ def test_only_the_unet_is_rewritten_and_the_delta_reproduces_it(sd_pipe, model, 
     assert not unet.load_state_dict(delta, strict=False).unexpected_keys
     edited = UNet2DConditionModel.from_pretrained(tmp_path / "u" / "unet").state_dict()
     assert all(torch.equal(v, edited[k]) for k, v in unet.state_dict().items())
-    images = DiffusionPipeline.from_pretrained(tmp_path / "u")("a red circle", height=16, width=16, num_inference_steps=2, output_type="np").images
+    images = DiffusionPipeline.from_pretrained(tmp_path / "u")(
+        "a red circle", height=16, width=16, num_inference_steps=2, output_type="np"
+    ).images
     assert images.shape == (1, 16, 16, 3)
 
 
 def test_unlearn_command_erases_several_free_text_concepts_without_data(sd_pipe, tmp_path, cli):  # noqa: F811
-    code, printed, err = cli("unlearn", str(sd_pipe), "--task", "shapes", "--method", "uce", "--concept", "circle; a cross", "--anchor", "shape", "--preserve", "square;triangle", "--out", str(tmp_path / "u"))
+    code, printed, err = cli(
+        "unlearn",
+        str(sd_pipe),
+        "--task",
+        "shapes",
+        "--method",
+        "uce",
+        "--concept",
+        "circle; a cross",
+        "--anchor",
+        "shape",
+        "--preserve",
+        "square;triangle",
+        "--out",
+        str(tmp_path / "u"),
+    )
     assert code == 0 and "rewrote unet/" in printed, err
     info = json.loads((tmp_path / "u" / "genunlearn.json").read_text())["info"]
-    assert info["method"] == "uce" and info["unlearn"]["concepts"] == ["circle", "a cross"] and info["unlearn"]["preserve"] == ["square", "triangle"]
+    assert (
+        info["method"] == "uce"
+        and info["unlearn"]["concepts"] == ["circle", "a cross"]
+        and info["unlearn"]["preserve"] == ["square", "triangle"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,9 +181,17 @@ def test_bad_options_fail_in_one_line(method, values, match):
 @pytest.mark.parametrize(
     ("request_", "values", "match"),
     [
-        (ForgetRequest("concept", concept="circle; cross", anchor="shape; square; triangle"), {}, "2 concepts and 3 anchors"),
+        (
+            ForgetRequest("concept", concept="circle; cross", anchor="shape; square; triangle"),
+            {},
+            "2 concepts and 3 anchors",
+        ),
         (ForgetRequest("concept", concept="shape", anchor="shape"), {}, "'shape' is its own guide"),
-        (ForgetRequest("concept", concept="a red circle square cross", anchor="shape"), {}, "is 7 tokens; the pipeline's tokenizer holds at most 5"),
+        (
+            ForgetRequest("concept", concept="a red circle square cross", anchor="shape"),
+            {},
+            "is 7 tokens; the pipeline's tokenizer holds at most 5",
+        ),
         (TWO, {"budget": 5}, "--steps does not apply"),
     ],
 )
@@ -178,6 +217,11 @@ def test_bad_delta_exports_fail_in_one_line(sd_pipe, tmp_path, cli):  # noqa: F8
     code, _, err = cli("export", str(sd_pipe), "--delta", str(sd_pipe), "--out", str(tmp_path / "d.bin"))
     assert code == 2 and "name it *.safetensors" in err and err.count("\n") == 1
     code, _, err = cli("export", str(sd_pipe), "--delta", str(sd_pipe), "--out", str(tmp_path / "d.safetensors"))
-    assert code == 2 and "hold the same UNet weights" in err and err.count("\n") == 1 and not (tmp_path / "d.safetensors").exists()
+    assert (
+        code == 2
+        and "hold the same UNet weights" in err
+        and err.count("\n") == 1
+        and not (tmp_path / "d.safetensors").exists()
+    )
     code, _, err = cli("export", str(sd_pipe), "--delta", str(tmp_path), "--out", str(tmp_path / "d.safetensors"))
     assert code == 2 and "not a diffusers pipeline" in err

@@ -17,7 +17,20 @@ from genunlearn.errors import GenUnlearnError  # noqa: E402  (pure Python, cheap
 
 # public name → "module:attribute", imported on first access
 _LAZY = {
-    **{name: f"genunlearn.api:{name}" for name in ("pretrained", "load", "request", "unlearn", "evaluate", "sample", "save", "list_methods", "family_of")},
+    **{
+        name: f"genunlearn.api:{name}"
+        for name in (
+            "pretrained",
+            "load",
+            "request",
+            "unlearn",
+            "evaluate",
+            "sample",
+            "save",
+            "list_methods",
+            "family_of",
+        )
+    },
     "use_device": "genunlearn.device:use",
     "ForgetRequest": "genunlearn.forget:ForgetRequest",
     "GenerativeModel": "genunlearn.generative:GenerativeModel",

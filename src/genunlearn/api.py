@@ -52,7 +52,15 @@ def _placed(fn):
 
 
 @_placed
-def pretrained(task: str = "digits", kind: str = "flow", *, forget=None, steps: int | None = None, seed: int = 0, use_cache: bool = True):
+def pretrained(
+    task: str = "digits",
+    kind: str = "flow",
+    *,
+    forget=None,
+    steps: int | None = None,
+    seed: int = 0,
+    use_cache: bool = True,
+):
     """The base model of ``task`` (``kind``: a ``train --model`` value: flow, diffusion, sd,
     classifier, i2i) by its recipe, or with ``forget`` (a spec or request) the retrain-from-scratch
     gold standard: a released model where one matches, else the cache, else trained (and cached)."""
@@ -101,10 +109,16 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     data = None  # a method that reads no images (a closed-form edit; a prompt-only erasure) gets none
     if m.reads_data(model, request):
         if not getattr(model, "has_task", True):
-            raise GenUnlearnError(f"{m.name} trains on the model's images and this pipeline has no task: pass --task (its data), or use a method that needs none (esd, concept_ablation, fdiv, uce, rece)")
-        data = model.in_model_space(model_dataset(model))  # the model's data (fingerprint checked), as the model consumes it
+            raise GenUnlearnError(
+                f"{m.name} trains on the model's images and this pipeline has no task: pass --task (its data), or use a method that needs none (esd, concept_ablation, fdiv, uce, rece)"
+            )
+        data = model.in_model_space(
+            model_dataset(model)
+        )  # the model's data (fingerprint checked), as the model consumes it
         data.split(request)
-    unit = "epochs" if m.family == "classifier" else "steps"  # a classifier's budget counts epochs; the bar counts loop steps
+    unit = (
+        "epochs" if m.family == "classifier" else "steps"
+    )  # a classifier's budget counts epochs; the bar counts loop steps
     count = steps or getattr(m.config, unit, None)
     what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)
     stage(f"{m.name}: forgetting {request.spec()}" + (f" in {count} {unit}" if count else ""), what)
@@ -115,7 +129,9 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
 
 
 @_placed
-def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", judge=None) -> dict:
+def evaluate(
+    model, request=None, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", judge=None
+) -> dict:
     """The family's metrics for ``model`` against ``request`` (what ``genunlearn evaluate`` and
     ``bench`` report); ``reference`` is the base model where the family judges against one
     (default: the model's base, from the cache). Real references come from the held-out ``split``:
@@ -131,11 +147,20 @@ def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, se
         from genunlearn.eval.concept import prompt_evaluator
 
         if judge is None:
-            raise GenUnlearnError("this pipeline has no task, so no built-in judge: pass --judge (a genunlearn classifier folder or a CLIP folder)")
+            raise GenUnlearnError(
+                "this pipeline has no task, so no built-in judge: pass --judge (a genunlearn classifier folder or a CLIP folder)"
+            )
         if not hasattr(model, "prompt_cond"):
-            raise GenUnlearnError("--judge judges a text-to-image pipeline on prompts; this model has a built-in judge (drop --judge)")
-        evaluator = prompt_evaluator(judge, request, reference=reference, n_per_prompt=n_per_prompt, seed=seed, split=split)
-        stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by {judge}")
+            raise GenUnlearnError(
+                "--judge judges a text-to-image pipeline on prompts; this model has a built-in judge (drop --judge)"
+            )
+        evaluator = prompt_evaluator(
+            judge, request, reference=reference, n_per_prompt=n_per_prompt, seed=seed, split=split
+        )
+        stage(
+            f"evaluating the {model.info.get('role', model.kind)} model",
+            f"{n_per_prompt} samples per prompt, judged by {judge}",
+        )
         return {**evaluator(model), "reference_split": split}
 
     data = model_dataset(model)  # the model's data, checked against its fingerprint
@@ -146,12 +171,25 @@ def evaluate(model, request=None, *, reference=None, n_per_prompt: int = 100, se
         ref = reference or family.reference(model)
     task = model.info.get("task", model.data["name"])
     judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
-    stage(f"evaluating the {model.info.get('role', model.kind)} model", f"{n_per_prompt} samples per prompt, judged by the {task} judge")
+    stage(
+        f"evaluating the {model.info.get('role', model.kind)} model",
+        f"{n_per_prompt} samples per prompt, judged by the {task} judge",
+    )
     return {**judge(model), "reference_split": split}
 
 
 @_placed
-def sample(model, n: int, *, seed: int = 0, labels: str | None = None, prompt: str | None = None, steps: int | None = None, guidance: float | None = None, mask: str | None = None) -> dict:
+def sample(
+    model,
+    n: int,
+    *,
+    seed: int = 0,
+    labels: str | None = None,
+    prompt: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    mask: str | None = None,
+) -> dict:
     """``n`` seeded samples as the arrays ``genunlearn sample`` writes: images uint8 ``(N, H, W, C)``
     or points float32 ``(N, 2)`` with their labels; an I2I model's completions with originals,
     masked inputs and masks (``mask``: inpaint or outpaint)."""
@@ -159,7 +197,9 @@ def sample(model, n: int, *, seed: int = 0, labels: str | None = None, prompt: s
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise GenUnlearnError(f"n must be a whole number >= 1, got {n!r}")
-    return family_of(model).sample(model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask)
+    return family_of(model).sample(
+        model, n, seed=seed, labels=labels, prompt=prompt, steps=steps, guidance=guidance, mask=mask
+    )
 
 
 def check_out_dir(out) -> Path:
@@ -176,7 +216,9 @@ def check_out_dir(out) -> Path:
         if (path / MANIFEST).is_file() and not (path / "config.json").is_file():
             return path  # a diffusers folder genunlearn saved
         if any(path.iterdir()) and not (path / "config.json").is_file():
-            raise GenUnlearnError(f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it")
+            raise GenUnlearnError(
+                f"{path} is a non-empty folder that is not a genunlearn model; refusing to overwrite it"
+            )
         if (path / "config.json").is_file():
             read_config(path)  # a foreign config.json: refuse
     return path

@@ -55,7 +55,9 @@ def cached(key: str, train, load, *, use_cache: bool = True, data: dict | None =
     from genunlearn.errors import GenUnlearnError
 
     folder = cache_root() / "models" / key
-    if use_cache and ((folder / "config.json").is_file() or (folder / "model_index.json").is_file() or install("models", key, folder)):
+    if use_cache and (
+        (folder / "config.json").is_file() or (folder / "model_index.json").is_file() or install("models", key, folder)
+    ):
         try:
             model = load(folder)
         except GenUnlearnError as e:
@@ -66,9 +68,15 @@ def cached(key: str, train, load, *, use_cache: bool = True, data: dict | None =
                 return model
             _note(f"cache entry {folder} does not match this job ({problem}); rebuilding it")
     work = cache_root() / "work" / key
-    stage(f"training model {key}", f"not in the cache {cache_root()}; later runs reuse it" if use_cache else "--no-cache")
+    stage(
+        f"training model {key}", f"not in the cache {cache_root()}; later runs reuse it" if use_cache else "--no-cache"
+    )
     model = train(work)
-    model.info = {**model.info, "key": key, **({"data_source": data["source"], "data_fingerprint": data["fingerprint"]} if data else {})}
+    model.info = {
+        **model.info,
+        "key": key,
+        **({"data_source": data["source"], "data_fingerprint": data["fingerprint"]} if data else {}),
+    }
     if is_main_process():  # under accelerate launch every rank trained the same model; one writes it
         model.save_pretrained(folder)
         shutil.rmtree(work, ignore_errors=True)
@@ -106,5 +114,8 @@ def store_network(folder: Path, kind: str, net, *, key: str | None = None, data:
         return
     with atomic_dir(folder) as tmp:
         cfg = save_network(tmp, net)
-        recorded = {"key": key, **({"data_source": data["source"], "data_fingerprint": data["fingerprint"]} if data else {})}
+        recorded = {
+            "key": key,
+            **({"data_source": data["source"], "data_fingerprint": data["fingerprint"]} if data else {}),
+        }
         write_json(tmp / "config.json", header(kind, network=cfg, **recorded, **fields))

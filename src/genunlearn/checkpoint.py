@@ -87,7 +87,7 @@ def clean_stale(parent: Path, name: str) -> list[Path]:
         return removed
     for prefix in (f".{name}.tmp-", f".{name}.old-"):
         for p in parent.glob(f"{prefix}*"):
-            rest = p.name[len(prefix):]
+            rest = p.name[len(prefix) :]
             head = rest.split("-", 1)[0]
             if head.isdigit() and len(rest) > len(head):  # .NAME.tmp-PID-XXXX
                 stale = int(head) != os.getpid() and not _pid_alive(int(head))
@@ -325,9 +325,29 @@ def read_config(folder: str | os.PathLike, kind: str | None = None) -> dict:
 
 # sizes a network or process config must hold as positive integers (or lists of them)
 POSITIVE_KEYS = {
-    "dim", "hidden", "depth", "in_channels", "out_channels", "base_channels", "channel_mult", "emb_dim", "channels",
-    "feature_dim", "heads", "patch", "enc_dim", "enc_depth", "dec_dim", "dec_depth", "size", "steps", "sample_size",
-    "layers_per_block", "block_out_channels", "num_train_timesteps", "sample_shape",
+    "dim",
+    "hidden",
+    "depth",
+    "in_channels",
+    "out_channels",
+    "base_channels",
+    "channel_mult",
+    "emb_dim",
+    "channels",
+    "feature_dim",
+    "heads",
+    "patch",
+    "enc_dim",
+    "enc_depth",
+    "dec_dim",
+    "dec_depth",
+    "size",
+    "steps",
+    "sample_size",
+    "layers_per_block",
+    "block_out_channels",
+    "num_train_timesteps",
+    "sample_shape",
 }
 
 

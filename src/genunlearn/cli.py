@@ -25,6 +25,7 @@ TASKS = "ring8|checkerboard|moons|circles|digits|shapes|canvas, a folder of clas
 def cli():
     """genunlearn: make a trained generative model forget, and prove it."""
 
+
 MODEL_KINDS = tuple(KINDS)  # the families' table (torch-free)
 NETWORKS = ("builtin", "unet2d")  # recipes.NETWORKS, likewise
 PROBES = ("relearn", "cond", "noise", "complete", "prompt")  # eval.probes.PROBES, likewise (a test checks both)
@@ -36,9 +37,26 @@ def placement_options(f):
     """--device, --precision and --batch-size for a command that runs networks: checked (one line)
     before any work, then the command runs on that placement (``genunlearn.device.use``)."""
 
-    @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="Where networks run: auto picks CUDA, then MPS, else the CPU.")
-    @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True, help="Mixed precision through accelerate, for training, sampling and judging; fp16 needs a GPU (not on the CPU).")
-    @click.option("--batch-size", type=int, default=None, help="Samples per network call when sampling and evaluating (default 1000); lower it if the device runs out of memory.")
+    @click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default="auto",
+        show_default=True,
+        help="Where networks run: auto picks CUDA, then MPS, else the CPU.",
+    )
+    @click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        default="fp32",
+        show_default=True,
+        help="Mixed precision through accelerate, for training, sampling and judging; fp16 needs a GPU (not on the CPU).",
+    )
+    @click.option(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="Samples per network call when sampling and evaluating (default 1000); lower it if the device runs out of memory.",
+    )
     @functools.wraps(f)
     def run(*args, device, precision, batch_size, **kwargs):
         from genunlearn.device import resolve, use
@@ -52,8 +70,17 @@ def placement_options(f):
 def foreign_model_options(f):
     """--task and --scheduler: what a diffusers folder that genunlearn did not write models, and
     its scheduler when it has no pipeline."""
-    f = click.option("--scheduler", default=None, help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).")(f)
-    return click.option("--task", "foreign_task", default=None, help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.")(f)
+    f = click.option(
+        "--scheduler",
+        default=None,
+        help="diffusers model folders without a pipeline: the scheduler folder (scheduler_config.json).",
+    )(f)
+    return click.option(
+        "--task",
+        "foreign_task",
+        default=None,
+        help="diffusers models: the data they model (built-in task, image folder or .npz); recorded in genunlearn.json afterwards.",
+    )(f)
 
 
 def request_options(*, required: bool):
@@ -63,15 +90,49 @@ def request_options(*, required: bool):
     erased = "to erase" if required else "the model should have erased"
 
     def wrap(f):
-        @click.option("--forget", "forget_spec", default=None, help=f"What {'to forget' if required else 'the model should have forgotten'}, e.g. classes=3 (or use --concept/--anchor).")
-        @click.option("--concept", default=None, help=f"Concept(s) {erased}: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.")
-        @click.option("--anchor", default=None, help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.")
-        @click.option("--preserve", default=None, help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').")
-        @click.option("--prompts", "prompt_file", default=None, help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) naming each concept's prompts.")
-        @click.option("--templates", default=None, help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').")
+        @click.option(
+            "--forget",
+            "forget_spec",
+            default=None,
+            help=f"What {'to forget' if required else 'the model should have forgotten'}, e.g. classes=3 (or use --concept/--anchor).",
+        )
+        @click.option(
+            "--concept",
+            default=None,
+            help=f"Concept(s) {erased}: a word of the task (circle) or, on a text-to-image pipeline, any text ('a round shape'); several separated by ';'.",
+        )
+        @click.option(
+            "--anchor",
+            default=None,
+            help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.",
+        )
+        @click.option(
+            "--preserve",
+            default=None,
+            help="Text-to-image pipelines: concepts to keep, separated by ';' (e.g. 'square; triangle').",
+        )
+        @click.option(
+            "--prompts",
+            "prompt_file",
+            default=None,
+            help="Text-to-image pipelines: a prompt CSV (columns prompt, optional concept and split) naming each concept's prompts.",
+        )
+        @click.option(
+            "--templates",
+            default=None,
+            help="Text-to-image pipelines: prompt templates the concepts are written into, separated by ';' (e.g. 'a photo of {}; a painting of {}').",
+        )
         @functools.wraps(f)
         def run(*args, forget_spec, concept, anchor, preserve, prompt_file, templates, **kwargs):
-            request = _unlearn_request(forget_spec, concept, anchor, required=required, preserve=preserve, prompts=prompt_file, templates=templates)
+            request = _unlearn_request(
+                forget_spec,
+                concept,
+                anchor,
+                required=required,
+                preserve=preserve,
+                prompts=prompt_file,
+                templates=templates,
+            )
             return f(*args, request=request, **kwargs)
 
         return run
@@ -81,13 +142,35 @@ def request_options(*, required: bool):
 
 @cli.command()
 @click.option("--task", required=True, help=f"Data: {TASKS}.")
-@click.option("--model", "kind", type=click.Choice(MODEL_KINDS), default="flow", show_default=True, help="sd: a Stable-Diffusion-format pipeline (text encoder, VAE, cross-attention UNet; prompt tasks); i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.")
+@click.option(
+    "--model",
+    "kind",
+    type=click.Choice(MODEL_KINDS),
+    default="flow",
+    show_default=True,
+    help="sd: a Stable-Diffusion-format pipeline (text encoder, VAE, cross-attention UNet; prompt tasks); i2i: an inpainting/outpainting encoder-decoder; classifier: an image classifier.",
+)
 @click.option("--out", required=True, help="Output model folder.")
-@click.option("--forget", "forget_spec", default=None, help="Train on the retain split only (retrain gold standard), e.g. classes=3.")
-@click.option("--steps", type=int, default=None, help="Training steps (epochs for classifiers; default: the task's recipe).")
+@click.option(
+    "--forget",
+    "forget_spec",
+    default=None,
+    help="Train on the retain split only (retrain gold standard), e.g. classes=3.",
+)
+@click.option(
+    "--steps", type=int, default=None, help="Training steps (epochs for classifiers; default: the task's recipe)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--unconditional", is_flag=True, help="Ignore labels (generative image tasks are class-conditional by default).")
-@click.option("--network", type=click.Choice(NETWORKS), default="builtin", show_default=True, help="flow/diffusion image models: unet2d trains diffusers' UNet2DModel instead of the recipe's network (diffusion models then export to a diffusers pipeline).")
+@click.option(
+    "--unconditional", is_flag=True, help="Ignore labels (generative image tasks are class-conditional by default)."
+)
+@click.option(
+    "--network",
+    type=click.Choice(NETWORKS),
+    default="builtin",
+    show_default=True,
+    help="flow/diffusion image models: unet2d trains diffusers' UNet2DModel instead of the recipe's network (diffusion models then export to a diffusers pipeline).",
+)
 @click.option("--no-cache", is_flag=True, help="Train even if an identical model is cached.")
 @placement_options
 def train(task, kind, out, forget_spec, steps, seed, unconditional, network, no_cache):
@@ -95,7 +178,9 @@ def train(task, kind, out, forget_spec, steps, seed, unconditional, network, no_
     from genunlearn.forget import parse_forget
 
     options = {"unconditional": unconditional, **({"network": network} if network != "builtin" else {})}
-    train_model(task, kind, out, parse_forget(forget_spec), steps=steps, seed=seed, options=options, use_cache=not no_cache)
+    train_model(
+        task, kind, out, parse_forget(forget_spec), steps=steps, seed=seed, options=options, use_cache=not no_cache
+    )
 
 
 def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, use_cache=True) -> None:
@@ -117,18 +202,29 @@ def train_model(task, kind, out, request, *, steps=None, seed=0, options=None, u
     _check_ranks(model)
     if is_main_process():
         model.save_pretrained(out_path)
-        click.echo(f"saved {model.info['role']} model ({family.name}) to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})")
+        click.echo(
+            f"saved {model.info['role']} model ({family.name}) to {out_path} (trained {model.info['train_seconds']:.1f}s, key {model.info['key']})"
+        )
 
 
 @cli.command()
 @click.argument("model_dir")
 @click.option("--n", type=int, default=64, show_default=True, help="Number of samples.")
 @click.option("--out", required=True, help="Output .npz file.")
-@click.option("--labels", default=None, help="Class ids or names, comma-separated, cycled over the samples (default: all classes evenly).")
+@click.option(
+    "--labels",
+    default=None,
+    help="Class ids or names, comma-separated, cycled over the samples (default: all classes evenly).",
+)
 @click.option("--prompt", default=None, help='A prompt for multi-attribute models, e.g. "a red circle".')
 @click.option("--steps", type=int, default=None, help="Sampler steps (default: the model's).")
 @click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale s.")
-@click.option("--mask", type=click.Choice(["inpaint", "outpaint"]), default=None, help="I2I models: complete held-out images with the centre hidden (inpaint, default) or only the centre kept (outpaint).")
+@click.option(
+    "--mask",
+    type=click.Choice(["inpaint", "outpaint"]),
+    default=None,
+    help="I2I models: complete held-out images with the centre hidden (inpaint, default) or only the centre kept (outpaint).",
+)
 @foreign_model_options
 @click.option("--seed", type=int, default=0, show_default=True)
 @placement_options
@@ -161,21 +257,60 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 @cli.command()
 @click.argument("model_dir")
 @request_options(required=False)
-@click.option("--judge", default=None, help="Text-to-image pipelines: judge the request's prompts with a genunlearn classifier folder or a CLIP folder (CLIPModel + CLIPProcessor, zero-shot on the concept names) instead of the task's judge; needed without a task.")
+@click.option(
+    "--judge",
+    default=None,
+    help="Text-to-image pipelines: judge the request's prompts with a genunlearn classifier folder or a CLIP folder (CLIPModel + CLIPProcessor, zero-shot on the concept names) instead of the task's judge; needed without a task.",
+)
 @click.option("--n-per-prompt", type=int, default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True, help="Held-out data the real references come from: test to report, val to tune settings on.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val"]),
+    default="test",
+    show_default=True,
+    help="Held-out data the real references come from: test to report, val to tune settings on.",
+)
 @click.option("--out", default=None, help="Metrics JSON (default: MODEL_DIR/metrics.json).")
-@click.option("--reference", "--original", "reference", default=None, help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).")
+@click.option(
+    "--reference",
+    "--original",
+    "reference",
+    default=None,
+    help="The base (original) model this one is judged against: concept collateral, I2I S_noise (default: the model's base, from the cache).",
+)
 @foreign_model_options
 @placement_options
 def evaluate(model_dir, request, judge, n_per_prompt, seed, split, out, reference, foreign_task, scheduler):
     """Judge a model against a forget request with its family's judge and metrics (the same
     numbers `genunlearn bench` reports), or a text-to-image pipeline on prompts with --judge."""
-    evaluate_model(model_dir, request, n_per_prompt=n_per_prompt, seed=seed, split=split, out=out, reference=reference, task=foreign_task, scheduler=scheduler, judge=judge)
+    evaluate_model(
+        model_dir,
+        request,
+        n_per_prompt=n_per_prompt,
+        seed=seed,
+        split=split,
+        out=out,
+        reference=reference,
+        task=foreign_task,
+        scheduler=scheduler,
+        judge=judge,
+    )
 
 
-def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test", out=None, reference=None, task=None, scheduler=None, judge=None) -> dict | None:
+def evaluate_model(
+    model_dir,
+    request,
+    *,
+    n_per_prompt=100,
+    seed=0,
+    split="test",
+    out=None,
+    reference=None,
+    task=None,
+    scheduler=None,
+    judge=None,
+) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.api import evaluate as api_evaluate
     from genunlearn.checkpoint import check_writable, write_json
@@ -194,11 +329,22 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
     if family.uses_reference(request):  # load a base model only where the family judges against one
         ref = _open_model(reference, family)[1] if reference else family.reference(model)
         if ref is None:
-            click.echo("note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)", err=True)
+            click.echo(
+                "note: this model's base model is not in the cache; it is its own reference (pass --reference BASE)",
+                err=True,
+            )
     elif reference:
-        click.echo(f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request", err=True)
-    metrics = api_evaluate(model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split, judge=judge)
-    write_json(out or Path(model_dir) / "metrics.json", {**metrics, "family": family.name, "forget": request.spec() if request else None})
+        click.echo(
+            f"note: --reference is not used when judging a {family.name} model on a {request.kind if request else 'missing'} request",
+            err=True,
+        )
+    metrics = api_evaluate(
+        model, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split, judge=judge
+    )
+    write_json(
+        out or Path(model_dir) / "metrics.json",
+        {**metrics, "family": family.name, "forget": request.spec() if request else None},
+    )
     click.echo(family.format(metrics))
     return metrics
 
@@ -211,8 +357,16 @@ def evaluate_model(model_dir, request, *, n_per_prompt=100, seed=0, split="test"
 @click.option("--config", "config_file", default=None, help="TOML/YAML file with method options.")
 @click.option("--set", "sets", multiple=True, help="Method option override key=value (repeatable).")
 @click.option("--steps", type=int, default=None, help="Step budget (epochs for classifiers).")
-@click.option("--override", default=None, help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).")
-@click.option("--divergence", default=None, help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.")
+@click.option(
+    "--override",
+    default=None,
+    help="Safe class that forget prompts should produce instead (methods with an override option, e.g. sfd).",
+)
+@click.option(
+    "--divergence",
+    default=None,
+    help="f-divergence for --method fdiv: kl, jeffreys, hellinger, chi2, alpha:A (closed form); with --set form=variational also rkl, js, tv.",
+)
 @foreign_model_options
 @placement_options
 def unlearn(model_dir, method, request, out, config_file, sets, steps, override, divergence, foreign_task, scheduler):
@@ -273,7 +427,9 @@ def _open_model(model_dir, family=None, **options):
     except GenUnlearnError:
         raise
     except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as e:
-        raise GenUnlearnError(f"{model_dir}: config.json holds values no model can be built from ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise GenUnlearnError(
+            f"{model_dir}: config.json holds values no model can be built from ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     if family is not None and fam.name != family.name:
         raise GenUnlearnError(f"{model_dir} holds a {fam.name} model; expected a {family.name} one")
     solver = getattr(getattr(model, "process", None), "solver", None)
@@ -281,7 +437,9 @@ def _open_model(model_dir, family=None, **options):
         from genunlearn.processes.flow_matching import SOLVERS
 
         if solver not in SOLVERS:
-            raise GenUnlearnError(f"{model_dir}/config.json: unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}")
+            raise GenUnlearnError(
+                f"{model_dir}/config.json: unknown solver {solver!r}; expected one of {', '.join(SOLVERS)}"
+            )
     return fam, model
 
 
@@ -297,8 +455,11 @@ def _check_ranks(model, *, trained: bool = True) -> None:
             raise GenUnlearnError(f"the {n} processes ended with different weights; nothing was saved")
         model.info = {**model.info, "processes": n}
         if is_main_process():
-            how = (f"each drew its own batches and their gradients were averaged: an effective batch {n}× larger, so the weights differ from a one-process run" if trained
-                   else "a closed-form edit: no batches drawn, no gradients averaged, so each process computed the edit a one-process run makes")
+            how = (
+                f"each drew its own batches and their gradients were averaged: an effective batch {n}× larger, so the weights differ from a one-process run"
+                if trained
+                else "a closed-form edit: no batches drawn, no gradients averaged, so each process computed the edit a one-process run makes"
+            )
             click.echo(f"{n} processes agree on the result ({how})")
 
 
@@ -311,12 +472,16 @@ def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
         raise GenUnlearnError("give either --forget or --concept/--anchor, not both")
     if concept is not None or anchor is not None:
         if concept is not None and not concept.strip():
-            raise GenUnlearnError("--concept is empty: name what to erase (a word of the task, or text on a text-to-image pipeline)")
+            raise GenUnlearnError(
+                "--concept is empty: name what to erase (a word of the task, or text on a text-to-image pipeline)"
+            )
         if not (concept and anchor):
             raise GenUnlearnError("--concept and --anchor go together (e.g. --concept circle --anchor shape)")
         return ForgetRequest("concept", concept=concept, anchor=anchor, **prompts)
     if any(v is not None for v in prompts.values()):
-        raise GenUnlearnError(f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor")
+        raise GenUnlearnError(
+            f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor"
+        )
     if not forget_spec:
         if not required:
             return None
@@ -327,8 +492,18 @@ def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
 
 @cli.command()
 @click.argument("model_dir")
-@click.option("--out", required=True, help="Output folder: a diffusers DDPMPipeline (model_index.json, unet/, scheduler/) plus genunlearn.json; with --delta, a .safetensors file.")
-@click.option("--delta", "delta_base", default=None, metavar="BASE", help="Write only the UNet weights MODEL_DIR changed from the diffusers folder BASE, as one safetensors file that unet.load_state_dict(delta, strict=False) applies to BASE's UNet.")
+@click.option(
+    "--out",
+    required=True,
+    help="Output folder: a diffusers DDPMPipeline (model_index.json, unet/, scheduler/) plus genunlearn.json; with --delta, a .safetensors file.",
+)
+@click.option(
+    "--delta",
+    "delta_base",
+    default=None,
+    metavar="BASE",
+    help="Write only the UNet weights MODEL_DIR changed from the diffusers folder BASE, as one safetensors file that unet.load_state_dict(delta, strict=False) applies to BASE's UNet.",
+)
 def export(model_dir, out, delta_base):
     """Write a genunlearn diffusion model trained with --network unet2d as a diffusers pipeline, so
     DiffusionPipeline.from_pretrained / UNet2DModel.from_pretrained open it (genunlearn reads it too);
@@ -355,7 +530,9 @@ def _export_delta(model_dir, base, out) -> None:
     if is_main_process():
         delta = write_delta(model_dir, base, out)
         size = sum(v.numel() * v.element_size() for v in delta.values())
-        click.echo(f"wrote {len(delta)} changed UNet tensors ({size / 2**20:.2f} MiB) of {model_dir} against {base} to {out}; apply with unet.load_state_dict(safetensors.torch.load_file(...), strict=False)")
+        click.echo(
+            f"wrote {len(delta)} changed UNet tensors ({size / 2**20:.2f} MiB) of {model_dir} against {base} to {out}; apply with unet.load_state_dict(safetensors.torch.load_file(...), strict=False)"
+        )
 
 
 @cli.command()
@@ -375,13 +552,17 @@ def methods():
     from genunlearn.catalogue import CATALOGUE
 
     for m in sorted(CATALOGUE, key=lambda m: (m.name, m.family)):
-        click.echo(f"{m.name:>18}  {m.family:<10}  models {'/'.join(m.model_kinds):<16}  accepts {', '.join(m.accepts):<34}  {m.summary}")
+        click.echo(
+            f"{m.name:>18}  {m.family:<10}  models {'/'.join(m.model_kinds):<16}  accepts {', '.join(m.accepts):<34}  {m.summary}"
+        )
 
 
 @cli.command()
 @click.option("--suite", type=click.Choice(["quick", "full"]), default="quick", show_default=True)
 @click.option("--out", default="runs", show_default=True, help="Runs folder (resumable: finished cells are skipped).")
-@click.option("--no-probes", is_flag=True, help="Skip the robustness probes (relearning and the family's attack) on each cell.")
+@click.option(
+    "--no-probes", is_flag=True, help="Skip the robustness probes (relearning and the family's attack) on each cell."
+)
 @placement_options
 def bench(suite, out, no_probes):
     """Run every registered method on every task of a suite against base and retrain, then report."""
@@ -416,12 +597,38 @@ def demo(out):
 
 @cli.command()
 @click.argument("model_dir")
-@click.option("--forget", "forget_spec", required=True, help="What the model should have forgotten, e.g. classes=3 or energy=region:quadrant.")
-@click.option("--probe", "probe_name", type=click.Choice(PROBES), default=None, help="relearn: fine-tune on k forget samples (I2I: the encoder); cond: optimised conditioning attack; noise: initial-noise search; complete (I2I): completion from a larger visible area; prompt (text-to-image pipelines): soft prompt tokens optimised to bring the concept back (default: complete on I2I models, cond on conditional models, else noise).")
-@click.option("--reference", default=None, help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio. prompt: the original pipeline, which draws the concept images and is attacked too.")
-@click.option("--judge", default=None, help="prompt: a genunlearn classifier or CLIP folder judging the samples (as evaluate --judge); default: the task's judge.")
-@click.option("--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes).")
-@click.option("--set", "sets", multiple=True, help="Probe option key=value (cond: space (mix or free), steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed; prompt: steps, lr, tokens, n, images, batch_size, seed).")
+@click.option(
+    "--forget",
+    "forget_spec",
+    required=True,
+    help="What the model should have forgotten, e.g. classes=3 or energy=region:quadrant.",
+)
+@click.option(
+    "--probe",
+    "probe_name",
+    type=click.Choice(PROBES),
+    default=None,
+    help="relearn: fine-tune on k forget samples (I2I: the encoder); cond: optimised conditioning attack; noise: initial-noise search; complete (I2I): completion from a larger visible area; prompt (text-to-image pipelines): soft prompt tokens optimised to bring the concept back (default: complete on I2I models, cond on conditional models, else noise).",
+)
+@click.option(
+    "--reference",
+    default=None,
+    help="The retrain model (never saw the forget data): its curve / ASR beside the model's; relearn's AUC ratio. prompt: the original pipeline, which draws the concept images and is attacked too.",
+)
+@click.option(
+    "--judge",
+    default=None,
+    help="prompt: a genunlearn classifier or CLIP folder judging the samples (as evaluate --judge); default: the task's judge.",
+)
+@click.option(
+    "--out", default=None, help="Output folder for <probe>.json and <probe>_samples.npz (default: MODEL_DIR/probes)."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    help="Probe option key=value (cond: space (mix or free), steps, lr, batch_size, n, seed; noise: rounds, n, step, seed; relearn: k, checkpoints, n, batch_size, lr, seed; complete: visible, n, seed; prompt: steps, lr, tokens, n, images, batch_size, seed).",
+)
 @placement_options
 def probe(model_dir, forget_spec, probe_name, reference, judge, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
@@ -458,12 +665,25 @@ def probe(model_dir, forget_spec, probe_name, reference, judge, out, sets):
     check_writable(out_dir / f"{name}.json", folder=False)
     result = run_probe(name, model, request, reference=ref, config=values, judge=judge)
     arrays = result.pop("arrays", None)
-    result.update({"model_dir": str(model_dir), "reference_dir": reference, "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}})
+    result.update(
+        {
+            "model_dir": str(model_dir),
+            "reference_dir": reference,
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+        }
+    )
     click.echo(format_probe(result))
     write_json(out_dir / f"{name}.json", result)
     if arrays is not None:
         write_npz(out_dir / f"{name}_samples.npz", arrays)
-    click.echo(f"wrote {out_dir / f'{name}.json'}" + (f" and {out_dir / f'{name}_samples.npz'} ({len(arrays['labels'])} attacked samples)" if arrays is not None else ""))
+    click.echo(
+        f"wrote {out_dir / f'{name}.json'}"
+        + (
+            f" and {out_dir / f'{name}_samples.npz'} ({len(arrays['labels'])} attacked samples)"
+            if arrays is not None
+            else ""
+        )
+    )
 
 
 # --- `genunlearn classify ...`: an alias of train/unlearn/evaluate for classifiers ----------------
@@ -482,9 +702,19 @@ def _classify_request(task, forget_spec, fraction, seed):
 
 
 def _forget_options(f):
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed (also picks the --random forget set).")(f)
-    f = click.option("--random", "fraction", type=float, default=None, help="Forget a seeded random fraction of the training set, e.g. 0.1.")(f)
-    return click.option("--forget", "forget_spec", default=None, help="What to forget: classes=3 or samples=4,17,...")(f)
+    f = click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed (also picks the --random forget set)."
+    )(f)
+    f = click.option(
+        "--random",
+        "fraction",
+        type=float,
+        default=None,
+        help="Forget a seeded random fraction of the training set, e.g. 0.1.",
+    )(f)
+    return click.option("--forget", "forget_spec", default=None, help="What to forget: classes=3 or samples=4,17,...")(
+        f
+    )
 
 
 @cli.group()
@@ -506,9 +736,16 @@ def classify_train(task, out, epochs, forget_spec, fraction, seed):
 
 @classify.command("unlearn")
 @click.argument("model_dir")
-@click.option("--method", type=click.Choice(["salun", "rl", "ft", "ga", "l1_sparse", "retrain", "random_label", "finetune", "grad_ascent"]), default="salun", show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice(["salun", "rl", "ft", "ga", "l1_sparse", "retrain", "random_label", "finetune", "grad_ascent"]),
+    default="salun",
+    show_default=True,
+)
 @click.option("--out", required=True, help="Output folder for the unlearned classifier.")
-@click.option("--set", "sets", multiple=True, help="Option override key=value (lr, epochs, mask_ratio, alpha, l1, ...).")
+@click.option(
+    "--set", "sets", multiple=True, help="Option override key=value (lr, epochs, mask_ratio, alpha, l1, ...)."
+)
 @_forget_options
 @placement_options
 def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
@@ -520,7 +757,9 @@ def classify_unlearn(model_dir, method, out, sets, forget_spec, fraction, seed):
     values = parse_overrides(sets)
     if method != "retrain":
         values.setdefault("seed", seed)
-    unlearn_model(model_dir, CLASSIFY_NAMES.get(method, method), _classify_request(task, forget_spec, fraction, seed), out, values)
+    unlearn_model(
+        model_dir, CLASSIFY_NAMES.get(method, method), _classify_request(task, forget_spec, fraction, seed), out, values
+    )
 
 
 @classify.command("evaluate")
@@ -554,8 +793,14 @@ def main(argv=None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:  # bad option or argument: one line, like every other bad input
-        hint = f" (see genunlearn {e.ctx.info_name} --help)" if getattr(e, "ctx", None) is not None and e.ctx.parent is not None else " (see genunlearn --help)"
-        click.echo(f"error: {e.format_message()}{hint if isinstance(e, click.UsageError) else ''}".replace("\n", " "), err=True)
+        hint = (
+            f" (see genunlearn {e.ctx.info_name} --help)"
+            if getattr(e, "ctx", None) is not None and e.ctx.parent is not None
+            else " (see genunlearn --help)"
+        )
+        click.echo(
+            f"error: {e.format_message()}{hint if isinstance(e, click.UsageError) else ''}".replace("\n", " "), err=True
+        )
         sys.exit(2)
     except GenUnlearnError as e:
         click.echo(f"error: {e}", err=True)

@@ -22,7 +22,10 @@ def run_demo(out: Path, progress: bool = True) -> dict:
     _, tasks = suite_tasks("demo")
     check_runs_folder(out, tasks)  # bad --out: one line before anything is said or done
     for task in tasks:
-        stage(f"demo: {task.name}: base and retrain ({task.forget}) models, then {', '.join(task.methods)}", "each judged on samples of every class")
+        stage(
+            f"demo: {task.name}: base and retrain ({task.forget}) models, then {', '.join(task.methods)}",
+            "each judged on samples of every class",
+        )
     run_suite("demo", out, progress=progress)
     report = build_report(out)
     rows = {}
@@ -31,5 +34,8 @@ def run_demo(out: Path, progress: bool = True) -> dict:
         rows = {cell: read_metrics(task_dir / cell) for cell in ("base", "retrain", *task.methods)}
         print(f"\n{task.name} (forget {task.forget}):\n")
         print(leaderboard(rows))
-    print(f"\nreport: {report}" + (f" (and {report.with_suffix('.html')})" if report.with_suffix(".html").is_file() else ""))
+    print(
+        f"\nreport: {report}"
+        + (f" (and {report.with_suffix('.html')})" if report.with_suffix(".html").is_file() else "")
+    )
     return rows

@@ -73,14 +73,20 @@ def resolve(device: str | None = "auto", precision: str | None = "fp32", batch_s
         raise GenUnlearnError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     if precision not in PRECISIONS:
         raise GenUnlearnError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE
+    ):
         raise GenUnlearnError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}, got {batch_size}")
     if device == "auto":
         device = next((k for k in ("cuda", "mps") if _available(k)), "cpu")
     elif not _available(device):
-        raise GenUnlearnError(f"--device {device}: no {device.upper()} device is available on this machine; use --device cpu or auto")
+        raise GenUnlearnError(
+            f"--device {device}: no {device.upper()} device is available on this machine; use --device cpu or auto"
+        )
     if precision == "fp16" and device == "cpu":
-        raise GenUnlearnError("--precision fp16 needs a GPU (accelerate has no fp16 on the CPU); use bf16 or fp32 on the CPU")
+        raise GenUnlearnError(
+            "--precision fp16 needs a GPU (accelerate has no fp16 on the CPU); use bf16 or fp32 on the CPU"
+        )
     if precision == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise GenUnlearnError("--precision bf16: this GPU has no bfloat16; use fp16 or fp32")
     return Placement(_local_device(device), precision, batch_size or DEFAULT_BATCH_SIZE)
@@ -101,7 +107,11 @@ def use(placement: Placement | None = None, **choices):
     if placement is None:
         now = current()
         given = {k: v for k, v in choices.items() if v is not None}
-        placement = resolve(**{"device": now.device.type, "precision": now.precision, "batch_size": now.batch_size, **given}) if given else now
+        placement = (
+            resolve(**{"device": now.device.type, "precision": now.precision, "batch_size": now.batch_size, **given})
+            if given
+            else now
+        )
     _CURRENT.append(placement)
     try:
         yield placement

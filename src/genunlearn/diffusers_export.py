@@ -23,12 +23,18 @@ SCHEDULER_FIELDS = ("num_train_timesteps", "beta_start", "beta_end", "beta_sched
 def check_exportable(model) -> None:
     """One line naming what stops ``model`` from being written as a diffusers pipeline."""
     if model.family != "generative" or model.process.name != "diffusion":
-        raise GenUnlearnError(f"only diffusion models export to diffusers, not a {model.info.get('model', model.kind)!r} model (genunlearn's flow time runs opposite to diffusers' σ)")
+        raise GenUnlearnError(
+            f"only diffusion models export to diffusers, not a {model.info.get('model', model.kind)!r} model (genunlearn's flow time runs opposite to diffusers' σ)"
+        )
     net_class = type(model.net).__name__
     if net_class != "DiffusersUNet":
-        raise GenUnlearnError(f"the network {net_class} is not a diffusers class: train with --network unet2d to export (image tasks, one class attribute)")
+        raise GenUnlearnError(
+            f"the network {net_class} is not a diffusers class: train with --network unet2d to export (image tasks, one class attribute)"
+        )
     if model.process.num_train_timesteps != 1000:
-        raise GenUnlearnError(f"DiffusersUNet feeds timesteps t·1000, so the process must have num_train_timesteps=1000, not {model.process.num_train_timesteps}")
+        raise GenUnlearnError(
+            f"DiffusersUNet feeds timesteps t·1000, so the process must have num_train_timesteps=1000, not {model.process.num_train_timesteps}"
+        )
 
 
 def scheduler_config(process) -> dict:
@@ -50,4 +56,15 @@ def export_diffusers(model, path) -> None:
             DDPMPipeline(unet=model.net.unet, scheduler=scheduler).save_pretrained(tmp, safe_serialization=True)
         layout = {"kind": "pipeline", "unet": "unet", "scheduler": dict(scheduler.config)}
         info = {**model.info, "exported_from": "genunlearn"}
-        write_json(tmp / RECORD, header("generative", layout=layout, rewritten=["*"], copied=[], process=model.process.config(), data=model.data, info=info))
+        write_json(
+            tmp / RECORD,
+            header(
+                "generative",
+                layout=layout,
+                rewritten=["*"],
+                copied=[],
+                process=model.process.config(),
+                data=model.data,
+                info=info,
+            ),
+        )

@@ -35,7 +35,18 @@ from genunlearn.processes import build_process
 
 RECORD = "genunlearn.json"
 UNETS = ("UNet2DModel", "UNet2DConditionModel")
-DIFFUSION_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "DDPMParallelScheduler", "DDIMParallelScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "UniPCMultistepScheduler", "HeunDiscreteScheduler")
+DIFFUSION_SCHEDULERS = (
+    "DDPMScheduler",
+    "DDIMScheduler",
+    "DDPMParallelScheduler",
+    "DDIMParallelScheduler",
+    "PNDMScheduler",
+    "DPMSolverMultistepScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "UniPCMultistepScheduler",
+    "HeunDiscreteScheduler",
+)
 FLOW_SCHEDULERS = ("FlowMatchEulerDiscreteScheduler",)
 PROMPTS = "prompts"  # the data name of a text-to-image pipeline loaded without a task
 
@@ -48,13 +59,17 @@ def _config(folder: Path) -> dict:
 def is_diffusers_folder(path) -> bool:
     """A diffusers pipeline folder or a diffusers model folder (reads JSON only)."""
     path = Path(path)
-    return (path / "model_index.json").is_file() or _config(path).get("_class_name") in UNETS or (path / RECORD).is_file()
+    return (
+        (path / "model_index.json").is_file() or _config(path).get("_class_name") in UNETS or (path / RECORD).is_file()
+    )
 
 
 def _scheduler_config(folder: Path) -> dict:
     path = folder / "scheduler_config.json"
     if not path.is_file():
-        raise GenUnlearnError(f"{folder}: no scheduler_config.json (pass the folder written by the scheduler's save_pretrained)")
+        raise GenUnlearnError(
+            f"{folder}: no scheduler_config.json (pass the folder written by the scheduler's save_pretrained)"
+        )
     return read_json(path)
 
 
@@ -67,11 +82,23 @@ def process_from_scheduler(cfg: dict, *, has_null: bool):
     dropout = 0.1 if has_null else 0.0  # condition dropout needs a null class
     if name in FLOW_SCHEDULERS:
         if cfg.get("use_dynamic_shifting"):
-            raise GenUnlearnError(f"{name} with use_dynamic_shifting is not supported (resolution-dependent shift); set a fixed shift")
-        return FlowMatching(solver="euler", steps=28, guidance=1.0, cond_dropout=dropout, shift=float(cfg.get("shift", 1.0)), grid="diffusers", num_train_timesteps=int(cfg.get("num_train_timesteps", 1000)))
+            raise GenUnlearnError(
+                f"{name} with use_dynamic_shifting is not supported (resolution-dependent shift); set a fixed shift"
+            )
+        return FlowMatching(
+            solver="euler",
+            steps=28,
+            guidance=1.0,
+            cond_dropout=dropout,
+            shift=float(cfg.get("shift", 1.0)),
+            grid="diffusers",
+            num_train_timesteps=int(cfg.get("num_train_timesteps", 1000)),
+        )
     if name in DIFFUSION_SCHEDULERS:
         if cfg.get("trained_betas") is not None:
-            raise GenUnlearnError(f"{name} with trained_betas is not supported; supported beta_schedule values: linear, scaled_linear, squaredcos_cap_v2")
+            raise GenUnlearnError(
+                f"{name} with trained_betas is not supported; supported beta_schedule values: linear, scaled_linear, squaredcos_cap_v2"
+            )
         return Diffusion(
             num_train_timesteps=int(cfg.get("num_train_timesteps", 1000)),
             beta_start=float(cfg.get("beta_start", 1e-4)),
@@ -85,7 +112,9 @@ def process_from_scheduler(cfg: dict, *, has_null: bool):
             guidance=1.0,
             cond_dropout=dropout,
         )
-    raise GenUnlearnError(f"unsupported scheduler {name!r}; supported: {', '.join(DIFFUSION_SCHEDULERS + FLOW_SCHEDULERS)}")
+    raise GenUnlearnError(
+        f"unsupported scheduler {name!r}; supported: {', '.join(DIFFUSION_SCHEDULERS + FLOW_SCHEDULERS)}"
+    )
 
 
 @dataclass
@@ -94,9 +123,13 @@ class DiffusersModel(GenerativeModel):
     layout runs in latent space: ``sample_shape`` is the latent shape, ``encode``/``decode`` go
     through its autoencoder (``components["vae"]``)."""
 
-    layout: dict = field(default_factory=dict)  # {"kind": "pipeline"|"model", "source": path|None, "unet": subfolder, "scheduler": config}
+    layout: dict = field(
+        default_factory=dict
+    )  # {"kind": "pipeline"|"model", "source": path|None, "unet": subfolder, "scheduler": config}
     components: dict = field(default_factory=dict)  # a latent model's vae, text_encoder, tokenizer, scheduler
-    changed: tuple[str, ...] = ()  # components changed in memory ("unet", "text_encoder"): what a save rewrites (none: the UNet)
+    changed: tuple[
+        str, ...
+    ] = ()  # components changed in memory ("unet", "text_encoder"): what a save rewrites (none: the UNet)
 
     @classmethod
     def from_pretrained(cls, path, *, task: str | None = None, scheduler: str | None = None) -> "DiffusersModel":
@@ -111,18 +144,43 @@ class DiffusersModel(GenerativeModel):
         task = task or record.get("info", {}).get("task")
         text = denoiser == "UNet2DConditionModel"
         if task is None and not text:
-            raise GenUnlearnError(f"{path}: a diffusers model does not say what data it models: pass --task (a built-in task, an image folder or an .npz)")
+            raise GenUnlearnError(
+                f"{path}: a diffusers model does not say what data it models: pass --task (a built-in task, an image folder or an .npz)"
+            )
         data = load_dataset(task) if task is not None else None
         if data is not None and data.kind != "images":
             raise GenUnlearnError(f"{task}: a {denoiser} generates images; this task holds 2D points")
         if text:
-            net, shapes, components = _load_text_to_image(path, layout, PROMPT_ATTRIBUTES if data is None else data.attributes)
+            net, shapes, components = _load_text_to_image(
+                path, layout, PROMPT_ATTRIBUTES if data is None else data.attributes
+            )
         else:
             net, shapes, components = _load_unet(path, layout, data)
-        described = data.meta() if data is not None else {"name": PROMPTS, "kind": "images", "attributes": [{"name": a.name, "values": []} for a in PROMPT_ATTRIBUTES]}
-        meta = {**described, **shapes, "data_shape": list(data.sample_shape if data is not None else shapes["image_shape"])}
-        process = build_process(record["process"]) if "process" in record else process_from_scheduler(layout["scheduler"], has_null=getattr(net, "has_null", True))
-        info = {"model": process.name, "role": "base", "format": f"diffusers-{layout['kind']}", **record.get("info", {})}
+        described = (
+            data.meta()
+            if data is not None
+            else {
+                "name": PROMPTS,
+                "kind": "images",
+                "attributes": [{"name": a.name, "values": []} for a in PROMPT_ATTRIBUTES],
+            }
+        )
+        meta = {
+            **described,
+            **shapes,
+            "data_shape": list(data.sample_shape if data is not None else shapes["image_shape"]),
+        }
+        process = (
+            build_process(record["process"])
+            if "process" in record
+            else process_from_scheduler(layout["scheduler"], has_null=getattr(net, "has_null", True))
+        )
+        info = {
+            "model": process.name,
+            "role": "base",
+            "format": f"diffusers-{layout['kind']}",
+            **record.get("info", {}),
+        }
         if task is not None:
             info["task"] = str(Path(task).resolve()) if Path(task).exists() else task
         return cls(net, process, meta, info, layout, components).to(current().device)
@@ -136,7 +194,9 @@ class DiffusersModel(GenerativeModel):
     def prompt_cond(self, prompts: list[str]) -> torch.Tensor:
         """Condition rows of any prompts, encoded by the pipeline's own text encoder (``TextUNetView``)."""
         if not hasattr(self.net, "prompt_cond"):
-            raise GenUnlearnError("free-text prompts need a text-to-image pipeline (UNet2DConditionModel + CLIPTextModel); this model conditions on class ids")
+            raise GenUnlearnError(
+                "free-text prompts need a text-to-image pipeline (UNet2DConditionModel + CLIPTextModel); this model conditions on class ids"
+            )
         return self.net.prompt_cond(prompts)
 
     @classmethod
@@ -144,7 +204,9 @@ class DiffusersModel(GenerativeModel):
         """A Stable-Diffusion-layout model built in memory (``sd_pipeline``); saved whole."""
         layout = {"kind": "pipeline", "source": None, "unet": "unet", "scheduler": dict(components["scheduler"].config)}
         meta = {**data, **_latent_shapes(net.unet, components["vae"]), "data_shape": list(data["sample_shape"])}
-        return cls(net, process, meta, {"model": process.name, "format": "diffusers-pipeline", **info}, layout, components)
+        return cls(
+            net, process, meta, {"model": process.name, "format": "diffusers-pipeline", **info}, layout, components
+        )
 
     def with_net(self, net, **kw) -> "DiffusersModel":
         """This model with another UNet view (``GenerativeModel.with_net``); a save rewrites the UNet."""
@@ -154,7 +216,13 @@ class DiffusersModel(GenerativeModel):
         """This pipeline with another text encoder (the same UNet, its prompt table re-encoded); a save
         rewrites ``text_encoder/``."""
         net = self.net.with_text_encoder(text_encoder)
-        return replace(self, net=net, components={**self.components, "text_encoder": text_encoder}, info=info, changed=tuple(dict.fromkeys([*self.changed, "text_encoder"])))
+        return replace(
+            self,
+            net=net,
+            components={**self.components, "text_encoder": text_encoder},
+            info=info,
+            changed=tuple(dict.fromkeys([*self.changed, "text_encoder"])),
+        )
 
     # --- latent space (Stable Diffusion layout) -------------------------------------------------
     @property
@@ -217,7 +285,15 @@ class DiffusersModel(GenerativeModel):
                 else:
                     self.net.unet.save_pretrained(tmp, safe_serialization=True)
                     rewritten = ["."]
-            record = header("generative", layout={k: v for k, v in self.layout.items() if k != "source"}, rewritten=rewritten, copied=copied, process=self.process.config(), data=self.data, info=self.info)
+            record = header(
+                "generative",
+                layout={k: v for k, v in self.layout.items() if k != "source"},
+                rewritten=rewritten,
+                copied=copied,
+                process=self.process.config(),
+                data=self.data,
+                info=self.info,
+            )
             write_json(tmp / RECORD, record)
 
     def extra_config(self) -> dict:
@@ -227,7 +303,9 @@ class DiffusersModel(GenerativeModel):
 def encode_latents(vae, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """An autoencoder's posterior means of images (unscaled), in batches, without gradients."""
     with torch.no_grad():
-        return torch.cat([vae.encode(place(vae, x[i : i + batch])[0]).latent_dist.mean.to(x.device) for i in range(0, len(x), batch)])
+        return torch.cat(
+            [vae.encode(place(vae, x[i : i + batch])[0]).latent_dist.mean.to(x.device) for i in range(0, len(x), batch)]
+        )
 
 
 @contextmanager
@@ -257,7 +335,16 @@ def _pipeline(model: DiffusersModel):
         from diffusers import StableDiffusionPipeline
 
     c = model.components
-    return StableDiffusionPipeline(vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"], unet=model.net.unet, scheduler=c["scheduler"], safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return StableDiffusionPipeline(
+        vae=c["vae"],
+        text_encoder=c["text_encoder"],
+        tokenizer=c["tokenizer"],
+        unet=model.net.unet,
+        scheduler=c["scheduler"],
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 def _layout(path: Path, record: dict, scheduler) -> tuple[dict, str]:
@@ -268,19 +355,27 @@ def _layout(path: Path, record: dict, scheduler) -> tuple[dict, str]:
         unet_name = next((k for k, v in entries.items() if v[1] in UNETS), None)
         if unet_name is None:
             found = ", ".join(f"{k}: {v[1]}" for k, v in entries.items())
-            raise GenUnlearnError(f"{path}: pipeline {index.get('_class_name')!r} has no supported denoiser (found {found}; supported: {', '.join(UNETS)})")
+            raise GenUnlearnError(
+                f"{path}: pipeline {index.get('_class_name')!r} has no supported denoiser (found {found}; supported: {', '.join(UNETS)})"
+            )
         denoiser = entries[unet_name][1]
         if denoiser == "UNet2DConditionModel":
             missing = [k for k in ("text_encoder", "tokenizer", "vae") if not (entries.get(k) or [None, None])[1]]
             if missing:
-                raise GenUnlearnError(f"{path}: a UNet2DConditionModel pipeline needs the Stable Diffusion components; missing {', '.join(missing)}")
+                raise GenUnlearnError(
+                    f"{path}: a UNet2DConditionModel pipeline needs the Stable Diffusion components; missing {', '.join(missing)}"
+                )
         sched = _scheduler_config(path / "scheduler") if scheduler is None else _scheduler_config(Path(scheduler))
         return {"kind": "pipeline", "source": str(path.resolve()), "unet": unet_name, "scheduler": sched}, denoiser
     cls_name = _config(path).get("_class_name")
     if cls_name != "UNet2DModel":
-        raise GenUnlearnError(f"{path}: not a genunlearn model, a diffusers pipeline (model_index.json) or a supported diffusers model folder (UNet2DModel; a UNet2DConditionModel needs its pipeline folder)")
+        raise GenUnlearnError(
+            f"{path}: not a genunlearn model, a diffusers pipeline (model_index.json) or a supported diffusers model folder (UNet2DModel; a UNet2DConditionModel needs its pipeline folder)"
+        )
     if scheduler is None and "scheduler" not in record.get("layout", {}):
-        raise GenUnlearnError(f"{path}: a bare {cls_name} folder needs its scheduler: pass --scheduler SCHEDULER_FOLDER")
+        raise GenUnlearnError(
+            f"{path}: a bare {cls_name} folder needs its scheduler: pass --scheduler SCHEDULER_FOLDER"
+        )
     sched = _scheduler_config(Path(scheduler)) if scheduler is not None else record["layout"]["scheduler"]
     return {"kind": "model", "source": str(path.resolve()), "unet": "", "scheduler": sched}, cls_name
 
@@ -303,7 +398,11 @@ def _load_unet(path: Path, layout: dict, data):
     num_classes = data.num_classes if unet.config.num_class_embeds else None
     flow = layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS
     T = int(layout["scheduler"].get("num_train_timesteps", 1000))
-    return UNetView(unet, num_train_timesteps=T, flow=flow, num_classes=num_classes), {"sample_shape": [unet.config.in_channels, *_size(unet)]}, {}
+    return (
+        UNetView(unet, num_train_timesteps=T, flow=flow, num_classes=num_classes),
+        {"sample_shape": [unet.config.in_channels, *_size(unet)]},
+        {},
+    )
 
 
 def _load_text_to_image(path: Path, layout: dict, attributes):
@@ -317,9 +416,19 @@ def _load_text_to_image(path: Path, layout: dict, attributes):
 
     if layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS:
         raise GenUnlearnError(f"{path}: a UNet2DConditionModel with a flow-matching scheduler is not supported")
-    unet = _from_pretrained(UNet2DConditionModel, path / layout["unet"], "UNet2DConditionModel", use_safetensors=True).eval()
-    vae = _from_pretrained(AutoencoderKL, path / "vae", "AutoencoderKL", use_safetensors=True).eval().requires_grad_(False)
-    text_encoder = _from_pretrained(CLIPTextModel, path / "text_encoder", "CLIPTextModel", use_safetensors=True).eval().requires_grad_(False)
+    unet = _from_pretrained(
+        UNet2DConditionModel, path / layout["unet"], "UNet2DConditionModel", use_safetensors=True
+    ).eval()
+    vae = (
+        _from_pretrained(AutoencoderKL, path / "vae", "AutoencoderKL", use_safetensors=True)
+        .eval()
+        .requires_grad_(False)
+    )
+    text_encoder = (
+        _from_pretrained(CLIPTextModel, path / "text_encoder", "CLIPTextModel", use_safetensors=True)
+        .eval()
+        .requires_grad_(False)
+    )
     tokenizer = _from_pretrained(CLIPTokenizer, path / "tokenizer", "CLIPTokenizer")
     T = int(layout["scheduler"].get("num_train_timesteps", 1000))
     net = TextUNetView.frozen(unet, attributes, tokenizer, text_encoder, num_train_timesteps=T)
@@ -335,7 +444,10 @@ def _latent_shapes(unet, vae) -> dict:
     """A latent model's process space (the UNet's input) and image space (the autoencoder's output)."""
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     h, w = _size(unet)
-    return {"sample_shape": [unet.config.in_channels, h, w], "image_shape": [vae.config.out_channels, h * factor, w * factor]}
+    return {
+        "sample_shape": [unet.config.in_channels, h, w],
+        "image_shape": [vae.config.out_channels, h * factor, w * factor],
+    }
 
 
 def describe_save(path) -> str:
@@ -347,4 +459,7 @@ def describe_save(path) -> str:
     if record["rewritten"] == ["*"]:
         return f"diffusers {record['layout']['kind']}: wrote every component"
     copied = ", ".join(f"{c}/" for c in record.get("copied", []))
-    return f"diffusers {record['layout']['kind']}: rewrote {', '.join(r + '/' for r in record['rewritten'] if r != '.') or 'the UNet'}" + (f", copied {copied} unchanged" if copied else "")
+    return (
+        f"diffusers {record['layout']['kind']}: rewrote {', '.join(r + '/' for r in record['rewritten'] if r != '.') or 'the UNet'}"
+        + (f", copied {copied} unchanged" if copied else "")
+    )

@@ -30,7 +30,9 @@ def ranks_agree(net) -> bool:
     if not dist.is_initialized():
         return True
     flat = torch.cat([p.detach().double().flatten() for p in net.state_dict().values() if torch.is_floating_point(p)])
-    mine = torch.stack([flat.sum(), (flat * torch.linspace(1, 2, flat.numel(), dtype=torch.float64, device=flat.device)).sum()])
+    mine = torch.stack(
+        [flat.sum(), (flat * torch.linspace(1, 2, flat.numel(), dtype=torch.float64, device=flat.device)).sum()]
+    )
     everyone = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
     dist.all_gather(everyone, mine)
     return all(torch.equal(everyone[0], other) for other in everyone[1:])

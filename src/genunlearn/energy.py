@@ -29,7 +29,10 @@ from genunlearn.errors import GenUnlearnError
 ENERGY_FORMS = ("logodds", "neglogretain")
 PROXY_SEED = 777  # distinct from the judge's seed (12345) and from base-model seeds
 _PROXY_OPT = {"optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
-PROXY_TRAIN = {"points": {"steps": 200, "lr": 1e-2, "batch": 256, **_PROXY_OPT}, "images": {"steps": 400, "lr": 3e-3, "batch": 128, **_PROXY_OPT}}
+PROXY_TRAIN = {
+    "points": {"steps": 200, "lr": 1e-2, "batch": 256, **_PROXY_OPT},
+    "images": {"steps": 400, "lr": 3e-3, "batch": 128, **_PROXY_OPT},
+}
 HOLDOUT_FRACTION = 0.1  # labelled points kept aside for the sign check and the proxy's accuracy
 
 
@@ -46,7 +49,9 @@ class Energy:
     def __call__(self, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
         out = torch.cat([self.fn(x[i : i + batch_size]).reshape(-1).float() for i in range(0, x.shape[0], batch_size)])
         if out.shape[0] != x.shape[0] or not torch.isfinite(out).all():
-            raise GenUnlearnError(f"energy {self.spec.get('name', self.spec['kind'])!r} must return one finite value per sample")
+            raise GenUnlearnError(
+                f"energy {self.spec.get('name', self.spec['kind'])!r} must return one finite value per sample"
+            )
         return out
 
     @property
@@ -56,14 +61,18 @@ class Energy:
     def negated(self) -> "Energy":
         """−F: high where F is low. ContinualFlow reads −F of an energy it applied as "restore it"."""
         fn = self.fn
-        return Energy(lambda x: -fn(x), {**self.spec, "negate": not self.spec.get("negate", False)}, self.seconds, dict(self.info))
+        return Energy(
+            lambda x: -fn(x), {**self.spec, "negate": not self.spec.get("negate", False)}, self.seconds, dict(self.info)
+        )
 
 
 def check_sign(energy: Callable, x_forget: torch.Tensor, x_retain: torch.Tensor) -> tuple[float, float]:
     """Mean energy on forget- and retain-labelled points; raise when forget is not higher."""
     f, r = float(energy(x_forget).mean()), float(energy(x_retain).mean())
     if not f > r:
-        raise GenUnlearnError(f"energy sign looks reversed: mean F on forget points {f:.3g} <= on retain points {r:.3g} (high F must mean forget-like)")
+        raise GenUnlearnError(
+            f"energy sign looks reversed: mean F on forget points {f:.3g} <= on retain points {r:.3g} (high F must mean forget-like)"
+        )
     return f, r
 
 
@@ -81,7 +90,13 @@ def _proxy_network(data) -> dict:
     if data.kind == "points":
         return {"_class_name": "MLPClassifier", "dim": data.sample_shape[0], "hidden": 64, "depth": 2, "heads": [2]}
     # narrower than the judge (channels 32, 64; features 128)
-    return {"_class_name": "ConvClassifier", "in_channels": data.sample_shape[0], "channels": [16, 32], "heads": [2], "feature_dim": 64}
+    return {
+        "_class_name": "ConvClassifier",
+        "in_channels": data.sample_shape[0],
+        "channels": [16, 32],
+        "heads": [2],
+        "feature_dim": 64,
+    }
 
 
 def _logit_gap(net) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -101,7 +116,16 @@ def _shape_energy(gap: Callable, form: str) -> Callable:
     return lambda x: torch.nn.functional.softplus(gap(x))  # −log P(retain) = softplus(l_f − l_r)
 
 
-def classifier_energy(data, classes, *, form: str = "logodds", task: str | None = None, seed: int = PROXY_SEED, use_cache: bool = True, progress: bool = True) -> Energy:
+def classifier_energy(
+    data,
+    classes,
+    *,
+    form: str = "logodds",
+    task: str | None = None,
+    seed: int = PROXY_SEED,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Energy:
     """Train (or reload) a retain-vs-forget proxy on ``data``'s labels and return its energy.
 
     Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
@@ -118,7 +142,9 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     ids = sorted({data.class_id(c) for c in classes})
     is_forget = torch.isin(data.labels, torch.tensor(ids))
     if is_forget.all() or not is_forget.any():
-        raise GenUnlearnError(f"cannot train an energy proxy: classes {ids} cover {'all' if is_forget.all() else 'none'} of {data.name}")
+        raise GenUnlearnError(
+            f"cannot train an energy proxy: classes {ids} cover {'all' if is_forget.all() else 'none'} of {data.name}"
+        )
     perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     n_hold = max(2, int(HOLDOUT_FRACTION * len(data)))
     hold, fit = perm[:n_hold], perm[n_hold:]
@@ -130,7 +156,9 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     net_cfg = _proxy_network(data)
     data_id = {"source": task or data.name, "fingerprint": dataset_hash(data)}  # the labelled data's content
     train_cfg = PROXY_TRAIN[data.kind]
-    key = config_hash({"proxy": data_id["fingerprint"], "classes": ids, "net": net_cfg, "train": train_cfg, "seed": seed})
+    key = config_hash(
+        {"proxy": data_id["fingerprint"], "classes": ids, "net": net_cfg, "train": train_cfg, "seed": seed}
+    )
     folder = cache_root() / "proxies" / f"{data.name.replace('/', '_')}-{key}"
     cfg = read_entry(folder, "proxy", key, data_id) if use_cache else None
     if cfg is not None:
@@ -138,19 +166,34 @@ def classifier_energy(data, classes, *, form: str = "logodds", task: str | None 
     else:
         from genunlearn.progress import stage
 
-        stage(f"training an energy proxy for classes {ids} ({train_cfg['steps']} steps)", "a small retain-vs-forget classifier whose logit is the energy the method reads; cached afterwards")
+        stage(
+            f"training an energy proxy for classes {ids} ({train_cfg['steps']} steps)",
+            "a small retain-vs-forget classifier whose logit is the energy the method reads; cached afterwards",
+        )
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         net = build_network(net_cfg)
-        fit_on_data(net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy")
+        fit_on_data(
+            net, binary, train_cfg, seed=seed, augment=data.kind == "images", progress=progress, desc="energy proxy"
+        )
         seconds = time.perf_counter() - t0
-        store_network(folder, "proxy", net, key=key, data=data_id, task=task or data.name, classes=ids, train_seconds=seconds)
+        store_network(
+            folder, "proxy", net, key=key, data=data_id, task=task or data.name, classes=ids, train_seconds=seconds
+        )
     net.eval()
     gap = _logit_gap(net)
-    energy = Energy(_shape_energy(gap, form), {"kind": "classifier", "task": task or data.name, "classes": ids, "form": form, "seed": seed}, seconds)
+    energy = Energy(
+        _shape_energy(gap, form),
+        {"kind": "classifier", "task": task or data.name, "classes": ids, "form": form, "seed": seed},
+        seconds,
+    )
     with torch.no_grad():
         acc = float(((Energy(gap, {"kind": "classifier"})(data.x[hold]) > 0) == is_forget[hold]).float().mean())
-    mean_f, mean_r = check_sign(energy, data.x[hold][is_forget[hold]], data.x[hold][~is_forget[hold]]) if is_forget[hold].any() and (~is_forget[hold]).any() else (None, None)
+    mean_f, mean_r = (
+        check_sign(energy, data.x[hold][is_forget[hold]], data.x[hold][~is_forget[hold]])
+        if is_forget[hold].any() and (~is_forget[hold]).any()
+        else (None, None)
+    )
     energy.info = {"proxy_holdout_accuracy": acc, "mean_energy_forget": mean_f, "mean_energy_retain": mean_r}
     return energy
 
@@ -184,5 +227,7 @@ def restore_energy(spec: dict) -> Energy:
     if kind == "region":
         return region_energy(load_dataset(spec["task"]), spec["name"], spec["task"])
     if kind == "classifier":
-        return classifier_energy(load_dataset(spec["task"]), spec["classes"], form=spec["form"], task=spec["task"], seed=spec["seed"])
+        return classifier_energy(
+            load_dataset(spec["task"]), spec["classes"], form=spec["form"], task=spec["task"], seed=spec["seed"]
+        )
     raise GenUnlearnError(f"energy {spec.get('name', kind)!r} was a Python callable and cannot be rebuilt from disk")

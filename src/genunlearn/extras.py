@@ -21,4 +21,6 @@ def require(module: str, why: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         extra = EXTRA_OF[module.split(".")[0]]
-        raise GenUnlearnError(f"{why} needs the package {module.split('.')[0]!r}: install the {extra!r} extra (pip install 'genunlearn[{extra}]')") from None
+        raise GenUnlearnError(
+            f"{why} needs the package {module.split('.')[0]!r}: install the {extra!r} extra (pip install 'genunlearn[{extra}]')"
+        ) from None

@@ -25,7 +25,7 @@ LIST_SEP = "|"  # between several concepts, preserved concepts or templates in a
 
 
 def split_list(text: str | None, sep: str = ";") -> tuple[str, ...]:
-    """"circle; striped" → ("circle", "striped"); an empty item is refused."""
+    """ "circle; striped" → ("circle", "striped"); an empty item is refused."""
     if text is None:
         return ()
     items = tuple(s.strip() for s in text.split(sep))
@@ -70,9 +70,13 @@ class ForgetRequest:
         _ = (self.concepts, self.preserved, self.template_list)  # each list is checked here, before any work
         for t in self.template_list:
             if t.count("{}") != 1:
-                raise GenUnlearnError(f"template {t!r} must hold one {{}} where the concept goes (e.g. 'a photo of {{}}')")
+                raise GenUnlearnError(
+                    f"template {t!r} must hold one {{}} where the concept goes (e.g. 'a photo of {{}}')"
+                )
         if self.prompts is not None and not Path(self.prompts).is_file():
-            raise GenUnlearnError(f"prompt file {self.prompts} does not exist (a CSV with a prompt column, and optionally concept and split)")
+            raise GenUnlearnError(
+                f"prompt file {self.prompts} does not exist (a CSV with a prompt column, and optionally concept and split)"
+            )
 
     @property
     def concepts(self) -> tuple[str, ...]:
@@ -103,8 +107,14 @@ class ForgetRequest:
         if self.kind == "samples":
             return "samples=" + ",".join(str(i) for i in self.samples)
         if self.kind == "concept":
-            extra = {"preserve": self.preserved, "prompts": (str(Path(self.prompts).resolve()),) if self.prompts else (), "templates": self.template_list}
-            return f"concept={LIST_SEP.join(self.concepts)};anchor={self.anchor}" + "".join(f";{k}={LIST_SEP.join(v)}" for k, v in extra.items() if v)
+            extra = {
+                "preserve": self.preserved,
+                "prompts": (str(Path(self.prompts).resolve()),) if self.prompts else (),
+                "templates": self.template_list,
+            }
+            return f"concept={LIST_SEP.join(self.concepts)};anchor={self.anchor}" + "".join(
+                f";{k}={LIST_SEP.join(v)}" for k, v in extra.items() if v
+            )
         name = self.energy if isinstance(self.energy, str) else getattr(self.energy, "__name__", "callable")
         return f"energy={name}"
 
@@ -161,7 +171,9 @@ def read_prompt_file(path) -> list[PromptRow]:
         reader = csv.DictReader(f)
         columns = [c.strip().lower() for c in reader.fieldnames or []]
         if "prompt" not in columns:
-            raise GenUnlearnError(f"{path}: a prompt file needs a 'prompt' column (found: {', '.join(columns) or 'nothing'}; optional: concept, split)")
+            raise GenUnlearnError(
+                f"{path}: a prompt file needs a 'prompt' column (found: {', '.join(columns) or 'nothing'}; optional: concept, split)"
+            )
         rows = [{k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in reader]
     out = [PromptRow(r["prompt"], r.get("concept") or None, r.get("split") or None) for r in rows if r["prompt"]]
     if not out:
@@ -200,14 +212,22 @@ def erase_prompts(request: ForgetRequest, split: str = "train") -> ErasePrompts:
         found = [r.prompt for r in rows if mentions(r, word)]
         if request.prompts and erased and not found:
             known = sorted({r.concept for r in rows if r.concept})
-            raise GenUnlearnError(f"concept {word!r} is in no {split} prompt of {request.prompts}" + (f" (its concepts: {', '.join(known)})" if known else " (no prompt names it)"))
+            raise GenUnlearnError(
+                f"concept {word!r} is in no {split} prompt of {request.prompts}"
+                + (f" (its concepts: {', '.join(known)})" if known else " (no prompt names it)")
+            )
         return list(dict.fromkeys([word, *(t.format(word) for t in request.template_list), *found]))
 
     target, anchor, concept = [], [], []
     for c in request.concepts:
         prompts = expand(c)
         target += prompts
-        anchor += [re.sub(re.escape(c), lambda _: request.anchor, p, flags=re.IGNORECASE) if c.lower() in p.lower() else request.anchor for p in prompts]
+        anchor += [
+            re.sub(re.escape(c), lambda _: request.anchor, p, flags=re.IGNORECASE)
+            if c.lower() in p.lower()
+            else request.anchor
+            for p in prompts
+        ]
         concept += [c] * len(prompts)
     kept = {p: w for w in request.preserved for p in expand(w, erased=False)}
     return ErasePrompts(tuple(target), tuple(anchor), tuple(concept), tuple(kept), tuple(kept.values()))

@@ -36,7 +36,9 @@ class GenerativeModel(ModelFolder):
         """Class labels → conditioning rows (first attribute set, the others unspecified)."""
         if not self.conditional:
             return None
-        cond = torch.tensor([len(a.values) for a in self.attributes], device="cpu").repeat(labels.shape[0], 1)  # placed by the process
+        cond = torch.tensor([len(a.values) for a in self.attributes], device="cpu").repeat(
+            labels.shape[0], 1
+        )  # placed by the process
         cond[:, 0] = labels
         return cond
 
@@ -53,7 +55,9 @@ class GenerativeModel(ModelFolder):
             for i in range(0, n, batch_size):
                 m = min(batch_size, n - i)
                 c = None if cond is None else cond[i : i + m]
-                out.append(self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw).float())
+                out.append(
+                    self.process.sample(self.net, m, c, shape=self.sample_shape, generator=generator, **kw).float()
+                )
         return torch.cat(out)
 
     def sample(self, n: int, cond=None, *, generator=None, batch_size: int | None = None, **kw) -> torch.Tensor:
@@ -75,7 +79,12 @@ class GenerativeModel(ModelFolder):
         model's class and format (a diffusers model stays one)."""
         from dataclasses import replace
 
-        return replace(self, net=net, process=self.process if process is None else process, info=self.info if info is None else info)
+        return replace(
+            self,
+            net=net,
+            process=self.process if process is None else process,
+            info=self.info if info is None else info,
+        )
 
     def extra_config(self) -> dict:
         return {"process": self.process.config()}

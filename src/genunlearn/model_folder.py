@@ -15,6 +15,7 @@ from genunlearn.data.dataset import Attribute
 from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError
 
+
 class ModelFolder:
     """Mixin for a dataclass with ``net``, ``data`` (``Dataset.meta()``) and ``info`` fields."""
 
@@ -60,7 +61,10 @@ class ModelFolder:
 
         with atomic_dir(path) as tmp:
             net_cfg = save_network(tmp, self.net)
-            write_json(tmp / "config.json", header(self.family, network=net_cfg, data=self.data, info=self.info, **self.extra_config()))
+            write_json(
+                tmp / "config.json",
+                header(self.family, network=net_cfg, data=self.data, info=self.info, **self.extra_config()),
+            )
 
     @classmethod
     def from_pretrained(cls, path: str | Path):

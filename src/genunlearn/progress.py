@@ -20,7 +20,9 @@ class StepBar:
     def __init__(self, total: int | None, desc: str):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, disable=None if is_main_process() else True, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(
+            total=total, desc=desc, disable=None if is_main_process() else True, dynamic_ncols=True, leave=False
+        )
 
     def __call__(self, step: int, record: dict) -> None:
         self.bar.update(step - self.bar.n)

@@ -33,21 +33,55 @@ def _conv_unet(mult: tuple) -> dict:
 
 _MLP = {"_class_name": "MLPNet", "dim": 2, "hidden": 256, "depth": 4}  # dim is set from the data
 _PIXEL_MLP = {"_class_name": "MLPNet", "dim": 64, "hidden": 512, "depth": 4}
-UNET2D = {"_class_name": "DiffusersUNet", "in_channels": 1, "sample_size": 8, "block_out_channels": (32, 64)}  # --network unet2d: diffusers' UNet2DModel (channels and size set from the data), exportable as a diffusers pipeline
+UNET2D = {
+    "_class_name": "DiffusersUNet",
+    "in_channels": 1,
+    "sample_size": 8,
+    "block_out_channels": (32, 64),
+}  # --network unet2d: diffusers' UNet2DModel (channels and size set from the data), exportable as a diffusers pipeline
 NETWORKS = ("builtin", "unet2d")
-_TRAIN = {"optimizer": "adamw", "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": 0.999, "log_every": 50}
+_TRAIN = {
+    "optimizer": "adamw",
+    "grad_clip": 1.0,
+    "lr_schedule": "cosine",
+    "warmup": 100,
+    "ema_decay": 0.999,
+    "log_every": 50,
+}
 _FLOW = {"name": "flow", "solver": "midpoint"}
 _DIFFUSION = {"name": "diffusion", "sampler": "ddim", "eta": 1.0, "clip_sample": False}
 
 RECIPES: dict[tuple[str, str], Recipe] = {
-    ("toy", "flow"): Recipe(_MLP, {**_FLOW, "steps": 50}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
-    ("toy", "diffusion"): Recipe(_MLP, {**_DIFFUSION, "steps": 100, "guidance": 1.0}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False),
-    ("digits", "flow"): Recipe(_PIXEL_MLP, {**_FLOW, "steps": 20, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
-    ("digits", "diffusion"): Recipe(_PIXEL_MLP, {**_DIFFUSION, "steps": 50, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128),
+    ("toy", "flow"): Recipe(
+        _MLP, {**_FLOW, "steps": 50}, {**_TRAIN, "steps": 3000, "lr": 2e-3}, 512, conditional=False
+    ),
+    ("toy", "diffusion"): Recipe(
+        _MLP,
+        {**_DIFFUSION, "steps": 100, "guidance": 1.0},
+        {**_TRAIN, "steps": 3000, "lr": 2e-3},
+        512,
+        conditional=False,
+    ),
+    ("digits", "flow"): Recipe(
+        _PIXEL_MLP, {**_FLOW, "steps": 20, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128
+    ),
+    ("digits", "diffusion"): Recipe(
+        _PIXEL_MLP, {**_DIFFUSION, "steps": 50, "guidance": 1.5}, {**_TRAIN, "steps": 4000, "lr": 2e-3}, 128
+    ),
     # measured (50/prompt): shape and colour right on 97.0 % of full prompts (guidance 2: 94.8 %); EMA 0.998 leaves 0.4 % of the initial weights after 2800 steps
-    ("shapes", "flow"): Recipe(_conv_unet((1, 2, 2)), {**_FLOW, "steps": 20, "guidance": 3.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 2800, "lr": 2e-3, "ema_decay": 0.998}, 64),
+    ("shapes", "flow"): Recipe(
+        _conv_unet((1, 2, 2)),
+        {**_FLOW, "steps": 20, "guidance": 3.0, "attr_dropout": 0.3},
+        {**_TRAIN, "steps": 2800, "lr": 2e-3, "ema_decay": 0.998},
+        64,
+    ),
     # f-DMU base (measured, 16/prompt, DDIM 25, guidance 3): prompt accuracy 94 %, circle prompts 100 % circles; the former 2000 steps / EMA 0.999 (13 % of the initial weights left in the EMA) / guidance 2 gave 36 %
-    ("shapes", "diffusion"): Recipe(_conv_unet((1, 2, 2)), {**_DIFFUSION, "steps": 25, "guidance": 3.0, "attr_dropout": 0.3}, {**_TRAIN, "steps": 3000, "lr": 2e-3, "ema_decay": 0.998}, 64),
+    ("shapes", "diffusion"): Recipe(
+        _conv_unet((1, 2, 2)),
+        {**_DIFFUSION, "steps": 25, "guidance": 3.0, "attr_dropout": 0.3},
+        {**_TRAIN, "steps": 3000, "lr": 2e-3, "ema_decay": 0.998},
+        64,
+    ),
 }
 
 
@@ -55,20 +89,60 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 # a 2-layer CLIP text encoder, an AutoencoderKL with one 2× downsampling (16×16×3 → 8×8×4), a cross-attention UNet
 _SD_NETWORK = {
     "text_encoder": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2},
-    "vae": {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2, "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4, "norm_num_groups": 8, "mid_block_add_attention": False},
-    "unet": {"down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"], "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "block_out_channels": [32, 64], "layers_per_block": 1, "attention_head_dim": 8, "norm_num_groups": 16},
-    "autoencoder_train": {"batch_size": 64, "kl_weight": 1e-6, "train": {**_TRAIN, "steps": 1500, "lr": 1e-3, "ema_decay": None}},
+    "vae": {
+        "down_block_types": ["DownEncoderBlock2D"] * 2,
+        "up_block_types": ["UpDecoderBlock2D"] * 2,
+        "block_out_channels": [16, 32],
+        "layers_per_block": 1,
+        "latent_channels": 4,
+        "norm_num_groups": 8,
+        "mid_block_add_attention": False,
+    },
+    "unet": {
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "block_out_channels": [32, 64],
+        "layers_per_block": 1,
+        "attention_head_dim": 8,
+        "norm_num_groups": 16,
+    },
+    "autoencoder_train": {
+        "batch_size": 64,
+        "kl_weight": 1e-6,
+        "train": {**_TRAIN, "steps": 1500, "lr": 1e-3, "ema_decay": None},
+    },
 }
-_SD_PROCESS = {**_DIFFUSION, "steps": 25, "guidance": 3.0, "attr_dropout": 0.3, "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "prediction_type": "epsilon"}
-RECIPES[("shapes", "sd")] = Recipe(_SD_NETWORK, _SD_PROCESS, {**_TRAIN, "steps": 3000, "lr": 1e-3, "ema_decay": 0.998}, 64)
+_SD_PROCESS = {
+    **_DIFFUSION,
+    "steps": 25,
+    "guidance": 3.0,
+    "attr_dropout": 0.3,
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+}
+RECIPES[("shapes", "sd")] = Recipe(
+    _SD_NETWORK, _SD_PROCESS, {**_TRAIN, "steps": 3000, "lr": 1e-3, "ema_decay": 0.998}, 64
+)
 # canvas (32×32×3 → 16×16×4 latents): a three-level UNet with cross-attention at 8×8 and 4×4 (as cheap per step as
 # two levels with it at 16×16); single-thread CPU per step of 64: autoencoder 0.52 s, UNet 0.73 s (shapes: 0.15 s, 0.31 s),
 # so 2.6× the work of the shapes pipeline (490 s on 2 cores) per step.
 # Measured at 3000 steps (train captions, 1 per full row; the autoencoder's reconstructions are judged 100 % right, so the
 # UNet and text encoder limit): every attribute right on 37.8 % at guidance 3, 46.5 % at 6, 44.8 % at 10, with the
 # objects confused (triangle drawn as a crescent, heart as a circle) and the loss still falling: 3× the steps, guidance 6
-_CANVAS_UNET = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "block_out_channels": [32, 64, 64]}
-RECIPES[("canvas", "sd")] = Recipe({**_SD_NETWORK, "unet": {**_SD_NETWORK["unet"], **_CANVAS_UNET}}, {**_SD_PROCESS, "guidance": 6.0}, {**_TRAIN, "steps": 9000, "lr": 1e-3, "ema_decay": 0.998}, 64)
+_CANVAS_UNET = {
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "block_out_channels": [32, 64, 64],
+}
+RECIPES[("canvas", "sd")] = Recipe(
+    {**_SD_NETWORK, "unet": {**_SD_NETWORK["unet"], **_CANVAS_UNET}},
+    {**_SD_PROCESS, "guidance": 6.0},
+    {**_TRAIN, "steps": 9000, "lr": 1e-3, "ema_decay": 0.998},
+    64,
+)
 
 
 def recipe_for(task: str, kind: str) -> Recipe:
@@ -110,7 +184,15 @@ class TrainJob:
     def key(self) -> str:
         from genunlearn.data.fingerprint import task_fingerprint
 
-        return config_hash({"task": self.task, "data": task_fingerprint(self.task), "kind": self.kind, "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe())})
+        return config_hash(
+            {
+                "task": self.task,
+                "data": task_fingerprint(self.task),
+                "kind": self.kind,
+                "forget": self.forget.spec() if self.forget else None,
+                "recipe": asdict(self.recipe()),
+            }
+        )
 
 
 def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = False, progress: bool = True):
@@ -156,8 +238,22 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
         return process.loss(model, x[idx], None if cond is None else cond[idx], generator=g).mean()
 
     what = "retrain" if job.forget else "base"
-    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/{job.kind}", progress=progress)
-    info = {"model": job.kind, "role": what, "steps": result.steps, "train_seconds": round(result.seconds, 3), **_job_info(job, recipe)}
+    result = train(
+        net,
+        step_loss,
+        TrainConfig(**recipe.train),
+        out_dir=out_dir,
+        resume=resume,
+        desc=f"{what} {job.task}/{job.kind}",
+        progress=progress,
+    )
+    info = {
+        "model": job.kind,
+        "role": what,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 3),
+        **_job_info(job, recipe),
+    }
     return GenerativeModel(net, process, meta, info)
 
 
@@ -185,4 +281,10 @@ def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True
         from genunlearn.diffusers_io import DiffusersModel
 
         load = DiffusersModel.from_pretrained
-    return cached(job.key(), lambda work: train_generative(job, out_dir=work, resume=True, progress=progress), load, use_cache=use_cache, data=data_identity(job.task))
+    return cached(
+        job.key(),
+        lambda work: train_generative(job, out_dir=work, resume=True, progress=progress),
+        load,
+        use_cache=use_cache,
+        data=data_identity(job.task),
+    )

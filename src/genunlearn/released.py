@@ -62,12 +62,18 @@ def install(section: str, name: str, folder: Path) -> bool:
     for file, digest in record["files"].items():
         if not (src / file).is_file() or sha256(src / file) != digest:
             if is_main_process():
-                print(f"note: released {record['what']} ({src / file}) fails its sha256 check; training it instead", file=sys.stderr)
+                print(
+                    f"note: released {record['what']} ({src / file}) fails its sha256 check; training it instead",
+                    file=sys.stderr,
+                )
             return False
     with atomic_dir(folder, quiet=True) as tmp:
         for file in record["files"]:  # a pipeline's files sit in component folders (unet/, vae/, ...)
             (tmp / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / file, tmp / file)
     if is_main_process():
-        print(f"using the released {record['what']} (sha256 checked; it trained in {record['train_seconds']:.0f}s)", file=sys.stderr)
+        print(
+            f"using the released {record['what']} (sha256 checked; it trained in {record['train_seconds']:.0f}s)",
+            file=sys.stderr,
+        )
     return True

@@ -17,7 +17,9 @@ def to_uint8_images(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def conditions(model, n: int, labels: str | None = None, prompt: str | None = None) -> tuple[torch.Tensor | None, np.ndarray]:
+def conditions(
+    model, n: int, labels: str | None = None, prompt: str | None = None
+) -> tuple[torch.Tensor | None, np.ndarray]:
     """(conditioning rows, labels to record) for ``n`` samples; -1 labels for unconditional models."""
     from genunlearn.data.dataset import class_id, prompt_to_cond
 
@@ -42,7 +44,9 @@ def conditions(model, n: int, labels: str | None = None, prompt: str | None = No
     if labels:
         ids = torch.tensor([class_id(attrs, t.strip()) for t in labels.split(",") if t.strip()], dtype=torch.long)
         if not len(ids):
-            raise GenUnlearnError(f"--labels {labels!r} names no class; give ids or names, e.g. 0,3 or {attrs[0].values[0]}")
+            raise GenUnlearnError(
+                f"--labels {labels!r} names no class; give ids or names, e.g. 0,3 or {attrs[0].values[0]}"
+            )
     else:
         ids = torch.arange(k)
     lab = ids.repeat((n + len(ids) - 1) // len(ids))[:n]
@@ -72,17 +76,23 @@ def check_sample_request(model, n: int, out) -> None:
     from genunlearn.checkpoint import resolve_out
 
     if n > MAX_SAMPLES:
-        raise GenUnlearnError(f"--n must be between 1 and {MAX_SAMPLES:,}, got {n:,} (draw several files with different --seed)")
+        raise GenUnlearnError(
+            f"--n must be between 1 and {MAX_SAMPLES:,}, got {n:,} (draw several files with different --seed)"
+        )
     per = math.prod(model.sample_shape)
     arrays = 4 if getattr(model, "family", "") == "i2i" else 1  # I2I files also hold originals, inputs and masks
     file_bytes = n * (per * arrays * (1 if model.data.get("kind") == "images" else 4) + 8)
     memory_bytes = n * per * 4 * (2 + arrays)  # float32 samples, their conversion, the arrays written
     free_disk = shutil.disk_usage(resolve_out(out).parent if resolve_out(out).parent.exists() else Path.cwd()).free
     if file_bytes > free_disk:
-        raise GenUnlearnError(f"--n {n:,} would write {file_bytes / 1e9:.2f} GB, but only {free_disk / 1e9:.2f} GB are free there")
+        raise GenUnlearnError(
+            f"--n {n:,} would write {file_bytes / 1e9:.2f} GB, but only {free_disk / 1e9:.2f} GB are free there"
+        )
     mem = _available_memory()
     if mem is not None and memory_bytes > mem:
-        raise GenUnlearnError(f"--n {n:,} needs about {memory_bytes / 1e9:.2f} GB of memory, but {mem / 1e9:.2f} GB are available; ask for fewer samples")
+        raise GenUnlearnError(
+            f"--n {n:,} needs about {memory_bytes / 1e9:.2f} GB of memory, but {mem / 1e9:.2f} GB are available; ask for fewer samples"
+        )
 
 
 def write_npz(out, arrays: dict) -> Path:

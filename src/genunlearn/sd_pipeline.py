@@ -20,7 +20,6 @@ import torch
 from genunlearn.device import place, randn
 
 
-
 def build_tokenizer(prompts: list[str], folder, reserve: list[str] = ()):
     """A CLIP tokenizer whose BPE vocabulary is learnt from ``prompts`` (each word one token).
     ``reserve``: prompts never trained on (held-out captions) that must still tokenize without
@@ -38,10 +37,18 @@ def build_tokenizer(prompts: list[str], folder, reserve: list[str] = ()):
     bpe.normalizer = normalizers.Lowercase()
     bpe.pre_tokenizer = pre_tokenizers.Whitespace()
     alphabet = sorted(set("".join(reserve)) - set(" "))
-    trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=specials, end_of_word_suffix="</w>", initial_alphabet=alphabet, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000,
+        special_tokens=specials,
+        end_of_word_suffix="</w>",
+        initial_alphabet=alphabet,
+        show_progress=False,
+    )
     bpe.train_from_iterator(sorted(set(prompts)), trainer)
     _, merges_file = bpe.model.save(str(folder))
-    merges = [tuple(line.split()) for line in Path(merges_file).read_text().splitlines() if line and not line.startswith("#")]
+    merges = [
+        tuple(line.split()) for line in Path(merges_file).read_text().splitlines() if line and not line.startswith("#")
+    ]
     tokens = sorted(set(bpe.get_vocab()) - set(specials), key=lambda t: (len(t), t))
     vocab = {t: i for i, t in enumerate(specials + tokens)}
     files = models.BPE(vocab=vocab, merges=merges, unk_token=specials[1], end_of_word_suffix="</w>").save(str(folder))
@@ -63,11 +70,26 @@ def build_components(recipe: dict, tokenizer, image_shape):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     te = recipe["text_encoder"]
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), max_position_embeddings=tokenizer.model_max_length, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **te))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **te,
+        )
+    )
     c, h, _ = image_shape
     vae = AutoencoderKL(in_channels=c, out_channels=c, sample_size=h, **recipe["vae"])
     factor = 2 ** (len(recipe["vae"]["block_out_channels"]) - 1)
-    unet = UNet2DConditionModel(sample_size=h // factor, in_channels=recipe["vae"]["latent_channels"], out_channels=recipe["vae"]["latent_channels"], cross_attention_dim=te["hidden_size"], **recipe["unet"])
+    unet = UNet2DConditionModel(
+        sample_size=h // factor,
+        in_channels=recipe["vae"]["latent_channels"],
+        out_channels=recipe["vae"]["latent_channels"],
+        cross_attention_dim=te["hidden_size"],
+        **recipe["unet"],
+    )
     return text_encoder, vae, unet
 
 
@@ -94,8 +116,12 @@ class CaptionBank:
 
     def sample(self, net, cond: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         rows = net.row_index(cond, len(cond), cond.device).cpu()
-        pick = self.start[rows] + (torch.rand(len(rows), generator=g, device="cpu") * self.count[rows]).long().clamp_max(self.count[rows] - 1)
-        return torch.cat([-(pick[:, None] + 1), torch.tensor(net.config.cond_vocab[1:]).expand(len(pick), -1)], 1).to(cond.device)
+        pick = self.start[rows] + (
+            torch.rand(len(rows), generator=g, device="cpu") * self.count[rows]
+        ).long().clamp_max(self.count[rows] - 1)
+        return torch.cat([-(pick[:, None] + 1), torch.tensor(net.config.cond_vocab[1:]).expand(len(pick), -1)], 1).to(
+            cond.device
+        )
 
 
 class Reconstruction(torch.nn.Module):
@@ -124,7 +150,15 @@ def train_autoencoder(vae, x: torch.Tensor, cfg: dict, *, out_dir, resume: bool,
         recon, kl, elements = model(xb, g)
         return (recon - xb).pow(2).mean() + kl_weight * kl.mean() / elements
 
-    return train(Reconstruction(vae), step_loss, TrainConfig(**cfg["train"]), out_dir=out_dir, resume=resume, desc=f"{label} autoencoder", progress=progress)
+    return train(
+        Reconstruction(vae),
+        step_loss,
+        TrainConfig(**cfg["train"]),
+        out_dir=out_dir,
+        resume=resume,
+        desc=f"{label} autoencoder",
+        progress=progress,
+    )
 
 
 def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
@@ -141,34 +175,74 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     from genunlearn.training import TrainConfig, train
 
     torch.manual_seed(job.seed)
-    stage_dir = (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)  # checkpoints per stage
+    stage_dir = (
+        (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)
+    )  # checkpoints per stage
     pool = caption_pool(job.task)
     bank = CaptionBank(data.attributes, pool) if pool else None
-    with tempfile.TemporaryDirectory(prefix="genunlearn-tokenizer-") as folder:  # read into memory; saved with the pipeline
-        tokenizer = build_tokenizer([p for p in (bank.texts if bank else row_prompts(data.attributes)) if p], folder, reserve=bank.heldout if bank else ())
+    with tempfile.TemporaryDirectory(
+        prefix="genunlearn-tokenizer-"
+    ) as folder:  # read into memory; saved with the pipeline
+        tokenizer = build_tokenizer(
+            [p for p in (bank.texts if bank else row_prompts(data.attributes)) if p],
+            folder,
+            reserve=bank.heldout if bank else (),
+        )
     text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
     scheduler = scheduler_for(recipe.process)
     what = "retrain" if job.forget else "base"
-    ae = train_autoencoder(vae, data.x, recipe.network["autoencoder_train"], out_dir=stage_dir("vae"), resume=resume, progress=progress, label=f"{what} {job.task}/sd")
+    ae = train_autoencoder(
+        vae,
+        data.x,
+        recipe.network["autoencoder_train"],
+        out_dir=stage_dir("vae"),
+        resume=resume,
+        progress=progress,
+        label=f"{what} {job.task}/sd",
+    )
     vae.eval().requires_grad_(False)
     latents = encode_latents(vae, data.x)
     vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
     z = latents * vae.config.scaling_factor
     process = build_process(recipe.process)
-    net = TextUNetView(unet, data.attributes, tokenize(tokenizer, bank.texts if bank else row_prompts(data.attributes)), num_train_timesteps=scheduler.config.num_train_timesteps, text_encoder=text_encoder)
+    net = TextUNetView(
+        unet,
+        data.attributes,
+        tokenize(tokenizer, bank.texts if bank else row_prompts(data.attributes)),
+        num_train_timesteps=scheduler.config.num_train_timesteps,
+        text_encoder=text_encoder,
+    )
     cond, batch = data.cond(), min(recipe.batch_size, len(data))
 
     def step_loss(model, g):
         idx = torch.randint(len(z), (batch,), generator=g)
         if bank is None:
             return process.loss(model, z[idx], cond[idx], generator=g).mean()
-        dropped = drop_condition(net, cond[idx], process.cond_dropout, process.attr_dropout, g)  # then a caption of what is left
+        dropped = drop_condition(
+            net, cond[idx], process.cond_dropout, process.attr_dropout, g
+        )  # then a caption of what is left
         return process.loss(model, z[idx], bank.sample(net, dropped, g), generator=g, drop_cond=False).mean()
 
-    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=stage_dir("unet"), resume=resume, desc=f"{what} {job.task}/sd", progress=progress)
+    result = train(
+        net,
+        step_loss,
+        TrainConfig(**recipe.train),
+        out_dir=stage_dir("unet"),
+        resume=resume,
+        desc=f"{what} {job.task}/sd",
+        progress=progress,
+    )
     net.eval()
-    text_encoder.requires_grad_(False)  # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
-    view = TextUNetView.frozen(unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps)
+    text_encoder.requires_grad_(
+        False
+    )  # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
+    view = TextUNetView.frozen(
+        unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps
+    )
     components = {"vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
-    info = {"train_seconds": round(ae.seconds + result.seconds, 3), "steps": result.steps, "autoencoder_steps": ae.steps}
+    info = {
+        "train_seconds": round(ae.seconds + result.seconds, 3),
+        "steps": result.steps,
+        "autoencoder_steps": ae.steps,
+    }
     return DiffusersModel.from_components(view, process, meta, components, info=info)

@@ -46,8 +46,14 @@ def changed_tensors(base: dict, edited: dict) -> dict:
     """The tensors of ``edited`` that ``base`` lacks or holds with another value, shape or dtype."""
     missing = sorted(set(base) - set(edited))
     if missing:
-        raise GenUnlearnError(f"the edited UNet lacks {len(missing)} of the base's tensors (e.g. {missing[0]}); a delta cannot remove weights")
-    return {k: v for k, v in edited.items() if k not in base or base[k].dtype != v.dtype or base[k].shape != v.shape or not base[k].equal(v)}
+        raise GenUnlearnError(
+            f"the edited UNet lacks {len(missing)} of the base's tensors (e.g. {missing[0]}); a delta cannot remove weights"
+        )
+    return {
+        k: v
+        for k, v in edited.items()
+        if k not in base or base[k].dtype != v.dtype or base[k].shape != v.shape or not base[k].equal(v)
+    }
 
 
 def write_delta(edited, base, out) -> dict:
@@ -59,5 +65,9 @@ def write_delta(edited, base, out) -> dict:
     record = Path(edited) / "genunlearn.json"
     method = read_json(record).get("info", {}).get("method", "") if record.is_file() else ""
     with atomic_file(out) as tmp:
-        save_tensors(tmp, delta, metadata={"format": FORMAT, "base": Path(base).name, "method": method, "tensors": str(len(delta))})
+        save_tensors(
+            tmp,
+            delta,
+            metadata={"format": FORMAT, "base": Path(base).name, "method": method, "tensors": str(len(delta))},
+        )
     return delta

@@ -41,7 +41,10 @@ class TaskCells:
         self.data.split(self.request)  # a bad request fails before any training
         steps = self.family.bench_steps(task.dataset, task.model, scale)
         options = {"overrides": dict(task.overrides)} if task.overrides else {}
-        self.jobs = {role: self.family.job(task.dataset, task.model, forget=forget, steps=steps, options=options) for role, forget in (("base", None), ("retrain", self.request))}
+        self.jobs = {
+            role: self.family.job(task.dataset, task.model, forget=forget, steps=steps, options=options)
+            for role, forget in (("base", None), ("retrain", self.request))
+        }
         self.base_key = self.jobs["base"].key()
         self._base = self._evaluate = self._retrain_relearn = None
 
@@ -71,8 +74,18 @@ class TaskCells:
         if not is_main_process():  # other ranks train with the main one; it alone judges and writes
             return CellResult({}, seconds, lambda folder: None)
         if self._evaluate is None:
-            self._evaluate = self.family.evaluator(self.task.dataset, self.request, reference=self.base(), n_per_prompt=self.task.n_per_prompt, progress=self.progress)
-        metrics = {**self._evaluate(model), "family": self.family.name, **(self.robustness(cell, model) if self.probes else {})}
+            self._evaluate = self.family.evaluator(
+                self.task.dataset,
+                self.request,
+                reference=self.base(),
+                n_per_prompt=self.task.n_per_prompt,
+                progress=self.progress,
+            )
+        metrics = {
+            **self._evaluate(model),
+            "family": self.family.name,
+            **(self.robustness(cell, model) if self.probes else {}),
+        }
         preview = self.family.preview(model, self.request)
         if preview is not None:
             preview = {**preview, **self.legend(model)}
@@ -96,7 +109,10 @@ class TaskCells:
         if not getattr(model, "attributes", None):
             return {}
         attr, ids = forget_values(model, self.request) if self.request.kind in ("classes", "concept") else (0, [])
-        return {"class_names": np.array(model.attributes[0].values, dtype=str), "forget_ids": np.array(ids if attr == 0 else [], dtype=np.int64)}
+        return {
+            "class_names": np.array(model.attributes[0].values, dtype=str),
+            "forget_ids": np.array(ids if attr == 0 else [], dtype=np.int64),
+        }
 
     def robustness(self, cell: str, model) -> dict:
         """The family's probes on ``model``: ``attack_asr`` (the attack's success rate),
@@ -111,7 +127,9 @@ class TaskCells:
             t0 = time.perf_counter()
             try:
                 result = run_probe(name, model, self.request, config=options)
-            except GenUnlearnError as e:  # a model the probe cannot read (e.g. no embedding table to attack): said, not fatal
+            except (
+                GenUnlearnError
+            ) as e:  # a model the probe cannot read (e.g. no embedding table to attack): said, not fatal
                 details[name] = {"skipped": str(e)}
                 continue
             result.pop("arrays", None)
@@ -123,7 +141,9 @@ class TaskCells:
                     retrain = self.family.train(self.jobs["retrain"], progress=self.progress)
                     self._retrain_relearn = run_probe(name, retrain, self.request, config=options)["model"]
                 out["relearn_auc"] = result["model"]["auc"]
-                out["relearn_ratio"] = result["model"]["auc"] / max(self._retrain_relearn["auc"], 1 / result["model"]["n"])
+                out["relearn_ratio"] = result["model"]["auc"] / max(
+                    self._retrain_relearn["auc"], 1 / result["model"]["n"]
+                )
             else:
                 out["attack_asr"] = result["asr_attack"]
         return {**out, "probes": details} if details else {}

@@ -29,7 +29,13 @@ def image_grid(x: torch.Tensor, rows: int) -> np.ndarray:
     return grid
 
 
-def save_sample_grids(panels: dict[str, torch.Tensor], rows: int, path: Path, row_labels: list[str] | None = None, marked: list[bool] | None = None) -> Path:
+def save_sample_grids(
+    panels: dict[str, torch.Tensor],
+    rows: int,
+    path: Path,
+    row_labels: list[str] | None = None,
+    marked: list[bool] | None = None,
+) -> Path:
     """One grid per model side by side (same seeds and prompts in every panel), each row labelled;
     ``marked`` rows (the forgotten classes) are framed and labelled in red."""
     from matplotlib.patches import Rectangle
@@ -54,7 +60,9 @@ def save_sample_grids(panels: dict[str, torch.Tensor], rows: int, path: Path, ro
                     tick.set_fontweight("bold")
         for i, m in enumerate(marked):
             if m:
-                ax.add_patch(Rectangle((-0.5, (h + 1) * i - 1), g.shape[1], h + 1, fill=False, edgecolor="red", linewidth=1.5))
+                ax.add_patch(
+                    Rectangle((-0.5, (h + 1) * i - 1), g.shape[1], h + 1, fill=False, edgecolor="red", linewidth=1.5)
+                )
     return save_figure(fig, path)
 
 

@@ -28,13 +28,19 @@ def _image(src: str, alt: str, base: Path | None) -> str:
     """A figure: the file beside the report embedded as a ``data:`` URI (else linked)."""
     path = Path(base) / src if base is not None else None
     if path is not None and path.is_file():
-        mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}.get(path.suffix.lower(), "application/octet-stream")
+        mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}.get(
+            path.suffix.lower(), "application/octet-stream"
+        )
         src = f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
     return f'<figure><img src="{html.escape(src)}" alt="{html.escape(alt)}"><figcaption>{_inline(alt)}</figcaption></figure>'
 
 
 def _table(lines: list[str]) -> str:
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if not re.fullmatch(r"\|(-+\|)+", line.strip())]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in lines
+        if not re.fullmatch(r"\|(-+\|)+", line.strip())
+    ]
     head, body = rows[0], rows[1:]
     out = ["<table>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
     out += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body]
@@ -64,4 +70,8 @@ def markdown_to_html(text: str, title: str = "genunlearn report", base: Path | N
             blocks.append(_image(m.group(2), m.group(1), base))
         elif line.strip():
             blocks.append(f"<p>{_inline(line)}</p>")
-    return f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n" + "\n".join(blocks) + "\n</body></html>\n"
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+        + "\n".join(blocks)
+        + "\n</body></html>\n"
+    )

@@ -19,7 +19,10 @@ COST = [("seconds", "time (s) ↓", "{:.1f}"), ("time_ratio", "time / retrain �
 ROBUSTNESS = [("attack_asr", "attack ASR ↓", "{:.1%}"), ("relearn_ratio", "relearn AUC / retrain ↓", "{:.2f}")]
 CELL_ORDER = ("base", "retrain")
 # (forget, retain) axes of the trade-off plot, the first pair every row has
-TRADEOFF_KEYS = (("forgotten_class_still_drawn", "forget_mass", "concept_still_shown", "UA", "inpaint_forget_accuracy"), ("fd_retain", "mmd_retain", "fd_vs_base", "RA", "inpaint_retain_accuracy"))
+TRADEOFF_KEYS = (
+    ("forgotten_class_still_drawn", "forget_mass", "concept_still_shown", "UA", "inpaint_forget_accuracy"),
+    ("fd_retain", "mmd_retain", "fd_vs_base", "RA", "inpaint_retain_accuracy"),
+)
 
 
 def metric_specs(rows: dict[str, dict]) -> list:
@@ -43,7 +46,9 @@ def read_metrics(run_dir: Path) -> dict:
     try:
         m = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise GenUnlearnError(f"{path}: corrupt metrics file ({e.__class__.__name__}); rerun the cell or delete its folder") from None
+        raise GenUnlearnError(
+            f"{path}: corrupt metrics file ({e.__class__.__name__}); rerun the cell or delete its folder"
+        ) from None
     if not isinstance(m, dict):
         raise GenUnlearnError(f"{path}: expected a JSON object of metrics")
     m = current_names(m)
@@ -85,13 +90,20 @@ def leaderboard(rows: dict[str, dict]) -> str:
 def gap_to_retrain(row: dict, retrain: dict, specs: list) -> float | None:
     """Mean absolute gap to retrain in points over the gap metrics (``MetricSpec.gap``) both rows
     have (for the classifier metrics, already in %, this is SalUn's Avg. Gap)."""
-    gaps = [s.gap * abs(row[s.key] - retrain[s.key]) for s in specs if s.gap and isinstance(row.get(s.key), (int, float)) and isinstance(retrain.get(s.key), (int, float))]
+    gaps = [
+        s.gap * abs(row[s.key] - retrain[s.key])
+        for s in specs
+        if s.gap and isinstance(row.get(s.key), (int, float)) and isinstance(retrain.get(s.key), (int, float))
+    ]
     return float(np.mean(gaps)) if gaps else None
 
 
 def summary(task_rows: dict[str, dict[str, dict]]) -> str:
     """One line per task: the method closest to retrain (gap in points) and its cost."""
-    lines = ["| task | forget | closest to retrain | gap (pts) ↓ | time / retrain | base gap (pts) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| task | forget | closest to retrain | gap (pts) ↓ | time / retrain | base gap (pts) |",
+        "|---|---|---|---|---|---|",
+    ]
     for task, rows in task_rows.items():
         retrain = rows.get("retrain")
         methods = {c: r for c, r in rows.items() if c not in CELL_ORDER}
@@ -101,9 +113,17 @@ def summary(task_rows: dict[str, dict[str, dict]]) -> str:
         if not scored:
             continue
         best = min(scored, key=scored.get)
-        ratio = methods[best]["seconds"] / retrain["seconds"] if retrain.get("seconds") and isinstance(methods[best].get("seconds"), (int, float)) else float("nan")
+        ratio = (
+            methods[best]["seconds"] / retrain["seconds"]
+            if retrain.get("seconds") and isinstance(methods[best].get("seconds"), (int, float))
+            else float("nan")
+        )
         base_gap = gap_to_retrain(rows["base"], retrain, specs) if "base" in rows else None
-        lines.append(f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | " + (f"{base_gap:.2f}" if base_gap is not None else "–") + " |")
+        lines.append(
+            f"| {task} | `{retrain.get('forget')}` | {best} | {scored[best]:.2f} | {ratio:.2f} | "
+            + (f"{base_gap:.2f}" if base_gap is not None else "–")
+            + " |"
+        )
     return "\n".join(lines) if len(lines) > 2 else "No task has a gap-to-retrain metric yet."
 
 
@@ -139,7 +159,9 @@ def most_robust(task_rows: dict[str, dict[str, dict]]) -> list[str]:
         if isinstance(r.get("relearn_ratio"), (int, float)):
             facts.append(f"relearning AUC ratio {r['relearn_ratio']:.2f} (retrain 1.00)")
         also = f" (tied with {', '.join(tied)})" if tied else ""
-        lines.append(f"- Most robust on {task}: **{best}**{also} — {', '.join(facts)}; excess over retrain {scored[best]:.1f} pts (lower is better; {len(scored)} method{'s' if len(scored) > 1 else ''} probed).")
+        lines.append(
+            f"- Most robust on {task}: **{best}**{also} — {', '.join(facts)}; excess over retrain {scored[best]:.1f} pts (lower is better; {len(scored)} method{'s' if len(scored) > 1 else ''} probed)."
+        )
     return lines
 
 
@@ -163,7 +185,11 @@ def _load_samples(cell: Path) -> dict:
         if not hasattr(f, "files"):
             raise ValueError("not an .npz archive")
         with f:
-            out = {"labels": f["labels"] if "labels" in f.files else None, "names": f["class_names"].tolist() if "class_names" in f.files else None, "forget_ids": f["forget_ids"].tolist() if "forget_ids" in f.files else []}
+            out = {
+                "labels": f["labels"] if "labels" in f.files else None,
+                "names": f["class_names"].tolist() if "class_names" in f.files else None,
+                "forget_ids": f["forget_ids"].tolist() if "forget_ids" in f.files else [],
+            }
             if "samples" in f.files:
                 s = f["samples"]
                 if s.ndim != 2 or s.shape[1] != 2 or not np.issubdtype(s.dtype, np.floating):
@@ -176,7 +202,9 @@ def _load_samples(cell: Path) -> dict:
                 raise ValueError(f"'images' must be uint8 (N, H, W, C), got {im.dtype} {im.shape}")
             return {**out, "x": torch.from_numpy(im).permute(0, 3, 1, 2).float() / 127.5 - 1}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise GenUnlearnError(f"{path}: corrupt samples file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); rerun the cell or delete its folder") from None
+        raise GenUnlearnError(
+            f"{path}: corrupt samples file ({str(e).splitlines()[0] if str(e) else type(e).__name__}); rerun the cell or delete its folder"
+        ) from None
 
 
 def row_legend(preview: dict, rows: int) -> tuple[list[str] | None, list[bool]]:
@@ -205,15 +233,23 @@ def spec_forget_ids(spec: str | None, names: list[str] | None) -> list[int]:
         return []
     if request is None or request.kind != "classes":
         return []
-    return [c if isinstance(c, int) else names.index(c) for c in request.classes if isinstance(c, int) or (names and c in names)]
+    return [
+        c if isinstance(c, int) else names.index(c)
+        for c in request.classes
+        if isinstance(c, int) or (names and c in names)
+    ]
 
 
 def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
     """Forget (x) vs retain (y), colour and marker area by cost (time / retrain)."""
     from genunlearn.bench.figures import _plt, save_figure
 
-    forget_key = next((k for k in TRADEOFF_KEYS[0] if all(isinstance(r.get(k), (int, float)) for r in rows.values())), None)
-    retain_key = next((k for k in TRADEOFF_KEYS[1] if all(isinstance(r.get(k), (int, float)) for r in rows.values())), None)
+    forget_key = next(
+        (k for k in TRADEOFF_KEYS[0] if all(isinstance(r.get(k), (int, float)) for r in rows.values())), None
+    )
+    retain_key = next(
+        (k for k in TRADEOFF_KEYS[1] if all(isinstance(r.get(k), (int, float)) for r in rows.values())), None
+    )
     if forget_key is None or retain_key is None:
         return None
     better = {s.key: s.better for s in metric_specs(rows)}
@@ -221,11 +257,25 @@ def _tradeoff_plot(rows: dict[str, dict], path: Path) -> Path | None:
     cost = np.array([max(r.get("seconds") or 0.0, 1e-3) / retrain_s for r in rows.values()])
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 4))
-    dots = ax.scatter([r[forget_key] for r in rows.values()], [r[retain_key] for r in rows.values()], s=40 + 260 * cost / cost.max(), c=np.log10(cost), cmap="viridis", alpha=0.8, edgecolors="k", linewidths=0.5)
+    dots = ax.scatter(
+        [r[forget_key] for r in rows.values()],
+        [r[retain_key] for r in rows.values()],
+        s=40 + 260 * cost / cost.max(),
+        c=np.log10(cost),
+        cmap="viridis",
+        alpha=0.8,
+        edgecolors="k",
+        linewidths=0.5,
+    )
     for name, r in rows.items():
         ax.annotate(name, (r[forget_key], r[retain_key]), fontsize=8, xytext=(5, 5), textcoords="offset points")
     fig.colorbar(dots, ax=ax).set_label("log10 time / retrain (cost)", fontsize=8)
-    arrow = {"lower": "↓ better", "higher": "↑ better", "retrain": "closer to retrain is better", None: "no better side"}
+    arrow = {
+        "lower": "↓ better",
+        "higher": "↑ better",
+        "retrain": "closer to retrain is better",
+        None: "no better side",
+    }
     ax.set_xlabel(f"forget: {forget_key} ({arrow[better.get(forget_key)]})", fontsize=8)
     ax.set_ylabel(f"retain: {retain_key} ({arrow[better.get(retain_key)]})", fontsize=8)
     ax.set_title("forget vs retain vs cost (marker area and colour: time / retrain)", fontsize=9)
@@ -236,7 +286,11 @@ def _relearn_plot(rows: dict[str, dict], path: Path) -> Path | None:
     """The relearning probe's curve of forgotten content drawn, every cell (retrain dashed: the reference)."""
     from genunlearn.bench.figures import _plt, save_figure
 
-    curves = {c: r["probes"]["relearn"]["model"] for c, r in rows.items() if "model" in (r.get("probes") or {}).get("relearn", {})}
+    curves = {
+        c: r["probes"]["relearn"]["model"]
+        for c, r in rows.items()
+        if "model" in (r.get("probes") or {}).get("relearn", {})
+    }
     if not curves:
         return None
     plt = _plt()
@@ -264,16 +318,39 @@ def build_report(runs: str | Path) -> Path:
     runs = Path(runs)
     if not runs.is_dir():
         raise GenUnlearnError(f"{runs}: no such runs folder")
-    tasks = sorted(p for p in runs.iterdir() if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
+    tasks = sorted(
+        p
+        for p in runs.iterdir()
+        if p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir())
+    )
     if not tasks:
-        raise GenUnlearnError(f"{runs}: no runs to report (expected RUNS/<task>/<cell>/metrics.json, as `genunlearn bench --out RUNS` writes)")
+        raise GenUnlearnError(
+            f"{runs}: no runs to report (expected RUNS/<task>/<cell>/metrics.json, as `genunlearn bench --out RUNS` writes)"
+        )
     check_writable(runs / "report.md", folder=False, what="")
     task_rows = {t.name: {c: read_metrics(p) for c, p in _cells(t).items()} for t in tasks}
-    parts = ["# genunlearn benchmark report", "", "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.", ""]
-    parts += ["## Summary", "", "Gap = mean absolute difference to retrain-from-scratch in percentage points, over the forgotten class still drawn or the mass on the forgotten region, retained-prompt accuracy and off-support mass (generative tasks; concept still shown and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.", "", summary(task_rows), ""]
+    parts = [
+        "# genunlearn benchmark report",
+        "",
+        "Every number below is read from the run folders' `metrics.json`; every picture uses the same seeds for every model.",
+        "",
+    ]
+    parts += [
+        "## Summary",
+        "",
+        "Gap = mean absolute difference to retrain-from-scratch in percentage points, over the forgotten class still drawn or the mass on the forgotten region, retained-prompt accuracy and off-support mass (generative tasks; concept still shown and attribute preservation for concept erasure) or UA, RA, TA, MIA (classifiers: SalUn's Avg. Gap). I2I tasks are judged against the noise reference S_noise instead (a retrained model may still complete forget images), so they appear only in their own leaderboards.",
+        "",
+        summary(task_rows),
+        "",
+    ]
     robust = most_robust(task_rows)
     if robust:
-        parts += ["Robustness: each cell is attacked by the relearning probe (fine-tuning on a few forget samples; AUC of the curve of forgotten content drawn over the retrain model's) and by its family's attack (generative: the conditioning attack in the model's own vocabulary or a noise search; I2I: completion from a larger visible area); see `docs/probes.md`.", "", *robust, ""]
+        parts += [
+            "Robustness: each cell is attacked by the relearning probe (fine-tuning on a few forget samples; AUC of the curve of forgotten content drawn over the retrain model's) and by its family's attack (generative: the conditioning attack in the model's own vocabulary or a noise search; I2I: completion from a larger visible area); see `docs/probes.md`.",
+            "",
+            *robust,
+            "",
+        ]
     for task_dir in tasks:
         cells = _cells(task_dir)
         rows = task_rows[task_dir.name]
@@ -288,10 +365,16 @@ def build_report(runs: str | Path) -> Path:
                 caption = "samples of every model, same seeds"
             else:
                 rows_n = max(1, len(first_preview["x"]) // 8)
-                first_preview["forget_ids"] = first_preview["forget_ids"] or spec_forget_ids(first.get("forget"), first_preview["names"])
+                first_preview["forget_ids"] = first_preview["forget_ids"] or spec_forget_ids(
+                    first.get("forget"), first_preview["names"]
+                )
                 labels, marked = row_legend(first_preview, rows_n)
-                save_sample_grids({c: p["x"] for c, p in samples.items()}, rows=rows_n, path=fig, row_labels=labels, marked=marked)
-                caption = "rows labelled with the classes they show, same seeds in every panel" + ("; forgotten rows framed in red" if any(marked) else "")
+                save_sample_grids(
+                    {c: p["x"] for c, p in samples.items()}, rows=rows_n, path=fig, row_labels=labels, marked=marked
+                )
+                caption = "rows labelled with the classes they show, same seeds in every panel" + (
+                    "; forgotten rows framed in red" if any(marked) else ""
+                )
             parts += [f"![{task_dir.name} samples: {caption}]({fig.name})", ""]
         for kind, plot in (("trade-off", _tradeoff_plot), ("relearning curves", _relearn_plot)):
             made = plot(rows, runs / f"{task_dir.name}-{kind.split()[0].replace('-', '')}.png")

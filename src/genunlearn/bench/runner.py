@@ -26,7 +26,17 @@ PROBES_VERSION = 2  # bump when the suite's probe budgets (eval.probes.suite_pro
 
 
 def cell_key(task: Task, cell: str, base_key: str, config: dict, budget: int | None, probes: bool = True) -> str:
-    return config_hash({"task": task.name, "cell": cell, "base": base_key, "config": config, "budget": budget, "n": task.n_per_prompt, "probes": PROBES_VERSION if probes else None})
+    return config_hash(
+        {
+            "task": task.name,
+            "cell": cell,
+            "base": base_key,
+            "config": config,
+            "budget": budget,
+            "n": task.n_per_prompt,
+            "probes": PROBES_VERSION if probes else None,
+        }
+    )
 
 
 def finished(folder: Path, key: str) -> bool:
@@ -49,9 +59,20 @@ def check_runs_folder(out: str | Path, tasks) -> Path:
     check_writable(out, folder=True)
     if out.is_dir():
         names = {t.name for t in tasks}
-        foreign = [p.name for p in out.iterdir() if not (p.name in names or p.name.startswith(("report", ".")) or p.suffix == ".png" or (p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir())))]
+        foreign = [
+            p.name
+            for p in out.iterdir()
+            if not (
+                p.name in names
+                or p.name.startswith(("report", "."))
+                or p.suffix == ".png"
+                or (p.is_dir() and any((c / "metrics.json").is_file() for c in p.iterdir() if c.is_dir()))
+            )
+        ]
         if foreign:
-            raise GenUnlearnError(f"--out {out} holds {foreign[0]!r}, which is not a genunlearn run; choose a new or empty folder")
+            raise GenUnlearnError(
+                f"--out {out} holds {foreign[0]!r}, which is not a genunlearn run; choose a new or empty folder"
+            )
     return out
 
 
@@ -59,7 +80,9 @@ def write_cell(folder: Path, result, metrics: dict) -> None:
     with atomic_dir(folder) as tmp:  # leftovers of interrupted saves are cleaned by atomic_dir
         result.write(tmp)
         write_json(tmp / "metrics.json", metrics)
-        (tmp / "log.jsonl").write_text(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}) + "\n")
+        (tmp / "log.jsonl").write_text(
+            json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}) + "\n"
+        )
 
 
 def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, probes: bool = True) -> list[dict]:
@@ -76,7 +99,9 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, 
     for task in tasks:
         family = TaskCells(task, scale, progress, probes)
         retrain_seconds = None
-        cells = [("base", None, {}), ("retrain", None, {})] + [(m, m, task.method_config.get(m, {})) for m in task.methods]
+        cells = [("base", None, {}), ("retrain", None, {})] + [
+            (m, m, task.method_config.get(m, {})) for m in task.methods
+        ]
         for cell, method_name, config in cells:
             folder = out / task.name / cell
             if method_name:  # a cell may name its method: {"fdiv-chi2": {"method": "fdiv", ...}}
@@ -92,18 +117,50 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, 
                 t0 = time.perf_counter()
                 result = family.run(cell, method, budget)
                 wall = time.perf_counter() - t0  # the cell's cost including evaluation
-                metrics = {**result.metrics, "key": key, "task": task.name, "cell": cell, "seconds": result.seconds, "wall_seconds": wall, "forget": task.forget, "suite": suite}
+                metrics = {
+                    **result.metrics,
+                    "key": key,
+                    "task": task.name,
+                    "cell": cell,
+                    "seconds": result.seconds,
+                    "wall_seconds": wall,
+                    "forget": task.forget,
+                    "suite": suite,
+                }
                 if main:
                     write_cell(folder, result, metrics)
                     log(f"[{task.name}] {cell}: {_summary(metrics)}")
             if cell == "retrain":
                 retrain_seconds = metrics["seconds"]
-            rows.append({**{k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, "time_ratio": metrics["seconds"] / retrain_seconds if retrain_seconds else None})
+            rows.append(
+                {
+                    **{k: v for k, v in metrics.items() if not isinstance(v, (dict, list))},
+                    "time_ratio": metrics["seconds"] / retrain_seconds if retrain_seconds else None,
+                }
+            )
             bar.update(1)
     bar.close()
     return rows
 
 
 def _summary(m: dict) -> str:
-    keys = ("forgotten_class_still_drawn", "forget_mass", "concept_still_shown", "attribute_preservation", "retain_accuracy", "fd_retain", "mmd_retain", "off_support", "UA", "RA", "TA", "MIA", "inpaint_forget_accuracy", "inpaint_retain_accuracy", "attack_asr", "relearn_ratio", "seconds")
+    keys = (
+        "forgotten_class_still_drawn",
+        "forget_mass",
+        "concept_still_shown",
+        "attribute_preservation",
+        "retain_accuracy",
+        "fd_retain",
+        "mmd_retain",
+        "off_support",
+        "UA",
+        "RA",
+        "TA",
+        "MIA",
+        "inpaint_forget_accuracy",
+        "inpaint_retain_accuracy",
+        "attack_asr",
+        "relearn_ratio",
+        "seconds",
+    )
     return ", ".join(f"{k} {m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))

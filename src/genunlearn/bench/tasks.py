@@ -26,11 +26,22 @@ class Task:
 _CF_DIGITS = {"continualflow": {"lam": 5.0}}
 _DEMO_STEPS = 200  # per method: what fits the demo's 90 s on 2 cores (benchmarks/demo_time.py)
 # ContinualFlow's pool: 2,000 samples of the base model (10,000 by default took 23 s of the demo's 90)
-_DEMO_METHODS = {"finetune": {"steps": _DEMO_STEPS}, "continualflow": {**_CF_DIGITS["continualflow"], "steps": _DEMO_STEPS, "pool": 2000}}
+_DEMO_METHODS = {
+    "finetune": {"steps": _DEMO_STEPS},
+    "continualflow": {**_CF_DIGITS["continualflow"], "steps": _DEMO_STEPS, "pool": 2000},
+}
 # picked on the validation split by Avg. Gap, 6 settings per method (benchmarks/salun.py, class-wise 3;
 # FT and ℓ1-sparse tie over their whole grid, so the grid's first LR)
-_CLASSIFY = {"salun": {"lr": 0.1, "mask_ratio": 0.5}, "rl": {"method": "random_label", "lr": 0.1}, "ft": {"method": "finetune", "lr": 0.002}, "ga": {"method": "grad_ascent", "lr": 0.001}, "l1_sparse": {"lr": 0.002}}
-_CLASSIFY_TASK = Task("digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY)
+_CLASSIFY = {
+    "salun": {"lr": 0.1, "mask_ratio": 0.5},
+    "rl": {"method": "random_label", "lr": 0.1},
+    "ft": {"method": "finetune", "lr": 0.002},
+    "ga": {"method": "grad_ascent", "lr": 0.001},
+    "l1_sparse": {"lr": 0.002},
+}
+_CLASSIFY_TASK = Task(
+    "digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY
+)
 # concept erasure on shapes: f-divergences and their baselines with the same budget and parameter
 # group (the conditioning path at lr 1e-3 erased fastest in benchmarks/fdivergence.py)
 _COND = {"params": "conditioning", "lr": 1e-3, "steps": 200}
@@ -59,13 +70,31 @@ def _i2i_task(methods: tuple[str, ...]) -> Task:
 SUITES: dict[str, dict] = {
     "demo": {  # `genunlearn demo`: the full recipe, so base and retrain are the released models; short method budgets
         "scale": 1.0,
-        "tasks": (Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_DEMO_METHODS, n_per_prompt=50),),
+        "tasks": (
+            Task(
+                "digits-flow-forget3",
+                "digits",
+                "flow",
+                "classes=3",
+                ("finetune", "continualflow"),
+                method_config=_DEMO_METHODS,
+                n_per_prompt=50,
+            ),
+        ),
     },
     "quick": {
         "scale": 0.25,  # fraction of each recipe's training steps and of each method's step budget
         "tasks": (
             Task("ring8-forget01", "ring8", "flow", "classes=0,1", ("finetune", "continualflow")),
-            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow"), method_config=_CF_DIGITS, n_per_prompt=50),
+            Task(
+                "digits-flow-forget3",
+                "digits",
+                "flow",
+                "classes=3",
+                ("finetune", "continualflow"),
+                method_config=_CF_DIGITS,
+                n_per_prompt=50,
+            ),
             _CLASSIFY_TASK,
             _i2i_task(_I2I_QUICK),
         ),  # shapes concept erasure is in "full" only: its base model alone trains for ~10 minutes
@@ -77,11 +106,30 @@ SUITES: dict[str, dict] = {
             Task("checkerboard-quadrant", "checkerboard", "flow", "energy=quadrant", ("finetune", "continualflow")),
             Task("moons-forget-upper", "moons", "flow", "classes=0", ("finetune", "continualflow")),
             Task("circles-forget-inner", "circles", "flow", "classes=1", ("finetune", "continualflow")),
-            Task("digits-flow-forget3", "digits", "flow", "classes=3", ("finetune", "continualflow", "sfd"), method_config=_CF_DIGITS),
-            Task("digits-diffusion-forget3", "digits", "diffusion", "classes=3", ("finetune", "random_label", "salun", "esd", "sfd")),
+            Task(
+                "digits-flow-forget3",
+                "digits",
+                "flow",
+                "classes=3",
+                ("finetune", "continualflow", "sfd"),
+                method_config=_CF_DIGITS,
+            ),
+            Task(
+                "digits-diffusion-forget3",
+                "digits",
+                "diffusion",
+                "classes=3",
+                ("finetune", "random_label", "salun", "esd", "sfd"),
+            ),
             _CLASSIFY_TASK,
-            _erase_task(("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"), n_per_prompt=50),
-            _erase_task(("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"), model="sd", n_per_prompt=50),
+            _erase_task(
+                ("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"), n_per_prompt=50
+            ),
+            _erase_task(
+                ("esd", "concept_ablation", "fdiv-hellinger", "fdiv-chi2", "fdiv-js-variational"),
+                model="sd",
+                n_per_prompt=50,
+            ),
             _i2i_task((*_I2I_QUICK, "i2i_max_loss", "i2i_noisy_label", "i2i_retain_label")),
         ),
     },

@@ -26,8 +26,16 @@ class _ClassifierMethod(Method):
         self.check(model, request)
         forget, retain = data.split(request)
         cfg = self.config if budget is None else replace(self.config, epochs=budget)
-        net, run = unlearn_classifier(copy.deepcopy(model.net), forget, retain, cfg, self.plan, num_classes=data.num_classes)
-        info = self.unlearned_info(model.info, steps=run["steps"], seconds=run["seconds"], epochs=run["epochs"], **({"mask_density": run["mask_density"]} if "mask_density" in run else {}))
+        net, run = unlearn_classifier(
+            copy.deepcopy(model.net), forget, retain, cfg, self.plan, num_classes=data.num_classes
+        )
+        info = self.unlearned_info(
+            model.info,
+            steps=run["steps"],
+            seconds=run["seconds"],
+            epochs=run["epochs"],
+            **({"mask_density": run["mask_density"]} if "mask_density" in run else {}),
+        )
         return ClassifierModel(net, model.data, info)
 
 
@@ -68,5 +76,10 @@ class ClassifierRetrain(Method):
 
         self.check(model, request)
         data.split(request)
-        job = ClassifierJob(model.info.get("task", model.data["name"]), forget=request, epochs=budget or model.info.get("recipe", {}).get("epochs"), seed=model.info.get("seed", 0))
+        job = ClassifierJob(
+            model.info.get("task", model.data["name"]),
+            forget=request,
+            epochs=budget or model.info.get("recipe", {}).get("epochs"),
+            seed=model.info.get("seed", 0),
+        )
         return train_cached(job, use_cache=self.config.use_cache)

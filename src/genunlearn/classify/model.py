@@ -61,10 +61,24 @@ def epoch_batches(n: int, batch_size: int, g: torch.Generator) -> list[torch.Ten
 def supervised_batches(data, epochs: int, batch_size: int, g: torch.Generator, weight: float = 1.0) -> list[Batch]:
     """Plain cross-entropy minibatches over ``data`` for ``epochs`` epochs."""
     w = torch.full((len(data),), weight)
-    return [(e, data.x[i], data.labels[i], w[i]) for e in range(epochs) for i in epoch_batches(len(data), batch_size, g)]
+    return [
+        (e, data.x[i], data.labels[i], w[i]) for e in range(epochs) for i in epoch_batches(len(data), batch_size, g)
+    ]
 
 
-def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: float, seed: int, grad_mask=None, extra: Callable | None = None, before: Callable | None = None, desc: str = "classifier") -> float:
+def fit(
+    net,
+    batches: list[Batch],
+    *,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    seed: int,
+    grad_mask=None,
+    extra: Callable | None = None,
+    before: Callable | None = None,
+    desc: str = "classifier",
+) -> float:
     """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
     ``extra(net, epoch)`` adds a regulariser; ``before(update)`` runs ahead of each step's forward pass
     (SalUn-soft's proximal step). Returns wall-clock seconds."""
@@ -73,14 +87,25 @@ def fit(net, batches: list[Batch], *, lr: float, momentum: float, weight_decay: 
 
     if not batches:
         raise GenUnlearnError(f"{desc}: nothing to train on (empty schedule)")
-    cfg = TrainConfig(steps=len(batches), lr=lr, optimizer="sgd", momentum=momentum, weight_decay=weight_decay, grad_clip=None, seed=seed, log_every=max(1, len(batches)))
+    cfg = TrainConfig(
+        steps=len(batches),
+        lr=lr,
+        optimizer="sgd",
+        momentum=momentum,
+        weight_decay=weight_decay,
+        grad_clip=None,
+        seed=seed,
+        log_every=max(1, len(batches)),
+    )
     source = scheduled(batches)
 
     def draw(g, update):
         before(update)
         return source(g, update)
 
-    return fit_classifier(net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc).seconds
+    return fit_classifier(
+        net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc
+    ).seconds
 
 
 def new_classifier(data, seed: int):
@@ -98,7 +123,15 @@ def train_classifier(data, seed: int, recipe: Recipe = Recipe()):
     net = new_classifier(data, seed)
     g = torch.Generator().manual_seed(seed)
     batches = supervised_batches(data, recipe.epochs, recipe.batch_size, g)
-    seconds = fit(net, batches, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, seed=seed, desc="train classifier")
+    seconds = fit(
+        net,
+        batches,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        seed=seed,
+        desc="train classifier",
+    )
     return net.eval(), seconds
 
 
@@ -153,7 +186,16 @@ class ClassifierJob:
         from genunlearn.cache import config_hash
         from genunlearn.data.fingerprint import task_fingerprint
 
-        return config_hash({"model": "classifier", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.recipe()), "seed": self.seed})
+        return config_hash(
+            {
+                "model": "classifier",
+                "task": self.task,
+                "data": task_fingerprint(self.task),
+                "forget": self.forget.spec() if self.forget else None,
+                "recipe": asdict(self.recipe()),
+                "seed": self.seed,
+            }
+        )
 
 
 def train_job(job: ClassifierJob):
@@ -166,7 +208,17 @@ def train_job(job: ClassifierJob):
     train_data = data if job.forget is None else data.split(job.forget)[1]
     net, seconds = train_classifier(train_data, job.seed, job.recipe())
     role = "retrain" if job.forget else "original"
-    info = {"task": job.task, "model": "classifier", "role": role, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "train_seconds": round(seconds, 3), "recipe": asdict(job.recipe()), "key": job.key(), "base_key": replace(job, forget=None).key()}
+    info = {
+        "task": job.task,
+        "model": "classifier",
+        "role": role,
+        "forget": job.forget.spec() if job.forget else None,
+        "seed": job.seed,
+        "train_seconds": round(seconds, 3),
+        "recipe": asdict(job.recipe()),
+        "key": job.key(),
+        "base_key": replace(job, forget=None).key(),
+    }
     return ClassifierModel(net, data.meta(), info)
 
 
@@ -174,4 +226,10 @@ def train_cached(job: ClassifierJob, *, use_cache: bool = True):
     from genunlearn.cache import cached
     from genunlearn.data.fingerprint import data_identity
 
-    return cached(job.key(), lambda _work: train_job(job), ClassifierModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))
+    return cached(
+        job.key(),
+        lambda _work: train_job(job),
+        ClassifierModel.from_pretrained,
+        use_cache=use_cache,
+        data=data_identity(job.task),
+    )

@@ -60,7 +60,13 @@ class UnlearnConfig:
             raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
         if self.mask not in ("hard", "soft"):
             raise GenUnlearnError(f"mask must be 'hard' or 'soft', not {self.mask!r}")
-        check_bounds("classifier unlearning", lr=(self.lr, 0, None, "()"), mask_ratio=(self.mask_ratio, 0, 1, "(]"), batch_size=(self.batch_size, 1, None), epochs=(1 if self.epochs is None else self.epochs, 1, None))
+        check_bounds(
+            "classifier unlearning",
+            lr=(self.lr, 0, None, "()"),
+            mask_ratio=(self.mask_ratio, 0, 1, "(]"),
+            batch_size=(self.batch_size, 1, None),
+            epochs=(1 if self.epochs is None else self.epochs, 1, None),
+        )
 
 
 def random_labels(y: torch.Tensor, num_classes: int, g: torch.Generator, allow_true: bool = False) -> torch.Tensor:
@@ -79,7 +85,13 @@ def schedule(plan: Plan, cfg: UnlearnConfig, forget, retain, num_classes: int, g
             if p == "retain":
                 parts.append((retain.x, retain.labels, torch.full((len(retain),), cfg.alpha)))
             elif p == "relabel":
-                parts.append((forget.x, random_labels(forget.labels, num_classes, g, cfg.allow_true_label), torch.ones(len(forget))))
+                parts.append(
+                    (
+                        forget.x,
+                        random_labels(forget.labels, num_classes, g, cfg.allow_true_label),
+                        torch.ones(len(forget)),
+                    )
+                )
             else:
                 parts.append((forget.x, forget.labels, -torch.ones(len(forget))))
         if cfg.schedule == "mixed":
@@ -133,14 +145,35 @@ def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, 
     g = torch.Generator().manual_seed(cfg.seed)
     t0 = time.perf_counter()
     soft = plan.masked and cfg.mask == "soft"
-    mask = classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g) if plan.masked and not soft and cfg.mask_ratio < 1 else None
+    mask = (
+        classifier_saliency(net, forget, cfg.mask_ratio, cfg.mask_batch_size, g)
+        if plan.masked and not soft and cfg.mask_ratio < 1
+        else None
+    )
     batches = schedule(plan, cfg, forget, retain, num_classes, g)
     extra = l1_penalty(cfg.l1, epochs) if plan.l1 else None
     before, finish = soft_threshold_steps(net, batches, cfg.mask_ratio, epochs) if soft else (None, None)
-    fit(net, batches, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, seed=cfg.seed, grad_mask=mask, extra=extra, before=before, desc=plan_name)
+    fit(
+        net,
+        batches,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        grad_mask=mask,
+        extra=extra,
+        before=before,
+        desc=plan_name,
+    )
     if finish is not None:
         finish()
-    info = {**asdict(cfg), "epochs": epochs, "steps": len(batches), "seconds": time.perf_counter() - t0, "bn_mode": "train"}
+    info = {
+        **asdict(cfg),
+        "epochs": epochs,
+        "steps": len(batches),
+        "seconds": time.perf_counter() - t0,
+        "bn_mode": "train",
+    }
     if mask is not None:
         from genunlearn.methods.saliency import mask_density
 

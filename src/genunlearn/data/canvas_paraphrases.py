@@ -20,4 +20,9 @@ def captions(row, split: str = "train") -> tuple[str, ...]:
     if split != "paraphrase":
         return canvas.captions(row, split)
     train = set(canvas.captions(row))  # checks the row
-    return tuple(sorted(canvas._fill(canvas.HELDOUT_TEMPLATES, canvas._slot_words(tuple(int(i) for i in row), heldout=False)) - train))
+    return tuple(
+        sorted(
+            canvas._fill(canvas.HELDOUT_TEMPLATES, canvas._slot_words(tuple(int(i) for i in row), heldout=False))
+            - train
+        )
+    )

@@ -43,7 +43,9 @@ class Dataset:
         if self.x.shape[0] != self.labels.shape[0]:
             raise GenUnlearnError(f"{self.name}: {self.x.shape[0]} inputs but {self.labels.shape[0]} labels")
         if self.x.dim() not in (2, 4):
-            raise GenUnlearnError(f"{self.name}: expected (N, 2) points or (N, C, H, W) images, got {tuple(self.x.shape)}")
+            raise GenUnlearnError(
+                f"{self.name}: expected (N, 2) points or (N, C, H, W) images, got {tuple(self.x.shape)}"
+            )
 
     # --- what it holds ---------------------------------------------------------------------
     @property
@@ -160,7 +162,7 @@ def fit_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     if x.shape[1] == 1:
         return x.repeat(1, c, 1, 1)
     if x.shape[1] == 3 and c == 1:
-        return (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+        return 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     raise GenUnlearnError(f"cannot map {x.shape[1]}-channel images to {c} channels")
 
 
@@ -194,7 +196,7 @@ def concept_slot(attributes, word: str) -> tuple[int, int | None]:
 
 
 def prompt_to_cond(attributes, prompt: str) -> torch.Tensor:
-    """"a red circle" → ``(A,)`` ids; unmentioned attributes are unspecified."""
+    """ "a red circle" → ``(A,)`` ids; unmentioned attributes are unspecified."""
     cond = torch.tensor([len(a.values) for a in attributes], dtype=torch.long)
     for word in prompt.lower().replace(",", " ").split():
         if word in FILLER_WORDS:

@@ -22,9 +22,13 @@ def _images_to_tensor(images: np.ndarray, source: str) -> torch.Tensor:
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or min(images.shape[1:3], default=0) < 1:
-        raise GenUnlearnError(f"{source}: images must be (N, H, W) or (N, H, W, C) with C in (1, 3), got {images.shape}")
+        raise GenUnlearnError(
+            f"{source}: images must be (N, H, W) or (N, H, W, C) with C in (1, 3), got {images.shape}"
+        )
     if images.shape[0] < MIN_SAMPLES:
-        raise GenUnlearnError(f"{source}: holds {images.shape[0]} image(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)")
+        raise GenUnlearnError(
+            f"{source}: holds {images.shape[0]} image(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)"
+        )
     if images.dtype == np.uint8:
         x = images.astype(np.float32) / 255.0
     else:
@@ -36,7 +40,9 @@ def _images_to_tensor(images: np.ndarray, source: str) -> torch.Tensor:
 
 def _labels(labels: np.ndarray, n: int, source: str) -> torch.Tensor:
     if n < MIN_SAMPLES:
-        raise GenUnlearnError(f"{source}: holds {n} sample(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)")
+        raise GenUnlearnError(
+            f"{source}: holds {n} sample(s); at least {MIN_SAMPLES} are needed (a training and a held-out split)"
+        )
     if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
         raise GenUnlearnError(f"{source}: 'labels' must be {n} non-negative integers")
     return torch.from_numpy(labels.astype(np.int64))
@@ -60,7 +66,13 @@ def load_npz(path: str | Path) -> Dataset:
         x = _images_to_tensor(arrays["images"], str(path))
     else:
         s = arrays["samples"]
-        if s.ndim != 2 or s.shape[1] != 2 or not np.issubdtype(s.dtype, np.number) or np.iscomplexobj(s) or not np.isfinite(s).all():
+        if (
+            s.ndim != 2
+            or s.shape[1] != 2
+            or not np.issubdtype(s.dtype, np.number)
+            or np.iscomplexobj(s)
+            or not np.isfinite(s).all()
+        ):
             raise GenUnlearnError(f"{path}: 'samples' must be finite (N, 2) points, got {s.shape}")
         x = torch.from_numpy(s.astype(np.float32))
     y = _labels(arrays["labels"], x.shape[0], str(path))
@@ -98,4 +110,9 @@ def load_image_folder(path: str | Path) -> Dataset:
     if (arr == arr[..., :1]).all():
         arr = arr[..., :1]
     x = _images_to_tensor(arr, str(path))
-    return Dataset(path.name, x, _labels(np.asarray(labels, dtype=np.int64), len(labels), str(path)), (Attribute("class", tuple(classes)),))
+    return Dataset(
+        path.name,
+        x,
+        _labels(np.asarray(labels, dtype=np.int64), len(labels), str(path)),
+        (Attribute("class", tuple(classes)),),
+    )

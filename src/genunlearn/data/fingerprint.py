@@ -137,11 +137,15 @@ def model_dataset(model, split: str = "train"):
     task = str(info.get("task", model.data.get("name")))
     recorded = info.get("data_fingerprint")
     if not _builtin(task) and not os.path.exists(task):
-        raise GenUnlearnError(f"this model was trained on {task}, which no longer exists (move the data back, or retrain)")
+        raise GenUnlearnError(
+            f"this model was trained on {task}, which no longer exists (move the data back, or retrain)"
+        )
     if recorded is not None:
         now = task_fingerprint(task)
         if now != recorded:
-            raise GenUnlearnError(f"the data at {task} changed since this model was trained (fingerprint {recorded}, now {now}); retrain on the new data or restore the old")
+            raise GenUnlearnError(
+                f"the data at {task} changed since this model was trained (fingerprint {recorded}, now {now}); retrain on the new data or restore the old"
+            )
     data = load_dataset(task, split)
     check_compatible(model, data, task)
     return data
@@ -150,10 +154,18 @@ def model_dataset(model, split: str = "train"):
 def check_compatible(model, data, task: str) -> None:
     """One line when ``data`` cannot be the data ``model`` was trained on (shapes, classes)."""
     meta = model.data
-    shape = tuple(meta.get("data_shape") or meta.get("sample_shape", ()))  # data_shape: a foreign model's data before fitting
-    if shape and len(shape) != len(data.sample_shape):  # images are fitted to a model's resolution; points vs images are not
-        raise GenUnlearnError(f"{task} holds samples of shape {tuple(data.sample_shape)}, but the model was trained on shape {shape}")
+    shape = tuple(
+        meta.get("data_shape") or meta.get("sample_shape", ())
+    )  # data_shape: a foreign model's data before fitting
+    if shape and len(shape) != len(
+        data.sample_shape
+    ):  # images are fitted to a model's resolution; points vs images are not
+        raise GenUnlearnError(
+            f"{task} holds samples of shape {tuple(data.sample_shape)}, but the model was trained on shape {shape}"
+        )
     attrs = [(a["name"], tuple(a["values"])) for a in meta.get("attributes", [])]
     have = [(a.name, tuple(a.values)) for a in data.attributes]
     if attrs and attrs != have:
-        raise GenUnlearnError(f"{task} has classes {have[0][1] if have else ()}, but the model was trained on {attrs[0][1]}")
+        raise GenUnlearnError(
+            f"{task} has classes {have[0][1] if have else ()}, but the model was trained on {attrs[0][1]}"
+        )

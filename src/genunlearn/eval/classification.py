@@ -47,7 +47,12 @@ def mia_efficacy(net, forget, retain, test) -> float:
 
 def classification_metrics(net, forget, retain, test) -> dict[str, float]:
     """UA, RA, TA, MIA (in %) of ``net`` on the three splits."""
-    return {"UA": 100 - accuracy(net, forget), "RA": accuracy(net, retain), "TA": accuracy(net, test), "MIA": mia_efficacy(net, forget, retain, test)}
+    return {
+        "UA": 100 - accuracy(net, forget),
+        "RA": accuracy(net, retain),
+        "TA": accuracy(net, test),
+        "MIA": mia_efficacy(net, forget, retain, test),
+    }
 
 
 def avg_gap(metrics: dict, reference: dict) -> float:

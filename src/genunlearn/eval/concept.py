@@ -158,7 +158,9 @@ class LabelJudge:
         key = _words(word)
         found = next((i for i, lab in enumerate(self.labels) if _words(lab) == key), None)
         if found is None and required:
-            raise GenUnlearnError(f"{word!r} is not a class of this {self.kind} judge (classes: {', '.join(self.labels)}); name concepts by its classes")
+            raise GenUnlearnError(
+                f"{word!r} is not a class of this {self.kind} judge (classes: {', '.join(self.labels)}); name concepts by its classes"
+            )
         return found
 
 
@@ -175,10 +177,19 @@ def judge_kind(folder) -> str:
     cfg = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
     if cfg.get("kind") == "classifier":
         return "classifier"
-    if cfg.get("model_type") == "clip" and any((folder / f).is_file() for f in ("preprocessor_config.json", "processor_config.json")):
+    if cfg.get("model_type") == "clip" and any(
+        (folder / f).is_file() for f in ("preprocessor_config.json", "processor_config.json")
+    ):
         return "clip"
-    found = cfg.get("kind") or cfg.get("model_type") or cfg.get("_class_name") or ("no config.json" if not cfg else "an unknown config.json")
-    raise GenUnlearnError(f"{folder}: not a judge (found {found}); --judge takes a genunlearn classifier folder (genunlearn train --model classifier) or a CLIP folder (CLIPModel and CLIPProcessor saved with save_pretrained)")
+    found = (
+        cfg.get("kind")
+        or cfg.get("model_type")
+        or cfg.get("_class_name")
+        or ("no config.json" if not cfg else "an unknown config.json")
+    )
+    raise GenUnlearnError(
+        f"{folder}: not a judge (found {found}); --judge takes a genunlearn classifier folder (genunlearn train --model classifier) or a CLIP folder (CLIPModel and CLIPProcessor saved with save_pretrained)"
+    )
 
 
 def load_label_judge(folder, names: list[str]) -> LabelJudge:
@@ -227,17 +238,23 @@ def prompt_metrics(model, request, judge: LabelJudge, *, n_per_prompt: int, seed
     anchor = judge.label(request.anchor, required=False)
     out = {
         "concept_still_shown": float(hit.float().mean()),
-        "concept_still_shown_by_concept": {c: float(hit[[i for i, k in enumerate(p.concept) if k == c]].float().mean()) for c in request.concepts},
+        "concept_still_shown_by_concept": {
+            c: float(hit[[i for i, k in enumerate(p.concept) if k == c]].float().mean()) for c in request.concepts
+        },
         "anchor_rate": float((pred == anchor).float().mean()) if anchor is not None else None,
         "preserved_rate": None,
     }
     if p.preserve:
         kept_ids = torch.tensor([judge.label(c) for c in p.preserve_concept])
-        out["preserved_rate"] = float((prompt_samples(model, p.preserve, n_per_prompt, judge, seed=seed + 1) == kept_ids[:, None]).float().mean())
+        out["preserved_rate"] = float(
+            (prompt_samples(model, p.preserve, n_per_prompt, judge, seed=seed + 1) == kept_ids[:, None]).float().mean()
+        )
     return out
 
 
-def prompt_evaluator(judge_folder, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test"):
+def prompt_evaluator(
+    judge_folder, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test"
+):
     """``model -> metrics`` on the request's prompts with the user's judge (any text-to-image pipeline,
     no task needed); with ``reference`` (the base pipeline) also its rates and the changes in points.
     The judge and every concept name are checked here, before any sampling."""

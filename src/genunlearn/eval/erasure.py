@@ -55,7 +55,9 @@ def _prompts(rows: list, concept: list[int], pool, split: str, n: int, g: torch.
     return PromptSet(torch.tensor(rows), draw_captions(pool, rows, split, g), torch.tensor(concept))
 
 
-def erasure_prompts(task: str, attributes, concepts: list[str], split: str, *, rows_per_concept: int, retained_rows: int, n_per_row: int) -> tuple[list[tuple[int, int]], PromptSet, PromptSet, PromptSet]:
+def erasure_prompts(
+    task: str, attributes, concepts: list[str], split: str, *, rows_per_concept: int, retained_rows: int, n_per_row: int
+) -> tuple[list[tuple[int, int]], PromptSet, PromptSet, PromptSet]:
     """(erased (attribute, value) pairs, erased prompts, paraphrases of them, retained prompts)."""
     from genunlearn.data import caption_pool
 
@@ -80,7 +82,12 @@ def erasure_prompts(task: str, attributes, concepts: list[str], split: str, *, r
     kept = _pick([r for r in full if not any(r[a] == v for a, v in erased)], retained_rows, g)
     if not kept:
         raise GenUnlearnError("every prompt of the task carries an erased concept: nothing is left to retain")
-    return erased, _prompts(rows, which, pool, "train", n_per_row, g), _prompts(rows, which, pool, "paraphrase", n_per_row, g), _prompts(kept, [-1] * len(kept), pool, "train", n_per_row, g)
+    return (
+        erased,
+        _prompts(rows, which, pool, "train", n_per_row, g),
+        _prompts(rows, which, pool, "paraphrase", n_per_row, g),
+        _prompts(kept, [-1] * len(kept), pool, "train", n_per_row, g),
+    )
 
 
 def _draw(model, prompts: PromptSet, seed: int) -> torch.Tensor:
@@ -101,11 +108,30 @@ class ErasureEvaluator:
     """``model -> metrics`` for erasing ``concepts`` from pipelines of ``base``'s task (module docstring);
     the base's samples are drawn once, here."""
 
-    def __init__(self, base, concepts: list[str], judge, *, split: str = "test", noise: int = 0, rows_per_concept: int = 24, retained_rows: int = 96, n_per_row: int = 1):
+    def __init__(
+        self,
+        base,
+        concepts: list[str],
+        judge,
+        *,
+        split: str = "test",
+        noise: int = 0,
+        rows_per_concept: int = 24,
+        retained_rows: int = 96,
+        n_per_row: int = 1,
+    ):
         task = base.info.get("task") or base.data["name"]
         self.attributes, self.judge, self.seed = base.attributes, judge, SPLIT_SEEDS.get(split, 0) + 1000 * noise
         self.concepts = list(concepts)
-        self.erased, self.target, self.paraphrase, self.kept = erasure_prompts(task, base.attributes, self.concepts, split, rows_per_concept=rows_per_concept, retained_rows=retained_rows, n_per_row=n_per_row)
+        self.erased, self.target, self.paraphrase, self.kept = erasure_prompts(
+            task,
+            base.attributes,
+            self.concepts,
+            split,
+            rows_per_concept=rows_per_concept,
+            retained_rows=retained_rows,
+            n_per_row=n_per_row,
+        )
         hit = {a for a, _ in self.erased}
         self.in_domain, self.cross_domain = sorted(hit), [a for a in range(len(base.attributes)) if a not in hit]
         self.base_kept = _draw(base, self.kept, self.seed)

@@ -62,7 +62,13 @@ def _forget_value(attributes, request: ForgetRequest | None) -> tuple[int, list[
 
 
 def evaluate(
-    model, request: ForgetRequest | None = None, *, n_per_prompt: int = 100, seed: int = 0, judge=None, split: str = "test"
+    model,
+    request: ForgetRequest | None = None,
+    *,
+    n_per_prompt: int = 100,
+    seed: int = 0,
+    judge=None,
+    split: str = "test",
 ) -> dict:
     """Judge ``model``'s samples against ``request``: forgotten class still drawn, retained accuracy,
     FD/KID to held-out real images (images) or forget mass, off-support and MMD (2D); ``judge``
@@ -149,6 +155,8 @@ def _evaluate_points(model, request, judge, g, test, train, n) -> dict:
     shares = kept / kept.sum().clamp_min(1e-12)
     out["max_share_error"] = float((shares * len(retain_ids) - 1).abs().max())
     out["mmd_retain"] = metrics.mmd2(x, retain.x, toy.mmd_bandwidth)
-    out["mmd_floor"] = metrics.mmd2(train_retain.x[: x.shape[0]], retain.x, toy.mmd_bandwidth)  # real vs real: the estimator's noise
+    out["mmd_floor"] = metrics.mmd2(
+        train_retain.x[: x.shape[0]], retain.x, toy.mmd_bandwidth
+    )  # real vs real: the estimator's noise
     out["mmd_bandwidth"] = toy.mmd_bandwidth
     return out

@@ -31,7 +31,9 @@ def held_out_splits(task: str, request, exclude_classes=(), split: str = "test")
     from genunlearn.data import load_dataset
 
     if request.kind != "classes":
-        raise GenUnlearnError(f"I2I evaluation needs a 'classes' request (held-out images of the forgotten classes), not {request.kind!r}")
+        raise GenUnlearnError(
+            f"I2I evaluation needs a 'classes' request (held-out images of the forgotten classes), not {request.kind!r}"
+        )
     test = load_dataset(task, split)
     forget, retain = test.split(request)
     if exclude_classes:
@@ -88,7 +90,9 @@ def completion_metrics(judge, model, x: torch.Tensor, labels: torch.Tensor, visi
     return out if judge2 is None else {**out, "accuracy_2": _accuracy(judge2, comp, labels)}
 
 
-def noise_reference(judge, reference, x: torch.Tensor, labels: torch.Tensor, visible: torch.Tensor, seed: int, judge2=None) -> dict:
+def noise_reference(
+    judge, reference, x: torch.Tensor, labels: torch.Tensor, visible: torch.Tensor, seed: int, judge2=None
+) -> dict:
     """S_noise and S_noise_visible: the reference model completing noise images, compared with the
     originals ``x`` — as is (spec §6), and with the noise completion's hidden pixels composited into
     ``x``'s visible ones (a completion keeps the real visible pixels, so this is "generate what
@@ -101,12 +105,25 @@ def noise_reference(judge, reference, x: torch.Tensor, labels: torch.Tensor, vis
     comp = reference.complete(noise, visible)
     mixed = composite(x, comp, reference.net.hidden_pixels(visible))
     fx = judge.features(x)
-    s, s_vis = (float(torch.nn.functional.cosine_similarity(judge.features(c), fx, dim=1).mean()) for c in (comp, mixed))
+    s, s_vis = (
+        float(torch.nn.functional.cosine_similarity(judge.features(c), fx, dim=1).mean()) for c in (comp, mixed)
+    )
     out = {"s_noise": s, "s_noise_visible": s_vis, "accuracy_noise_visible": _accuracy(judge, mixed, labels)}
     return out if judge2 is None else {**out, "accuracy_noise_visible_2": _accuracy(judge2, mixed, labels)}
 
 
-def evaluate_i2i(model, request, *, reference=None, judge=None, judge2=None, tasks=TASKS, exclude_classes=(), seed: int = 0, split: str = "test") -> dict:
+def evaluate_i2i(
+    model,
+    request,
+    *,
+    reference=None,
+    judge=None,
+    judge2=None,
+    tasks=TASKS,
+    exclude_classes=(),
+    seed: int = 0,
+    split: str = "test",
+) -> dict:
     """``{task: {"forget": {metric: v}, "retain": {...}, "s_noise": v, "s_noise_visible": v,
     "accuracy_noise_visible": v}}`` per mask task (any of ``masks.MASKS``), on the held-out ``split``
     (``"test"`` to report, ``"val"`` to tune); ``judge2`` adds its accuracies (``_2``)."""
@@ -117,7 +134,15 @@ def evaluate_i2i(model, request, *, reference=None, judge=None, judge2=None, tas
     splits = held_out_splits(name, request, exclude_classes, split)
     out = {}
     for task in tasks:
-        row = {s: completion_metrics(judge, model, d.x, d.labels, task_mask(task, len(d), model.net.grid), judge2) for s, d in splits.items()}
+        row = {
+            s: completion_metrics(judge, model, d.x, d.labels, task_mask(task, len(d), model.net.grid), judge2)
+            for s, d in splits.items()
+        }
         f = splits["forget"]
-        out[task] = {**row, **noise_reference(judge, reference or model, f.x, f.labels, task_mask(task, len(f), model.net.grid), seed, judge2)}
+        out[task] = {
+            **row,
+            **noise_reference(
+                judge, reference or model, f.x, f.labels, task_mask(task, len(f), model.net.grid), seed, judge2
+            ),
+        }
     return out

@@ -60,8 +60,19 @@ class ToyJudge:
         return self.toy.assign(x)[1]
 
 
-JUDGE_NET = {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128}  # in_channels and heads set from the data
-JUDGE_TRAIN = {"steps": 600, "lr": 2e-3, "batch": 128, "optimizer": "adamw", "weight_decay": 1e-4, "lr_schedule": "cosine"}
+JUDGE_NET = {
+    "_class_name": "ConvClassifier",
+    "channels": [32, 64],
+    "feature_dim": 128,
+}  # in_channels and heads set from the data
+JUDGE_TRAIN = {
+    "steps": 600,
+    "lr": 2e-3,
+    "batch": 128,
+    "optimizer": "adamw",
+    "weight_decay": 1e-4,
+    "lr_schedule": "cosine",
+}
 # task → (network, training) changes for tasks the default judge reads too poorly
 JUDGES = {"canvas": ({"channels": [32, 64, 128]}, {"steps": 1500})}  # 32×32 textures: a third stage, more steps
 
@@ -75,7 +86,10 @@ def accuracy_per_attribute(judge: ImageJudge, data) -> dict:
 def judge_config(task: str, data) -> tuple[dict, dict]:
     """(network config, training config) of ``task``'s judge on its training ``data``."""
     net_changes, train_changes = JUDGES.get(task, ({}, {}))
-    return {**JUDGE_NET, "in_channels": data.sample_shape[0], "heads": list(data.cond_vocab), **net_changes}, {**JUDGE_TRAIN, **train_changes}
+    return {**JUDGE_NET, "in_channels": data.sample_shape[0], "heads": list(data.cond_vocab), **net_changes}, {
+        **JUDGE_TRAIN,
+        **train_changes,
+    }
 
 
 def judge_key(task: str, train_data) -> str:
@@ -84,7 +98,9 @@ def judge_key(task: str, train_data) -> str:
     from genunlearn.data.fingerprint import data_identity
 
     net_cfg, train_cfg = judge_config(task, train_data)
-    return config_hash({"judge": data_identity(task)["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED})
+    return config_hash(
+        {"judge": data_identity(task)["fingerprint"], "net": net_cfg, "train": train_cfg, "seed": JUDGE_SEED}
+    )
 
 
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
@@ -105,11 +121,19 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     folder = cache_root() / "judges" / f"{train_data.name}-{key}"
     cfg = read_entry(folder, "judge", key, data_id)
     if cfg is not None:
-        judge = ImageJudge(load_network(folder, cfg["network"]).to(current().device), train_data.attributes, cfg["test_accuracy"], train_data.sample_shape)
+        judge = ImageJudge(
+            load_network(folder, cfg["network"]).to(current().device),
+            train_data.attributes,
+            cfg["test_accuracy"],
+            train_data.sample_shape,
+        )
     else:
         from genunlearn.progress import stage
 
-        stage(f"training the {task} judge ({train_cfg['steps']} steps)", "the classifier that says what each generated image shows; once, then cached")
+        stage(
+            f"training the {task} judge ({train_cfg['steps']} steps)",
+            "the classifier that says what each generated image shows; once, then cached",
+        )
         torch.manual_seed(JUDGE_SEED)
         net = build_network(net_cfg)
         fit_on_data(net, train_data, train_cfg, seed=JUDGE_SEED, augment=True, progress=progress, desc=f"judge {task}")
@@ -120,5 +144,7 @@ def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
         accs = ", ".join(f"{k} {100 * v:.1f}%" for k, v in judge.test_accuracy.items())
         print(f"judge[{task}] held-out accuracy: {accs}")
     if min(judge.test_accuracy.values()) < 0.9:
-        raise GenUnlearnError(f"judge for {task} is unreliable (held-out accuracy {judge.test_accuracy}); metrics would mislead")
+        raise GenUnlearnError(
+            f"judge for {task} is unreliable (held-out accuracy {judge.test_accuracy}); metrics would mislead"
+        )
     return judge

@@ -34,7 +34,9 @@ def frechet_distance(judge, real: torch.Tensor, fake: torch.Tensor) -> float:
     return max(0.0, float(fid.compute()))
 
 
-def kernel_distance(judge, real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 20, subset_size: int = 200, seed: int = 0) -> tuple[float, float]:
+def kernel_distance(
+    judge, real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 20, subset_size: int = 200, seed: int = 0
+) -> tuple[float, float]:
     """KID (unbiased MMD², cubic polynomial kernel) mean ± std over seeded feature subsets."""
     from torchmetrics.image.kid import KernelInceptionDistance
 

@@ -23,7 +23,9 @@ class MetricSpec:
     key: str
     label: str
     fmt: str
-    better: str | None = None  # "lower" | "higher" | "retrain" (closest to the retrain model's) | None (a reference, no direction)
+    better: str | None = (
+        None  # "lower" | "higher" | "retrain" (closest to the retrain model's) | None (a reference, no direction)
+    )
     gap: float | None = None
 
 
@@ -49,7 +51,9 @@ class Family:
         reject_options(self.name, options)
         return self.model_class.from_pretrained(path)
 
-    def job(self, task: str, kind: str, *, forget=None, steps: int | None = None, seed: int = 0, options: dict | None = None):
+    def job(
+        self, task: str, kind: str, *, forget=None, steps: int | None = None, seed: int = 0, options: dict | None = None
+    ):
         """What determines a base (``forget=None``) or retrain model; has ``key()``."""
         raise NotImplementedError
 
@@ -76,7 +80,17 @@ class Family:
         """Whether ``evaluator`` judges against the base model for this request."""
         return False
 
-    def evaluator(self, task: str, request, *, reference=None, n_per_prompt: int = 100, seed: int = 0, split: str = "test", progress: bool = True) -> Callable[[object], dict]:
+    def evaluator(
+        self,
+        task: str,
+        request,
+        *,
+        reference=None,
+        n_per_prompt: int = 100,
+        seed: int = 0,
+        split: str = "test",
+        progress: bool = True,
+    ) -> Callable[[object], dict]:
         """``model -> metrics``; the judge and references are built once, here, from the held-out
         ``split`` (``"test"`` to report, ``"val"`` to tune)."""
         raise NotImplementedError
@@ -126,4 +140,6 @@ def reject_options(family: str, options: dict, allowed: tuple[str, ...] = ()) ->
     """One line for options (CLI flags) that do not apply to this family."""
     bad = [k for k, v in options.items() if v not in (None, False) and k not in allowed]
     if bad:
-        raise GenUnlearnError(f"{', '.join('--' + b.replace('_', '-') for b in bad)} do{'es' if len(bad) == 1 else ''} not apply to {family} models")
+        raise GenUnlearnError(
+            f"{', '.join('--' + b.replace('_', '-') for b in bad)} do{'es' if len(bad) == 1 else ''} not apply to {family} models"
+        )

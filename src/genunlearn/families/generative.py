@@ -9,6 +9,7 @@ from genunlearn.families.base import Family, MetricSpec, reject_options
 
 SAMPLE_SEED = 1234
 
+
 def check_text_to_image_task(task: str, overrides: dict) -> None:
     """A Stable-Diffusion-format model is trained on labelled images and conditions on prompts:
     refuse other tasks and --unconditional before any work."""
@@ -17,7 +18,9 @@ def check_text_to_image_task(task: str, overrides: dict) -> None:
     if overrides.get("conditional") is False:
         raise GenUnlearnError("--model sd is a text-to-image pipeline: it cannot be --unconditional")
     if load_dataset(task).kind != "images":
-        raise GenUnlearnError(f"{task}: --model sd needs an image task (digits, shapes, an image folder or an .npz of images); this task holds 2D points")
+        raise GenUnlearnError(
+            f"{task}: --model sd needs an image task (digits, shapes, an image folder or an .npz of images); this task holds 2D points"
+        )
 
 
 class GenerativeFamily(Family):
@@ -68,7 +71,9 @@ class GenerativeFamily(Family):
             from genunlearn.data import load_dataset
 
             if kind == "sd":
-                raise GenUnlearnError("--network unet2d is for flow and diffusion models; an sd pipeline has its own UNet2DConditionModel")
+                raise GenUnlearnError(
+                    "--network unet2d is for flow and diffusion models; an sd pipeline has its own UNet2DConditionModel"
+                )
             if load_dataset(task).kind != "images":
                 raise GenUnlearnError(f"--network unet2d is an image network; {task} holds 2D points")
             overrides["network"] = dict(UNET2D)
@@ -102,7 +107,9 @@ class GenerativeFamily(Family):
             from genunlearn.eval.concept import concept_reference, evaluate_concept
 
             if reference is None:
-                raise GenUnlearnError("concept erasure is judged against the base model's samples: pass --reference BASE_MODEL")
+                raise GenUnlearnError(
+                    "concept erasure is judged against the base model's samples: pass --reference BASE_MODEL"
+                )
             ref = concept_reference(reference, request, judge, n_per_prompt=n_per_prompt, seed=seed, split=split)
             return lambda model: evaluate_concept(model, request, ref, judge)
         from genunlearn.eval.evaluate import evaluate
@@ -129,9 +136,15 @@ class GenerativeFamily(Family):
 
         g = torch.Generator().manual_seed(SAMPLE_SEED)
         if model.data["kind"] == "points":
-            return {"samples": model.sample(2000, generator=g).numpy(), "labels": -torch.ones(2000, dtype=torch.long).numpy()}
+            return {
+                "samples": model.sample(2000, generator=g).numpy(),
+                "labels": -torch.ones(2000, dtype=torch.long).numpy(),
+            }
         k = len(model.attributes[0].values)
         labels = torch.arange(k).repeat_interleave(8)
         cond = model.cond_for_labels(labels)
         x = model.sample(len(labels), cond, generator=g)
-        return {"images": to_uint8_images(x), "labels": (labels if cond is not None else -torch.ones_like(labels)).numpy()}
+        return {
+            "images": to_uint8_images(x),
+            "labels": (labels if cond is not None else -torch.ones_like(labels)).numpy(),
+        }

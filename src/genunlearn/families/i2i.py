@@ -73,7 +73,17 @@ class I2IFamily(Family):
 
         def evaluate(model):
             exclude = proxy_classes(model.info.get("unlearn", {}))
-            return flatten(evaluate_i2i(model, request, reference=reference or model, judge=judge, exclude_classes=exclude, seed=seed, split=split))
+            return flatten(
+                evaluate_i2i(
+                    model,
+                    request,
+                    reference=reference or model,
+                    judge=judge,
+                    exclude_classes=exclude,
+                    seed=seed,
+                    split=split,
+                )
+            )
 
         return evaluate
 
@@ -81,11 +91,21 @@ class I2IFamily(Family):
         from genunlearn.eval.i2i import METRICS, SPLITS
         from genunlearn.i2i.masks import TASKS
 
-        lines = [f"{'task':<9} {'split':<7} " + " ".join(f"{m:>10}" for m in METRICS) + f" {'S_noise':>10} {'S_noise_vis':>11}"]
+        lines = [
+            f"{'task':<9} {'split':<7} "
+            + " ".join(f"{m:>10}" for m in METRICS)
+            + f" {'S_noise':>10} {'S_noise_vis':>11}"
+        ]
         for task in TASKS:
             for s in SPLITS:
-                extra = f" {metrics[f'{task}_s_noise']:>10.3f} {metrics[f'{task}_s_noise_visible']:>11.3f}" if s == "forget" else ""
-                lines.append(f"{task:<9} {s:<7} " + " ".join(f"{metrics[f'{task}_{s}_{m}']:>10.3f}" for m in METRICS) + extra)
+                extra = (
+                    f" {metrics[f'{task}_s_noise']:>10.3f} {metrics[f'{task}_s_noise_visible']:>11.3f}"
+                    if s == "forget"
+                    else ""
+                )
+                lines.append(
+                    f"{task:<9} {s:<7} " + " ".join(f"{metrics[f'{task}_{s}_{m}']:>10.3f}" for m in METRICS) + extra
+                )
         return "\n".join(lines)
 
     def sample(self, model, n, *, seed=0, labels=None, mask=None, **options):

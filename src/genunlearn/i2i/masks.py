@@ -57,7 +57,9 @@ def random_mask(n: int, grid: int, g: torch.Generator) -> torch.Tensor:
     L = grid * grid
     lo, hi = round(RANDOM_RATIO[0] * L), round(RANDOM_RATIO[1] * L)
     hidden = torch.randint(lo, hi + 1, (n, 1), generator=g)
-    rank = torch.rand(n, L, generator=g, device="cpu").argsort(1).argsort(1)  # masks are built on the CPU, placed with their batch
+    rank = (
+        torch.rand(n, L, generator=g, device="cpu").argsort(1).argsort(1)
+    )  # masks are built on the CPU, placed with their batch
     return rank >= hidden
 
 

@@ -45,11 +45,12 @@ class I2IRandomEncoder(_I2IMethod):
 class I2IRetrain(Method):
     """Retrain from scratch on the retain split with the original's recipe (and seed)."""
 
-
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.i2i.recipe import I2IJob, I2IRecipe, train_cached
 
         data.split(request)
         recipe = I2IRecipe(**{k: v for k, v in model.info["recipe"].items()})
-        job = I2IJob(task=model.info["task"], forget=request, steps=budget, seed=model.info.get("seed", 0), recipe=recipe)
+        job = I2IJob(
+            task=model.info["task"], forget=request, steps=budget, seed=model.info.get("seed", 0), recipe=recipe
+        )
         return train_cached(job, progress=False)

@@ -18,8 +18,23 @@ from genunlearn.forget import ForgetRequest
 
 @dataclass(frozen=True)
 class I2IRecipe:
-    network: dict = field(default_factory=lambda: {"patch": 2, "enc_dim": 64, "enc_depth": 4, "dec_dim": 64, "dec_depth": 2, "heads": 4})
-    train: dict = field(default_factory=lambda: {"steps": 2000, "lr": 1e-3, "optimizer": "adamw", "betas": (0.9, 0.95), "weight_decay": 0.05, "grad_clip": 1.0, "lr_schedule": "cosine", "warmup": 100, "ema_decay": None, "log_every": 100})
+    network: dict = field(
+        default_factory=lambda: {"patch": 2, "enc_dim": 64, "enc_depth": 4, "dec_dim": 64, "dec_depth": 2, "heads": 4}
+    )
+    train: dict = field(
+        default_factory=lambda: {
+            "steps": 2000,
+            "lr": 1e-3,
+            "optimizer": "adamw",
+            "betas": (0.9, 0.95),
+            "weight_decay": 0.05,
+            "grad_clip": 1.0,
+            "lr_schedule": "cosine",
+            "warmup": 100,
+            "ema_decay": None,
+            "log_every": 100,
+        }
+    )
     batch_size: int = 128
 
 
@@ -43,7 +58,16 @@ class I2IJob:
         from genunlearn.data.fingerprint import task_fingerprint
 
         split = {"split": self.split} if self.split != "train" else {}  # keys of "train" models unchanged
-        return config_hash({"model": "i2i", "task": self.task, "data": task_fingerprint(self.task), "forget": self.forget.spec() if self.forget else None, "recipe": asdict(self.resolved()), **split})
+        return config_hash(
+            {
+                "model": "i2i",
+                "task": self.task,
+                "data": task_fingerprint(self.task),
+                "forget": self.forget.spec() if self.forget else None,
+                "recipe": asdict(self.resolved()),
+                **split,
+            }
+        )
 
 
 def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool = True):
@@ -76,8 +100,28 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
         return masked_mse(model(xb, visible), xb, net.hidden_pixels(visible)).mean()
 
     what = "retrain" if job.forget else "original"
-    result = train(net, step_loss, TrainConfig(**recipe.train), out_dir=out_dir, resume=resume, desc=f"{what} {job.task}/i2i", progress=progress)
-    info = {"task": job.task, "model": "i2i", "role": what, "forget": job.forget.spec() if job.forget else None, "seed": job.seed, "split": job.split, "steps": result.steps, "train_seconds": round(result.seconds, 3), "recipe": asdict(recipe), "key": job.key(), "base_key": replace(job, forget=None).key()}
+    result = train(
+        net,
+        step_loss,
+        TrainConfig(**recipe.train),
+        out_dir=out_dir,
+        resume=resume,
+        desc=f"{what} {job.task}/i2i",
+        progress=progress,
+    )
+    info = {
+        "task": job.task,
+        "model": "i2i",
+        "role": what,
+        "forget": job.forget.spec() if job.forget else None,
+        "seed": job.seed,
+        "split": job.split,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 3),
+        "recipe": asdict(recipe),
+        "key": job.key(),
+        "base_key": replace(job, forget=None).key(),
+    }
     return I2IModel(net, meta, info)
 
 
@@ -88,4 +132,10 @@ def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
 
     from genunlearn.data.fingerprint import data_identity
 
-    return cached(job.key(), lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress), I2IModel.from_pretrained, use_cache=use_cache, data=data_identity(job.task))
+    return cached(
+        job.key(),
+        lambda work: train_i2i(job, out_dir=work, resume=True, progress=progress),
+        I2IModel.from_pretrained,
+        use_cache=use_cache,
+        data=data_identity(job.task),
+    )

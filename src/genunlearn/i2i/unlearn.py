@@ -59,12 +59,18 @@ class I2IConfig:
     def __post_init__(self):
         if self.alpha <= 0:
             raise GenUnlearnError(f"alpha must be > 0 (alpha = 0 disables forgetting), got {self.alpha}")
-        check_bounds("i2i", steps=(self.steps, 1, None), batch_size=(self.batch_size, 2, None), lr=(self.lr, 0, None, "()"))
+        check_bounds(
+            "i2i", steps=(self.steps, 1, None), batch_size=(self.batch_size, 2, None), lr=(self.lr, 0, None, "()")
+        )
         if not 0 <= self.real_share <= 1:
             raise GenUnlearnError(f"real_share is a fraction in [0, 1], got {self.real_share}")
         if not 0 <= self.warmup <= 0.1:
             raise GenUnlearnError(f"warmup is a fraction of the steps in [0, 0.1] (keep it short), got {self.warmup}")
-        for name, value, allowed in (("distance", self.distance, DISTANCES), ("noise", self.noise, NOISE_KINDS), ("retain", self.retain, ("real", "proxy", "mix"))):
+        for name, value, allowed in (
+            ("distance", self.distance, DISTANCES),
+            ("noise", self.noise, NOISE_KINDS),
+            ("retain", self.retain, ("real", "proxy", "mix")),
+        ):
             if value not in allowed:
                 raise GenUnlearnError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
@@ -169,7 +175,9 @@ def proxy_images(data, request, forget_mask: torch.Tensor, spec: str) -> torch.T
     Reads only the proxy items of ``data`` (never the rest of its retain split)."""
     if spec == "shapes":
         if data.name == "shapes":
-            raise GenUnlearnError("proxy=shapes would feed forget content back for the shapes task; use proxy=classes=...")
+            raise GenUnlearnError(
+                "proxy=shapes would feed forget content back for the shapes task; use proxy=classes=..."
+            )
         return grayscale_shapes(data.sample_shape)
     if not spec.startswith("classes="):
         raise GenUnlearnError(f"proxy must be 'shapes' or 'classes=ID,...', got {spec!r}")
@@ -227,7 +235,18 @@ def draw_batch(xf: torch.Tensor, xr: tuple[torch.Tensor, ...], cfg: I2IConfig, n
     bf = xf[torch.randint(len(xf), (half,), generator=g)]
     br = torch.cat([x[torch.randint(len(x), (k,), generator=g)] for x, k in zip(xr, retain_counts(cfg, half))])
     vf, vr = training_mask(half, net.grid, g), training_mask(half, net.grid, g)
-    return Batch(*device.place(net, bf, br, vf, vr, net.hidden_pixels(vf), net.hidden_pixels(vr), noise_images(torch.cat([bf, br]), half, cfg.noise, g)))
+    return Batch(
+        *device.place(
+            net,
+            bf,
+            br,
+            vf,
+            vr,
+            net.hidden_pixels(vf),
+            net.hidden_pixels(vr),
+            noise_images(torch.cat([bf, br]), half, cfg.noise, g),
+        )
+    )
 
 
 # --- the loop -------------------------------------------------------------------------------------
@@ -238,7 +257,17 @@ def trainable_parameters(net, encoder_only: bool) -> list:
     return list(net.encoder.parameters() if encoder_only else net.parameters())
 
 
-def unlearn_i2i(model: I2IModel, request, data, cfg: I2IConfig, method: str, *, budget: int | None = None, callbacks=(), progress: bool = False) -> I2IModel:
+def unlearn_i2i(
+    model: I2IModel,
+    request,
+    data,
+    cfg: I2IConfig,
+    method: str,
+    *,
+    budget: int | None = None,
+    callbacks=(),
+    progress: bool = False,
+) -> I2IModel:
     """Run ``method``'s loss through the shared training loop on a copy of ``model``; the original is
     the frozen teacher and is left untouched."""
     from genunlearn.training import TrainConfig, train
@@ -258,8 +287,33 @@ def unlearn_i2i(model: I2IModel, request, data, cfg: I2IConfig, method: str, *, 
     def step_loss(net, g):
         return loss.fn(net, teacher, draw_batch(xf, xr, cfg, teacher, g), cfg, g)
 
-    tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adamw", betas=cfg.betas, weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, lr_schedule="cosine", warmup=int(cfg.warmup * steps), seed=cfg.seed, log_every=max(1, steps // 10))
-    result = train(student, step_loss, tc, params=params, desc=f"unlearn {method}", progress=progress, callbacks=callbacks)
+    tc = TrainConfig(
+        steps=steps,
+        lr=cfg.lr,
+        optimizer="adamw",
+        betas=cfg.betas,
+        weight_decay=cfg.weight_decay,
+        grad_clip=cfg.grad_clip,
+        lr_schedule="cosine",
+        warmup=int(cfg.warmup * steps),
+        seed=cfg.seed,
+        log_every=max(1, steps // 10),
+    )
+    result = train(
+        student, step_loss, tc, params=params, desc=f"unlearn {method}", progress=progress, callbacks=callbacks
+    )
     student.requires_grad_(True)
-    info = {**model.info, "role": "unlearned", "method": method, "forget": request.spec(), "unlearn": {**asdict(cfg), "steps": steps, "encoder_only": loss.encoder_only, "seconds": round(time.perf_counter() - t0, 3), "losses": result.losses}}
+    info = {
+        **model.info,
+        "role": "unlearned",
+        "method": method,
+        "forget": request.spec(),
+        "unlearn": {
+            **asdict(cfg),
+            "steps": steps,
+            "encoder_only": loss.encoder_only,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "losses": result.losses,
+        },
+    }
     return I2IModel(student.eval(), model.data, info)

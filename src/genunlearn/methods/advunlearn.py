@@ -51,9 +51,18 @@ class AdvUnlearnConfig:
 
     def __post_init__(self):
         check_bounds(
-            "advunlearn", steps=(self.steps, 1, None), lr=(self.lr, 0, 1, "()"), batch_size=(self.batch_size, 1, 4096), eta=(self.eta, 0, 100, "(]"),
-            retain_weight=(self.retain_weight, 0, 1000), retain_prompts=(self.retain_prompts, 1, 100_000), attack_steps=(self.attack_steps, 1, 1000),
-            attack_lr=(self.attack_lr, 0, 10, "(]"), attack_tokens=(self.attack_tokens, 1, 64), images=(self.images, 1, 10_000), sample_steps=(self.sample_steps, 1, 1000),
+            "advunlearn",
+            steps=(self.steps, 1, None),
+            lr=(self.lr, 0, 1, "()"),
+            batch_size=(self.batch_size, 1, 4096),
+            eta=(self.eta, 0, 100, "(]"),
+            retain_weight=(self.retain_weight, 0, 1000),
+            retain_prompts=(self.retain_prompts, 1, 100_000),
+            attack_steps=(self.attack_steps, 1, 1000),
+            attack_lr=(self.attack_lr, 0, 10, "(]"),
+            attack_tokens=(self.attack_tokens, 1, 64),
+            images=(self.images, 1, 10_000),
+            sample_steps=(self.sample_steps, 1, 1000),
         )
 
 
@@ -72,7 +81,9 @@ def kept_prompts(model, request, limit: int, seed: int) -> list[str]:
     if preserve:
         return list(preserve)
     if not getattr(model, "has_task", False):
-        raise GenUnlearnError("advunlearn keeps other prompts' outputs: pass --preserve 'a; b' (a pipeline without a task has no prompts of its own)")
+        raise GenUnlearnError(
+            "advunlearn keeps other prompts' outputs: pass --preserve 'a; b' (a pipeline without a task has no prompts of its own)"
+        )
     named = set().union(*(_words(c) for c in request.concepts))
     rows = [p for p in row_prompts(model.attributes) if p and not _words(p) & named]
     pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:limit]
@@ -91,7 +102,9 @@ class AdvUnlearn(Method):
 
         super().check(model, request)
         if not (is_text_model(model) and "text_encoder" in getattr(model, "components", {})):
-            raise GenUnlearnError(f"method {self.name!r} trains the text encoder of a Stable-Diffusion-layout pipeline (UNet2DConditionModel + CLIP text encoder); this diffusion model has none")
+            raise GenUnlearnError(
+                f"method {self.name!r} trains the text encoder of a Stable-Diffusion-layout pipeline (UNet2DConditionModel + CLIP text encoder); this diffusion model has none"
+            )
         prompts = list(erase_prompts(request).target)
         prefixed_ids(model.net.table.tokenizer, prompts, self.config.attack_tokens)
         model.prompt_cond(prompts + kept_prompts(model, request, self.config.retain_prompts, self.config.seed))
@@ -116,23 +129,58 @@ class AdvUnlearn(Method):
 
         def step_loss(enc, gen):
             nonlocal prefix
-            prefix = optimise_prefix(original, process, target, prefix, steps=cfg.attack_steps, lr=cfg.attack_lr, batch=cfg.batch_size, generator=gen, text_encoder=enc)
+            prefix = optimise_prefix(
+                original,
+                process,
+                target,
+                prefix,
+                steps=cfg.attack_steps,
+                lr=cfg.attack_lr,
+                batch=cfg.batch_size,
+                generator=gen,
+                text_encoder=enc,
+            )
             erase = target.prompts_for(torch.randint(len(concept), (cfg.batch_size,), generator=gen))
             keep = [kept[i] for i in torch.randint(len(kept), (cfg.batch_size,), generator=gen).tolist()]
             k = int(torch.randint(cfg.sample_steps, (1,), generator=gen))
             rows = model.prompt_cond(erase + keep)
-            xt, t = process.sample_until(original, len(rows), rows, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=cfg.sample_guidance, generator=gen)
+            xt, t = process.sample_until(
+                original,
+                len(rows),
+                rows,
+                k,
+                shape=model.sample_shape,
+                steps=cfg.sample_steps,
+                sampler="ddim",
+                guidance=cfg.sample_guidance,
+                generator=gen,
+            )
             n = cfg.batch_size
             with torch.no_grad():
-                away = process.predict(original, xt[:n], t[:n], rows[:n], guidance=-cfg.eta)  # out_∅ − η (out_c − out_∅)
+                away = process.predict(
+                    original, xt[:n], t[:n], rows[:n], guidance=-cfg.eta
+                )  # out_∅ − η (out_c − out_∅)
                 same = process.predict(original, xt[n:], t[n:], rows[n:])
-            attacked = original.denoise(xt[:n], process.net_time(t[:n]), original.prompt_states(erase, prefix, text_encoder=enc))
+            attacked = original.denoise(
+                xt[:n], process.net_time(t[:n]), original.prompt_states(erase, prefix, text_encoder=enc)
+            )
             kept_out = original.denoise(xt[n:], process.net_time(t[n:]), original.prompt_states(keep, text_encoder=enc))
             return (attacked - away).pow(2).mean() + cfg.retain_weight * (kept_out - same).pow(2).mean()
 
         steps = budget or cfg.steps
-        tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
+        tc = TrainConfig(
+            steps=steps,
+            lr=cfg.lr,
+            optimizer="adam",
+            weight_decay=0.0,
+            grad_clip=cfg.grad_clip,
+            ema_decay=None,
+            seed=cfg.seed,
+            log_every=max(1, steps // 10),
+        )
         train(encoder, step_loss, tc, desc=self.name, callbacks=callbacks)
         encoder.eval().requires_grad_(False)
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, concepts=concept, preserve=kept)
+        info = self.unlearned_info(
+            model.info, steps=steps, seconds=time.perf_counter() - t0, concepts=concept, preserve=kept
+        )
         return model.with_text_encoder(encoder, info=info)

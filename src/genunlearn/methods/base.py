@@ -28,9 +28,15 @@ class Method:
     model_kinds: ClassVar[tuple[str, ...]]
     accepts: ClassVar[tuple[str, ...]]
     Config: ClassVar[type] = EmptyConfig
-    data_free: ClassVar[bool] = False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
-    kind_defaults: ClassVar[dict[str, dict]] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
-    closed_form: ClassVar[bool] = False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
+    data_free: ClassVar[bool] = (
+        False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
+    )
+    kind_defaults: ClassVar[
+        dict[str, dict]
+    ] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
+    closed_form: ClassVar[bool] = (
+        False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
+    )
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -48,9 +54,13 @@ class Method:
     def check(self, model, request) -> None:
         """Fail early on a request kind or model kind this method does not handle."""
         if request.kind not in self.accepts:
-            raise GenUnlearnError(f"method {self.name!r} does not accept {request.kind!r} requests (accepts: {', '.join(self.accepts)})")
+            raise GenUnlearnError(
+                f"method {self.name!r} does not accept {request.kind!r} requests (accepts: {', '.join(self.accepts)})"
+            )
         if model.kind not in self.model_kinds:
-            raise GenUnlearnError(f"method {self.name!r} works on {'/'.join(self.model_kinds)} models, not {model.kind!r}")
+            raise GenUnlearnError(
+                f"method {self.name!r} works on {'/'.join(self.model_kinds)} models, not {model.kind!r}"
+            )
 
     def unlearn(self, model, request, data, *, budget: int | None = None, callbacks: tuple[Callable, ...] = ()):
         """Return a new model that has forgotten ``request``; ``model`` is left untouched.
@@ -62,7 +72,13 @@ class Method:
     def unlearned_info(self, info: dict, *, steps: int, seconds: float, **extra) -> dict:
         """The input model's ``info`` plus the run record every method leaves in the same shape:
         ``info["unlearn"] = {method, config, steps, seconds, ...method-specific}``."""
-        record = {"method": self.name, "config": asdict(self.config), "steps": steps, "seconds": round(seconds, 3), **extra}
+        record = {
+            "method": self.name,
+            "config": asdict(self.config),
+            "steps": steps,
+            "seconds": round(seconds, 3),
+            **extra,
+        }
         return {**info, "role": "unlearned", "method": self.name, "unlearn": record}
 
 
@@ -74,7 +90,9 @@ def method_class(name: str, family: str | None = None) -> type[Method]:
         where = f" for {family} models" if family else ""
         raise GenUnlearnError(f"unknown method {name!r}{where}; available: {', '.join(known)}")
     if len(matches) > 1:
-        raise GenUnlearnError(f"method {name!r} exists for several model families ({', '.join(sorted(matches))}); say which")
+        raise GenUnlearnError(
+            f"method {name!r} exists for several model families ({', '.join(sorted(matches))}); say which"
+        )
     return next(iter(matches.values())).load()
 
 

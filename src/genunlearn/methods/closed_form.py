@@ -35,7 +35,9 @@ def kv_projections(unet: nn.Module) -> dict[str, nn.Linear]:
     """The cross-attention key and value projections of a UNet, by module name."""
     found = {n: m for n, m in unet.named_modules() if n.endswith(KV_SUFFIXES) and isinstance(m, nn.Linear)}
     if not found:
-        raise GenUnlearnError(f"{type(unet).__name__} has no cross-attention key/value projections ({', '.join(KV_SUFFIXES)})")
+        raise GenUnlearnError(
+            f"{type(unet).__name__} has no cross-attention key/value projections ({', '.join(KV_SUFFIXES)})"
+        )
     return found
 
 
@@ -50,7 +52,16 @@ def _complement(preserve: torch.Tensor, tol: float) -> torch.Tensor:
     return eye - spanned @ spanned.T
 
 
-def uce_factors(erase, guide, preserve, *, lam: float, erase_scale: float = 1.0, preserve_scale: float = 1.0, nullspace_tol: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def uce_factors(
+    erase,
+    guide,
+    preserve,
+    *,
+    lam: float,
+    erase_scale: float = 1.0,
+    preserve_scale: float = 1.0,
+    nullspace_tol: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(U, Vᵀ), float64, with the edit M = I + U Vᵀ (W = W₀ M). ``erase`` and ``guide`` are
     row-aligned ``(n, d)`` embeddings (row i of ``erase`` is sent where W₀ sends row i of
     ``guide``), ``preserve`` ``(m, d)``; ``nullspace_tol`` switches from UCE's weighted preservation
@@ -94,7 +105,9 @@ def regeneration_map(M: torch.Tensor, G: torch.Tensor, reg: float) -> torch.Tens
     return torch.linalg.solve(reg * eye + M.T @ G @ M, M.T @ G)
 
 
-def rece_factors(erase, guide, preserve, G: torch.Tensor, *, rounds: int, reg: float, **options) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+def rece_factors(
+    erase, guide, preserve, G: torch.Tensor, *, rounds: int, reg: float, **options
+) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """UCE, then ``rounds`` times: the concept embeddings' regenerating embeddings (under the current
     edit) join the erased set, sent to the same guides, and the edit is solved again from W₀.
     Returns ((U, Vᵀ), every erased embedding)."""
@@ -115,7 +128,9 @@ def apply_edit(unet: nn.Module, U: torch.Tensor, Vt: torch.Tensor) -> list[str]:
     names = []
     for name, proj in kv_projections(unet).items():
         if proj.in_features != U.shape[0]:
-            raise GenUnlearnError(f"{name} reads {proj.in_features}-dim text states, the text encoder gives {U.shape[0]} (a UNet with a text projection is not supported)")
+            raise GenUnlearnError(
+                f"{name} reads {proj.in_features}-dim text states, the text encoder gives {U.shape[0]} (a UNet with a text projection is not supported)"
+            )
         W0 = proj.weight.to(torch.float64)
         proj.weight.copy_((W0 + (W0 @ U.to(W0.device)) @ Vt.to(W0.device)).to(proj.weight.dtype))
         names.append(f"{name}.weight")

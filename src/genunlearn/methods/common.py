@@ -41,7 +41,9 @@ def without_null(method, model, options: dict[str, tuple]) -> dict:
     if changed:
         from genunlearn.progress import stage
 
-        stage(f"{method.name}: {', '.join(changed)}", "this model has no null class, so there is nothing to guide against")
+        stage(
+            f"{method.name}: {', '.join(changed)}", "this model has no null class, so there is nothing to guide against"
+        )
     return {name: stand_in for name, (_, stand_in) in options.items()}
 
 
@@ -82,7 +84,9 @@ def select_params(net: torch.nn.Module, group: str) -> list[torch.nn.Parameter]:
     else:
         chosen = [n for n in names if not any(p in "." + n for p in CONDITIONED_PARAMS)]
     if not chosen or len(chosen) == len(names):
-        raise GenUnlearnError(f"params={group}: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})")
+        raise GenUnlearnError(
+            f"params={group}: {type(net).__name__} has no conditioning parameters ({', '.join(CONDITIONING_PARAMS)})"
+        )
     net.requires_grad_(False)
     params = dict(net.named_parameters())
     for n in chosen:

@@ -44,7 +44,9 @@ def as_text(model, request) -> bool:
             return True
         return False
     if request.has_prompts:
-        raise GenUnlearnError("--preserve, --prompts and --templates are prompts: they need a text-to-image pipeline (a Stable-Diffusion-layout folder)")
+        raise GenUnlearnError(
+            "--preserve, --prompts and --templates are prompts: they need a text-to-image pipeline (a Stable-Diffusion-layout folder)"
+        )
     return False
 
 
@@ -76,9 +78,15 @@ def word_slots(attributes, request) -> tuple[int, list[int], int | None]:
         if v is None:
             raise GenUnlearnError(f"concept {c!r} is generic; name a specific value to erase (e.g. circle)")
         if at != attr:
-            raise GenUnlearnError(f"concepts {request.concepts[0]!r} and {c!r} are words of different attributes; erase them in separate runs")
+            raise GenUnlearnError(
+                f"concepts {request.concepts[0]!r} and {c!r} are words of different attributes; erase them in separate runs"
+            )
     if a_attr != attr:
-        raise GenUnlearnError(f"anchor {request.anchor!r} must be a {attributes[attr].name} word (or {attributes[attr].name!r} itself), like the concept {request.concepts[0]!r}")
+        raise GenUnlearnError(
+            f"anchor {request.anchor!r} must be a {attributes[attr].name} word (or {attributes[attr].name!r} itself), like the concept {request.concepts[0]!r}"
+        )
     if a_value in values:
-        raise GenUnlearnError(f"anchor {request.anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word")
+        raise GenUnlearnError(
+            f"anchor {request.anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word"
+        )
     return attr, values, a_value

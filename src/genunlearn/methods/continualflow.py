@@ -56,9 +56,13 @@ class ContinualFlowConfig:
     lr_schedule: str = "constant"  # or "cosine" (decay to 0 over the steps)
     ema_decay: float | None = None  # finetune mode: sample from an EMA of the fine-tuned weights
     eps: float = 1e-8  # clamp of Σw in the normaliser
-    tau_c: float = 0.5  # conditional models: c vanishes when Z_c / max Z < tau_c (½: the energy removes most of its mass; docs)
+    tau_c: float = (
+        0.5  # conditional models: c vanishes when Z_c / max Z < tau_c (½: the energy removes most of its mass; docs)
+    )
     fallback: str = "marginal"  # vanishing conditions learn the reweighted marginal, or "class:k"
-    vanishing_share: float | None = None  # share of each batch given to vanishing conditions (None: their pool share, 1/K each)
+    vanishing_share: float | None = (
+        None  # share of each batch given to vanishing conditions (None: their pool share, 1/K each)
+    )
     keep_previous: bool = True  # multiply in the energies of earlier ContinualFlow requests
     pool_steps: int | None = None  # sampler steps for the pool (None: the model's own)
     transport_steps: int = 10  # composed mode: midpoint steps of the transport flow (reference: 10)
@@ -69,7 +73,14 @@ class ContinualFlowConfig:
             raise GenUnlearnError(f"unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
         if self.energy not in ENERGY_FORMS:
             raise GenUnlearnError(f"unknown energy {self.energy!r}; expected one of {', '.join(ENERGY_FORMS)}")
-        check_bounds("continualflow", lam=(self.lam, 0, None, "()"), pool=(self.pool, 2, None), steps=(self.steps, 1, None), batch=(self.batch, 1, None), tau_c=(self.tau_c, 0, 1, "[)"))
+        check_bounds(
+            "continualflow",
+            lam=(self.lam, 0, None, "()"),
+            pool=(self.pool, 2, None),
+            steps=(self.steps, 1, None),
+            batch=(self.batch, 1, None),
+            tau_c=(self.tau_c, 0, 1, "[)"),
+        )
         if self.vanishing_share is not None:
             check_bounds("continualflow", vanishing_share=(self.vanishing_share, 0, 1, "()"))
         check_schedule(self.lr_schedule, self.ema_decay)
@@ -120,17 +131,27 @@ class ContinualFlow(Method):
         t0 = time.perf_counter()
         energy = energy_for_request(request, data, form=self.config.energy, task=model.info.get("task"))
         energy_wall = time.perf_counter() - t0
-        return self.unlearn_energy(model, energy, budget=budget, callbacks=callbacks, energy_seconds=max(energy.seconds, energy_wall))
+        return self.unlearn_energy(
+            model, energy, budget=budget, callbacks=callbacks, energy_seconds=max(energy.seconds, energy_wall)
+        )
 
     def unlearn_energy(self, model, energy: Energy, *, budget=None, callbacks=(), energy_seconds: float = 0.0):
         """Unlearn the region where ``energy`` is high; reads no data at all."""
         cfg = self.config
         t0 = time.perf_counter()
         history, restored = self._history_after(model, energy)
-        energies = [(h["lam"], restore_energy(h["energy"])) for h in (history if restored else history[:-1])] + ([] if restored else [(cfg.lam, energy)])
+        energies = [(h["lam"], restore_energy(h["energy"])) for h in (history if restored else history[:-1])] + (
+            [] if restored else [(cfg.lam, energy)]
+        )
         source = self._base_stage(model) if cfg.mode == "composed" else model  # composed: pool from q0, kept intact
         if not energies:  # every energy restored: the base stage itself, exactly
-            info = self.unlearned_info(model.info, steps=0, seconds=time.perf_counter() - t0 + energy_seconds, energy_info=energy.info, restored=energy.spec)
+            info = self.unlearned_info(
+                model.info,
+                steps=0,
+                seconds=time.perf_counter() - t0 + energy_seconds,
+                energy_info=energy.info,
+                restored=energy.spec,
+            )
             info["continualflow"] = {"energies": []}
             return source.with_net(source.net, process=source.process, info=info)
         pool = self.draw_pool(source, energies)
@@ -152,7 +173,11 @@ class ContinualFlow(Method):
             model.info,
             steps=steps,
             seconds=seconds,
-            cost_seconds={"energy": round(energy_seconds, 3), "pool": round(pool_seconds, 3), "train": round(result.seconds, 3)},
+            cost_seconds={
+                "energy": round(energy_seconds, 3),
+                "pool": round(pool_seconds, 3),
+                "train": round(result.seconds, 3),
+            },
             energy_info=energy.info,
             **stats,
         )
@@ -167,9 +192,15 @@ class ContinualFlow(Method):
         history = list(model.info.get("continualflow", {}).get("energies", [])) if cfg.keep_previous else []
         plain = lambda spec: {k: v for k, v in spec.items() if k != "negate"}  # noqa: E731
         for k, h in enumerate(history):
-            if h["lam"] == cfg.lam and plain(h["energy"]) == plain(energy.spec) and bool(h["energy"].get("negate")) != bool(energy.spec.get("negate")):
+            if (
+                h["lam"] == cfg.lam
+                and plain(h["energy"]) == plain(energy.spec)
+                and bool(h["energy"].get("negate")) != bool(energy.spec.get("negate"))
+            ):
                 if cfg.mode != "composed":
-                    raise GenUnlearnError("restoring an applied energy needs mode=composed: a fine-tuned model no longer holds the region, so its pool cannot bring it back")
+                    raise GenUnlearnError(
+                        "restoring an applied energy needs mode=composed: a fine-tuned model no longer holds the region, so its pool cannot bring it back"
+                    )
                 return history[:k] + history[k + 1 :], True
         return history + [{"lam": cfg.lam, "energy": energy.spec}], False
 
@@ -193,8 +224,13 @@ class ContinualFlow(Method):
             cond = model.cond_for_labels(labels)
             kw["guidance"] = 1.0  # q0(x|c) as the network models it: guidance applies once, when sampling later
         n = cfg.pool if cond is None else cond.shape[0]
-        stage(f"continualflow: sampling a pool of {n} from the frozen model", "the samples the reweighted loss trains on; drawn once")
-        x = model.generate(n, cond, generator=g, **kw).cpu()  # the model itself is never trained (a copy is); the pool lives with the data
+        stage(
+            f"continualflow: sampling a pool of {n} from the frozen model",
+            "the samples the reweighted loss trains on; drawn once",
+        )
+        x = model.generate(
+            n, cond, generator=g, **kw
+        ).cpu()  # the model itself is never trained (a copy is); the pool lives with the data
         return Pool(x, pool_weights(energies, x), cond)
 
     def _pool_stats(self, pool: Pool) -> dict:
@@ -202,15 +238,29 @@ class ContinualFlow(Method):
         ess = float(w.sum() ** 2 / (w.pow(2).sum().clamp_min(1e-30)))
         stats = {"Z": float(w.mean()), "ess": ess, "ess_fraction": ess / m, "pool": m}
         if ess / m < ESS_WARN:
-            warnings.warn(f"continualflow: effective sample size {ess:.0f} of {m} pool samples (< {ESS_WARN:.0%}); lower lam or enlarge the pool", stacklevel=3)
+            warnings.warn(
+                f"continualflow: effective sample size {ess:.0f} of {m} pool samples (< {ESS_WARN:.0%}); lower lam or enlarge the pool",
+                stacklevel=3,
+            )
         if pool.cond is not None:
             z, ratio, se = self._z_ratio_test(pool)
             vanishing = ratio < self.config.tau_c
-            stats.update(Z_per_condition=z.tolist(), Z_ratio=ratio.tolist(), Z_ratio_se=se.tolist(), vanishing_conditions=vanishing.nonzero().squeeze(1).tolist())
-            stage(f"continualflow: Z_c / max Z per condition {[round(r, 3) for r in ratio.tolist()]}; vanishing (< {self.config.tau_c}): {stats['vanishing_conditions']}", "conditions whose mass the energy mostly removes learn the fallback")
+            stats.update(
+                Z_per_condition=z.tolist(),
+                Z_ratio=ratio.tolist(),
+                Z_ratio_se=se.tolist(),
+                vanishing_conditions=vanishing.nonzero().squeeze(1).tolist(),
+            )
+            stage(
+                f"continualflow: Z_c / max Z per condition {[round(r, 3) for r in ratio.tolist()]}; vanishing (< {self.config.tau_c}): {stats['vanishing_conditions']}",
+                "conditions whose mass the energy mostly removes learn the fallback",
+            )
             close = ((ratio - self.config.tau_c).abs() < 2 * se).nonzero().squeeze(1).tolist()
             if close:
-                warnings.warn(f"continualflow: conditions {close} have Z_c / max Z within 2 standard errors of {self.config.tau_c}; the pool is too small to tell forgotten from retained, enlarge it", stacklevel=3)
+                warnings.warn(
+                    f"continualflow: conditions {close} have Z_c / max Z within 2 standard errors of {self.config.tau_c}; the pool is too small to tell forgotten from retained, enlarge it",
+                    stacklevel=3,
+                )
         return stats
 
     @staticmethod
@@ -250,16 +300,33 @@ class ContinualFlow(Method):
         p_null = getattr(process, "cond_dropout", 0.0)
 
         def step_loss(model_net, g):
-            i = torch.randint(m, (batch,), generator=g) if sources is None or cfg.vanishing_share is None else self._share_batch(sources, batch, g)
+            i = (
+                torch.randint(m, (batch,), generator=g)
+                if sources is None or cfg.vanishing_share is None
+                else self._share_batch(sources, batch, g)
+            )
             if sources is None:
-                return weighted_flow_loss(process, model_net, pool.x[i], pool.w[i], None, eps=cfg.eps, generator=g, drop_cond=False)
+                return weighted_flow_loss(
+                    process, model_net, pool.x[i], pool.w[i], None, eps=cfg.eps, generator=g, drop_cond=False
+                )
             cond = pool.cond[i]
             null = device.rand(batch, g, device=pool.cond.device) < p_null
             cond = torch.where(null[:, None], null_cond(model_net, batch, cond.device), cond)
             j = self._redirect(sources, pool.cond[i, 0], null, g)
-            return weighted_flow_loss(process, model_net, pool.x[j], pool.w[j], cond, eps=cfg.eps, generator=g, drop_cond=False)
+            return weighted_flow_loss(
+                process, model_net, pool.x[j], pool.w[j], cond, eps=cfg.eps, generator=g, drop_cond=False
+            )
 
-        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-4), optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        tc = TrainConfig(
+            steps=steps,
+            lr=self._lr(model, 1e-4),
+            optimizer="adam",
+            grad_clip=1.0,
+            lr_schedule=cfg.lr_schedule,
+            ema_decay=cfg.ema_decay,
+            seed=cfg.seed,
+            log_every=max(1, min(50, steps)),
+        )
         result = train(net, step_loss, tc, desc="continualflow", callbacks=callbacks, progress=False)
         return net, result
 
@@ -282,11 +349,18 @@ class ContinualFlow(Method):
         keeps its own target; only how often the loss visits it changes (the forgotten conditions
         have the furthest to move, the retained ones are near their target already)."""
         own = sources["own"]
-        groups = [torch.cat([own[c] for c in range(len(own)) if sources["vanishing"][c] == v] or [torch.zeros(0, dtype=torch.long)]) for v in (True, False)]
+        groups = [
+            torch.cat(
+                [own[c] for c in range(len(own)) if sources["vanishing"][c] == v] or [torch.zeros(0, dtype=torch.long)]
+            )
+            for v in (True, False)
+        ]
         if not len(groups[0]) or not len(groups[1]):
             return torch.cat(groups)[torch.randint(sum(map(len, groups)), (batch,), generator=g)]
         n_v = round(self.config.vanishing_share * batch)
-        return torch.cat([grp[torch.randint(len(grp), (n,), generator=g)] for grp, n in zip(groups, (n_v, batch - n_v))])
+        return torch.cat(
+            [grp[torch.randint(len(grp), (n,), generator=g)] for grp, n in zip(groups, (n_v, batch - n_v))]
+        )
 
     @staticmethod
     def _redirect(sources: dict, labels: torch.Tensor, null: torch.Tensor, g) -> torch.Tensor:
@@ -315,8 +389,18 @@ class ContinualFlow(Method):
         def step_loss(net, g):
             i = torch.randint(m, (cfg.batch,), generator=g)  # x0: pool draws
             j = torch.randint(m, (cfg.batch,), generator=g)  # x1: independent pool draws
-            return weighted_flow_loss(transport, net, pool.x[j], pool.w[j], None, eps=cfg.eps, x0=pool.x[i], generator=g, drop_cond=False)
+            return weighted_flow_loss(
+                transport, net, pool.x[j], pool.w[j], None, eps=cfg.eps, x0=pool.x[i], generator=g, drop_cond=False
+            )
 
-        tc = TrainConfig(steps=steps, lr=self._lr(model, 1e-2), optimizer="adam", grad_clip=None, lr_schedule=cfg.lr_schedule, seed=cfg.seed, log_every=max(1, min(50, steps)))
+        tc = TrainConfig(
+            steps=steps,
+            lr=self._lr(model, 1e-2),
+            optimizer="adam",
+            grad_clip=None,
+            lr_schedule=cfg.lr_schedule,
+            seed=cfg.seed,
+            log_every=max(1, min(50, steps)),
+        )
         result = train(flow_net, step_loss, tc, desc="continualflow (composed)", callbacks=callbacks, progress=False)
         return ComposedNet.of(model.net, flow_net), result

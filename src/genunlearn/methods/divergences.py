@@ -53,9 +53,13 @@ def closed_form(name: str) -> ClosedForm:
         try:
             a = float(name.split(":", 1)[1])
         except ValueError:
-            raise GenUnlearnError(f"bad alpha divergence {name!r}: expected alpha:A with a number A (e.g. alpha:0.5)") from None
+            raise GenUnlearnError(
+                f"bad alpha divergence {name!r}: expected alpha:A with a number A (e.g. alpha:0.5)"
+            ) from None
         if not math.isfinite(a) or a in (0.0, 1.0):
-            raise GenUnlearnError(f"alpha divergence order must be finite and not 0 or 1 (those are the KL limits), got {a}")
+            raise GenUnlearnError(
+                f"alpha divergence order must be finite and not 0 or 1 (those are the KL limits), got {a}"
+            )
         return ClosedForm("alpha", a)
     raise GenUnlearnError(f"unknown closed-form divergence {name!r}; expected one of {', '.join(CLOSED)}")
 

@@ -45,7 +45,9 @@ class ESDConfig:
     sample_steps: int = 50  # DDIM steps of the sampler that produces x_t
     sample_guidance: float = 3.0
     sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
-    params: str = "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
+    params: str = (
+        "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
+    )
     guide: str = "null"  # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor) | others (towards a random other class)
     grad_clip: float = 1.0
     seed: int = 0
@@ -56,7 +58,13 @@ class ESDConfig:
         if self.guide not in GUIDES:
             raise GenUnlearnError(f"guide must be one of {', '.join(GUIDES)}, not {self.guide!r}")
         check_param_group(self.params)
-        check_bounds("esd", steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None), sample_steps=(self.sample_steps, 1, None))
+        check_bounds(
+            "esd",
+            steps=(self.steps, 1, None),
+            lr=(self.lr, 0, None, "()"),
+            batch_size=(self.batch_size, 1, None),
+            sample_steps=(self.sample_steps, 1, None),
+        )
 
 
 def forget_conditions(data, request) -> torch.Tensor:
@@ -103,7 +111,9 @@ def other_values(model, data, request) -> tuple[int, torch.Tensor]:
         attr, forgotten, _ = word_slots(model.attributes, request)
     others = [v for v in range(len(model.attributes[attr].values)) if v not in forgotten]
     if not others:
-        raise GenUnlearnError(f"guide=others: every {model.attributes[attr].name} is forgotten, so there is no other to guide towards")
+        raise GenUnlearnError(
+            f"guide=others: every {model.attributes[attr].name} is forgotten, so there is no other to guide towards"
+        )
     return attr, torch.tensor(others)
 
 
@@ -114,7 +124,12 @@ def esd_conditions(model, data, request, guide: str) -> ESDConditions:
         raise GenUnlearnError("guide=anchor needs a concept request with an anchor (--concept ... --anchor ...)")
     if as_text(model, request):
         c = text_conditions(model, request)
-        return ESDConditions(c.target, c.anchor if guide == "anchor" else None, c.preserve, {"erase": list(c.prompts.target), "anchor": list(c.prompts.anchor), "preserve": list(c.prompts.preserve)})
+        return ESDConditions(
+            c.target,
+            c.anchor if guide == "anchor" else None,
+            c.preserve,
+            {"erase": list(c.prompts.target), "anchor": list(c.prompts.anchor), "preserve": list(c.prompts.preserve)},
+        )
     if data is None:
         raise GenUnlearnError("esd on class ids needs the model's data: pass --task")
     conds = forget_conditions(data, request)
@@ -140,7 +155,9 @@ class ESD(Method):
         check_conditional(self, model)
         if as_text(model, request):
             if self.config.guide == "others":
-                raise GenUnlearnError("guide=others guides towards other classes: it needs class ids or words of the model's vocabulary, not prompts")
+                raise GenUnlearnError(
+                    "guide=others guides towards other classes: it needs class ids or words of the model's vocabulary, not prompts"
+                )
             text_conditions(model, request)
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
@@ -148,7 +165,14 @@ class ESD(Method):
 
         self.check(model, request)
         cfg, process = self.config, model.process
-        used = without_null(self, model, {"sample_guidance": (cfg.sample_guidance, 1.0), "guide": (cfg.guide, "others" if cfg.guide == "null" else cfg.guide)})
+        used = without_null(
+            self,
+            model,
+            {
+                "sample_guidance": (cfg.sample_guidance, 1.0),
+                "guide": (cfg.guide, "others" if cfg.guide == "null" else cfg.guide),
+            },
+        )
         rows = esd_conditions(model, data, request, used["guide"])
         conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)
         frozen = copy_net(model.net, trainable=False).eval()
@@ -160,10 +184,22 @@ class ESD(Method):
             i = torch.randint(len(conds), (cfg.batch_size,), generator=g)
             c = conds[i]
             k = int(torch.randint(cfg.sample_steps, (1,), generator=g))
-            sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)  # the plain module: ranks sample different lengths
+            sampler = (
+                frozen if cfg.sample_with == "frozen" else unwrap(m)
+            )  # the plain module: ranks sample different lengths
             was_training = sampler.training
             sampler.eval()
-            xt, t = process.sample_until(sampler, len(c), c, k, shape=model.sample_shape, steps=cfg.sample_steps, sampler="ddim", guidance=used["sample_guidance"], generator=g)
+            xt, t = process.sample_until(
+                sampler,
+                len(c),
+                c,
+                k,
+                shape=model.sample_shape,
+                steps=cfg.sample_steps,
+                sampler="ddim",
+                guidance=used["sample_guidance"],
+                generator=g,
+            )
             sampler.train(was_training)
             with torch.no_grad():
                 if rows.guide is None and rows.others is None:
@@ -173,15 +209,28 @@ class ESD(Method):
                         target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
                 else:  # e_a − η (e_c − e_a); a kept row is its own guide, so its target is e_c
                     a = rows.guides(i, c, g)
-                    e_c, e_a = process.predict_eps(frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])).chunk(2)
+                    e_c, e_a = process.predict_eps(
+                        frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])
+                    ).chunk(2)
                     target = e_a - cfg.eta * (e_c - e_a)
 
             return (process.predict_eps(m, xt, t, c) - target).pow(2).mean()
 
         steps = budget or cfg.steps
-        tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
+        tc = TrainConfig(
+            steps=steps,
+            lr=cfg.lr,
+            optimizer="adam",
+            weight_decay=0.0,
+            grad_clip=cfg.grad_clip,
+            ema_decay=None,
+            seed=cfg.seed,
+            log_every=max(1, steps // 10),
+        )
         train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
         net.requires_grad_(True)
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record, **used)
+        info = self.unlearned_info(
+            model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record, **used
+        )
 
         return model.with_net(net, info=info)

@@ -45,7 +45,9 @@ DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3, "non_conditioning": 1e-4}
 
 @dataclass
 class FDivConfig:
-    divergence: str = "hellinger"  # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
+    divergence: str = (
+        "hellinger"  # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
+    )
     form: str = "closed"  # closed | variational
     div_scale: str = "mean"  # mean: K = per-element-mean MSE / 2 (reference) | exact: Gaussian KL ω_t Σ Δε²
     params: str = "all"  # all | conditioning (condition embeddings, FiLM projections, cross-attention K/V) | non_conditioning (the rest)
@@ -56,7 +58,9 @@ class FDivConfig:
     grad_clip: float | None = 1.0
     max_exponent: float = 30.0  # clamp of the exponent in chi2 / alpha closed forms
     t_sampling: str = "uniform"  # uniform | importance (mostly t in [0.2T, 0.4T])
-    anchor_images: int = 1000  # in all, drawn from the original model, spread evenly over the anchor prompts (at least one each)
+    anchor_images: int = (
+        1000  # in all, drawn from the original model, spread evenly over the anchor prompts (at least one each)
+    )
     anchor_sampler_steps: int = 25
     anchor_guidance: float = 3.0
     anchor_from_live_model: bool = False  # Concept Ablation's diffusers code: target from the live model (no_grad)
@@ -82,8 +86,22 @@ class FDivConfig:
             raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
         if self.critic_conditioning not in ("none", "xt_t"):
             raise GenUnlearnError(f"critic_conditioning must be 'none' or 'xt_t', not {self.critic_conditioning!r}")
-        check_bounds("fdiv", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), anchor_images=(self.anchor_images, 1, None), anchor_sampler_steps=(self.anchor_sampler_steps, 1, None), critic_channels=(self.critic_channels, 1, None), critic_warmup=(self.critic_warmup, 0, None), critic_steps=(self.critic_steps, 1, None))
-        check_bounds("fdiv", lr=(1.0 if self.lr is None else self.lr, 0, None, "()"), critic_lr=(self.critic_lr, 0, None, "()"), max_exponent=(self.max_exponent, 0, None, "()"))
+        check_bounds(
+            "fdiv",
+            steps=(self.steps, 1, None),
+            batch_size=(self.batch_size, 1, None),
+            anchor_images=(self.anchor_images, 1, None),
+            anchor_sampler_steps=(self.anchor_sampler_steps, 1, None),
+            critic_channels=(self.critic_channels, 1, None),
+            critic_warmup=(self.critic_warmup, 0, None),
+            critic_steps=(self.critic_steps, 1, None),
+        )
+        check_bounds(
+            "fdiv",
+            lr=(1.0 if self.lr is None else self.lr, 0, None, "()"),
+            critic_lr=(self.critic_lr, 0, None, "()"),
+            max_exponent=(self.max_exponent, 0, None, "()"),
+        )
         if self.lr is None:
             self.lr = DEFAULT_LR[self.params]
 
@@ -96,7 +114,9 @@ class ConceptAblationConfig(FDivConfig):
 
     def __post_init__(self):
         if self.divergence != "mse" or self.form != "closed":
-            raise GenUnlearnError("concept_ablation is the closed-form mse case; use --method fdiv for other divergences")
+            raise GenUnlearnError(
+                "concept_ablation is the closed-form mse case; use --method fdiv for other divergences"
+            )
         super().__post_init__()
 
 
@@ -141,12 +161,19 @@ class AnchorPool:
 
 
 @torch.no_grad()
-def make_anchor_pool(model, pairs: PromptPairs, n_per_prompt: int, *, steps: int, guidance: float, seed: int) -> AnchorPool:
+def make_anchor_pool(
+    model, pairs: PromptPairs, n_per_prompt: int, *, steps: int, guidance: float, seed: int
+) -> AnchorPool:
     """``n_per_prompt`` samples per anchor prompt (in the model's space: latents for a latent model), drawn by ``model`` (the original) with a seeded generator."""
     anchor = pairs.anchor.repeat_interleave(n_per_prompt, 0)
     target = pairs.target.repeat_interleave(n_per_prompt, 0)
-    stage(f"sampling {len(anchor)} anchor images ({n_per_prompt} per anchor prompt) from the original model", "the targets the erased prompts are pulled towards; drawn once")
-    x = model.generate(anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance)
+    stage(
+        f"sampling {len(anchor)} anchor images ({n_per_prompt} per anchor prompt) from the original model",
+        "the targets the erased prompts are pulled towards; drawn once",
+    )
+    x = model.generate(
+        anchor.shape[0], anchor, generator=torch.Generator().manual_seed(seed), steps=steps, guidance=guidance
+    )
     return AnchorPool(x, anchor, target)
 
 
@@ -207,7 +234,18 @@ class FDiv(Method):
         check_conditional(self, model)
         request_pairs(model, request)
 
-    def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), anchor_pool: AnchorPool | None = None, snapshot_every: int = 0, on_snapshot: Callable | None = None):
+    def unlearn(
+        self,
+        model,
+        request,
+        data=None,
+        *,
+        budget=None,
+        callbacks=(),
+        anchor_pool: AnchorPool | None = None,
+        snapshot_every: int = 0,
+        on_snapshot: Callable | None = None,
+    ):
         """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
         generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
         sees the model being trained every ``snapshot_every`` steps (for convergence curves)."""
@@ -220,7 +258,9 @@ class FDiv(Method):
 
         if anchor_pool is None:
             per_prompt = max(1, cfg.anchor_images // len(pairs.anchor))  # a fixed cost whatever the number of prompts
-            anchor_pool = make_anchor_pool(model, pairs, per_prompt, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed)
+            anchor_pool = make_anchor_pool(
+                model, pairs, per_prompt, steps=cfg.anchor_sampler_steps, guidance=cfg.anchor_guidance, seed=cfg.seed
+            )
         pool_seconds = time.perf_counter() - t0
         frozen = copy_net(model.net, trainable=False).eval()
         net = copy_net(model.net, trainable=True)
@@ -230,7 +270,11 @@ class FDiv(Method):
         def batch(gen):
             """Shared (x_t, t) for one batch of triples, with their anchor and target conditions."""
             i = torch.randint(len(anchor_pool.x), (cfg.batch_size,), generator=gen)
-            t = importance_timesteps(process, cfg.batch_size, gen) if cfg.t_sampling == "importance" else process.sample_timesteps(cfg.batch_size, gen)
+            t = (
+                importance_timesteps(process, cfg.batch_size, gen)
+                if cfg.t_sampling == "importance"
+                else process.sample_timesteps(cfg.batch_size, gen)
+            )
             xt, t, _, _ = process.corrupt(anchor_pool.x[i], gen, t=t)
             return xt, t, anchor_pool.anchor[i], anchor_pool.target[i]
 
@@ -240,6 +284,7 @@ class FDiv(Method):
 
         objectives = []  # the critic (variational form) comes first, the model last
         if cfg.form == "closed":
+
             def step_loss(m, gen):
                 xt, t, c_anchor, c_target = batch(gen)
                 target = frozen_target(m, xt, t, c_anchor)
@@ -276,7 +321,16 @@ class FDiv(Method):
                 return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t)))  # the plain critic, frozen
 
             critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
-            objectives.append(Objective("critic", critic, critic_loss, critic_optim, every=cfg.critic_steps, warmup_updates=cfg.critic_warmup))
+            objectives.append(
+                Objective(
+                    "critic",
+                    critic,
+                    critic_loss,
+                    critic_optim,
+                    every=cfg.critic_steps,
+                    warmup_updates=cfg.critic_warmup,
+                )
+            )
 
         steps = budget or cfg.steps
         if on_snapshot is not None and snapshot_every:
@@ -289,7 +343,9 @@ class FDiv(Method):
         log_every = snapshot_every if on_snapshot is not None and snapshot_every else max(1, steps // 10)
         optim = Optim(lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
         objectives.append(Objective("model", net, step_loss, optim, params=params))
-        result = train_objectives(objectives, steps=steps, seed=cfg.seed, log_every=log_every, desc=self.name, callbacks=callbacks)
+        result = train_objectives(
+            objectives, steps=steps, seed=cfg.seed, log_every=log_every, desc=self.name, callbacks=callbacks
+        )
         net.requires_grad_(True)
         info = self.unlearned_info(
             model.info,

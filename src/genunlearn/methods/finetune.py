@@ -52,6 +52,22 @@ class Finetune(Method):
         base_lr = model.info.get("recipe", {}).get("train", {}).get("lr")
         lr = cfg.lr if cfg.lr is not None else (base_lr / 10 if base_lr else 1e-4)
         steps = budget or cfg.steps
-        train(net, step_loss, TrainConfig(steps=steps, lr=lr, optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule, ema_decay=cfg.ema_decay, seed=cfg.seed, log_every=max(1, min(50, steps))), desc="finetune", callbacks=callbacks, progress=False)
+        train(
+            net,
+            step_loss,
+            TrainConfig(
+                steps=steps,
+                lr=lr,
+                optimizer="adam",
+                grad_clip=1.0,
+                lr_schedule=cfg.lr_schedule,
+                ema_decay=cfg.ema_decay,
+                seed=cfg.seed,
+                log_every=max(1, min(50, steps)),
+            ),
+            desc="finetune",
+            callbacks=callbacks,
+            progress=False,
+        )
         info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, lr=lr)
         return model.with_net(net, info=info)

@@ -19,5 +19,12 @@ class Retrain(Method):
         from genunlearn.recipes import TrainJob, train_cached
 
         info = model.info
-        job = TrainJob(info["task"], info["model"], forget=request, steps=budget or info.get("steps"), seed=info.get("seed", 0), overrides=info.get("overrides", {}))
+        job = TrainJob(
+            info["task"],
+            info["model"],
+            forget=request,
+            steps=budget or info.get("steps"),
+            seed=info.get("seed", 0),
+            overrides=info.get("overrides", {}),
+        )
         return train_cached(job, use_cache=self.config.use_cache)

@@ -15,7 +15,9 @@ import torch
 from genunlearn.errors import GenUnlearnError
 
 
-def forget_gradient(net: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, clip: float | None = None) -> dict[str, torch.Tensor]:
+def forget_gradient(
+    net: torch.nn.Module, loss_fn: Callable, batches: Iterable, *, clip: float | None = None
+) -> dict[str, torch.Tensor]:
     """Σ_batches ∇ loss_fn(net, batch) per named parameter, at the current weights, in eval mode.
 
     ``clip`` clips each batch's gradient norm before it is added (the DDPM reference does).
@@ -55,7 +57,9 @@ def top_fraction_mask(scores: dict[str, torch.Tensor], ratio: float) -> dict[str
     return out
 
 
-def saliency_mask(net: torch.nn.Module, loss_fn: Callable, batches: Iterable, ratio: float = 0.5, *, clip: float | None = None) -> dict[str, torch.Tensor]:
+def saliency_mask(
+    net: torch.nn.Module, loss_fn: Callable, batches: Iterable, ratio: float = 0.5, *, clip: float | None = None
+) -> dict[str, torch.Tensor]:
     """SalUn mask m_S = 1(|Σ_b ∇ℓ_f| ranks in the global top ``ratio``); {param name: 0/1 tensor}."""
     grads = forget_gradient(net, loss_fn, batches, clip=clip)
     return top_fraction_mask({k: g.abs() for k, g in grads.items()}, ratio)

@@ -42,7 +42,13 @@ class SalUnConfig:
     def __post_init__(self):
         if not 0 < self.mask_ratio <= 1:
             raise GenUnlearnError(f"mask_ratio must be in (0, 1], got {self.mask_ratio}")
-        check_bounds("salun", beta=(self.beta, 0, None), steps=(self.steps, 1, None), lr=(self.lr, 0, None, "()"), batch_size=(self.batch_size, 1, None))
+        check_bounds(
+            "salun",
+            beta=(self.beta, 0, None),
+            steps=(self.steps, 1, None),
+            lr=(self.lr, 0, None, "()"),
+            batch_size=(self.batch_size, 1, None),
+        )
 
 
 def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -> torch.Tensor:
@@ -58,7 +64,9 @@ def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -
     return out
 
 
-def diffusion_saliency(net, process, forget, cfg: SalUnConfig, g: torch.Generator, *, guidance: float) -> dict[str, torch.Tensor]:
+def diffusion_saliency(
+    net, process, forget, cfg: SalUnConfig, g: torch.Generator, *, guidance: float
+) -> dict[str, torch.Tensor]:
     """SalUn mask from the guided ε-loss on the forget images (``guidance`` w; 0 = unguided)."""
     from genunlearn.methods.saliency import saliency_mask
 
@@ -90,7 +98,11 @@ class SalUn(Method):
         net = copy.deepcopy(model.net)
         g = torch.Generator().manual_seed(cfg.seed)
         t0 = time.perf_counter()
-        guidance = without_null(self, model, {"mask_guidance": (cfg.mask_guidance, 0.0)})["mask_guidance"] if cfg.mask_ratio < 1 else cfg.mask_guidance
+        guidance = (
+            without_null(self, model, {"mask_guidance": (cfg.mask_guidance, 0.0)})["mask_guidance"]
+            if cfg.mask_ratio < 1
+            else cfg.mask_guidance
+        )
         mask = diffusion_saliency(net, process, forget, cfg, g, guidance=guidance) if cfg.mask_ratio < 1 else None
         p_null = process.cond_dropout if cfg.forget_cond_dropout else 0.0
 
@@ -104,11 +116,26 @@ class SalUn(Method):
             with torch.no_grad():
                 target = process.predict(m, xt, t, c_new)
             forget_loss = (process.predict(m, xt, t, c_f) - target).pow(2).mean()
-            return forget_loss + cfg.beta * retain_loss, {"forget_loss": forget_loss.item(), "retain_loss": retain_loss.item(), "beta": cfg.beta}
+            return forget_loss + cfg.beta * retain_loss, {
+                "forget_loss": forget_loss.item(),
+                "retain_loss": retain_loss.item(),
+                "beta": cfg.beta,
+            }
 
         steps = budget or cfg.steps
-        tc = TrainConfig(steps=steps, lr=cfg.lr, optimizer="adam", weight_decay=0.0, grad_clip=cfg.grad_clip, ema_decay=None, seed=cfg.seed, log_every=max(1, steps // 10))
+        tc = TrainConfig(
+            steps=steps,
+            lr=cfg.lr,
+            optimizer="adam",
+            weight_decay=0.0,
+            grad_clip=cfg.grad_clip,
+            ema_decay=None,
+            seed=cfg.seed,
+            log_every=max(1, steps // 10),
+        )
         train(net, step_loss, tc, grad_mask=mask, desc=self.name, callbacks=callbacks)
         extra = {"mask_density": mask_density(mask), "mask_guidance": guidance} if mask is not None else {}
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra)
+        info = self.unlearned_info(
+            model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra
+        )
         return model.with_net(net, info=info)

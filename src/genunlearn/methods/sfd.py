@@ -54,27 +54,41 @@ class SFDConfig:
     adam_beta2: float = 0.999  # Adam β1 is 0 (reference)
     grad_clip: float = 1.0  # by value (reference), both networks
     ema_decay: float | None = 0.99  # EMA of G (paper 0.9999 over 50k iterations)
-    guidance: float | None = None  # guidance scale of the teacher f_φ only; None: the teacher's own sampler's; 1 = none (reference)
+    guidance: float | None = (
+        None  # guidance scale of the teacher f_φ only; None: the teacher's own sampler's; 1 = none (reference)
+    )
     override: int | str | None = None  # c_o for mode "fixed"; None: 3 → 8 on digits, else the next retained class
     override_mode: str = "fixed"  # fixed | random (uniform over retained classes per sample) | classifier
     override_classifier: str | None = None  # folder of a saved classifier (mode "classifier"; not the judge)
     forget_warmup: float = 0.0  # fraction of iterations whose forget branches draw t from [0.02T, 0.98T)
-    dropout: float | None = 0.0  # dropout of G and f_ψ while distilling; None: the networks' own, in train mode (reference)
+    dropout: float | None = (
+        0.0  # dropout of G and f_ψ while distilling; None: the networks' own, in train mode (reference)
+    )
     distill_only: bool = False  # plain SiD distillation of every class (no forgetting; the request is ignored)
     seed: int = 0
 
     def __post_init__(self):
         if self.override_mode not in OVERRIDE_MODES:
-            raise GenUnlearnError(f"sfd: override_mode must be one of {', '.join(OVERRIDE_MODES)}, not {self.override_mode!r}")
+            raise GenUnlearnError(
+                f"sfd: override_mode must be one of {', '.join(OVERRIDE_MODES)}, not {self.override_mode!r}"
+            )
         if self.override_mode == "classifier" and not self.override_classifier:
             raise GenUnlearnError("sfd: override_mode=classifier needs override_classifier (a saved classifier folder)")
-        check_bounds("sfd", steps=(self.steps, 1, None), batch_size=(self.batch_size, 1, None), lr_fake=(self.lr_fake, 0, None, "()"), lr_gen=(self.lr_gen, 0, None, "()"))
+        check_bounds(
+            "sfd",
+            steps=(self.steps, 1, None),
+            batch_size=(self.batch_size, 1, None),
+            lr_fake=(self.lr_fake, 0, None, "()"),
+            lr_gen=(self.lr_gen, 0, None, "()"),
+        )
         if not 0 <= self.t_min < self.t_max:
             raise GenUnlearnError(f"sfd needs 0 <= t_min < t_max, got t_min={self.t_min}, t_max={self.t_max}")
         if min(self.lambda_fake_retain, self.lambda_fake_forget, self.lambda_gen_retain, self.lambda_gen_forget) < 0:
             raise GenUnlearnError("sfd: loss weights (lambda_*) must be >= 0")
         if self.lambda_gen_forget > 0 and self.lambda_fake_forget == 0:
-            raise GenUnlearnError("sfd: lambda_gen_forget > 0 needs lambda_fake_forget > 0 (the fake score must track G's forget output)")
+            raise GenUnlearnError(
+                "sfd: lambda_gen_forget > 0 needs lambda_fake_forget > 0 (the fake score must track G's forget output)"
+            )
         if not 0 <= self.forget_warmup <= 1:
             raise GenUnlearnError(f"sfd: forget_warmup is a fraction of the iterations, got {self.forget_warmup}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
@@ -88,7 +102,9 @@ def sid_loss(r: torch.Tensor, s: torch.Tensor, x_g: torch.Tensor, alpha: float) 
     return (d * ((r - x_g) - alpha * d)).flatten(1).sum(1) / omega
 
 
-def sid_terms(process, teacher, fake, x_g, t, eps, cond, teacher_cond, alpha: float, guidance: float = 1.0) -> torch.Tensor:
+def sid_terms(
+    process, teacher, fake, x_g, t, eps, cond, teacher_cond, alpha: float, guidance: float = 1.0
+) -> torch.Tensor:
     """Per-sample SiD loss of generated ``x_g`` at one shared (x_t, t, ε): s = f_ψ(x_t, t, ``cond``) and
     r = f_φ(x_t, t, ``teacher_cond``) (the override where ``cond`` is the forget class). Both nets are
     called with gradients so that the loss reaches x_g through their inputs."""
@@ -105,7 +121,9 @@ class Overrides:
         self.mode, self.forget, self.retained = cfg.override_mode, forget, torch.tensor(retained)
         self.fixed = self.classifier = None
         if self.mode == "fixed":
-            default = DEFAULT_OVERRIDE.get((model.data["name"], forget[0]), next((c for c in retained if c > forget[0]), retained[0]))
+            default = DEFAULT_OVERRIDE.get(
+                (model.data["name"], forget[0]), next((c for c in retained if c > forget[0]), retained[0])
+            )
             self.fixed = class_ids(model, [cfg.override])[0] if cfg.override is not None else default
             if self.fixed in forget:
                 raise GenUnlearnError(f"sfd: the override class {self.fixed} is itself being forgotten")
@@ -134,7 +152,17 @@ class Overrides:
 class SFD(Method):
     Config = SFDConfig
 
-    def unlearn(self, model, request, data=None, *, budget=None, callbacks=(), snapshot_steps: tuple[int, ...] = (), on_snapshot: Callable | None = None):
+    def unlearn(
+        self,
+        model,
+        request,
+        data=None,
+        *,
+        budget=None,
+        callbacks=(),
+        snapshot_steps: tuple[int, ...] = (),
+        on_snapshot: Callable | None = None,
+    ):
         """Distil ``model`` into a one-step generator that has forgotten ``request``. ``data`` is never
         read. ``on_snapshot(step, model)`` receives the generator after each of ``snapshot_steps``
         iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
@@ -162,7 +190,14 @@ class SFD(Method):
         if cfg.dropout is not None:
             for net in (fake, gen):
                 set_dropout(net, cfg.dropout)
-        opt_cfg = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip, clip_mode="value", fused=True)
+        opt_cfg = dict(
+            optimizer="adam",
+            betas=(0.0, cfg.adam_beta2),
+            weight_decay=0.0,
+            grad_clip=cfg.grad_clip,
+            clip_mode="value",
+            fused=True,
+        )
         steps = budget or cfg.steps
         shape = tuple(model.sample_shape)
         B = cfg.batch_size
@@ -190,7 +225,10 @@ class SFD(Method):
         def fake_loss(f_net, g):
             """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
             if iteration[0] in snapshot_steps and on_snapshot is not None:
-                on_snapshot(iteration[0], model.with_net(copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}))
+                on_snapshot(
+                    iteration[0],
+                    model.with_net(copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}),
+                )
             cond = conditions(g)
             with torch.no_grad():
                 x_g = process.generate(gen, device.randn((cond.shape[0], *shape), g, device=device.of(gen)), cond)
@@ -205,7 +243,9 @@ class SFD(Method):
             t_cond = cond
             if forgetting:  # the teacher sees the override c_o where the fake score sees c_f
                 f = slice(B, None)
-                c_o = overrides(B, g, lambda: process.denoise(fake, process.corrupt(x_g[f], t=t[f], noise=eps[f])[0], t[f], cond[f]))
+                c_o = overrides(
+                    B, g, lambda: process.denoise(fake, process.corrupt(x_g[f], t=t[f], noise=eps[f])[0], t[f], cond[f])
+                )
                 t_cond = torch.cat([cond[:B], model.cond_for_labels(c_o)])
             per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, guidance)
             iteration[0] += 1
@@ -219,9 +259,20 @@ class SFD(Method):
             Objective("generator", gen, gen_loss, Optim(lr=cfg.lr_gen, **opt_cfg), ema_decay=cfg.ema_decay),
         ]
         t0 = time.perf_counter()
-        train_objectives(objectives, steps=steps, seed=cfg.seed, log_every=max(1, steps // 20), desc=self.name, callbacks=callbacks)
+        train_objectives(
+            objectives, steps=steps, seed=cfg.seed, log_every=max(1, steps // 20), desc=self.name, callbacks=callbacks
+        )
         seconds = time.perf_counter() - t0
-        info = self.unlearned_info(info, steps=steps, seconds=seconds, forget_classes=forget, retained_classes=retained, override=overrides.describe() if overrides else None, teacher_guidance=guidance, data_free=True)
+        info = self.unlearned_info(
+            info,
+            steps=steps,
+            seconds=seconds,
+            forget_classes=forget,
+            retained_classes=retained,
+            override=overrides.describe() if overrides else None,
+            teacher_guidance=guidance,
+            data_free=True,
+        )
         result = model.with_net(gen, process=process, info=info)
         if steps in snapshot_steps and on_snapshot is not None:
             on_snapshot(steps, result)

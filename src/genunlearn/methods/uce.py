@@ -45,10 +45,19 @@ class UCEConfig:
     nullspace_tol: float = 1e-6  # nullspace: eigenvalues ≤ tol × the largest count as outside the preserved span
 
     def __post_init__(self):
-        for name, value, allowed in (("tokens", self.tokens, TOKENS), ("preserve_mode", self.preserve_mode, PRESERVE_MODES)):
+        for name, value, allowed in (
+            ("tokens", self.tokens, TOKENS),
+            ("preserve_mode", self.preserve_mode, PRESERVE_MODES),
+        ):
             if value not in allowed:
                 raise GenUnlearnError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-        check_bounds("uce", lam=(self.lam, 0, None, "()"), erase_scale=(self.erase_scale, 0, None, "()"), preserve_scale=(self.preserve_scale, 0, None), nullspace_tol=(self.nullspace_tol, 0, 1, "()"))
+        check_bounds(
+            "uce",
+            lam=(self.lam, 0, None, "()"),
+            erase_scale=(self.erase_scale, 0, None, "()"),
+            preserve_scale=(self.preserve_scale, 0, None),
+            nullspace_tol=(self.nullspace_tol, 0, 1, "()"),
+        )
 
 
 def split_prompts(text: str | None) -> list[str]:
@@ -102,7 +111,9 @@ def aligned_positions(concept: list[int], guide: list[int], length: int, tokens:
     return src, [target(i) for i in src]
 
 
-def edit_embeddings(tokenizer, text_encoder, concepts: list[str], guides: list[str], preserve: list[str], tokens: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def edit_embeddings(
+    tokenizer, text_encoder, concepts: list[str], guides: list[str], preserve: list[str], tokens: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(erase, guide, preserve) embedding rows for ``closed_form.uce_factors``."""
     for c, g in zip(concepts, guides):
         if c == g:
@@ -114,7 +125,10 @@ def edit_embeddings(tokenizer, text_encoder, concepts: list[str], guides: list[s
         src, dst = aligned_positions(ids[i], ids[n + i], length, tokens)
         erase.append(hidden[i, src])
         guide.append(hidden[n + i, dst])
-    kept = [hidden[2 * n + j, aligned_positions(ids[2 * n + j], ids[2 * n + j], length, tokens)[0]] for j in range(len(preserve))]
+    kept = [
+        hidden[2 * n + j, aligned_positions(ids[2 * n + j], ids[2 * n + j], length, tokens)[0]]
+        for j in range(len(preserve))
+    ]
     return torch.cat(erase), torch.cat(guide), torch.cat(kept) if kept else hidden.new_zeros(0, hidden.shape[2])
 
 
@@ -122,7 +136,12 @@ def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, r
     """Edit ``unet``'s cross-attention keys and values in place (UCE; RECE with ``rounds``);
     returns what the edit did."""
     G = closed_form.gram(p.weight for p in closed_form.kv_projections(unet).values())
-    options = {"lam": cfg.lam, "erase_scale": cfg.erase_scale, "preserve_scale": cfg.preserve_scale, "nullspace_tol": cfg.nullspace_tol if cfg.preserve_mode == "nullspace" else None}
+    options = {
+        "lam": cfg.lam,
+        "erase_scale": cfg.erase_scale,
+        "preserve_scale": cfg.preserve_scale,
+        "nullspace_tol": cfg.nullspace_tol if cfg.preserve_mode == "nullspace" else None,
+    }
     (U, Vt), erased = closed_form.rece_factors(erase, guide, preserve, G, rounds=rounds, reg=reg, **options)
     E, Gd, P = (x.to(torch.float64) for x in (erase, guide, preserve))
     moved = lambda X: (X @ Vt.T) @ U.T
@@ -130,7 +149,9 @@ def uce_edit(unet, erase, guide, preserve, cfg: UCEConfig, *, rounds: int = 0, r
         "edited": closed_form.apply_edit(unet, U, Vt),
         "erase_vectors": len(erased),
         "preserve_vectors": len(P),
-        "erase_residual": round(closed_form.relative_error(E + moved(E) - Gd, E - Gd, G), 6),  # 0: the concepts' keys/values are the guides'; 1: unmoved
+        "erase_residual": round(
+            closed_form.relative_error(E + moved(E) - Gd, E - Gd, G), 6
+        ),  # 0: the concepts' keys/values are the guides'; 1: unmoved
         "preserve_drift": round(closed_form.relative_error(moved(P), P, G), 6) if len(P) else None,
     }
 
@@ -143,7 +164,9 @@ class UCE(Method):
     def check(self, model, request) -> None:
         super().check(model, request)
         if not {"tokenizer", "text_encoder"} <= set(getattr(model, "components", {})):
-            raise GenUnlearnError(f"method {self.name!r} edits the cross-attention of a Stable-Diffusion-layout pipeline (UNet2DConditionModel + CLIP text encoder); this diffusion model has no text encoder")
+            raise GenUnlearnError(
+                f"method {self.name!r} edits the cross-attention of a Stable-Diffusion-layout pipeline (UNet2DConditionModel + CLIP text encoder); this diffusion model has no text encoder"
+            )
 
     def prompts(self, request) -> tuple[list[str], list[str], list[str]]:
         """(concepts, their guides, preserved prompts) from the request and the options."""
@@ -151,13 +174,17 @@ class UCE(Method):
         if len(guides) == 1:
             guides = guides * len(concepts)
         if len(guides) != len(concepts):
-            raise GenUnlearnError(f"{len(concepts)} concepts and {len(guides)} anchors: give one anchor, or one per concept (separated by ';')")
+            raise GenUnlearnError(
+                f"{len(concepts)} concepts and {len(guides)} anchors: give one anchor, or one per concept (separated by ';')"
+            )
         return concepts, guides, list(request.preserved)
 
     def rounds(self, budget) -> tuple[int, float]:
         """(RECE rounds, RECE's ridge weight): none for one UCE edit, which has no step budget."""
         if budget is not None:
-            raise GenUnlearnError("uce is one closed-form edit: --steps does not apply (rece takes --steps as its rounds)")
+            raise GenUnlearnError(
+                "uce is one closed-form edit: --steps does not apply (rece takes --steps as its rounds)"
+            )
         return 0, 0.0
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
@@ -165,10 +192,26 @@ class UCE(Method):
         t0 = time.perf_counter()
         concepts, guides, preserve = self.prompts(request)
         rounds, reg = self.rounds(budget)
-        embeddings = edit_embeddings(model.components["tokenizer"], model.components["text_encoder"], concepts, guides, preserve, self.config.tokens)
+        embeddings = edit_embeddings(
+            model.components["tokenizer"],
+            model.components["text_encoder"],
+            concepts,
+            guides,
+            preserve,
+            self.config.tokens,
+        )
         net = copy_net(model.net, trainable=True)
         report = uce_edit(net.unet, *embeddings, self.config, rounds=rounds, reg=reg)
-        info = self.unlearned_info(model.info, steps=rounds, seconds=time.perf_counter() - t0, concepts=concepts, guides=guides, preserve=preserve, **{k: v for k, v in report.items() if k != "edited"}, edited=len(report["edited"]))
+        info = self.unlearned_info(
+            model.info,
+            steps=rounds,
+            seconds=time.perf_counter() - t0,
+            concepts=concepts,
+            guides=guides,
+            preserve=preserve,
+            **{k: v for k, v in report.items() if k != "edited"},
+            edited=len(report["edited"]),
+        )
         return model.with_net(net, info=info)
 
 

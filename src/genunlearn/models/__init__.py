@@ -57,7 +57,9 @@ def load_network(folder: Path, cfg: dict, name: str = "network"):
     state = load_tensors(Path(folder) / f"{name}.safetensors")
     mismatch = weight_mismatch(net.state_dict(), state)
     if mismatch:
-        raise GenUnlearnError(f"{folder}: {name}.safetensors does not fit the {cfg.get('_class_name')} in config.json: {mismatch}")
+        raise GenUnlearnError(
+            f"{folder}: {name}.safetensors does not fit the {cfg.get('_class_name')} in config.json: {mismatch}"
+        )
     net.load_state_dict(state, strict=True)
     return net.eval()
 
@@ -74,5 +76,7 @@ def weight_mismatch(expected: dict, found: dict) -> str:
         parts.append(f"{len(extra)} unexpected (e.g. {extra[0]})")
     if shapes:
         k = shapes[0]
-        parts.append(f"{len(shapes)} of another shape (e.g. {k}: file {tuple(found[k].shape)}, config {tuple(expected[k].shape)})")
+        parts.append(
+            f"{len(shapes)} of another shape (e.g. {k}: file {tuple(found[k].shape)}, config {tuple(expected[k].shape)})"
+        )
     return "; ".join(parts)

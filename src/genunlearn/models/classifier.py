@@ -29,13 +29,30 @@ class _Classifier(ModelMixin, ConfigMixin):
 
 class ConvClassifier(_Classifier):
     @register_to_config
-    def __init__(self, in_channels: int = 1, channels: tuple = (32, 64), heads: tuple = (10,), feature_dim: int = 128, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: tuple = (32, 64),
+        heads: tuple = (10,),
+        feature_dim: int = 128,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         layers, cin = [], in_channels
         for ch in channels:
-            layers += [nn.Conv2d(cin, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1), nn.BatchNorm2d(ch), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(cin, ch, 3, padding=1),
+                nn.BatchNorm2d(ch),
+                nn.ReLU(),
+                nn.Conv2d(ch, ch, 3, padding=1),
+                nn.BatchNorm2d(ch),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
             cin = ch
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, feature_dim), nn.ReLU(), nn.Dropout(dropout))
+        self.body = nn.Sequential(
+            *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, feature_dim), nn.ReLU(), nn.Dropout(dropout)
+        )
         self.head = nn.Linear(feature_dim, sum(heads))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ from genunlearn.errors import GenUnlearnError
 
 class DiffusersUNet(ModelMixin, ConfigMixin):
     @register_to_config
-    def __init__(self, in_channels: int = 1, sample_size: int = 8, block_out_channels: tuple = (32, 64), cond_vocab: tuple = ()):
+    def __init__(
+        self, in_channels: int = 1, sample_size: int = 8, block_out_channels: tuple = (32, 64), cond_vocab: tuple = ()
+    ):
         super().__init__()
         if len(cond_vocab) > 1:
             raise GenUnlearnError("DiffusersUNet takes at most one conditioning attribute (class labels)")
@@ -32,5 +34,9 @@ class DiffusersUNet(ModelMixin, ConfigMixin):
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         labels = None
         if self.config.cond_vocab:
-            labels = cond[:, 0] if cond is not None else torch.full((x.shape[0],), self.config.cond_vocab[0], device=x.device)
+            labels = (
+                cond[:, 0]
+                if cond is not None
+                else torch.full((x.shape[0],), self.config.cond_vocab[0], device=x.device)
+            )
         return self.unet(x, t * 1000.0, class_labels=labels).sample

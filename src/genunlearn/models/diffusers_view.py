@@ -36,7 +36,9 @@ class UNetView(nn.Module):
         self.num_train_timesteps, self.flow = num_train_timesteps, flow
         embeds = unet.config.num_class_embeds
         if num_classes is not None and embeds not in (num_classes, num_classes + 1):
-            raise GenUnlearnError(f"the model has {embeds} class embeddings; the data has {num_classes} classes (expected {num_classes} or {num_classes + 1} with a null class)")
+            raise GenUnlearnError(
+                f"the model has {embeds} class embeddings; the data has {num_classes} classes (expected {num_classes} or {num_classes + 1} with a null class)"
+            )
         self.has_null = num_classes is not None and embeds == num_classes + 1
         self.config = ViewConfig(cond_vocab=(num_classes,) if num_classes else ())
 

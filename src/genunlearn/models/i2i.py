@@ -26,7 +26,6 @@ def pixel_mask(visible: torch.Tensor, patch: int, size: int) -> torch.Tensor:
     return hidden.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
 
 
-
 class Block(nn.Module):
     """Pre-norm transformer block; ``keep`` (N, L) bool restricts attention keys to visible tokens."""
 
@@ -82,7 +81,17 @@ class I2INet(ModelMixin, ConfigMixin):
     """``net(x, visible)`` → predicted image ``(N, C, H, W)``; ``encode``/``decode`` expose the split."""
 
     @register_to_config
-    def __init__(self, size: int = 8, channels: int = 1, patch: int = 2, enc_dim: int = 128, enc_depth: int = 4, dec_dim: int = 128, dec_depth: int = 2, heads: int = 4):
+    def __init__(
+        self,
+        size: int = 8,
+        channels: int = 1,
+        patch: int = 2,
+        enc_dim: int = 128,
+        enc_depth: int = 4,
+        dec_dim: int = 128,
+        dec_depth: int = 2,
+        heads: int = 4,
+    ):
         super().__init__()
         if size % patch:
             raise GenUnlearnError(f"image size {size} is not a multiple of the patch size {patch}")

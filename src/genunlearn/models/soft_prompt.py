@@ -20,7 +20,9 @@ from genunlearn.processes.conditioning import unwrap
 
 def tokenize(tokenizer, prompts: list[str]) -> torch.Tensor:
     """Token ids padded to the tokenizer's length, as the Stable Diffusion pipeline pads them."""
-    return tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    return tokenizer(
+        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 def prefixed_ids(tokenizer, prompts: list[str], k: int) -> torch.Tensor:
@@ -30,7 +32,9 @@ def prefixed_ids(tokenizer, prompts: list[str], k: int) -> torch.Tensor:
     for p in prompts:
         n = len(tokenizer(p, truncation=False, verbose=False).input_ids)
         if n + k > length:
-            raise GenUnlearnError(f"prompt {p!r} is {n} tokens; with {k} soft tokens in front this pipeline's tokenizer holds prompts of at most {length - k}")
+            raise GenUnlearnError(
+                f"prompt {p!r} is {n} tokens; with {k} soft tokens in front this pipeline's tokenizer holds prompts of at most {length - k}"
+            )
     ids = tokenize(tokenizer, prompts)
     holder = torch.full((len(prompts), k), tokenizer.eos_token_id, dtype=ids.dtype)
     return torch.cat([ids[:, :1], holder, ids[:, 1 : length - k]], 1)

@@ -37,7 +37,9 @@ def row_prompts(attributes) -> list[str]:
 
     sizes = [len(a.values) + 1 for a in attributes]
     rows = product(*(range(s) for s in sizes))
-    return ["" if all(v == len(a.values) for a, v in zip(attributes, r)) else cond_to_prompt(attributes, r) for r in rows]
+    return [
+        "" if all(v == len(a.values) for a, v in zip(attributes, r)) else cond_to_prompt(attributes, r) for r in rows
+    ]
 
 
 def check_prompts(tokenizer, prompts) -> None:
@@ -46,7 +48,9 @@ def check_prompts(tokenizer, prompts) -> None:
     for p in prompts:
         n = len(tokenizer(p, truncation=False, verbose=False).input_ids)
         if n > limit:
-            raise GenUnlearnError(f"prompt {p!r} is {n} tokens; this pipeline's tokenizer takes at most {limit} (start and end tokens included)")
+            raise GenUnlearnError(
+                f"prompt {p!r} is {n} tokens; this pipeline's tokenizer takes at most {limit} (start and end tokens included)"
+            )
 
 
 class PromptTable:
@@ -72,7 +76,11 @@ class PromptTable:
         if new:
             check_prompts(self.tokenizer, new)
             with torch.no_grad():
-                start = self._append(self.text_encoder(tokenize(self.tokenizer, new).to(next(self.text_encoder.parameters()).device)).last_hidden_state)
+                start = self._append(
+                    self.text_encoder(
+                        tokenize(self.tokenizer, new).to(next(self.text_encoder.parameters()).device)
+                    ).last_hidden_state
+                )
             self.index.update({p: start + i for i, p in enumerate(new)})
         return [self.index[p] for p in prompts]
 
@@ -93,18 +101,31 @@ class PromptTable:
         out = PromptTable(self.tokenizer, text_encoder, [])
         out.index, out.hidden = dict(self.index), self.hidden.clone()
         with torch.no_grad():
-            out.hidden[list(self.index.values())] = text_encoder(tokenize(self.tokenizer, list(self.index)).to(next(text_encoder.parameters()).device)).last_hidden_state.to(out.hidden)
+            out.hidden[list(self.index.values())] = text_encoder(
+                tokenize(self.tokenizer, list(self.index)).to(next(text_encoder.parameters()).device)
+            ).last_hidden_state.to(out.hidden)
         return out
 
 
 class TextUNetView(nn.Module):
-    def __init__(self, unet, attributes, tokens: torch.Tensor | None = None, *, num_train_timesteps: int, text_encoder=None, table: PromptTable | None = None):
+    def __init__(
+        self,
+        unet,
+        attributes,
+        tokens: torch.Tensor | None = None,
+        *,
+        num_train_timesteps: int,
+        text_encoder=None,
+        table: PromptTable | None = None,
+    ):
         super().__init__()
         self.unet = unet
         self.attributes = tuple(attributes)
         self.num_train_timesteps = num_train_timesteps
         self.radix = [len(a.values) + 1 for a in attributes]
-        self.register_buffer("rows", torch.tensor(list(product(*(range(s) for s in self.radix))), dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "rows", torch.tensor(list(product(*(range(s) for s in self.radix))), dtype=torch.long), persistent=False
+        )
         self.register_buffer("tokens", tokens, persistent=False)
         self.text_encoder = text_encoder  # trained with the UNet (from scratch) or None (frozen table)
         self.table = table
@@ -113,23 +134,38 @@ class TextUNetView(nn.Module):
     @classmethod
     def frozen(cls, unet, attributes, tokenizer, text_encoder, *, num_train_timesteps: int) -> "TextUNetView":
         """The view used for unlearning: a frozen table, the task's rows first."""
-        return cls(unet, attributes, num_train_timesteps=num_train_timesteps, table=PromptTable(tokenizer, text_encoder, row_prompts(attributes)))
+        return cls(
+            unet,
+            attributes,
+            num_train_timesteps=num_train_timesteps,
+            table=PromptTable(tokenizer, text_encoder, row_prompts(attributes)),
+        )
 
     def prompt_cond(self, prompts: list[str]) -> torch.Tensor:
         """``(N, A)`` condition rows of any prompts: a task row where the prompt is that row's prompt
         (so built-in rows and their numbers are unchanged), else the prompt's place in the table."""
         if self.table is None:
-            raise GenUnlearnError("free-text prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
+            raise GenUnlearnError(
+                "free-text prompts need the frozen text encoder of a loaded pipeline (not one being trained)"
+            )
         at = torch.tensor(self.table.add(list(prompts)), dtype=torch.long, device=self.rows.device)
         null = torch.tensor(self.config.cond_vocab, dtype=torch.long, device=self.rows.device).expand(len(at), -1)
-        return torch.where((at < len(self.rows))[:, None], self.rows[at.clamp_max(len(self.rows) - 1)], torch.cat([-(at[:, None] + 1), null[:, 1:]], 1))
+        return torch.where(
+            (at < len(self.rows))[:, None],
+            self.rows[at.clamp_max(len(self.rows) - 1)],
+            torch.cat([-(at[:, None] + 1), null[:, 1:]], 1),
+        )
 
-    def prompt_states(self, prompts: list[str], prefix: torch.Tensor | None = None, *, text_encoder=None) -> torch.Tensor:
+    def prompt_states(
+        self, prompts: list[str], prefix: torch.Tensor | None = None, *, text_encoder=None
+    ) -> torch.Tensor:
         """Hidden states ``(N, L, d)`` of ``prompts`` with the free token embeddings ``prefix`` ``(k, d)``
         after the start token (``soft_prompt``), differentiable in ``prefix`` and the encoder: the
         table's frozen one, or ``text_encoder`` (a method training its own)."""
         if self.table is None:
-            raise GenUnlearnError("soft prompts need the frozen text encoder of a loaded pipeline (not one being trained)")
+            raise GenUnlearnError(
+                "soft prompts need the frozen text encoder of a loaded pipeline (not one being trained)"
+            )
         return encode_with_prefix(self.table.tokenizer, text_encoder or self.table.text_encoder, list(prompts), prefix)
 
     def states_cond(self, states: torch.Tensor) -> torch.Tensor:
@@ -141,7 +177,12 @@ class TextUNetView(nn.Module):
 
     def with_text_encoder(self, text_encoder) -> "TextUNetView":
         """This UNet (shared) conditioned by another frozen text encoder: the table re-encoded by it."""
-        return TextUNetView(self.unet, self.attributes, num_train_timesteps=self.num_train_timesteps, table=self.table.reencoded(text_encoder))
+        return TextUNetView(
+            self.unet,
+            self.attributes,
+            num_train_timesteps=self.num_train_timesteps,
+            table=self.table.reencoded(text_encoder),
+        )
 
     def row_index(self, cond: torch.Tensor | None, n: int, device) -> torch.Tensor:
         if cond is None:

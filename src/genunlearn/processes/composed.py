@@ -32,7 +32,9 @@ class ComposedFlow:
         return FlowMatching(solver=self.solver, steps=self.steps)
 
     def loss(self, net, x1, cond=None, **kw) -> torch.Tensor:
-        raise GenUnlearnError("a composed flow model is for sampling only; it has no training loss (unlearn it again with mode=composed)")
+        raise GenUnlearnError(
+            "a composed flow model is for sampling only; it has no training loss (unlearn it again with mode=composed)"
+        )
 
     @torch.no_grad()
     def sample(self, net, n, cond=None, *, shape, generator=None, **kw):

@@ -48,13 +48,19 @@ class Diffusion:
 
     def __post_init__(self):
         if self.beta_schedule not in BETA_SCHEDULES:
-            raise GenUnlearnError(f"unsupported beta_schedule {self.beta_schedule!r}; supported: {', '.join(BETA_SCHEDULES)}")
+            raise GenUnlearnError(
+                f"unsupported beta_schedule {self.beta_schedule!r}; supported: {', '.join(BETA_SCHEDULES)}"
+            )
         if self.prediction_type not in PREDICTION_TYPES:
-            raise GenUnlearnError(f"unsupported prediction_type {self.prediction_type!r}; supported: {', '.join(PREDICTION_TYPES)}")
+            raise GenUnlearnError(
+                f"unsupported prediction_type {self.prediction_type!r}; supported: {', '.join(PREDICTION_TYPES)}"
+            )
         if self.sampler not in SAMPLERS:
             raise GenUnlearnError(f"unknown sampler {self.sampler!r}; expected one of {', '.join(SAMPLERS)}")
         if self.num_train_timesteps < 2 or self.steps < 1:
-            raise GenUnlearnError(f"diffusion needs num_train_timesteps >= 2 and steps >= 1, got {self.num_train_timesteps} and {self.steps}")
+            raise GenUnlearnError(
+                f"diffusion needs num_train_timesteps >= 2 and steps >= 1, got {self.num_train_timesteps} and {self.steps}"
+            )
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
@@ -62,7 +68,9 @@ class Diffusion:
     @cached_property
     def alphas_cumprod(self) -> torch.Tensor:
         if self.beta_schedule == "linear":
-            betas = torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu")  # _coef() places it
+            betas = torch.linspace(
+                self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64, device="cpu"
+            )  # _coef() places it
             return torch.cumprod(1 - betas, 0).float()
         return self.scheduler("ddpm").alphas_cumprod.float()  # diffusers' own schedule, bit for bit
 
@@ -75,7 +83,9 @@ class Diffusion:
         a, b = self._coef(t.to(x0.device), x0.dim())
         return a * x0 + b * noise
 
-    def sample_timesteps(self, n: int, generator=None, antithetic: bool = False, *, where: torch.device | str = "cpu") -> torch.Tensor:
+    def sample_timesteps(
+        self, n: int, generator=None, antithetic: bool = False, *, where: torch.device | str = "cpu"
+    ) -> torch.Tensor:
         T = self.num_train_timesteps
         if not antithetic:
             return device.randint(0, T, (n,), generator, device=where)
@@ -113,7 +123,19 @@ class Diffusion:
             return (xt - a * out) / b
         return a * out + b * xt  # v: ε = √ᾱ v + √(1 − ᾱ) x_t
 
-    def loss(self, net, x0, cond=None, *, t=None, noise=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
+    def loss(
+        self,
+        net,
+        x0,
+        cond=None,
+        *,
+        t=None,
+        noise=None,
+        generator=None,
+        drop_cond: bool = True,
+        antithetic: bool = False,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
         """Per-sample ‖ε̂ − ε‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
         x0, cond = device.place(net, x0, cond)
         xt, t, _, target = self.corrupt(x0, generator, t=t, noise=noise, antithetic=antithetic)
@@ -146,12 +168,41 @@ class Diffusion:
         )
 
     @torch.no_grad()
-    def sample(self, net, n, cond=None, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None, start: int = 0):
+    def sample(
+        self,
+        net,
+        n,
+        cond=None,
+        *,
+        shape,
+        steps=None,
+        sampler=None,
+        eta=None,
+        guidance=None,
+        generator=None,
+        x_T=None,
+        start: int = 0,
+    ):
         """Data from noise, or from ``x_T`` taken as the state after ``start`` sampler steps (see ``sample_until``)."""
         return self._run(net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, None)[0]
 
     @torch.no_grad()
-    def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, sampler=None, eta=None, guidance=None, generator=None, x_T=None, start: int = 0):
+    def sample_until(
+        self,
+        net,
+        n,
+        cond=None,
+        stop: int = 0,
+        *,
+        shape,
+        steps=None,
+        sampler=None,
+        eta=None,
+        guidance=None,
+        generator=None,
+        x_T=None,
+        start: int = 0,
+    ):
         """(x_t, t): the state after the sampler's first ``stop`` steps and the integer timestep it is at, (n,)."""
         x, timesteps = self._run(net, n, cond, shape, steps, sampler, eta, guidance, generator, x_T, start, stop)
         return x, timesteps[stop].expand(n).to(x.device)
@@ -163,8 +214,12 @@ class Diffusion:
         scale = self.guidance if guidance is None else guidance
         kwargs = {"eta": self.eta if eta is None else eta} if sampler == "ddim" else {}
         timesteps = sched.timesteps
-        if not 0 <= start <= (len(timesteps) if stop is None else stop) or (stop is not None and stop >= len(timesteps)):
-            raise ValueError(f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}")
+        if not 0 <= start <= (len(timesteps) if stop is None else stop) or (
+            stop is not None and stop >= len(timesteps)
+        ):
+            raise ValueError(
+                f"sampler steps must satisfy 0 <= start <= stop < {len(timesteps)}, got start={start}, stop={stop}"
+            )
         on = device.of(net)
         x = device.randn((n, *shape), generator, device=on) if x_T is None else x_T.to(on, copy=True)
         for t in timesteps[start:stop]:

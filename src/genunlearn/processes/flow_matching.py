@@ -36,7 +36,9 @@ class FlowMatching:
         if self.grid not in ("uniform", "diffusers"):
             raise GenUnlearnError(f"flow grid must be 'uniform' or 'diffusers', got {self.grid!r}")
         if not self.shift > 0 or self.steps < 1:
-            raise GenUnlearnError(f"flow matching needs shift > 0 and steps >= 1, got shift={self.shift}, steps={self.steps}")
+            raise GenUnlearnError(
+                f"flow matching needs shift > 0 and steps >= 1, got shift={self.shift}, steps={self.steps}"
+            )
 
     def _shifted(self, sigma: float) -> float:
         return self.shift * sigma / (1 + (self.shift - 1) * sigma)
@@ -79,7 +81,19 @@ class FlowMatching:
         """v̂(x_t, t, c), classifier-free guided when ``guidance`` ≠ 1."""
         return guided(net, xt, t, cond, guidance)
 
-    def loss(self, net, x1, cond=None, *, x0=None, t=None, generator=None, drop_cond: bool = True, antithetic: bool = False, guidance: float = 1.0) -> torch.Tensor:
+    def loss(
+        self,
+        net,
+        x1,
+        cond=None,
+        *,
+        x0=None,
+        t=None,
+        generator=None,
+        drop_cond: bool = True,
+        antithetic: bool = False,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:
         """Per-sample ‖v̂ − (x_1 − x_0)‖² (mean over elements), with the process's condition dropout unless ``drop_cond`` is off."""
         x1, cond = device.place(net, x1, cond)
         xt, t, _, target = self.corrupt(x1, generator, t=t, noise=x0, antithetic=antithetic)
@@ -92,13 +106,40 @@ class FlowMatching:
         return self.predict(net, x, t, cond, self.guidance if guidance is None else guidance)
 
     @torch.no_grad()
-    def sample(self, net, n, cond=None, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
+    def sample(
+        self,
+        net,
+        n,
+        cond=None,
+        *,
+        shape,
+        steps=None,
+        solver=None,
+        guidance=None,
+        generator=None,
+        x0=None,
+        start: int = 0,
+    ):
         """Integrate from noise (or a given ``x0``, the state after ``start`` steps) to data at t = 1 on the
         (uniform or shifted) grid."""
         return self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, None)
 
     @torch.no_grad()
-    def sample_until(self, net, n, cond=None, stop: int = 0, *, shape, steps=None, solver=None, guidance=None, generator=None, x0=None, start: int = 0):
+    def sample_until(
+        self,
+        net,
+        n,
+        cond=None,
+        stop: int = 0,
+        *,
+        shape,
+        steps=None,
+        solver=None,
+        guidance=None,
+        generator=None,
+        x0=None,
+        start: int = 0,
+    ):
         """(x_t, t): the state after the first ``stop`` solver steps, at t = stop / steps, (n,)."""
         x = self._run(net, n, cond, shape, steps, solver, guidance, generator, x0, start, stop)
         return x, torch.full((n,), self.grid_time(stop, steps or self.steps), device=x.device)

@@ -41,7 +41,9 @@ class OneStep:
 
     def __post_init__(self):
         if self.net_kind not in NET_KINDS:
-            raise GenUnlearnError(f"one_step: unknown net_kind {self.net_kind!r}; expected one of {', '.join(NET_KINDS)}")
+            raise GenUnlearnError(
+                f"one_step: unknown net_kind {self.net_kind!r}; expected one of {', '.join(NET_KINDS)}"
+            )
         if not 0 <= self.t_star < self.num_train_timesteps:
             raise GenUnlearnError(f"one_step: t_star must be in [0, {self.num_train_timesteps}), got {self.t_star}")
 
@@ -49,17 +51,33 @@ class OneStep:
     def for_teacher(cls, process, t_star: int) -> "OneStep":
         """The one-step process matching a teacher's process (flow teachers use the default VP schedule)."""
         if isinstance(process, Diffusion):
-            return cls(process.num_train_timesteps, process.beta_start, process.beta_end, t_star, "diffusion", process.beta_schedule, process.prediction_type)
+            return cls(
+                process.num_train_timesteps,
+                process.beta_start,
+                process.beta_end,
+                t_star,
+                "diffusion",
+                process.beta_schedule,
+                process.prediction_type,
+            )
         if getattr(process, "name", None) == "flow":
             return cls(t_star=t_star, net_kind="flow")
-        raise GenUnlearnError(f"cannot distil a {getattr(process, 'name', type(process).__name__)!r} model into one step (diffusion or flow only)")
+        raise GenUnlearnError(
+            f"cannot distil a {getattr(process, 'name', type(process).__name__)!r} model into one step (diffusion or flow only)"
+        )
 
     def config(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
     @cached_property
     def schedule(self) -> Diffusion:
-        return Diffusion(self.num_train_timesteps, self.beta_start, self.beta_end, beta_schedule=self.beta_schedule, prediction_type=self.prediction_type)
+        return Diffusion(
+            self.num_train_timesteps,
+            self.beta_start,
+            self.beta_end,
+            beta_schedule=self.beta_schedule,
+            prediction_type=self.prediction_type,
+        )
 
     def coef(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(a_t, b_t) on ``t``'s device, shaped to broadcast over a batch of ``ndim``-dimensional tensors."""
@@ -105,7 +123,9 @@ class OneStep:
         return self.denoise(net, b * z, t, cond)
 
     def loss(self, net, x1, cond=None, **kw):
-        raise GenUnlearnError("a one-step generator has no training loss of its own; distil it again from its teacher (method sfd)")
+        raise GenUnlearnError(
+            "a one-step generator has no training loss of its own; distil it again from its teacher (method sfd)"
+        )
 
     @torch.no_grad()
     def sample(self, net, n, cond=None, *, shape, generator=None, z=None, steps=None, guidance=None):

@@ -1,5 +1,23 @@
 """Shared training machinery: the loop of objectives, its configs and the gradient mask."""
 
-from genunlearn.training.loop import GradientMask, Objective, Optim, TrainConfig, TrainResult, check_schedule, train, train_objectives
+from genunlearn.training.loop import (
+    GradientMask,
+    Objective,
+    Optim,
+    TrainConfig,
+    TrainResult,
+    check_schedule,
+    train,
+    train_objectives,
+)
 
-__all__ = ["GradientMask", "Objective", "Optim", "TrainConfig", "TrainResult", "check_schedule", "train", "train_objectives"]
+__all__ = [
+    "GradientMask",
+    "Objective",
+    "Optim",
+    "TrainConfig",
+    "TrainResult",
+    "check_schedule",
+    "train",
+    "train_objectives",
+]

@@ -50,7 +50,16 @@ def scheduled(batches: Iterable) -> Callable:
     return draw
 
 
-def fit_classifier(net, batches: Callable, cfg, *, extra: Callable | None = None, grad_mask=None, desc: str = "classifier", progress: bool = False):
+def fit_classifier(
+    net,
+    batches: Callable,
+    cfg,
+    *,
+    extra: Callable | None = None,
+    grad_mask=None,
+    desc: str = "classifier",
+    progress: bool = False,
+):
     """Cross-entropy on every head of ``net`` for ``cfg.steps`` steps (a ``TrainConfig``), through
     the shared loop. Returns its ``TrainResult``."""
     from genunlearn.training import train
@@ -77,5 +86,13 @@ def fit_on_data(net, data, cfg: dict, *, seed: int, augment: bool, progress: boo
     uniform (optionally shifted) minibatches of ``data``."""
     from genunlearn.training import TrainConfig
 
-    tc = TrainConfig(steps=cfg["steps"], lr=cfg["lr"], optimizer=cfg["optimizer"], weight_decay=cfg["weight_decay"], lr_schedule=cfg["lr_schedule"], seed=seed, log_every=100)
+    tc = TrainConfig(
+        steps=cfg["steps"],
+        lr=cfg["lr"],
+        optimizer=cfg["optimizer"],
+        weight_decay=cfg["weight_decay"],
+        lr_schedule=cfg["lr_schedule"],
+        seed=seed,
+        log_every=100,
+    )
     return fit_classifier(net, random_batches(data, cfg["batch"], augment=augment), tc, desc=desc, progress=progress)

@@ -99,7 +99,14 @@ def resumable_run(kind: str, model_dir, *parts):
     from genunlearn.cache import cache_root, config_hash
     from genunlearn.distributed import is_main_process, num_processes
 
-    key = config_hash({"kind": kind, "model": _content_hash(model_dir), "parts": [repr(p) for p in parts], "processes": num_processes()})
+    key = config_hash(
+        {
+            "kind": kind,
+            "model": _content_hash(model_dir),
+            "parts": [repr(p) for p in parts],
+            "processes": num_processes(),
+        }
+    )
     work = cache_root() / "work" / f"{kind}-{key}"
     previous, _RUN = _RUN, {"dir": work, "calls": 0}
     try:
@@ -108,6 +115,8 @@ def resumable_run(kind: str, model_dir, *parts):
         _RUN = previous
     if is_main_process():
         shutil.rmtree(work, ignore_errors=True)
+
+
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -132,7 +141,9 @@ class Optim:
     clip_mode: str = "norm"  # "norm" or "value"
     lr_schedule: str = "constant"  # "constant" or "cosine" (over the loop's steps)
     warmup: int = 0  # linear learning-rate warm-up, in loop steps
-    fused: bool = False  # fused Adam/AdamW kernel: far fewer passes over memory on CPU; not bit-identical to the default
+    fused: bool = (
+        False  # fused Adam/AdamW kernel: far fewer passes over memory on CPU; not bit-identical to the default
+    )
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -195,7 +206,13 @@ def make_optimizer(params, cfg: Optim) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, **({"fused": True} if cfg.fused else {}))
+    return cls(
+        params,
+        lr=cfg.lr,
+        betas=tuple(cfg.betas),
+        weight_decay=cfg.weight_decay,
+        **({"fused": True} if cfg.fused else {}),
+    )
 
 
 def lr_factor(step: int, cfg: Optim, steps: int) -> float:
@@ -256,11 +273,17 @@ class _Prepared:
         from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
         self.obj = obj
-        self.trainable = [p for p in (obj.params if obj.params is not None else obj.net.parameters()) if p.requires_grad]
+        self.trainable = [
+            p for p in (obj.params if obj.params is not None else obj.net.parameters()) if p.requires_grad
+        ]
         optimizer = make_optimizer(self.trainable, obj.optim)
         self.model, self.optimizer = accelerator.prepare(obj.net, optimizer)  # moves obj.net to the device in place
         self.masker = GradientMask(obj.net, obj.grad_mask) if obj.grad_mask is not None else None
-        self.ema = AveragedModel(obj.net, multi_avg_fn=get_ema_multi_avg_fn(obj.ema_decay), use_buffers=True) if obj.ema_decay else None
+        self.ema = (
+            AveragedModel(obj.net, multi_avg_fn=get_ema_multi_avg_fn(obj.ema_decay), use_buffers=True)
+            if obj.ema_decay
+            else None
+        )
         self.running, self.count, self.logs = 0.0, 0, {}
         self.updates = 0  # updates done (warm-up included): what a ``takes_update`` loss is given
 
@@ -286,7 +309,14 @@ def _accelerator(placement):
 
     cpu = placement.device.type == "cpu"
     state = AcceleratorState._shared_state
-    if state and num_processes() == 1 and (state.get("_mixed_precision") != placement.mixed_precision or (state.get("device") is not None and state["device"].type != placement.device.type)):
+    if (
+        state
+        and num_processes() == 1
+        and (
+            state.get("_mixed_precision") != placement.mixed_precision
+            or (state.get("device") is not None and state["device"].type != placement.device.type)
+        )
+    ):
         AcceleratorState._reset_state(reset_partial_state=True)
     return Accelerator(cpu=cpu, mixed_precision=placement.mixed_precision)
 
@@ -317,7 +347,15 @@ def train_objectives(
         slug = "".join(c if c.isalnum() else "-" for c in desc)[:40]
         out_dir, resume = _RUN["dir"] / f"{_RUN['calls']:02d}-{slug}", True
         _RUN["calls"] += 1
-    run = _Run(objectives, steps=steps, seed=seed, log_every=log_every, checkpoint_every=checkpoint_every, out_dir=out_dir, desc=desc)
+    run = _Run(
+        objectives,
+        steps=steps,
+        seed=seed,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        out_dir=out_dir,
+        desc=desc,
+    )
     start = run.resume() if resume else 0
     run.open(start, progress)
     try:
@@ -341,11 +379,19 @@ class _Run:
     the log and the checkpoint folder. Each method is one named stage of the loop."""
 
     def __init__(self, objectives, *, steps, seed, log_every, checkpoint_every, out_dir, desc):
-        self.steps, self.seed, self.log_every, self.checkpoint_every, self.desc = steps, seed, log_every, checkpoint_every, desc
+        self.steps, self.seed, self.log_every, self.checkpoint_every, self.desc = (
+            steps,
+            seed,
+            log_every,
+            checkpoint_every,
+            desc,
+        )
         self.every_seconds = checkpoint_seconds() if out_dir is not None else 0.0
         self.accelerator = _accelerator(current())
         self.rank = self.accelerator.process_index
-        self.generator = torch.Generator().manual_seed(seed * 1009 + self.rank)  # on the CPU: draws move to the networks' device (genunlearn.device)
+        self.generator = torch.Generator().manual_seed(
+            seed * 1009 + self.rank
+        )  # on the CPU: draws move to the networks' device (genunlearn.device)
         self.runs = [_Prepared(o, self.accelerator) for o in objectives]
         self.several = len(self.runs) > 1
         self.main = self.accelerator.is_main_process
@@ -360,14 +406,25 @@ class _Run:
         if self.ckpt is None or not self.ckpt.exists():
             return 0
         try:
-            start, self.elapsed, self.losses = _load_checkpoint(self.ckpt, self.runs, self.generator, self.rank, steps=self.steps, seed=self.seed, processes=self.accelerator.num_processes)
+            start, self.elapsed, self.losses = _load_checkpoint(
+                self.ckpt,
+                self.runs,
+                self.generator,
+                self.rank,
+                steps=self.steps,
+                seed=self.seed,
+                processes=self.accelerator.num_processes,
+            )
         except GenUnlearnError as e:
             if self.main:
                 print(f"note: {self.desc}: cannot resume from {self.ckpt} ({e}); starting fresh", file=sys.stderr)
                 shutil.rmtree(self.ckpt, ignore_errors=True)
             return 0
         if self.main:
-            print(f"resuming {self.desc} from its checkpoint at step {start}/{self.steps} ({self.ckpt}; delete it to start over)", file=sys.stderr)
+            print(
+                f"resuming {self.desc} from its checkpoint at step {start}/{self.steps} ({self.ckpt}; delete it to start over)",
+                file=sys.stderr,
+            )
         return start
 
     def open(self, start: int, progress: bool) -> None:
@@ -377,7 +434,14 @@ class _Run:
         self.log = _open_log(self.out_dir / "log.jsonl", start) if self.out_dir is not None and self.main else None
         for r in self.runs:
             r.obj.net.train()
-        self.bar = tqdm(total=self.steps, initial=start, desc=self.desc, disable=None if progress and self.main else True, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(
+            total=self.steps,
+            initial=start,
+            desc=self.desc,
+            disable=None if progress and self.main else True,
+            dynamic_ncols=True,
+            leave=False,
+        )
         self.t0 = time.perf_counter() - self.elapsed
         self.last_save = time.perf_counter()
 
@@ -389,7 +453,11 @@ class _Run:
                 other.set_trainable(other is r)
         for group in r.optimizer.param_groups:
             group["lr"] = r.obj.optim.lr * lr_factor(step, r.obj.optim, self.steps)
-        out = r.obj.loss(r.model, self.generator, r.updates) if r.obj.takes_update else r.obj.loss(r.model, self.generator)
+        out = (
+            r.obj.loss(r.model, self.generator, r.updates)
+            if r.obj.takes_update
+            else r.obj.loss(r.model, self.generator)
+        )
         loss, logs = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss):
             what = f"{self.desc} ({r.obj.name})" if self.several else self.desc
@@ -440,7 +508,13 @@ class _Run:
         record = {"step": done}
         for r, mean in zip(self.runs, means):
             prefix = "" if r is self.runs[-1] else f"{r.obj.name}/"
-            record.update({f"{prefix}loss": mean, f"{prefix}lr": r.optimizer.param_groups[0]["lr"], **{f"{prefix}{k}": float(v) for k, v in r.logs.items()}})
+            record.update(
+                {
+                    f"{prefix}loss": mean,
+                    f"{prefix}lr": r.optimizer.param_groups[0]["lr"],
+                    **{f"{prefix}{k}": float(v) for k, v in r.logs.items()},
+                }
+            )
             r.running, r.count = 0.0, 0
         record["seconds"] = time.perf_counter() - self.t0
         self.losses.append(means[-1])
@@ -467,7 +541,9 @@ class _Run:
         self.last_save = time.perf_counter()
         rng = gather_object([(self.generator.get_state(), torch.get_rng_state())])  # every rank's, in rank order
         if self.main:
-            _save_checkpoint(self.ckpt, self.runs, rng, done, time.perf_counter() - self.t0, self.losses, self.seed, self.steps)
+            _save_checkpoint(
+                self.ckpt, self.runs, rng, done, time.perf_counter() - self.t0, self.losses, self.seed, self.steps
+            )
 
     def close(self) -> None:
         """Close the bar and the log; every objective trainable again."""
@@ -481,7 +557,9 @@ class _Run:
     def finish(self) -> TrainResult:
         """Networks out of accelerate (EMA weights loaded), in eval mode; the checkpoint removed."""
         for r in self.runs:
-            self.accelerator.unwrap_model(r.model, keep_fp32_wrapper=False)  # a mixed-precision run's autocast wrapper leaves the network
+            self.accelerator.unwrap_model(
+                r.model, keep_fp32_wrapper=False
+            )  # a mixed-precision run's autocast wrapper leaves the network
             if r.ema is not None:
                 r.obj.net.load_state_dict(r.ema.module.state_dict())
             r.obj.net.eval()
@@ -505,10 +583,27 @@ def train(
     takes_update: bool = False,
 ) -> TrainResult:
     """Train ``net`` alone (one objective, "model") for ``cfg.steps``; with EMA, ``net`` ends holding the EMA weights."""
-    objective = Objective("model", net, step_loss, cfg, params=params, grad_mask=grad_mask, ema_decay=cfg.ema_decay, takes_update=takes_update)
+    objective = Objective(
+        "model",
+        net,
+        step_loss,
+        cfg,
+        params=params,
+        grad_mask=grad_mask,
+        ema_decay=cfg.ema_decay,
+        takes_update=takes_update,
+    )
     return train_objectives(
-        [objective], steps=cfg.steps, seed=cfg.seed, log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-        out_dir=out_dir, resume=resume, desc=desc, progress=progress, callbacks=callbacks,
+        [objective],
+        steps=cfg.steps,
+        seed=cfg.seed,
+        log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        out_dir=out_dir,
+        resume=resume,
+        desc=desc,
+        progress=progress,
+        callbacks=callbacks,
     )
 
 
@@ -536,9 +631,33 @@ def _save_checkpoint(ckpt, runs, rng, step, elapsed, losses, seed, steps=None) -
             if r.ema is not None:
                 save_tensors(tmp / f"{name}.ema.safetensors", r.ema.state_dict())
             torch.save(r.optimizer.state_dict(), tmp / f"{name}.optimizer.pt")  # read back with weights_only=True
-        save_tensors(tmp / "rng.safetensors", {f"{kind}.{i}": s for i, states in enumerate(rng) for kind, s in zip(("generator", "torch"), states)})
-        objectives = {r.obj.name: {"optim": asdict(r.obj.optim), "ema_decay": r.obj.ema_decay, "every": r.obj.every, "warmup_updates": r.obj.warmup_updates, "updates": r.updates} for r in runs}
-        (tmp / "state.json").write_text(json.dumps({"step": step, "steps": steps, "elapsed": elapsed, "losses": losses, "seed": seed, "processes": len(rng), "objectives": objectives}))
+        save_tensors(
+            tmp / "rng.safetensors",
+            {f"{kind}.{i}": s for i, states in enumerate(rng) for kind, s in zip(("generator", "torch"), states)},
+        )
+        objectives = {
+            r.obj.name: {
+                "optim": asdict(r.obj.optim),
+                "ema_decay": r.obj.ema_decay,
+                "every": r.obj.every,
+                "warmup_updates": r.obj.warmup_updates,
+                "updates": r.updates,
+            }
+            for r in runs
+        }
+        (tmp / "state.json").write_text(
+            json.dumps(
+                {
+                    "step": step,
+                    "steps": steps,
+                    "elapsed": elapsed,
+                    "losses": losses,
+                    "seed": seed,
+                    "processes": len(rng),
+                    "objectives": objectives,
+                }
+            )
+        )
 
 
 def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None, processes=None):
@@ -573,11 +692,20 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
         weights = load_tensors(ckpt / f"{name}.safetensors")
         ema = load_tensors(ckpt / f"{name}.ema.safetensors") if r.ema is not None else None
         try:
-            opt = torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True, map_location="cpu")  # the optimizer moves it to its weights' device
+            opt = torch.load(
+                ckpt / f"{name}.optimizer.pt", weights_only=True, map_location="cpu"
+            )  # the optimizer moves it to its weights' device
         except Exception as e:  # any unreadable optimizer state means the checkpoint is unusable
             raise GenUnlearnError(f"{name} optimizer state unreadable ({e.__class__.__name__})") from None
         loaded.append((r, weights, ema, opt, state["objectives"][name].get("updates")))
-    backup = [(r.obj.net.state_dict(keep_vars=False), r.ema.state_dict() if r.ema is not None else None, r.optimizer.state_dict()) for r in runs]
+    backup = [
+        (
+            r.obj.net.state_dict(keep_vars=False),
+            r.ema.state_dict() if r.ema is not None else None,
+            r.optimizer.state_dict(),
+        )
+        for r in runs
+    ]
     backup = copy.deepcopy(backup)
     try:
         for r, weights, ema, opt, updates in loaded:
@@ -595,5 +723,7 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
                 r.ema.load_state_dict(e_state)
             r.optimizer.load_state_dict(o)
             r.updates = 0
-        raise GenUnlearnError(f"it does not fit this run's networks ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise GenUnlearnError(
+            f"it does not fit this run's networks ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     return start, elapsed, losses

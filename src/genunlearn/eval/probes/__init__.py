@@ -27,7 +27,11 @@ def default_probe(model, request) -> str:
         return "complete"
     if is_text_model(model) and request.kind == "concept":
         return "prompt"
-    if getattr(model, "conditional", False) and request.kind in ("classes", "concept") and model.process.name not in ("one_step", "composed"):
+    if (
+        getattr(model, "conditional", False)
+        and request.kind in ("classes", "concept")
+        and model.process.name not in ("one_step", "composed")
+    ):
         return "cond"
     return "noise"
 
@@ -40,28 +44,42 @@ def check_applicable(name: str, model, request) -> None:
         raise GenUnlearnError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
     family = getattr(model, "family", "?")
     if family not in FAMILY_PROBES:
-        raise GenUnlearnError(f"probes run on generative and I2I models; this is a {family} model (classifier probes are not built yet)")
+        raise GenUnlearnError(
+            f"probes run on generative and I2I models; this is a {family} model (classifier probes are not built yet)"
+        )
     if name not in FAMILY_PROBES[family]:
-        raise GenUnlearnError(f"the {name} probe does not apply to {family} models; expected one of {', '.join(FAMILY_PROBES[family])}")
+        raise GenUnlearnError(
+            f"the {name} probe does not apply to {family} models; expected one of {', '.join(FAMILY_PROBES[family])}"
+        )
     if request is None:
         raise GenUnlearnError("a probe needs a forget request: --forget SPEC (e.g. classes=3)")
     if family == "i2i":
         if request.kind != "classes":
-            raise GenUnlearnError(f"I2I probes judge completions of held-out images of forgotten classes: give a classes= request, not {request.kind}")
+            raise GenUnlearnError(
+                f"I2I probes judge completions of held-out images of forgotten classes: give a classes= request, not {request.kind}"
+            )
         return
     if name == "prompt":
         from genunlearn.eval.probes.prompt import check_prompt_request
 
         return check_prompt_request(model, request)
     if request.kind == "samples":
-        raise GenUnlearnError("probes count forgotten content by class, concept or region; a samples= request has none to count")
+        raise GenUnlearnError(
+            "probes count forgotten content by class, concept or region; a samples= request has none to count"
+        )
     if name in ("relearn", "cond") and model.process.name in ("one_step", "composed"):
-        raise GenUnlearnError(f"a {model.process.name} model has no training loss of its own for the {name} probe; use --probe noise")
+        raise GenUnlearnError(
+            f"a {model.process.name} model has no training loss of its own for the {name} probe; use --probe noise"
+        )
     if name == "cond":
         if not model.conditional:
-            raise GenUnlearnError("the conditioning attack needs a conditional model; use --probe noise on unconditional models")
+            raise GenUnlearnError(
+                "the conditioning attack needs a conditional model; use --probe noise on unconditional models"
+            )
         if request.kind not in ("classes", "concept"):
-            raise GenUnlearnError(f"the conditioning attack needs a classes or concept request (a condition to steer), not {request.kind}; use --probe noise")
+            raise GenUnlearnError(
+                f"the conditioning attack needs a classes or concept request (a condition to steer), not {request.kind}; use --probe noise"
+            )
     if name == "noise":
         noise_argument(model.process)
 
@@ -75,7 +93,9 @@ def suite_probes(model, request, *, n: int = 100) -> dict[str, dict]:
         plan = {"relearn": {"n": n}, "complete": {"n": n}}
     else:
         attack = default_probe(model, request)
-        options = {"cond": {"space": "mix", "lr": 0.5, "steps": 50, "n": n}, "prompt": {"n": min(n, 32)}}.get(attack, {"rounds": 3, "n": n})
+        options = {"cond": {"space": "mix", "lr": 0.5, "steps": 50, "n": n}, "prompt": {"n": min(n, 32)}}.get(
+            attack, {"rounds": 3, "n": n}
+        )
         plan = {"relearn": {"checkpoints": (0, 2, 5, 10), "lr": 2e-4, "n": n}, attack: options}
     out = {}
     for name, options in plan.items():
@@ -98,13 +118,28 @@ def probe_config(name: str, values: dict | None):
 
     if name not in PROBES:
         raise GenUnlearnError(f"unknown probe {name!r}; expected one of {', '.join(PROBES)}")
-    cls = {"relearn": RelearnConfig, "cond": CondConfig, "noise": NoiseConfig, "complete": CompleteConfig, "prompt": PromptConfig}[name]
+    cls = {
+        "relearn": RelearnConfig,
+        "cond": CondConfig,
+        "noise": NoiseConfig,
+        "complete": CompleteConfig,
+        "prompt": PromptConfig,
+    }[name]
     cfg = build_config(cls, dict(values or {}))
     cfg.check()
     return cfg
 
 
-def run_probe(name: str, model, request, *, reference=None, config: dict | None = None, progress: bool = False, judge: str | None = None) -> dict:
+def run_probe(
+    name: str,
+    model,
+    request,
+    *,
+    reference=None,
+    config: dict | None = None,
+    progress: bool = False,
+    judge: str | None = None,
+) -> dict:
     """Run one probe; ``config`` holds the probe's options (its dataclass fields); ``judge``: the
     prompt probe's judge folder (default: the task's judge)."""
     from genunlearn.eval.probes.complete import complete_probe
@@ -136,30 +171,54 @@ def format_probe(result: dict) -> str:
     lines = []
     if name == "relearn":
         cols = [("model", result["model"])] + ([("reference", result["reference"])] if "reference" in result else [])
-        lines.append(f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged share of forgotten content drawn (lower: less came back), n={result['model']['n']} per point")
+        lines.append(
+            f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged share of forgotten content drawn (lower: less came back), n={result['model']['n']} per point"
+        )
         lines.append(f"{'step':>6}  " + "  ".join(f"{c:>10}" for c, _ in cols))
         for i, s in enumerate(result["model"]["steps"]):
             lines.append(f"{s:>6}  " + "  ".join(f"{r['forgotten_content_drawn'][i]:>10.1%}" for _, r in cols))
         lines.append(f"{'AUC':>6}  " + "  ".join(f"{r['auc']:>10.3f}" for _, r in cols))
         if "auc_ratio" in result:
-            lines.append(f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)")
+            lines.append(
+                f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)"
+            )
         return "\n".join(lines)
     ref = result.get("reference")
     if name == "complete":
-        lines.append(f"completion attack ({result['forget']}): judged share of forgotten classes among completions of n={result['n']} held-out forget images")
-        lines.append(f"{'visible':>8}  {'model':>8}" + (f"  {'reference':>9}" if ref else "") + f"  {'fill':>6}  {'MSE':>7}")
+        lines.append(
+            f"completion attack ({result['forget']}): judged share of forgotten classes among completions of n={result['n']} held-out forget images"
+        )
+        lines.append(
+            f"{'visible':>8}  {'model':>8}" + (f"  {'reference':>9}" if ref else "") + f"  {'fill':>6}  {'MSE':>7}"
+        )
         for i, share in enumerate(result["visible"]):
-            lines.append(f"{share:>8.1%}  {result['asr'][i]:>8.1%}" + (f"  {ref['asr'][i]:>9.1%}" if ref else "") + f"  {result['asr_fill'][i]:>6.1%}  {result['mse'][i]:>7.4f}")
-        lines.append("fill: hidden pixels set to the image mean, no model (what the visible area alone shows); MSE: the model's hidden pixels")
+            lines.append(
+                f"{share:>8.1%}  {result['asr'][i]:>8.1%}"
+                + (f"  {ref['asr'][i]:>9.1%}" if ref else "")
+                + f"  {result['asr_fill'][i]:>6.1%}  {result['mse'][i]:>7.4f}"
+            )
+        lines.append(
+            "fill: hidden pixels set to the image mean, no model (what the visible area alone shows); MSE: the model's hidden pixels"
+        )
         return "\n".join(lines)
-    arms = [("no attack", "asr_no_attack")] + ([("random conditioning", "asr_random")] if name == "cond" else []) + [("attack", "asr_attack")]
+    arms = (
+        [("no attack", "asr_no_attack")]
+        + ([("random conditioning", "asr_random")] if name == "cond" else [])
+        + [("attack", "asr_attack")]
+    )
     budget = f"{result['steps']} steps" if name == "cond" else f"{result['rounds']} rounds × {result['n']} samples"
-    lines.append(f"{name} attack ({result['forget']}, budget {budget}); attack success rate = judged share of forgotten content, n={result['n']}")
+    lines.append(
+        f"{name} attack ({result['forget']}, budget {budget}); attack success rate = judged share of forgotten content, n={result['n']}"
+    )
     lines.append(f"{'arm':>20}  {'model':>8}" + (f"  {'reference':>9}" if ref else ""))
     for label, key in arms:
         lines.append(f"{label:>20}  {result[key]:>8.1%}" + (f"  {ref[key]:>9.1%}" if ref else ""))
     if name == "cond":
-        lines.append(f"forget-image loss: no attack {result['loss_no_attack']:.4f}, random {result['loss_random']:.4f}, attack {result['loss_attack']:.4f}")
+        lines.append(
+            f"forget-image loss: no attack {result['loss_no_attack']:.4f}, random {result['loss_random']:.4f}, attack {result['loss_attack']:.4f}"
+        )
     else:
-        lines.append(f"mean distance to the nearest forget sample: no attack {result['distance_no_attack']:.4f}, attack {result['distance_attack']:.4f}")
+        lines.append(
+            f"mean distance to the nearest forget sample: no attack {result['distance_no_attack']:.4f}, attack {result['distance_attack']:.4f}"
+        )
     return "\n".join(lines)

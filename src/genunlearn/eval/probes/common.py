@@ -17,7 +17,9 @@ from genunlearn.errors import GenUnlearnError
 
 def check_generative(model, probe: str) -> None:
     if getattr(model, "family", None) != "generative":
-        raise GenUnlearnError(f"the {probe} probe runs on generative models; this is a {getattr(model, 'family', type(model).__name__)} model")
+        raise GenUnlearnError(
+            f"the {probe} probe runs on generative models; this is a {getattr(model, 'family', type(model).__name__)} model"
+        )
 
 
 def task_of(model) -> str:
@@ -73,7 +75,9 @@ class Counter:
 
         self.request = request
         if request.kind == "samples":
-            raise GenUnlearnError("probes count forgotten content by class, concept or region; a samples= request has no such content to count")
+            raise GenUnlearnError(
+                "probes count forgotten content by class, concept or region; a samples= request has no such content to count"
+            )
         if request.kind == "energy":
             if data is None:
                 data, _ = forget_data(model, request)

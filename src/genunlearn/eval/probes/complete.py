@@ -38,7 +38,9 @@ class CompleteConfig:
 
 def check_i2i(model, probe: str) -> None:
     if getattr(model, "family", None) != "i2i":
-        raise GenUnlearnError(f"the {probe} probe runs on I2I models; this is a {getattr(model, 'family', type(model).__name__)} model")
+        raise GenUnlearnError(
+            f"the {probe} probe runs on I2I models; this is a {getattr(model, 'family', type(model).__name__)} model"
+        )
 
 
 def held_out_forget(model, request, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +83,15 @@ def complete_probe(model, request, cfg: CompleteConfig | None = None, *, counter
     counter = counter or Counter(model, request)
     x, labels = held_out_forget(model, request, cfg.n, cfg.seed)
     t0 = time.perf_counter()
-    out = {"probe": "complete", "forget": request.spec(), "n": int(len(x)), "visible": list(cfg.visible), "asr": [], "asr_fill": [], "mse": []}
+    out = {
+        "probe": "complete",
+        "forget": request.spec(),
+        "n": int(len(x)),
+        "visible": list(cfg.visible),
+        "asr": [],
+        "asr_fill": [],
+        "mse": [],
+    }
     g = torch.Generator().manual_seed(cfg.seed + 1)
     for share in cfg.visible:
         visible = patch_mask(len(x), model.net.grid, share, g)
@@ -93,5 +103,9 @@ def complete_probe(model, request, cfg: CompleteConfig | None = None, *, counter
         out["mse"].append(float(((comp - x) ** 2 * hidden).sum() / hidden.sum() / x.shape[1]))
     out["asr_no_attack"], out["asr_attack"] = out["asr"][0], out["asr"][-1]
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    out["arrays"] = {"images": to_uint8_images(comp), "labels": labels.numpy().astype(np.int64), "hidden": (hidden.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)}
+    out["arrays"] = {
+        "images": to_uint8_images(comp),
+        "labels": labels.numpy().astype(np.int64),
+        "hidden": (hidden.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8),
+    }
     return out

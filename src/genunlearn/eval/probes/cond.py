@@ -31,7 +31,14 @@ from torch import nn
 
 from genunlearn.device import randn
 from genunlearn.errors import GenUnlearnError
-from genunlearn.eval.probes.common import Counter, check_generative, forget_conditions, forget_data, forget_values, npz_arrays
+from genunlearn.eval.probes.common import (
+    Counter,
+    check_generative,
+    forget_conditions,
+    forget_data,
+    forget_values,
+    npz_arrays,
+)
 
 
 @dataclass
@@ -65,16 +72,26 @@ def condition_tables(net, attr: int, vocab: int) -> list[nn.Embedding]:
 
     tables = [m.tables[attr] for m in net.modules() if isinstance(m, ConditionEmbedding) and len(m.tables) > attr]
     if not tables and attr == 0:
-        tables = [m for name, m in net.named_modules() if isinstance(m, nn.Embedding) and name.endswith("class_embedding") and m.num_embeddings in (vocab, vocab + 1)]
+        tables = [
+            m
+            for name, m in net.named_modules()
+            if isinstance(m, nn.Embedding)
+            and name.endswith("class_embedding")
+            and m.num_embeddings in (vocab, vocab + 1)
+        ]
     if not tables:
-        raise GenUnlearnError("the conditioning attack needs the network's condition-embedding table; this network has none it can find")
+        raise GenUnlearnError(
+            "the conditioning attack needs the network's condition-embedding table; this network has none it can find"
+        )
     return tables
 
 
 class FreeConditioning:
     """Forward hooks replacing the lookup of chosen ids by free vectors (one per id and table)."""
 
-    def __init__(self, tables: list[nn.Embedding], ids: list[int], init: str = "row", generator=None, space: str = "free"):
+    def __init__(
+        self, tables: list[nn.Embedding], ids: list[int], init: str = "row", generator=None, space: str = "free"
+    ):
         self.ids = list(ids)
         self.space = space
         self.vectors: list[dict[int, nn.Parameter]] = []
@@ -123,7 +140,9 @@ def _frozen_copy(net):
 def forget_loss(model, net, x, cond, seed: int) -> float:
     """The model's mean training loss on (x, cond) at fixed timesteps and noise (no condition dropout)."""
     with torch.no_grad():
-        return float(model.process.loss(net, x, cond, generator=torch.Generator().manual_seed(seed), drop_cond=False).mean())
+        return float(
+            model.process.loss(net, x, cond, generator=torch.Generator().manual_seed(seed), drop_cond=False).mean()
+        )
 
 
 def cond_probe(model, request, cfg: CondConfig | None = None, *, counter: Counter | None = None) -> dict:
@@ -133,11 +152,17 @@ def cond_probe(model, request, cfg: CondConfig | None = None, *, counter: Counte
     cfg.check()
     check_generative(model, "cond")
     if not model.conditional:
-        raise GenUnlearnError("the conditioning attack needs a conditional model; use --probe noise on unconditional models")
+        raise GenUnlearnError(
+            "the conditioning attack needs a conditional model; use --probe noise on unconditional models"
+        )
     if request.kind not in ("classes", "concept"):
-        raise GenUnlearnError(f"the conditioning attack needs a classes or concept request (a condition to steer), not {request.kind}; use --probe noise")
+        raise GenUnlearnError(
+            f"the conditioning attack needs a classes or concept request (a condition to steer), not {request.kind}; use --probe noise"
+        )
     if model.process.name in ("one_step", "composed"):
-        raise GenUnlearnError(f"a {model.process.name} model has no training loss of its own to attack; use --probe noise")
+        raise GenUnlearnError(
+            f"a {model.process.name} model has no training loss of its own to attack; use --probe noise"
+        )
     data, forget = forget_data(model, request)
     counter = counter or Counter(model, request, data=data)
     attr, values = forget_values(model, request)

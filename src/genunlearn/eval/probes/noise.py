@@ -70,12 +70,20 @@ def noise_probe(model, request, cfg: NoiseConfig | None = None, *, counter: Coun
     t0 = time.perf_counter()
 
     def generate(z):
-        return model.sample(cfg.n, cond, generator=torch.Generator().manual_seed(sampler_seed), batch_size=cfg.n, **{arg: z})
+        return model.sample(
+            cfg.n, cond, generator=torch.Generator().manual_seed(sampler_seed), batch_size=cfg.n, **{arg: z}
+        )
 
     z = torch.randn(shape, generator=g, device="cpu")  # the sampler places it on the network's device
     x = generate(z)
     d = nearest_distance(x, ref)
-    out = {"probe": "noise", "forget": request.spec(), "rounds": cfg.rounds, "n": cfg.n, "budget_samples": cfg.rounds * cfg.n}
+    out = {
+        "probe": "noise",
+        "forget": request.spec(),
+        "rounds": cfg.rounds,
+        "n": cfg.n,
+        "budget_samples": cfg.rounds * cfg.n,
+    }
     out["asr_no_attack"] = counter.rate(x)
     out["distance_no_attack"] = float(d.mean())
     s = cfg.step

@@ -40,7 +40,15 @@ class PromptConfig:
     seed: int = 0
 
     def check(self) -> None:
-        check_bounds("prompt", steps=(self.steps, 1, 10_000), lr=(self.lr, 0, 10, "(]"), tokens=(self.tokens, 1, 64), n=(self.n, 1, 100_000), images=(self.images, 1, 10_000), batch_size=(self.batch_size, 1, 4096))
+        check_bounds(
+            "prompt",
+            steps=(self.steps, 1, 10_000),
+            lr=(self.lr, 0, 10, "(]"),
+            tokens=(self.tokens, 1, 64),
+            n=(self.n, 1, 100_000),
+            images=(self.images, 1, 10_000),
+            batch_size=(self.batch_size, 1, 4096),
+        )
 
 
 def check_prompt_request(model, request) -> None:
@@ -48,9 +56,13 @@ def check_prompt_request(model, request) -> None:
     from genunlearn.methods.concepts import is_text_model
 
     if not is_text_model(model):
-        raise GenUnlearnError("the prompt attack runs on text-to-image pipelines (a Stable-Diffusion-layout folder); use --probe cond or noise on other models")
+        raise GenUnlearnError(
+            "the prompt attack runs on text-to-image pipelines (a Stable-Diffusion-layout folder); use --probe cond or noise on other models"
+        )
     if request is None or request.kind != "concept":
-        raise GenUnlearnError(f"the prompt attack needs a concept request (e.g. --forget 'concept=circle;anchor=shape'), not {getattr(request, 'kind', 'nothing')}")
+        raise GenUnlearnError(
+            f"the prompt attack needs a concept request (e.g. --forget 'concept=circle;anchor=shape'), not {getattr(request, 'kind', 'nothing')}"
+        )
 
 
 def task_word(model, text: str) -> tuple[int, int] | None:
@@ -100,12 +112,16 @@ def concept_judge(model, request, folder=None) -> ConceptJudge:
         ids = {c: judge.label(c) for c in request.concepts}
         return ConceptJudge(lambda x, c: judge.classify(x) == ids[c], f"{judge.kind}: {folder}")
     if not getattr(model, "has_task", False):
-        raise GenUnlearnError("this pipeline has no task, so no built-in judge: pass --judge FOLDER (a genunlearn classifier or a CLIP folder)")
+        raise GenUnlearnError(
+            "this pipeline has no task, so no built-in judge: pass --judge FOLDER (a genunlearn classifier or a CLIP folder)"
+        )
     slots = {}
     for c in request.concepts:
         slots[c] = task_word(model, c)
         if slots[c] is None:
-            raise GenUnlearnError(f"the {task_of(model)} judge names task words; {c!r} is not one (pass --judge FOLDER to judge free text)")
+            raise GenUnlearnError(
+                f"the {task_of(model)} judge names task words; {c!r} is not one (pass --judge FOLDER to judge free text)"
+            )
     from genunlearn.eval.judge import load_judge
 
     judge = load_judge(task_of(model), progress=False, verbose=False)
@@ -132,11 +148,16 @@ def check_image_source(model, request, reference) -> str:
         return "reference"
     free = [c for c in request.concepts if task_word(model, c) is None]
     if free:
-        raise GenUnlearnError(f"the prompt attack needs images of {free[0]!r}: pass --reference BASE (the original pipeline draws them)" + (" or name a task word" if getattr(model, "has_task", False) else ""))
+        raise GenUnlearnError(
+            f"the prompt attack needs images of {free[0]!r}: pass --reference BASE (the original pipeline draws them)"
+            + (" or name a task word" if getattr(model, "has_task", False) else "")
+        )
     return "task"
 
 
-def attack_model(model, targets: dict[str, AttackTarget], judge: ConceptJudge, cfg: PromptConfig) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def attack_model(
+    model, targets: dict[str, AttackTarget], judge: ConceptJudge, cfg: PromptConfig
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """(per-concept ASR and loss with and without the attack, the attacked samples, their concept ids)."""
     from genunlearn.models.soft_prompt import random_prefix
 
@@ -146,7 +167,9 @@ def attack_model(model, targets: dict[str, AttackTarget], judge: ConceptJudge, c
     out, samples, labels = {}, [], []
     for k, (concept, target) in enumerate(targets.items()):
         start = random_prefix(view.table.tokenizer, view.table.text_encoder, cfg.tokens, g)
-        prefix = optimise_prefix(view, process, target, start, steps=cfg.steps, lr=cfg.lr, batch=cfg.batch_size, generator=g)
+        prefix = optimise_prefix(
+            view, process, target, start, steps=cfg.steps, lr=cfg.lr, batch=cfg.batch_size, generator=g
+        )
         asked = target.prompts_for(torch.arange(cfg.n))
         with torch.no_grad():
             attacked = view.states_cond(view.prompt_states(asked, prefix))
@@ -181,13 +204,24 @@ def prompt_probe(model, request, cfg: PromptConfig | None = None, *, reference=N
     for m in (model, reference):
         if m is not None:
             check_prompt_request(m, request)
-            prefixed_ids(m.net.table.tokenizer, [p for ps in prompts.values() for p in ps], cfg.tokens)  # each prompt still fits
+            prefixed_ids(
+                m.net.table.tokenizer, [p for ps in prompts.values() for p in ps], cfg.tokens
+            )  # each prompt still fits
     source = check_image_source(model, request, reference)
     concept_judge_ = concept_judge(model, request, judge)
     t0 = time.perf_counter()
     targets = {c: AttackTarget(concept_latents(model, c, ps, cfg, reference), ps) for c, ps in prompts.items()}
     by_concept, x, labels = attack_model(model, targets, concept_judge_, cfg)
-    out = {"probe": "prompt", "forget": request.spec(), "steps": cfg.steps, "tokens": cfg.tokens, "n": cfg.n, "images": f"{cfg.images} per concept from the {source}", "judge": concept_judge_.name, **summary(by_concept)}
+    out = {
+        "probe": "prompt",
+        "forget": request.spec(),
+        "steps": cfg.steps,
+        "tokens": cfg.tokens,
+        "n": cfg.n,
+        "images": f"{cfg.images} per concept from the {source}",
+        "judge": concept_judge_.name,
+        **summary(by_concept),
+    }
     if reference is not None:
         out["reference"] = summary(attack_model(reference, targets, concept_judge_, cfg)[0])
     out["seconds"] = round(time.perf_counter() - t0, 2)
@@ -200,11 +234,20 @@ def format_prompt_probe(result: dict) -> str:
     ref = result.get("reference")
     lines = [
         f"prompt attack ({result['forget']}; {result['steps']} steps on {result['tokens']} soft tokens, {result['images']}); judged by the {result['judge']}",
-        f"attack success rate = share of samples showing the concept, n={result['n']} per concept and arm" + ("; reference: the same attack on --reference" if ref else ""),
-        f"{'concept':>16}  {'no attack':>9}  {'attack':>7}" + (f"  {'ref. no attack':>14}  {'ref. attack':>11}" if ref else ""),
+        f"attack success rate = share of samples showing the concept, n={result['n']} per concept and arm"
+        + ("; reference: the same attack on --reference" if ref else ""),
+        f"{'concept':>16}  {'no attack':>9}  {'attack':>7}"
+        + (f"  {'ref. no attack':>14}  {'ref. attack':>11}" if ref else ""),
     ]
-    rows = [(c, r, ref["by_concept"][c] if ref else None) for c, r in result["by_concept"].items()] + [("mean", result, ref)]
+    rows = [(c, r, ref["by_concept"][c] if ref else None) for c, r in result["by_concept"].items()] + [
+        ("mean", result, ref)
+    ]
     for name, r, b in rows:
-        lines.append(f"{name[:16]:>16}  {r['asr_no_attack']:>9.1%}  {r['asr_attack']:>7.1%}" + (f"  {b['asr_no_attack']:>14.1%}  {b['asr_attack']:>11.1%}" if b else ""))
-    lines.append(f"denoising loss on the concept images: plain prompts {result['loss_no_attack']:.4f}, attacked {result['loss_attack']:.4f}")
+        lines.append(
+            f"{name[:16]:>16}  {r['asr_no_attack']:>9.1%}  {r['asr_attack']:>7.1%}"
+            + (f"  {b['asr_no_attack']:>14.1%}  {b['asr_attack']:>11.1%}" if b else "")
+        )
+    lines.append(
+        f"denoising loss on the concept images: plain prompts {result['loss_no_attack']:.4f}, attacked {result['loss_attack']:.4f}"
+    )
     return "\n".join(lines)

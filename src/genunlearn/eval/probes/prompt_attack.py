@@ -32,10 +32,21 @@ class AttackTarget:
         return [self.prompts[int(i) % len(self.prompts)] for i in index]
 
 
-def prefix_loss(view, process, target: AttackTarget, prefix, generator: torch.Generator, *, batch: int | None = None, text_encoder=None) -> torch.Tensor:
+def prefix_loss(
+    view,
+    process,
+    target: AttackTarget,
+    prefix,
+    generator: torch.Generator,
+    *,
+    batch: int | None = None,
+    text_encoder=None,
+) -> torch.Tensor:
     """The diffusion classifier's loss of the prefixed prompts on ``batch`` drawn images (all of them,
     in order, without ``batch``), at drawn timesteps and noise."""
-    index = torch.arange(len(target.x0)) if batch is None else torch.randint(len(target.x0), (batch,), generator=generator)
+    index = (
+        torch.arange(len(target.x0)) if batch is None else torch.randint(len(target.x0), (batch,), generator=generator)
+    )
     states = view.prompt_states(target.prompts_for(index), prefix, text_encoder=text_encoder)
     xt, t, _, wanted = process.corrupt(target.x0[index.to(target.x0.device)], generator)
     return (view.denoise(xt, process.net_time(t), states) - wanted).pow(2).mean()
@@ -47,7 +58,18 @@ def held_out_loss(view, process, target: AttackTarget, prefix, seed: int) -> flo
         return float(prefix_loss(view, process, target, prefix, torch.Generator().manual_seed(seed)))
 
 
-def optimise_prefix(view, process, target: AttackTarget, prefix: torch.Tensor, *, steps: int, lr: float, batch: int, generator: torch.Generator, text_encoder=None) -> torch.Tensor:
+def optimise_prefix(
+    view,
+    process,
+    target: AttackTarget,
+    prefix: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    batch: int,
+    generator: torch.Generator,
+    text_encoder=None,
+) -> torch.Tensor:
     """The prefix after ``steps`` Adam updates from ``prefix`` (detached)."""
     encoder = text_encoder or view.table.text_encoder
     prefix = prefix.detach().clone().requires_grad_(True)

@@ -77,7 +77,13 @@ def _generative_parts(model, request, cfg: RelearnConfig, counter: Counter):
         i = torch.randint(len(x), (batch,), generator=gen)
         return model.process.loss(m, x[i], None if cond is None else cond[i], generator=gen).mean()
 
-    return net, None, step_loss, lambda n: forgotten_content_drawn(model, request, counter, cfg.n, cfg.seed + 7919, net=n), len(x)
+    return (
+        net,
+        None,
+        step_loss,
+        lambda n: forgotten_content_drawn(model, request, counter, cfg.n, cfg.seed + 7919, net=n),
+        len(x),
+    )
 
 
 def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
@@ -104,7 +110,9 @@ def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
     return net, list(net.encoder.parameters()), step_loss, lambda n: inpaint_rate(model, test, counter, net=n), len(x)
 
 
-def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: Counter | None = None, progress: bool = False) -> dict:
+def relearn_curve(
+    model, request, cfg: RelearnConfig | None = None, *, counter: Counter | None = None, progress: bool = False
+) -> dict:
     """{"steps", "forgotten_content_drawn" (one per checkpoint), "auc", "k", "n", "seconds"} for one model."""
     import time
 
@@ -114,9 +122,13 @@ def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: 
     cfg.check()
     family = getattr(model, "family", None)
     if family not in ("generative", "i2i"):
-        raise GenUnlearnError(f"the relearn probe runs on generative and I2I models; this is a {family or type(model).__name__} model")
+        raise GenUnlearnError(
+            f"the relearn probe runs on generative and I2I models; this is a {family or type(model).__name__} model"
+        )
     counter = counter or Counter(model, request)
-    net, params, step_loss, rate, k = (_i2i_parts if family == "i2i" else _generative_parts)(model, request, cfg, counter)
+    net, params, step_loss, rate, k = (_i2i_parts if family == "i2i" else _generative_parts)(
+        model, request, cfg, counter
+    )
     t0 = time.perf_counter()
     rates: dict[int, float] = {}
     cps = tuple(cfg.checkpoints)
@@ -135,13 +147,30 @@ def relearn_curve(model, request, cfg: RelearnConfig | None = None, *, counter: 
             optim["betas"] = tuple(optim["betas"])
         optim["lr"] = cfg.lr or optim.get("lr", 1e-3)
         every = math.gcd(*[c for c in cps if c > 0])
-        tc = TrainConfig(**optim, steps=cps[-1], seed=cfg.seed, log_every=every, lr_schedule="constant", warmup=0, ema_decay=None)
+        tc = TrainConfig(
+            **optim, steps=cps[-1], seed=cfg.seed, log_every=every, lr_schedule="constant", warmup=0, ema_decay=None
+        )
         net.train()
-        train(net, step_loss, tc, params=params, desc="relearn", progress=progress, callbacks=(lambda step, _rec: measure(step) if step in cps else None,))
+        train(
+            net,
+            step_loss,
+            tc,
+            params=params,
+            desc="relearn",
+            progress=progress,
+            callbacks=(lambda step, _rec: measure(step) if step in cps else None,),
+        )
     net.requires_grad_(True)
     steps = [c for c in cps if c in rates]
     curve = [rates[c] for c in steps]
-    return {"steps": steps, "forgotten_content_drawn": curve, "auc": auc(steps, curve), "k": int(k), "n": cfg.n, "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "steps": steps,
+        "forgotten_content_drawn": curve,
+        "auc": auc(steps, curve),
+        "k": int(k),
+        "n": cfg.n,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def relearn_probe(model, request, *, reference=None, cfg: RelearnConfig | None = None, progress: bool = False) -> dict:
@@ -150,7 +179,11 @@ def relearn_probe(model, request, *, reference=None, cfg: RelearnConfig | None =
     cfg = cfg or RelearnConfig()
     cfg.check()
     counter = Counter(model, request)
-    out = {"probe": "relearn", "forget": request.spec(), "model": relearn_curve(model, request, cfg, counter=counter, progress=progress)}
+    out = {
+        "probe": "relearn",
+        "forget": request.spec(),
+        "model": relearn_curve(model, request, cfg, counter=counter, progress=progress),
+    }
     if reference is not None:
         out["reference"] = relearn_curve(reference, request, cfg, counter=counter, progress=progress)
         out["auc_ratio"] = out["model"]["auc"] / max(out["reference"]["auc"], 1 / cfg.n)
