@@ -44,6 +44,22 @@ def test_released_keys_are_todays_jobs(kind):
         )
 
 
+def test_released_canvas_pipeline_and_judge_are_todays_keys(tmp_path):
+    """The canvas pipeline (two hours to train) and its judge ship; its component folders install."""
+    from genunlearn.data import load_dataset
+    from genunlearn.eval.judge import judge_key
+
+    key = get_family("generative").job("canvas", "sd").key()
+    assert released.lookup("models", key) is not None, f"canvas sd: no released pipeline for key {key}"
+    jkey = f"canvas-{judge_key('canvas', load_dataset('canvas'))}"
+    assert released.lookup("judges", jkey) is not None, f"no released canvas judge {jkey}"
+    target = tmp_path / "models" / key
+    assert released.install("models", key, target)
+    assert (target / "unet" / "diffusion_pytorch_model.safetensors").is_file() and (
+        target / "genunlearn.json"
+    ).is_file()
+
+
 def test_cache_serves_a_released_model_without_training(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GENUNLEARN_CACHE", str(tmp_path / "cache"))
     family = get_family("generative")
