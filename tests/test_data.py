@@ -138,7 +138,7 @@ def test_unknown_task():
     [
         ("classes", "key=value"),
         ("colour=3", "unknown key 'colour'"),
-        ("concept=circle", "needs an anchor"),
+        ("concept=circle;anchor= ", "anchor has no value"),
         ("samples=a,b", "integer"),
     ],
 )

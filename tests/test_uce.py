@@ -162,6 +162,19 @@ def test_unlearn_command_erases_several_free_text_concepts_without_data(sd_pipe,
     )
 
 
+def test_without_an_anchor_the_concept_goes_to_the_empty_prompt_and_other_methods_refuse(sd_pipe, model, tmp_path, cli):  # noqa: F811
+    """UCE's default guide: a style or colour has no generic word in a pipeline's vocabulary."""
+    bare = ForgetRequest("concept", concept="circle")
+    edited = run(model, request=bare)
+    assert edited.info["unlearn"]["guides"] == [""]
+    explicit_rows = rows(model, ["circle"], [""], [], "last")
+    moved = {k: v for k, v in kv(edited).items() if not v.equal(kv(model)[k])}
+    assert moved and all(torch.isfinite(v).all() for v in moved.values())
+    assert explicit_rows[1].abs().sum() > 0  # the empty prompt's last-token state is a real guide
+    code, _, err = cli("unlearn", str(sd_pipe), "--method", "esd", "--concept", "circle", "--out", str(tmp_path / "e"))
+    assert code != 0 and "method 'esd' needs an anchor: --anchor WORD" in err and not (tmp_path / "e").exists()
+
+
 @pytest.mark.parametrize(
     ("method", "values", "match"),
     [

@@ -104,7 +104,7 @@ def request_options(*, required: bool):
         @click.option(
             "--anchor",
             default=None,
-            help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'.",
+            help="What the concept should become, e.g. shape (generic), square (sibling) or 'a shape'; uce and rece may leave it out (the concept then goes to the empty prompt).",
         )
         @click.option(
             "--preserve",
@@ -475,12 +475,12 @@ def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
             raise GenUnlearnError(
                 "--concept is empty: name what to erase (a word of the task, or text on a text-to-image pipeline)"
             )
-        if not (concept and anchor):
-            raise GenUnlearnError("--concept and --anchor go together (e.g. --concept circle --anchor shape)")
+        if concept is None:
+            raise GenUnlearnError("--anchor needs a --concept: what to erase (e.g. --concept circle --anchor shape)")
         return ForgetRequest("concept", concept=concept, anchor=anchor, **prompts)
     if any(v is not None for v in prompts.values()):
         raise GenUnlearnError(
-            f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept and --anchor"
+            f"--{'/--'.join(k for k, v in prompts.items() if v is not None)} belong to a concept request: add --concept"
         )
     if not forget_spec:
         if not required:

@@ -38,7 +38,7 @@ def split_list(text: str | None, sep: str = ";") -> tuple[str, ...]:
 class ForgetRequest:
     """One thing to forget.
 
-    kind: "classes" (ids or names), "concept" (+ anchor word), "energy" (callable E(x), high =
+    kind: "classes" (ids or names), "concept" (+ anchor word, optional for methods with a default guide), "energy" (callable E(x), high =
     forget-like, or a named region), "samples" (training-set indices).
     A concept request's ``concept`` may hold several concepts ("circle; striped"); ``preserve`` the
     concepts to keep, ``prompts`` a prompt file, ``templates`` prompt templates ("a photo of {}; ...").
@@ -61,10 +61,10 @@ class ForgetRequest:
         need = {"classes": self.classes, "concept": self.concept, "energy": self.energy, "samples": self.samples}
         if not need[self.kind]:
             raise GenUnlearnError(f"forget request of kind {self.kind!r} names nothing to forget")
-        if self.kind == "concept" and not self.anchor:
-            raise GenUnlearnError("a concept request needs an anchor (e.g. concept=circle;anchor=shape)")
-        if self.kind == "concept" and not self.anchor.strip():
-            raise GenUnlearnError("the anchor is empty: say what the concept should become (e.g. --anchor 'a shape')")
+        if self.kind == "concept" and self.anchor is not None and not self.anchor.strip():
+            raise GenUnlearnError(
+                "the anchor is empty: say what the concept should become (e.g. --anchor 'a shape'), or leave --anchor out for a method whose guide is the empty prompt (uce, rece)"
+            )
         if self.kind != "concept" and (self.preserve or self.prompts or self.templates):
             raise GenUnlearnError("preserve, prompts and templates belong to a concept request (--concept)")
         _ = (self.concepts, self.preserved, self.template_list)  # each list is checked here, before any work
@@ -91,6 +91,10 @@ class ForgetRequest:
     def template_list(self) -> tuple[str, ...]:
         return split_list(self.templates)
 
+    def names(self) -> list[str]:
+        """Every concept name the request holds: erased, anchor (if any), preserved."""
+        return [*self.concepts, *([self.anchor] if self.anchor else []), *self.preserved]
+
     @property
     def has_prompts(self) -> bool:
         """Whether the request carries prompts of its own (preserved concepts, a prompt file, templates)."""
@@ -112,7 +116,8 @@ class ForgetRequest:
                 "prompts": (str(Path(self.prompts).resolve()),) if self.prompts else (),
                 "templates": self.template_list,
             }
-            return f"concept={LIST_SEP.join(self.concepts)};anchor={self.anchor}" + "".join(
+            anchor = f";anchor={self.anchor}" if self.anchor is not None else ""
+            return f"concept={LIST_SEP.join(self.concepts)}{anchor}" + "".join(
                 f";{k}={LIST_SEP.join(v)}" for k, v in extra.items() if v
             )
         name = self.energy if isinstance(self.energy, str) else getattr(self.energy, "__name__", "callable")
@@ -200,10 +205,17 @@ class ErasePrompts:
     preserve_concept: tuple[str, ...]  # which preserved concept each preserved prompt shows
 
 
+def _replaced(prompt: str, concept: str, guide: str) -> str:
+    """``prompt`` with ``concept`` replaced by ``guide`` (removed, spaces tidied, when ``guide`` is empty)."""
+    out = re.sub(re.escape(concept), lambda _: guide, prompt, flags=re.IGNORECASE)
+    return out if guide else " ".join(out.split())
+
+
 def erase_prompts(request: ForgetRequest, split: str = "train") -> ErasePrompts:
     """Each concept alone, in every template and in every prompt of the file that is about it (rows
     of ``split`` or with no split); its anchor prompt is the same text with the concept replaced by
-    the anchor (the anchor alone where the prompt does not spell the concept out). Preserved
+    the anchor (the anchor alone where the prompt does not spell the concept out; with no anchor, the
+    prompt without the concept's words, or the empty prompt). Preserved
     concepts are expanded the same way; an erased concept no prompt of the file is about is refused."""
     rows = read_prompt_file(request.prompts) if request.prompts else []
     rows = [r for r in rows if r.split in (None, split)]
@@ -218,16 +230,12 @@ def erase_prompts(request: ForgetRequest, split: str = "train") -> ErasePrompts:
             )
         return list(dict.fromkeys([word, *(t.format(word) for t in request.template_list), *found]))
 
+    guide = request.anchor or ""
     target, anchor, concept = [], [], []
     for c in request.concepts:
         prompts = expand(c)
         target += prompts
-        anchor += [
-            re.sub(re.escape(c), lambda _: request.anchor, p, flags=re.IGNORECASE)
-            if c.lower() in p.lower()
-            else request.anchor
-            for p in prompts
-        ]
+        anchor += [_replaced(p, c, guide) if c.lower() in p.lower() else guide for p in prompts]
         concept += [c] * len(prompts)
     kept = {p: w for w in request.preserved for p in expand(w, erased=False)}
     return ErasePrompts(tuple(target), tuple(anchor), tuple(concept), tuple(kept), tuple(kept.values()))

@@ -114,7 +114,7 @@ def concept_metrics(s: Samples, ref: ConceptReference, attributes, request, judg
     """All metrics of one model's samples ``s`` (drawn on ``ref.prompts`` with ``ref``'s seed)."""
     vocab = tuple(len(a.values) for a in attributes)
     attr, _ = concept_slot(attributes, request.concept)
-    _, anchor_value = concept_slot(attributes, request.anchor)
+    anchor_value = concept_slot(attributes, request.anchor)[1] if request.anchor else None
     per_sample_erased = ref.erased.repeat_interleave(ref.n_per_prompt)
     er, kp = kept(s, per_sample_erased), kept(s, ~per_sample_erased)
     others = [a for a in range(len(vocab)) if a != attr]
@@ -235,7 +235,7 @@ def prompt_metrics(model, request, judge: LabelJudge, *, n_per_prompt: int, seed
     concept_ids = torch.tensor([judge.label(c) for c in p.concept])
     pred = prompt_samples(model, p.target, n_per_prompt, judge, seed=seed)
     hit = pred == concept_ids[:, None]
-    anchor = judge.label(request.anchor, required=False)
+    anchor = judge.label(request.anchor, required=False) if request.anchor else None
     out = {
         "concept_still_shown": float(hit.float().mean()),
         "concept_still_shown_by_concept": {
@@ -260,7 +260,7 @@ def prompt_evaluator(
     The judge and every concept name are checked here, before any sampling."""
     if request is None or request.kind != "concept":
         raise GenUnlearnError("judging on prompts needs a concept request: --concept ... --anchor ...")
-    judge = load_label_judge(judge_folder, [*request.concepts, request.anchor, *request.preserved])
+    judge = load_label_judge(judge_folder, request.names())
     for c in (*request.concepts, *request.preserved):
         judge.label(c)
     kw = {"n_per_prompt": n_per_prompt, "seed": seed, "split": split}

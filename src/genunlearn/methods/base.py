@@ -28,15 +28,14 @@ class Method:
     model_kinds: ClassVar[tuple[str, ...]]
     accepts: ClassVar[tuple[str, ...]]
     Config: ClassVar[type] = EmptyConfig
-    data_free: ClassVar[bool] = (
-        False  # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
-    )
-    kind_defaults: ClassVar[
-        dict[str, dict]
-    ] = {}  # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
-    closed_form: ClassVar[bool] = (
-        False  # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
-    )
+    # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
+    data_free: ClassVar[bool] = False
+    # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
+    kind_defaults: ClassVar[dict[str, dict]] = {}
+    # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
+    closed_form: ClassVar[bool] = False
+    # False: a concept request may leave the anchor out (the method has a default guide)
+    needs_anchor: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -60,6 +59,10 @@ class Method:
         if model.kind not in self.model_kinds:
             raise GenUnlearnError(
                 f"method {self.name!r} works on {'/'.join(self.model_kinds)} models, not {model.kind!r}"
+            )
+        if request.kind == "concept" and request.anchor is None and self.needs_anchor:
+            raise GenUnlearnError(
+                f"method {self.name!r} needs an anchor: --anchor WORD, what the concept should become (e.g. --concept circle --anchor shape)"
             )
 
     def unlearn(self, model, request, data, *, budget: int | None = None, callbacks: tuple[Callable, ...] = ()):

@@ -160,6 +160,7 @@ class UCE(Method):
     Config = UCEConfig
     data_free = True  # prompts are free text for the pipeline's tokenizer, not the task's words
     closed_form = True
+    needs_anchor = False  # no anchor: every concept is sent to the empty prompt, UCE's own default guide
 
     def check(self, model, request) -> None:
         super().check(model, request)

@@ -108,7 +108,7 @@ def concept_judge(model, request, folder=None) -> ConceptJudge:
     if folder is not None:
         from genunlearn.eval.concept import load_label_judge
 
-        judge = load_label_judge(folder, [*request.concepts, request.anchor, *request.preserved])
+        judge = load_label_judge(folder, request.names())
         ids = {c: judge.label(c) for c in request.concepts}
         return ConceptJudge(lambda x, c: judge.classify(x) == ids[c], f"{judge.kind}: {folder}")
     if not getattr(model, "has_task", False):
