@@ -51,6 +51,7 @@ from genunlearn.generative import GenerativeModel
 from genunlearn.methods import divergences, get_method
 from genunlearn.methods.common import copy_net, select_params
 from genunlearn.methods.fdiv import DEFAULT_LR, kl_weights, make_anchor_pool, prompt_pairs
+from genunlearn.methods.lifecycle import Snapshots
 from genunlearn.recipes import TrainJob, train_cached
 
 CONCEPT, ANCHOR = "circle", "square"
@@ -163,8 +164,7 @@ class Bench:
             self.base,
             self.request,
             anchor_pool=pool,
-            snapshot_every=a.steps // a.snapshots if curve else 0,
-            on_snapshot=probe if curve else None,
+            callbacks=(Snapshots(probe, every=a.steps // a.snapshots),) if curve else (),
         )
         seconds = time.perf_counter() - t - probe_seconds[0]
         m = evaluate_concept(model, self.request, self.ref(split), self.judge)

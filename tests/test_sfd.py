@@ -9,6 +9,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.forget import ForgetRequest
 from genunlearn.generative import GenerativeModel
 from genunlearn.methods import get_method
+from genunlearn.methods.lifecycle import Snapshots
 from genunlearn.methods.sfd import sid_loss, sid_terms
 from genunlearn.processes import build_process
 from genunlearn.processes.one_step import OneStep
@@ -197,7 +198,7 @@ def test_tiny_distillation_moves_forget_prompt_to_the_override(teacher):
     snaps = {}
     steps = (0, 5, 20, 60)
     model = sfd(steps=60, batch_size=16, lr_gen=2e-2, lr_fake=2e-2, ema_decay=None, guidance=1.0).unlearn(
-        exact, FORGET, NoData(), snapshot_steps=steps, on_snapshot=lambda k, m: snaps.update({k: m})
+        exact, FORGET, NoData(), callbacks=(Snapshots(lambda k, m: snaps.update({k: m}), steps=steps),)
     )
     assert snaps[60] is model
     rates = [share(snaps[k], 3, 3) for k in steps]

@@ -20,17 +20,17 @@ said in one line and recorded in ``info["unlearn"]`` (``sample_guidance``, ``gui
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params, without_null
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
+from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.processes.conditioning import unwrap
+from genunlearn.training.loop import Objective
 
 
 GUIDES = ("null", "anchor", "others")
@@ -142,7 +142,7 @@ def esd_conditions(model, data, request, guide: str) -> ESDConditions:
     return ESDConditions(conds, anchors, conds[:0], conds.tolist(), others)
 
 
-class ESD(Method):
+class ESD(TrainedMethod):
     Config = ESDConfig
 
     def reads_data(self, model, request) -> bool:
@@ -160,10 +160,7 @@ class ESD(Method):
                 )
             text_conditions(model, request)
 
-    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.training import TrainConfig, train
-
-        self.check(model, request)
+    def plan(self, model, request, data, net, steps):
         cfg, process = self.config, model.process
         used = without_null(
             self,
@@ -176,17 +173,14 @@ class ESD(Method):
         rows = esd_conditions(model, data, request, used["guide"])
         conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)
         frozen = copy_net(model.net, trainable=False).eval()
-        net = copy_net(model.net, trainable=True)
         params = select_params(net, cfg.params)
-        t0 = time.perf_counter()
 
-        def step_loss(m, g):
-            i = torch.randint(len(conds), (cfg.batch_size,), generator=g)
-            c = conds[i]
+        def x_t(m, c, g):
+            """x_t drawn by running the sampler from noise to a random step k of ``sample_steps``
+            (with the frozen model, or the one being trained: its plain module, as ranks sample
+            different lengths)."""
             k = int(torch.randint(cfg.sample_steps, (1,), generator=g))
-            sampler = (
-                frozen if cfg.sample_with == "frozen" else unwrap(m)
-            )  # the plain module: ranks sample different lengths
+            sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)
             was_training = sampler.training
             sampler.eval()
             xt, t = process.sample_until(
@@ -201,36 +195,30 @@ class ESD(Method):
                 generator=g,
             )
             sampler.train(was_training)
-            with torch.no_grad():
-                if rows.guide is None and rows.others is None:
-                    target = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
-                    keep = i >= n_erase
-                    if keep.any():  # a kept row's target is its own prediction
-                        target[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
-                else:  # e_a − η (e_c − e_a); a kept row is its own guide, so its target is e_c
-                    a = rows.guides(i, c, g)
-                    e_c, e_a = process.predict_eps(
-                        frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])
-                    ).chunk(2)
-                    target = e_a - cfg.eta * (e_c - e_a)
+            return xt, t
 
-            return (process.predict_eps(m, xt, t, c) - target).pow(2).mean()
+        @torch.no_grad()
+        def target(xt, t, c, i, g):
+            """ESD's target (Gandikota et al. 2023, eq. 2): ε_∅ − η (ε_c − ε_∅), the frozen model's
+            prediction guided away from the concept; with a guide a (anchor or another class),
+            ε_a − η (ε_c − ε_a); a kept row's target is its own prediction ε_c."""
+            if rows.guide is None and rows.others is None:
+                out = process.predict_eps(frozen, xt, t, c, guidance=-cfg.eta)
+                keep = i >= n_erase
+                if keep.any():
+                    out[keep] = process.predict_eps(frozen, xt[keep], t[keep], c[keep])
+                return out
+            a = rows.guides(i, c, g)  # a kept row is its own guide, so its target is ε_c
+            e_c, e_a = process.predict_eps(frozen, torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([c, a])).chunk(2)
+            return e_a - cfg.eta * (e_c - e_a)
 
-        steps = budget or cfg.steps
-        tc = TrainConfig(
-            steps=steps,
-            lr=cfg.lr,
-            optimizer="adam",
-            weight_decay=0.0,
-            grad_clip=cfg.grad_clip,
-            ema_decay=None,
-            seed=cfg.seed,
-            log_every=max(1, steps // 10),
+        def loss(m, g):
+            """‖ε_θ(x_t, c, t) − target‖², over erased and kept rows mixed in each batch."""
+            i = torch.randint(len(conds), (cfg.batch_size,), generator=g)
+            c = conds[i]
+            xt, t = x_t(m, c, g)
+            return (process.predict_eps(m, xt, t, c) - target(xt, t, c, i, g)).pow(2).mean()
+
+        return Plan(
+            Objective("model", net, loss, self.adam(), params=params), record={"conditions": rows.record, **used}
         )
-        train(net, step_loss, tc, params=params, desc=self.name, callbacks=callbacks)
-        net.requires_grad_(True)
-        info = self.unlearned_info(
-            model.info, steps=steps, seconds=time.perf_counter() - t0, conditions=rows.record, **used
-        )
-
-        return model.with_net(net, info=info)

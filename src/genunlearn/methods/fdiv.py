@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -35,9 +34,10 @@ from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
 from genunlearn.forget import ForgetRequest
-from genunlearn.methods.base import Method
+from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.progress import stage
+from genunlearn.training.loop import Objective, Optim
 from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
 
 DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3, "non_conditioning": 1e-4}
@@ -220,7 +220,7 @@ def importance_timesteps(process, n: int, generator) -> torch.Tensor:
     return torch.multinomial(w.clamp_min(0), n, replacement=True, generator=generator)
 
 
-class FDiv(Method):
+class FDiv(TrainedMethod):
     Config = FDivConfig
 
     def reads_data(self, model, request) -> bool:
@@ -234,28 +234,12 @@ class FDiv(Method):
         check_conditional(self, model)
         request_pairs(model, request)
 
-    def unlearn(
-        self,
-        model,
-        request,
-        data=None,
-        *,
-        budget=None,
-        callbacks=(),
-        anchor_pool: AnchorPool | None = None,
-        snapshot_every: int = 0,
-        on_snapshot: Callable | None = None,
-    ):
+    def plan(self, model, request, data, net, steps, *, anchor_pool: AnchorPool | None = None):
         """Erase ``request.concept`` towards ``request.anchor``. ``data`` is not read (anchor images are
-        generated). ``anchor_pool`` reuses images from ``make_anchor_pool``; ``on_snapshot(step, model)``
-        sees the model being trained every ``snapshot_every`` steps (for convergence curves)."""
-        from genunlearn.training import Objective, Optim, train_objectives
-
-        self.check(model, request)
+        generated); ``anchor_pool`` reuses images from ``make_anchor_pool``."""
         cfg, process = self.config, model.process
         t0 = time.perf_counter()
         pairs = request_pairs(model, request)
-
         if anchor_pool is None:
             per_prompt = max(1, cfg.anchor_images // len(pairs.anchor))  # a fixed cost whatever the number of prompts
             anchor_pool = make_anchor_pool(
@@ -263,7 +247,6 @@ class FDiv(Method):
             )
         pool_seconds = time.perf_counter() - t0
         frozen = copy_net(model.net, trainable=False).eval()
-        net = copy_net(model.net, trainable=True)
         params = select_params(net, cfg.params)
         omega = kl_weights(process)
 
@@ -279,84 +262,71 @@ class FDiv(Method):
             return xt, t, anchor_pool.anchor[i], anchor_pool.target[i]
 
         def frozen_target(m, xt, t, c_anchor):
+            """ε_θ₀(x_t, c_anchor): the anchor's prediction the erased prompt is pulled towards."""
             with torch.no_grad():
                 return process.predict_eps(m if cfg.anchor_from_live_model else frozen, xt, t, c_anchor)
 
-        objectives = []  # the critic (variational form) comes first, the model last
         if cfg.form == "closed":
+            before = ()
 
-            def step_loss(m, gen):
+            def loss(m, gen):
                 xt, t, c_anchor, c_target = batch(gen)
                 target = frozen_target(m, xt, t, c_anchor)
                 per_sample, k, mse = closed_loss(cfg, process.predict_eps(m, xt, t, c_target), target, t, omega)
                 return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
 
         else:
-            fgan = divergences.variational(cfg.divergence)
-            extra = 1 + model.sample_shape[0] if cfg.critic_conditioning == "xt_t" else 0
-            with torch.random.fork_rng():
-                torch.manual_seed(cfg.seed)
-                critic = Critic(model.sample_shape[0] + extra, cfg.critic_channels).train()
-
-            def critic_input(eps, xt, t):
-                if cfg.critic_conditioning == "none":
-                    return eps
-                tt = process.net_time(t).view(-1, 1, 1, 1).expand(-1, 1, *xt.shape[2:])
-                return torch.cat([eps, xt, tt], 1)
-
-            drawn = {}
-
-            def critic_loss(c_net, gen):
-                """f-GAN critic loss on a fresh batch: real = the frozen anchor target, fake = the model's
-                prediction (no gradient); the batch is kept for the model's update that follows."""
-                xt, t, c_anchor, c_target = drawn["batch"] = batch(gen)
-                real = frozen_target(net, xt, t, c_anchor)
-                with torch.no_grad():
-                    pred = process.predict_eps(net, xt, t, c_target)
-                return divergences.critic_loss(fgan, c_net(critic_input(real, xt, t)), c_net(critic_input(pred, xt, t)))
-
-            def step_loss(m, gen):
-                xt, t, _, c_target = drawn.pop("batch")
-                pred = process.predict_eps(m, xt, t, c_target)
-                return divergences.generator_loss(fgan, critic(critic_input(pred, xt, t)))  # the plain critic, frozen
-
+            critic, loss = self.variational(model, net, batch, frozen_target)
             critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
-            objectives.append(
-                Objective(
-                    "critic",
-                    critic,
-                    critic_loss,
-                    critic_optim,
-                    every=cfg.critic_steps,
-                    warmup_updates=cfg.critic_warmup,
-                )
+            before = (
+                Objective("critic", *critic, critic_optim, every=cfg.critic_steps, warmup_updates=cfg.critic_warmup),
             )
 
-        steps = budget or cfg.steps
-        if on_snapshot is not None and snapshot_every:
+        def record(result):
+            return {
+                "anchor_pool_seconds": round(pool_seconds, 3),
+                "anchor_images": len(anchor_pool.x),
+                "trainable_params": sum(p.numel() for p in params),
+                "final_loss": result.losses[-1] if result.losses else None,
+            }
 
-            def snapshot(step, _record):
-                on_snapshot(step, model.with_net(net))
-                net.train()
-
-            callbacks = (*callbacks, snapshot)
-        log_every = snapshot_every if on_snapshot is not None and snapshot_every else max(1, steps // 10)
         optim = Optim(lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
-        objectives.append(Objective("model", net, step_loss, optim, params=params))
-        result = train_objectives(
-            objectives, steps=steps, seed=cfg.seed, log_every=log_every, desc=self.name, callbacks=callbacks
-        )
-        net.requires_grad_(True)
-        info = self.unlearned_info(
-            model.info,
-            steps=steps,
-            seconds=time.perf_counter() - t0,
-            anchor_pool_seconds=round(pool_seconds, 3),
-            anchor_images=len(anchor_pool.x),
-            trainable_params=sum(p.numel() for p in params),
-            final_loss=result.losses[-1] if result.losses else None,
-        )
-        return model.with_net(net, info=info)
+        return Plan(Objective("model", net, loss, optim, params=params), before=before, record=record)
+
+    def variational(self, model, net, batch, frozen_target):
+        """The variational form: ((critic, its f-GAN loss), the model's loss against the critic). The
+        critic is updated first each step on a fresh batch, which the model's update then reuses."""
+        cfg, process = self.config, model.process
+        fgan = divergences.variational(cfg.divergence)
+        extra = 1 + model.sample_shape[0] if cfg.critic_conditioning == "xt_t" else 0
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            critic = Critic(model.sample_shape[0] + extra, cfg.critic_channels).train()
+
+        def critic_input(eps, xt, t):
+            if cfg.critic_conditioning == "none":
+                return eps
+            tt = process.net_time(t).view(-1, 1, 1, 1).expand(-1, 1, *xt.shape[2:])
+            return torch.cat([eps, xt, tt], 1)
+
+        drawn = {}
+
+        def critic_loss(c_net, gen):
+            """f-GAN critic loss: real = the frozen anchor target, fake = the model's prediction (no gradient)."""
+            xt, t, c_anchor, c_target = drawn["batch"] = batch(gen)
+            real = frozen_target(net, xt, t, c_anchor)
+            with torch.no_grad():
+                pred = process.predict_eps(net, xt, t, c_target)
+            return divergences.critic_loss(fgan, c_net(critic_input(real, xt, t)), c_net(critic_input(pred, xt, t)))
+
+        def loss(m, gen):
+            """The generator side of the f-GAN bound, through the plain (frozen) critic."""
+            xt, t, _, c_target = drawn.pop("batch")
+            return divergences.generator_loss(
+                fgan, critic(critic_input(process.predict_eps(m, xt, t, c_target), xt, t))
+            )
+
+        return (critic, critic_loss), loss
 
 
 class ConceptAblation(FDiv):

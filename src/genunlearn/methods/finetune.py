@@ -7,14 +7,12 @@ this definition (Adam, base lr / 10, EMA optional) is a project choice.
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass
 
 import torch
 
-from genunlearn.methods.base import Method
-from genunlearn.training.loop import check_schedule
+from genunlearn.methods.lifecycle import Plan, TrainedMethod
+from genunlearn.training.loop import Objective, Optim, check_schedule
 
 
 @dataclass
@@ -30,44 +28,27 @@ class FinetuneConfig:
         check_schedule(self.lr_schedule, self.ema_decay)
 
 
-class Finetune(Method):
+class Finetune(TrainedMethod):
     Config = FinetuneConfig
 
-    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.training import TrainConfig, train
-
-        self.check(model, request)
+    def plan(self, model, request, data, net, steps):
         cfg, process = self.config, model.process
-        t0 = time.perf_counter()
         _, retain = data.split(request)
         x = retain.x
         cond = retain.cond() if model.conditional else None
         batch = min(cfg.batch, len(retain))
-        net = copy.deepcopy(model.net)
 
-        def step_loss(net, g):
+        def loss(m, g):
+            """The base model's own training loss on a batch of retained data."""
             i = torch.randint(len(x), (batch,), generator=g)
-            return process.loss(net, x[i], None if cond is None else cond[i], generator=g).mean()
+            return process.loss(m, x[i], None if cond is None else cond[i], generator=g).mean()
 
         base_lr = model.info.get("recipe", {}).get("train", {}).get("lr")
         lr = cfg.lr if cfg.lr is not None else (base_lr / 10 if base_lr else 1e-4)
-        steps = budget or cfg.steps
-        train(
-            net,
-            step_loss,
-            TrainConfig(
-                steps=steps,
-                lr=lr,
-                optimizer="adam",
-                grad_clip=1.0,
-                lr_schedule=cfg.lr_schedule,
-                ema_decay=cfg.ema_decay,
-                seed=cfg.seed,
-                log_every=max(1, min(50, steps)),
-            ),
-            desc="finetune",
-            callbacks=callbacks,
+        optim = Optim(lr=lr, optimizer="adam", grad_clip=1.0, lr_schedule=cfg.lr_schedule)
+        return Plan(
+            Objective("model", net, loss, optim, ema_decay=cfg.ema_decay),
+            log_every=max(1, min(50, steps)),
+            record={"lr": lr},
             progress=False,
         )
-        info = self.unlearned_info(model.info, steps=steps, seconds=time.perf_counter() - t0, lr=lr)
-        return model.with_net(net, info=info)

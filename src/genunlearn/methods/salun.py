@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import dataclass
 
 import torch
@@ -20,9 +18,10 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.base import Method
 from genunlearn.methods.common import check_conditional, without_null
+from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.processes.conditioning import drop_condition
+from genunlearn.training.loop import Objective
 
 
 @dataclass
@@ -80,24 +79,23 @@ def diffusion_saliency(
     return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
 
 
-class SalUn(Method):
+class SalUn(TrainedMethod):
     Config = SalUnConfig
 
-    def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.methods.saliency import mask_density
-        from genunlearn.training import TrainConfig, train
-
-        self.check(model, request)
+    def check(self, model, request) -> None:
+        super().check(model, request)
         check_conditional(self, model)
+
+    def plan(self, model, request, data, net, steps):
+        from genunlearn.methods.saliency import mask_density
+
         cfg, process = self.config, model.process
         forget, retain = data.split(request)
         forgotten = {data.class_id(c) for c in request.classes} if request.kind == "classes" else set()
         f_x, f_c = forget.x, forget.cond()
         f_target = relabel_targets(f_c, forgotten, data.num_classes)
         r_x, r_c = retain.x, retain.cond()
-        net = copy.deepcopy(model.net)
         g = torch.Generator().manual_seed(cfg.seed)
-        t0 = time.perf_counter()
         guidance = (
             without_null(self, model, {"mask_guidance": (cfg.mask_guidance, 0.0)})["mask_guidance"]
             if cfg.mask_ratio < 1
@@ -106,7 +104,9 @@ class SalUn(Method):
         mask = diffusion_saliency(net, process, forget, cfg, g, guidance=guidance) if cfg.mask_ratio < 1 else None
         p_null = process.cond_dropout if cfg.forget_cond_dropout else 0.0
 
-        def step_loss(m, gen):
+        def loss(m, gen):
+            """Eq. (8): ‖ε_θ(x_t | c_f) − sg ε_θ(x_t | c′)‖² on forget images (c′ a retained class)
+            + β · the model's own loss on retained images."""
             ri = torch.randint(len(r_x), (cfg.batch_size,), generator=gen)
             fi = torch.randint(len(f_x), (cfg.batch_size,), generator=gen)
             retain_loss = process.loss(m, r_x[ri], r_c[ri], generator=gen, antithetic=True).mean()
@@ -114,28 +114,16 @@ class SalUn(Method):
             c_f = drop_condition(m, f_c[fi], p_null, 0.0, gen)
             c_new = drop_condition(m, f_target[fi], p_null, 0.0, gen)
             with torch.no_grad():
-                target = process.predict(m, xt, t, c_new)
-            forget_loss = (process.predict(m, xt, t, c_f) - target).pow(2).mean()
+                relabelled = process.predict(m, xt, t, c_new)
+            forget_loss = (process.predict(m, xt, t, c_f) - relabelled).pow(2).mean()
             return forget_loss + cfg.beta * retain_loss, {
                 "forget_loss": forget_loss.item(),
                 "retain_loss": retain_loss.item(),
                 "beta": cfg.beta,
             }
 
-        steps = budget or cfg.steps
-        tc = TrainConfig(
-            steps=steps,
-            lr=cfg.lr,
-            optimizer="adam",
-            weight_decay=0.0,
-            grad_clip=cfg.grad_clip,
-            ema_decay=None,
-            seed=cfg.seed,
-            log_every=max(1, steps // 10),
-        )
-        train(net, step_loss, tc, grad_mask=mask, desc=self.name, callbacks=callbacks)
         extra = {"mask_density": mask_density(mask), "mask_guidance": guidance} if mask is not None else {}
-        info = self.unlearned_info(
-            model.info, steps=steps, seconds=time.perf_counter() - t0, retain_loss_reduction="per-element mean", **extra
+        return Plan(
+            Objective("model", net, loss, self.adam(), grad_mask=mask),
+            record={"retain_loss_reduction": "per-element mean", **extra},
         )
-        return model.with_net(net, info=info)

@@ -30,6 +30,7 @@ from genunlearn import device
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method
+from genunlearn.methods.lifecycle import split_snapshots
 from genunlearn.methods.common import check_conditional, class_ids, copy_net, set_dropout
 from genunlearn.processes.one_step import OneStep
 
@@ -160,11 +161,9 @@ class SFD(Method):
         *,
         budget=None,
         callbacks=(),
-        snapshot_steps: tuple[int, ...] = (),
-        on_snapshot: Callable | None = None,
     ):
         """Distil ``model`` into a one-step generator that has forgotten ``request``. ``data`` is never
-        read. ``on_snapshot(step, model)`` receives the generator after each of ``snapshot_steps``
+        read. A ``Snapshots`` among ``callbacks`` receives the generator after each of its ``steps``
         iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
         from genunlearn.training import Objective, Optim, train_objectives
 
@@ -199,6 +198,7 @@ class SFD(Method):
             fused=True,
         )
         steps = budget or cfg.steps
+        callbacks, snaps = split_snapshots(callbacks)
         shape = tuple(model.sample_shape)
         B = cfg.batch_size
         warmup_until = cfg.forget_warmup * steps
@@ -224,11 +224,14 @@ class SFD(Method):
 
         def fake_loss(f_net, g):
             """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
-            if iteration[0] in snapshot_steps and on_snapshot is not None:
-                on_snapshot(
-                    iteration[0],
-                    model.with_net(copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}),
-                )
+            for snap in snaps:
+                if snap.due(iteration[0], steps) and iteration[0] < steps:
+                    snap.fn(
+                        iteration[0],
+                        model.with_net(
+                            copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}
+                        ),
+                    )
             cond = conditions(g)
             with torch.no_grad():
                 x_g = process.generate(gen, device.randn((cond.shape[0], *shape), g, device=device.of(gen)), cond)
@@ -274,6 +277,7 @@ class SFD(Method):
             data_free=True,
         )
         result = model.with_net(gen, process=process, info=info)
-        if steps in snapshot_steps and on_snapshot is not None:
-            on_snapshot(steps, result)
+        for snap in snaps:
+            if snap.due(steps, steps):
+                snap.fn(steps, result)
         return result
