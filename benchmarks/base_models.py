@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
-from genunlearn.recipes import TrainJob, recipe_for, train_cached, train_generative
+from genunlearn.generative.recipes import TrainJob, recipe_for, train_cached, train_generative
 
 TASKS = [
     ("ring8", "flow"),

@@ -29,15 +29,15 @@ from pathlib import Path
 
 import torch
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.data import load_dataset
-from genunlearn.energy import energy_for_request
+from genunlearn.forget.energy import energy_for_request
 from genunlearn.eval.judge import load_judge
 from genunlearn.eval.evaluate import evaluate
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig
 from genunlearn.methods.finetune import Finetune, FinetuneConfig
-from genunlearn.recipes import TrainJob, train_cached
+from genunlearn.generative.recipes import TrainJob, train_cached
 from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 
 TASKS = {
@@ -208,7 +208,7 @@ GRID = [
 
 def retrain_seconds(name: str) -> float:
     """The retrain recipe's wall time, timed now: RETRAIN_TIMING_STEPS steps, scaled to the recipe's."""
-    from genunlearn.recipes import recipe_for
+    from genunlearn.generative.recipes import recipe_for
 
     task, request, overrides = TASKS[name]
     short = train_cached(
@@ -401,7 +401,7 @@ REVERSE_RING8_STEPS = 1000
 
 def reverse_part(name: str, rows: Rows) -> None:
     """Composed mode: forget A, then B, then restore A with −F_A; mass of A and B after each."""
-    from genunlearn.energy import classifier_energy
+    from genunlearn.forget.energy import classifier_energy
 
     task, overrides, (a, b), cfg = REVERSE[name]
     base = train_cached(

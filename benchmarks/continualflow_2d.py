@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genunlearn.energy import classifier_energy
+from genunlearn.forget.energy import classifier_energy
 from genunlearn.data import load_dataset
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig
-from genunlearn.recipes import RECIPES, TrainJob, train_cached
+from genunlearn.generative.recipes import RECIPES, TrainJob, train_cached
 from common import Rows, fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
 
 N_POINTS, NOISE, LO, HI, LAM = 5000, 0.005, -0.8, 0.8, 5.0

@@ -217,7 +217,7 @@ def pipeline_circle_rate(folder: Path, n: int, judge) -> float:
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging
 
-    from genunlearn.diffusers_io import quiet
+    from genunlearn.interop.diffusers.folders import quiet
 
     logging.disable_progress_bar()
     with quiet():

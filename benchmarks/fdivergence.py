@@ -42,17 +42,17 @@ from pathlib import Path
 import torch
 
 from common import fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.eval.concept import concept_reference, evaluate_concept
 from genunlearn.eval.renamed import current_names
 from genunlearn.eval.judge import load_judge
-from genunlearn.forget import ForgetRequest
-from genunlearn.generative import GenerativeModel
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.methods import divergences, get_method
 from genunlearn.methods.common import copy_net, select_params
 from genunlearn.methods.fdiv import DEFAULT_LR, kl_weights, make_anchor_pool, prompt_pairs
 from genunlearn.methods.lifecycle import Snapshots
-from genunlearn.recipes import TrainJob, train_cached
+from genunlearn.generative.recipes import TrainJob, train_cached
 
 CONCEPT, ANCHOR = "circle", "square"
 CLOSED = ["mse", "kl", "hellinger", "chi2"]

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import torch
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.eval.i2i import evaluate_i2i
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.i2i.masks import MASKS, TASKS
 from genunlearn.i2i.unlearn import proxy_classes
 from common import Rows, mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)

@@ -35,15 +35,15 @@ import numpy as np
 import torch
 
 from common import fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes import run_probe
 from genunlearn.eval.probes.common import Counter
-from genunlearn.forget import ForgetRequest
-from genunlearn.generative import GenerativeModel
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.methods import get_method
-from genunlearn.recipes import TrainJob, train_cached
+from genunlearn.generative.recipes import TrainJob, train_cached
 
 METHODS = ("salun", "random_label", "esd", "sfd", "continualflow", "fdiv")
 REQUEST = ForgetRequest.of_classes(3)

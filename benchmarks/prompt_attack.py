@@ -21,7 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 
 QUICK = {"steps": 2, "n": 4, "images": 2, "batch_size": 2}
 
@@ -55,7 +55,7 @@ def main() -> None:
     )
     from genunlearn.eval.probes.prompt_attack import AttackTarget
     from genunlearn.families import open_model
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="unlearned pipeline folders, optionally LABEL=FOLDER")

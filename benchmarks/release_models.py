@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 
 KINDS = ("flow", "diffusion")
 FORGET = "classes=3"
@@ -44,10 +44,10 @@ def train_entries(cache: Path, kinds: tuple[str, ...]) -> dict:
     import torch
 
     from genunlearn.data import load_dataset
-    from genunlearn.energy import classifier_energy
+    from genunlearn.forget.energy import classifier_energy
     from genunlearn.eval.judge import load_judge
     from genunlearn.families import get_family
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     torch.set_num_threads(1)
     family, request = get_family("generative"), parse_forget(FORGET)
@@ -72,8 +72,8 @@ def train_entries(cache: Path, kinds: tuple[str, ...]) -> dict:
 def canvas_entries(cache: Path) -> dict:
     """The canvas pipeline copied from the user's cache into ``cache``, and the canvas judge trained
     there; ``{"<section>/<name>": (what, training seconds)}``."""
-    from genunlearn.cache import cache_root
-    from genunlearn.checkpoint import read_json
+    from genunlearn.io.cache import cache_root
+    from genunlearn.io.weights import read_json
     from genunlearn.eval.judge import load_judge
     from genunlearn.families import get_family
 
@@ -102,7 +102,7 @@ def canvas_entries(cache: Path) -> dict:
 
 def files_of(folder: Path) -> list[str]:
     """Every file of a cache entry, a pipeline's component folders included."""
-    from genunlearn.checkpoint import MANIFEST
+    from genunlearn.io.weights import MANIFEST
 
     return sorted(
         str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST
@@ -121,7 +121,7 @@ def main() -> None:
         help="add the cached canvas pipeline and the canvas judge to the shipped entries",
     )
     args = ap.parse_args()
-    from genunlearn.released import RELEASED_DIR, manifest, sha256
+    from genunlearn.io.released import RELEASED_DIR, manifest, sha256
 
     cache = Path(tempfile.mkdtemp(prefix="genunlearn-release-"))
     what = canvas_entries(cache) if args.add_canvas else train_entries(cache, tuple(args.kinds.split(",")))

@@ -521,7 +521,7 @@ def run_catalogue(keep: str | None = None) -> dict:
     # from here on, any real work (training, sampling, judging, a bench cell) means the input got through
     import genunlearn.training.loop as loop
     from genunlearn.bench.cells import TaskCells
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.i2i.model import I2IModel
 
     def work(*a, **k):
@@ -633,7 +633,7 @@ def _run(argv, env, kill_after: float | None = None, kill_step: int | None = Non
 def _weights(folder: Path) -> dict:
     """Every tensor a saved folder holds, keyed by file and name: ``network.safetensors`` of a
     genunlearn model, each component's weights of a diffusers pipeline."""
-    from genunlearn.checkpoint import load_tensors
+    from genunlearn.io.weights import load_tensors
 
     files = sorted(
         f

@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 from genunlearn.classify.model import eval_splits, random_request, train_classifier
 from genunlearn.classify.unlearn import UnlearnConfig, unlearn_classifier
 from genunlearn.data import fit_split, load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.classification import METRICS, avg_gap, classification_metrics, predict_proba
 from genunlearn.eval.evaluate import evaluate
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.classify.model import ClassifierModel
 from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
 
@@ -254,7 +254,7 @@ def pick(scores: list[dict]) -> int:
 
 def diffusion(seeds: int, n: int, rows: Rows) -> dict:
     from genunlearn.methods import get_method
-    from genunlearn.recipes import TrainJob, train_cached
+    from genunlearn.generative.recipes import TrainJob, train_cached
 
     request, data = ForgetRequest.of_classes(3), load_dataset("digits")
     base = train_cached(TrainJob("digits", "diffusion"), progress=False)

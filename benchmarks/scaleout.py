@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 
 LAUNCH = [
     "accelerate",
@@ -46,8 +46,8 @@ def worker(base: str, steps: int, out: str) -> None:
 
     from genunlearn.data import load_dataset
     from genunlearn.distributed import is_main_process, num_processes
-    from genunlearn.forget import ForgetRequest
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.forget.request import ForgetRequest
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.methods import get_method
 
     model = GenerativeModel.from_pretrained(base)
@@ -117,7 +117,7 @@ def tiny_bases(folder: Path) -> dict[str, Path]:
     from genunlearn.data import load_dataset
     from genunlearn.data.shapes import ATTRIBUTES
     from genunlearn.families import get_family
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models.mlp import MLPNet
     from genunlearn.models.unet import ConvUNet
     from genunlearn.processes.diffusion import Diffusion

@@ -33,9 +33,9 @@ import torch
 from genunlearn.data import load_dataset
 from genunlearn.data.toy2d import TOYS
 from genunlearn.eval.evaluate import evaluate
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
-from genunlearn.recipes import TrainJob, recipe_for, train_generative
+from genunlearn.generative.recipes import TrainJob, recipe_for, train_generative
 from common import Rows  # benchmarks/common.py (the script's folder is on the path)
 
 TASKS = {  # task → (sizes, forget request, methods)

@@ -32,9 +32,9 @@ from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the 
 from genunlearn.data import fit_split, load_dataset
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
-from genunlearn.recipes import TrainJob, train_cached
+from genunlearn.generative.recipes import TrainJob, train_cached
 
 FORGET = 3
 UA_TARGET = 99.0

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from common import Rows, fmt_mean_sd, pick_setting
 
-from genunlearn.checkpoint import atomic_write_text
+from genunlearn.io.weights import atomic_write_text
 
 CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
@@ -97,7 +97,7 @@ def anchor_args(method: str, kind: str) -> list[str]:
 def changed_bytes(folder: Path, base: Path) -> int:
     """Bytes of the tensors ``folder``'s components hold with other values than ``base``'s (the UNet for
     the UNet methods, the text encoder for advunlearn): what shipping only the change costs."""
-    from genunlearn.checkpoint import load_tensors
+    from genunlearn.io.weights import load_tensors
 
     total = 0
     for f in sorted(Path(base).glob("*/*.safetensors")):

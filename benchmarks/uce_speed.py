@@ -42,7 +42,7 @@ def median_time(repeats: int, fn, *args, **kwargs) -> tuple[float, object]:
 
 def pipeline_table(model, repeats: int) -> None:
     import genunlearn as gu
-    from genunlearn.forget import ForgetRequest
+    from genunlearn.forget.request import ForgetRequest
 
     print("| variant | concepts | erased vectors | seconds (median) | erase residual | preserve drift |")
     print("|---|---|---|---|---|---|")

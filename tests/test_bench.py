@@ -321,8 +321,8 @@ def test_a_probe_that_cannot_run_is_recorded_not_fatal():
 
     from genunlearn.bench.cells import TaskCells
     from genunlearn.data import load_dataset
-    from genunlearn.forget import ForgetRequest
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.forget.request import ForgetRequest
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models.mlp import MLPNet
     from genunlearn.processes.flow_matching import FlowMatching
 

@@ -6,7 +6,7 @@ import torch
 from genunlearn.data import canvas, load_dataset
 from genunlearn.data.dataset import cond_to_prompt
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import parse_forget
+from genunlearn.forget.request import parse_forget
 
 
 def draw(obj, style, colour, n=64, seed=0):
@@ -159,7 +159,7 @@ def test_data_command(cli):
 def test_training_draws_a_caption_per_row_after_dropout():
     """The SD recipe trains canvas on every phrasing: a condition row becomes one of its own training
     captions (a dropped attribute: a caption of what is left), drawn by the loop's generator."""
-    from genunlearn.sd_pipeline import CaptionBank
+    from genunlearn.generative.sd_recipe import CaptionBank
 
     class Net:  # the text view's row numbering (mixed radix, vocab + 1 per attribute)
         config = type("C", (), {"cond_vocab": (8, 6, 6)})
@@ -179,8 +179,8 @@ def test_training_draws_a_caption_per_row_after_dropout():
 
 
 def test_tokenizer_holds_held_out_captions_untruncated(tmp_path):
-    from genunlearn.models.text_unet import check_prompts
-    from genunlearn.sd_pipeline import build_tokenizer
+    from genunlearn.interop.diffusers.text_unet import check_prompts
+    from genunlearn.generative.sd_recipe import build_tokenizer
 
     train = ["a striped red circle", "a red circle with stripes", "a red three-sided shape"]
     held = ["a picture of a red circle, striped", "striped and red: a disk"]

@@ -4,9 +4,9 @@ import pickle
 import pytest
 import torch
 
-from genunlearn.checkpoint import atomic_dir, load_tensors, read_config
+from genunlearn.io.weights import atomic_dir, load_tensors, read_config
 from genunlearn.errors import GenUnlearnError
-from genunlearn.generative import GenerativeModel
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.models import build_network
 from genunlearn.processes.flow_matching import FlowMatching
 

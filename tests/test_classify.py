@@ -10,7 +10,7 @@ from genunlearn.classify.unlearn import UnlearnConfig, classifier_saliency, rand
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.classification import avg_gap, classification_metrics, mia_efficacy
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
 from genunlearn.classify.model import ClassifierModel
 

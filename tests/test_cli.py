@@ -191,7 +191,7 @@ def test_choices_spelled_out_in_the_cli_match_the_library():
     """``--probe`` and ``--network`` choices are written out (so ``--help`` imports no torch); they must not drift."""
     from genunlearn import cli as cli_module
     from genunlearn.eval.probes import PROBES
-    from genunlearn.recipes import NETWORKS
+    from genunlearn.generative.recipes import NETWORKS
 
     assert tuple(cli_module.PROBES) == tuple(PROBES)
     assert tuple(cli_module.NETWORKS) == tuple(NETWORKS)

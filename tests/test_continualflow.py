@@ -5,16 +5,16 @@ import torch
 
 from genunlearn.cli import main as cli_main
 from genunlearn.data import load_dataset
-from genunlearn.energy import Energy, callable_energy, energy_for_request, region_energy
+from genunlearn.forget.energy import Energy, callable_energy, energy_for_request, region_energy
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.evaluate import evaluate
-from genunlearn.forget import ForgetRequest
-from genunlearn.generative import GenerativeModel
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.methods import get_method
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig, Pool, pool_weights, weighted_flow_loss
 from genunlearn.models import build_network
 from genunlearn.processes.flow_matching import FlowMatching
-from genunlearn.recipes import TrainJob, train_cached
+from genunlearn.generative.recipes import TrainJob, train_cached
 
 TINY = {
     "network": {"_class_name": "MLPNet", "dim": 2, "hidden": 64, "depth": 2},

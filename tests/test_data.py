@@ -6,7 +6,7 @@ from genunlearn.data import load_dataset
 from genunlearn.data.dataset import cond_to_prompt
 from genunlearn.data.toy2d import TOYS
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest, parse_forget
+from genunlearn.forget.request import ForgetRequest, parse_forget
 
 
 @pytest.mark.parametrize("name", ["ring8", "checkerboard", "moons", "circles"])

@@ -37,7 +37,7 @@ def test_demo_writes_report(tmp_path, monkeypatch, capsys):
 
 def test_demo_starts_from_released_models():
     """The demo's base and retrain jobs are the full recipe's, so a fresh install loads them (sha256-checked) instead of training."""
-    from genunlearn import released
+    from genunlearn.io import released
     from genunlearn.bench.cells import TaskCells
 
     scale, (task,) = tasks.suite_tasks("demo")

@@ -12,7 +12,7 @@ from diffusers import DDIMScheduler, DDPMPipeline, DDPMScheduler, FlowMatchEuler
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
 from genunlearn.processes.diffusion import Diffusion
 
@@ -239,7 +239,7 @@ def test_own_unet2d_model_exports_as_a_diffusers_pipeline(tmp_path, cli):
     back sampling bit-identically to the model it came from."""
     from diffusers import DiffusionPipeline
 
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
 
     assert (
         cli(

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from genunlearn.generative import GenerativeModel
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.models.mlp import MLPNet
 from genunlearn.models.unet import ConvUNet
 from genunlearn.processes.diffusion import Diffusion

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import divergences, get_method
 from genunlearn.methods.fdiv import closed_loss, kl_weights, make_anchor_pool, prompt_pairs
 
@@ -116,7 +116,7 @@ def test_bad_divergence_names():
 def tiny():
     """An untrained tiny ConvUNet DDPM with the shapes attributes on 8×8 images."""
     from genunlearn.data.shapes import ATTRIBUTES
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models.unet import ConvUNet
     from genunlearn.processes.diffusion import Diffusion
 
@@ -275,7 +275,7 @@ FAST = ["--steps", "2", "--set", "anchor_images=2", "--set", "anchor_sampler_ste
 
 
 def test_cli_unlearn_hellinger(tiny_dir, tmp_path, cli):
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
 
     code, out, err = cli(
         "unlearn",

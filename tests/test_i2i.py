@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from genunlearn.checkpoint import header, write_json
+from genunlearn.io.weights import header, write_json
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest, parse_forget
+from genunlearn.forget.request import ForgetRequest, parse_forget
 from genunlearn.i2i.masks import MASKS, centre, task_mask, training_mask
 from genunlearn.i2i.model import I2IModel, masked_mse
 from genunlearn.i2i.recipe import I2IJob, I2IRecipe, train_i2i
@@ -99,7 +99,7 @@ def test_a_tuning_original_trains_on_the_fit_split():
 
 
 def test_save_load_round_trip_and_foreign_folders_refused(original, tmp_path):
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
 
     original.save_pretrained(tmp_path / "m")
     back = I2IModel.from_pretrained(tmp_path / "m")

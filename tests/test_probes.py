@@ -14,8 +14,8 @@ from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.probes import check_applicable, format_probe, probe_config, run_probe
 from genunlearn.eval.probes.relearn import auc
-from genunlearn.forget import ForgetRequest
-from genunlearn.generative import GenerativeModel
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.models.mlp import MLPNet
 from genunlearn.processes.flow_matching import FlowMatching
 from genunlearn.training import TrainConfig, train

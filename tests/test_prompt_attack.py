@@ -190,7 +190,7 @@ def test_bad_advunlearn_input_is_one_line_before_any_work(pipe_dir, tmp_path, cl
 
 def test_a_text_pipeline_is_attacked_through_its_prompts_by_default(model):
     from genunlearn.eval.probes import default_probe
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     request = parse_forget("concept=circle;anchor=a shape")
     assert default_probe(model, request) == "prompt"

@@ -15,7 +15,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from genunlearn.cli import main
 from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
-from genunlearn.forget import ForgetRequest, erase_prompts, parse_forget
+from genunlearn.forget.request import ForgetRequest, erase_prompts, parse_forget
 
 MAX_TOKENS = 24
 

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from genunlearn import released
+from genunlearn.io import released
 from genunlearn.families import get_family
-from genunlearn.forget import parse_forget
+from genunlearn.forget.request import parse_forget
 
 MAX_BYTES = 40 * 2**20  # the digits models and judge (23 MiB) and the canvas pipeline and judge (8 MiB)
 

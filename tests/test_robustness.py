@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from genunlearn.checkpoint import MANIFEST, atomic_dir, read_config
+from genunlearn.io.weights import MANIFEST, atomic_dir, read_config
 from genunlearn.errors import GenUnlearnError
 
 STEPS = ["--steps", "3"]
@@ -75,8 +75,8 @@ def test_model_works_from_another_directory(tmp_path, cli, monkeypatch):
 def test_copied_cache_entry_is_rebuilt_not_served(tmp_path, capsys):
     import shutil
 
-    from genunlearn.cache import cache_root
-    from genunlearn.recipes import TrainJob, train_cached
+    from genunlearn.io.cache import cache_root
+    from genunlearn.generative.recipes import TrainJob, train_cached
 
     a = train_cached(TrainJob("moons", "flow", steps=3), progress=False)
     b_job = TrainJob("circles", "flow", steps=3)
@@ -89,7 +89,7 @@ def test_copied_cache_entry_is_rebuilt_not_served(tmp_path, capsys):
 
 
 def test_judge_entry_from_other_data_is_rebuilt(tmp_path, monkeypatch):
-    from genunlearn.cache import read_entry, store_network
+    from genunlearn.io.cache import read_entry, store_network
     from genunlearn.models import build_network
 
     net = build_network({"_class_name": "MLPClassifier", "dim": 2, "hidden": 4, "depth": 1, "heads": [2]})
@@ -131,7 +131,7 @@ def test_kill_at_each_step_of_a_save_leaves_a_complete_model(tmp_path, step):
     _save(m, "old")
     (m / "notes.txt").write_text("mine")
     code = textwrap.dedent(f"""
-        from genunlearn.checkpoint import atomic_dir
+        from genunlearn.io.weights import atomic_dir
         with atomic_dir({str(m)!r}) as tmp:
             (tmp / "config.json").write_text("new")
             (tmp / "network.safetensors").write_text("new")
@@ -151,7 +151,7 @@ def test_kill_at_each_step_of_a_save_leaves_a_complete_model(tmp_path, step):
 def test_two_writers_to_one_folder(tmp_path):
     code = textwrap.dedent(f"""
         import sys
-        from genunlearn.checkpoint import atomic_dir
+        from genunlearn.io.weights import atomic_dir
         for i in range(20):
             with atomic_dir({str(tmp_path / "m")!r}) as tmp:
                 (tmp / "config.json").write_text(sys.argv[1] + str(i))
@@ -183,7 +183,7 @@ def test_symlinked_out_is_followed_and_umask_honoured(tmp_path):
 def test_safetensors_and_subfolders_of_a_save_follow_the_umask(tmp_path):
     """safetensors' save_file creates 0600 files; a save gives them (and nested component folders,
     as a diffusers pipeline has) what the user's umask says."""
-    from genunlearn.checkpoint import save_tensors
+    from genunlearn.io.weights import save_tensors
 
     old = os.umask(0o022)
     try:
@@ -260,7 +260,7 @@ def test_interrupted_run_resumes_inside_resumable_run(tmp_path, monkeypatch, cap
     """What `genunlearn unlearn` wraps its method in: each training call gets its own checkpoint
     folder keyed by the input model's content, so a rerun resumes (the SIGKILL version of this,
     through the CLI, is in benchmarks/robustness.py)."""
-    from genunlearn.cache import cache_root
+    from genunlearn.io.cache import cache_root
     from genunlearn.training import train
     from genunlearn.training.loop import resumable_run
 
@@ -379,7 +379,7 @@ def test_method_bounds_name_the_value_and_range(method, values, message):
 
 
 def test_weight_mismatch_names_what_differs(tmp_path):
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models.mlp import MLPNet
     from genunlearn.processes.flow_matching import FlowMatching
 

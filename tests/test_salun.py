@@ -9,7 +9,7 @@ from torch import nn
 from genunlearn.data import load_dataset
 from genunlearn.data.dataset import Attribute, Dataset
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
 from genunlearn.methods.esd import forget_conditions
 from genunlearn.methods.saliency import mask_density, saliency_mask, top_fraction_mask
@@ -68,7 +68,7 @@ def digits():
 @pytest.fixture(scope="module")
 def tiny_diffusion(digits):
     """A small class-conditional DDPM on 8×8 digits, trained just enough to tell classes apart."""
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models.mlp import MLPNet
     from genunlearn.processes.diffusion import Diffusion
     from genunlearn.training import TrainConfig, train

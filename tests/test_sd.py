@@ -17,10 +17,10 @@ from genunlearn.cli import cli
 from genunlearn.data import load_dataset
 from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
-from genunlearn.forget import ForgetRequest, parse_forget
+from genunlearn.forget.request import ForgetRequest, parse_forget
 from genunlearn.methods import get_method
-from genunlearn.models.text_unet import row_prompts
-from genunlearn.sd_pipeline import build_tokenizer
+from genunlearn.interop.diffusers.text_unet import row_prompts
+from genunlearn.generative.sd_recipe import build_tokenizer
 
 CIRCLE = ForgetRequest("concept", concept="a circle", anchor="a shape")
 

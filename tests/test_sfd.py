@@ -6,8 +6,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
-from genunlearn.generative import GenerativeModel
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.methods import get_method
 from genunlearn.methods.lifecycle import Snapshots
 from genunlearn.methods.sfd import sid_loss, sid_terms

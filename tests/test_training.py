@@ -201,8 +201,8 @@ def test_train_generative_on_replacement_data_keeps_the_task():
     """A benchmark that grows a task's data trains on it; the model still names the task (its judge
     and held-out splits), and a retrain splits the replacement data, not the task's."""
     from genunlearn.data import load_dataset
-    from genunlearn.forget import ForgetRequest
-    from genunlearn.recipes import TrainJob, train_generative
+    from genunlearn.forget.request import ForgetRequest
+    from genunlearn.generative.recipes import TrainJob, train_generative
 
     ring = load_dataset("ring8")
     model = train_generative(TrainJob("ring8", "flow", steps=2), data=ring.subset(torch.arange(64)), progress=False)

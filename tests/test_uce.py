@@ -16,7 +16,7 @@ from test_sd import sd_pipe  # noqa: F401  (the tiny pipeline fixture)
 
 from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import closed_form, get_method
 from genunlearn.methods.uce import edit_embeddings, encode
 

@@ -32,8 +32,8 @@ _LAZY = {
         )
     },
     "use_device": "genunlearn.device:use",
-    "ForgetRequest": "genunlearn.forget:ForgetRequest",
-    "GenerativeModel": "genunlearn.generative:GenerativeModel",
+    "ForgetRequest": "genunlearn.forget.request:ForgetRequest",
+    "GenerativeModel": "genunlearn.generative.model:GenerativeModel",
     "ClassifierModel": "genunlearn.classify.model:ClassifierModel",
     "get_method": "genunlearn.methods:get_method",
     "load_dataset": "genunlearn.data:load_dataset",

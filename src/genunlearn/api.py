@@ -24,7 +24,7 @@ from genunlearn.errors import GenUnlearnError
 def request(spec: str):
     """A ``ForgetRequest`` from a spec: ``classes=3``, ``classes=3,5``, ``samples=4,17``,
     ``concept=circle;anchor=square`` or ``energy=region:quadrant``."""
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     return parse_forget(spec)
 
@@ -40,7 +40,7 @@ def _placed(fn):
     @functools.wraps(fn)
     def run(*args, device: str | None = None, precision: str | None = None, batch_size: int | None = None, **kwargs):
         from genunlearn.device import use
-        from genunlearn.model_folder import ModelFolder
+        from genunlearn.io.model_folder import ModelFolder
 
         with use(device=device, precision=precision, batch_size=batch_size) as placement:
             for value in (*args, *kwargs.values()):
@@ -206,7 +206,7 @@ def check_out_dir(out) -> Path:
     """An output folder must be new, empty, or a model genunlearn wrote (its own format, or a
     diffusers folder listed in its manifest) that we may replace (its other entries are kept);
     checked, writable, before any work."""
-    from genunlearn.checkpoint import MANIFEST, check_writable, read_config
+    from genunlearn.io.weights import MANIFEST, check_writable, read_config
 
     path = Path(out)
     check_writable(out, folder=True)

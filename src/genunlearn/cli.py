@@ -175,7 +175,7 @@ def request_options(*, required: bool):
 @placement_options
 def train(task, kind, out, forget_spec, steps, seed, unconditional, network, no_cache):
     """Train a base model (or, with --forget, the retrain-from-scratch gold standard)."""
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     options = {"unconditional": unconditional, **({"network": network} if network != "builtin" else {})}
     train_model(
@@ -233,8 +233,8 @@ def sample(model_dir, n, out, labels, prompt, steps, guidance, mask, seed, forei
 
     On an I2I model: completions of seeded held-out images (of --labels classes), with their
     originals, masked inputs and hidden-pixel masks."""
-    from genunlearn.checkpoint import check_writable
-    from genunlearn.sampling import check_sample_request, write_npz
+    from genunlearn.io.weights import check_writable
+    from genunlearn.io.samples import check_sample_request, write_npz
 
     _check_int("--n", n, 1)
     _check_int("--steps", steps, 1)
@@ -313,7 +313,7 @@ def evaluate_model(
 ) -> dict | None:
     """``evaluate`` for every family; the main process alone evaluates and writes."""
     from genunlearn.api import evaluate as api_evaluate
-    from genunlearn.checkpoint import check_writable, write_json
+    from genunlearn.io.weights import check_writable, write_json
 
     _check_int("--n-per-prompt", n_per_prompt, 1)
     _check_int("--seed", seed, 0)
@@ -405,7 +405,7 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
 
 def _describe_foreign_save(path) -> None:
     """For a diffusers-format result: which components were rewritten and which copied."""
-    from genunlearn.diffusers_io import describe_save
+    from genunlearn.interop.diffusers.folders import describe_save
 
     line = describe_save(path)
     if line:
@@ -466,7 +466,7 @@ def _check_ranks(model, *, trained: bool = True) -> None:
 def _unlearn_request(forget_spec, concept, anchor, *, required=True, **prompts):
     """The forget request from either --forget or --concept/--anchor (not both), with the concept
     request's --preserve, --prompts and --templates; None when nothing is named and not ``required``."""
-    from genunlearn.forget import ForgetRequest, parse_forget
+    from genunlearn.forget.request import ForgetRequest, parse_forget
 
     if forget_spec and (concept is not None or anchor is not None):
         raise GenUnlearnError("give either --forget or --concept/--anchor, not both")
@@ -510,7 +510,7 @@ def export(model_dir, out, delta_base):
     or, with --delta BASE, an edited diffusers model as the UNet weights it changed."""
     if delta_base is not None:
         return _export_delta(model_dir, delta_base, out)
-    from genunlearn.diffusers_export import check_exportable, export_diffusers
+    from genunlearn.interop.diffusers.export import check_exportable, export_diffusers
 
     out_path = check_out_dir(out)
     model = _open_model(model_dir)[1]
@@ -521,8 +521,8 @@ def export(model_dir, out, delta_base):
 
 
 def _export_delta(model_dir, base, out) -> None:
-    from genunlearn.checkpoint import check_writable
-    from genunlearn.unet_delta import write_delta
+    from genunlearn.io.weights import check_writable
+    from genunlearn.interop.diffusers.delta import write_delta
 
     if not str(out).endswith(".safetensors"):
         raise GenUnlearnError(f"--out {out}: a delta is one file; name it *.safetensors")
@@ -633,12 +633,12 @@ def demo(out):
 def probe(model_dir, forget_spec, probe_name, reference, judge, out, sets):
     """Attack a model's forgetting: relearning, a white-box conditioning attack, or a noise search;
     prints a table, writes JSON and the attack's samples (.npz, the `sample` format)."""
-    from genunlearn.checkpoint import check_writable, write_json
+    from genunlearn.io.weights import check_writable, write_json
     from genunlearn.config import parse_overrides
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.eval.probes import check_applicable, default_probe, format_probe, probe_config, run_probe
-    from genunlearn.forget import parse_forget
-    from genunlearn.sampling import write_npz
+    from genunlearn.forget.request import parse_forget
+    from genunlearn.io.samples import write_npz
 
     request = parse_forget(forget_spec)
     values = parse_overrides(sets)
@@ -694,7 +694,7 @@ def _classify_request(task, forget_spec, fraction, seed):
     """--forget SPEC or a seeded --random FRACTION of the training set (exactly one)."""
     from genunlearn.classify.model import random_request
     from genunlearn.data import load_dataset
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     if (forget_spec is None) == (fraction is None):
         raise GenUnlearnError("give exactly one of --forget (e.g. classes=3) or --random FRACTION")

@@ -16,7 +16,7 @@ from typing import Callable
 from genunlearn.bench.tasks import Task
 from genunlearn.distributed import is_main_process
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import parse_forget
+from genunlearn.forget.request import parse_forget
 
 
 @dataclass
@@ -91,7 +91,7 @@ class TaskCells:
             preview = {**preview, **self.legend(model)}
 
         def write(folder: Path) -> None:
-            from genunlearn.sampling import write_npz
+            from genunlearn.io.samples import write_npz
 
             model.save_pretrained(folder / "model")
             if preview is not None:

@@ -225,7 +225,7 @@ def row_legend(preview: dict, rows: int) -> tuple[list[str] | None, list[bool]]:
 def spec_forget_ids(spec: str | None, names: list[str] | None) -> list[int]:
     """The class ids a ``classes=`` spec forgets (for previews written before they recorded them)."""
     from genunlearn.errors import GenUnlearnError
-    from genunlearn.forget import parse_forget
+    from genunlearn.forget.request import parse_forget
 
     try:
         request = parse_forget(spec) if spec else None
@@ -312,7 +312,7 @@ def build_report(runs: str | Path) -> Path:
     folder found."""
     from genunlearn.bench.figures import save_sample_grids, save_scatter
     from genunlearn.bench.html import markdown_to_html
-    from genunlearn.checkpoint import atomic_write_text, check_writable
+    from genunlearn.io.weights import atomic_write_text, check_writable
     from genunlearn.errors import GenUnlearnError
 
     runs = Path(runs)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from genunlearn.bench.cells import TaskCells
 from genunlearn.bench.tasks import Task, suite_tasks
-from genunlearn.checkpoint import atomic_dir, write_json
+from genunlearn.io.weights import atomic_dir, write_json
 from genunlearn.eval.renamed import current_names
 from genunlearn.distributed import is_main_process
-from genunlearn.cache import config_hash
+from genunlearn.io.cache import config_hash
 
 
 PROBES_VERSION = 2  # bump when the suite's probe budgets (eval.probes.suite_probes) change
@@ -52,7 +52,7 @@ def finished(folder: Path, key: str) -> bool:
 def check_runs_folder(out: str | Path, tasks) -> Path:
     """Before any work: ``out`` must be writable and new, empty, or a runs folder (its entries are
     task folders, reports and figures); anything else is refused in one line."""
-    from genunlearn.checkpoint import check_writable
+    from genunlearn.io.weights import check_writable
     from genunlearn.errors import GenUnlearnError
 
     out = Path(out)

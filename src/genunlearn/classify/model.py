@@ -15,8 +15,8 @@ from typing import Callable
 import torch
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
-from genunlearn.model_folder import ModelFolder
+from genunlearn.forget.request import ForgetRequest
+from genunlearn.io.model_folder import ModelFolder
 
 NETWORK = {"_class_name": "ConvClassifier", "channels": [32, 64], "feature_dim": 128}
 SCENARIOS = ("classwise", "random")
@@ -183,7 +183,7 @@ class ClassifierJob:
     def key(self) -> str:
         from dataclasses import asdict
 
-        from genunlearn.cache import config_hash
+        from genunlearn.io.cache import config_hash
         from genunlearn.data.fingerprint import task_fingerprint
 
         return config_hash(
@@ -223,7 +223,7 @@ def train_job(job: ClassifierJob):
 
 
 def train_cached(job: ClassifierJob, *, use_cache: bool = True):
-    from genunlearn.cache import cached
+    from genunlearn.io.cache import cached
     from genunlearn.data.fingerprint import data_identity
 
     return cached(

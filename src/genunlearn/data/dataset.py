@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 
 FILLER_WORDS = {"a", "an", "the", "of", "image", "picture", "photo"}
 

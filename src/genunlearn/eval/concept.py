@@ -27,7 +27,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.eval import metrics
 from genunlearn.eval.evaluate import forget_prompt_mask, prompts_for
 from genunlearn.eval.judge import ImageJudge
-from genunlearn.forget import erase_prompts
+from genunlearn.forget.request import erase_prompts
 
 
 @dataclass
@@ -171,7 +171,7 @@ def _words(text: str) -> tuple[str, ...]:
 def judge_kind(folder) -> str:
     """``classifier`` (a genunlearn classifier folder) or ``clip`` (a transformers CLIPModel saved with
     its CLIPProcessor); anything else is one line, before any work."""
-    from genunlearn.checkpoint import read_json
+    from genunlearn.io.weights import read_json
 
     folder = Path(folder)
     cfg = read_json(folder / "config.json") if (folder / "config.json").is_file() else {}
@@ -201,7 +201,7 @@ def load_label_judge(folder, names: list[str]) -> LabelJudge:
         clf = ClassifierModel.from_pretrained(folder)
         judge = ImageJudge(clf.net, clf.attributes, {}, tuple(clf.data["sample_shape"]))
         return LabelJudge(clf.attributes[0].values, lambda x: judge.predict(x)[:, 0], "classifier")
-    from genunlearn.diffusers_io import quiet
+    from genunlearn.interop.diffusers.folders import quiet
 
     with quiet():
         from transformers import CLIPModel, CLIPProcessor
@@ -211,7 +211,7 @@ def load_label_judge(folder, names: list[str]) -> LabelJudge:
 
     @torch.no_grad()
     def classify(x: torch.Tensor) -> torch.Tensor:
-        from genunlearn.sampling import to_uint8_images
+        from genunlearn.io.samples import to_uint8_images
 
         images = to_uint8_images(x if x.shape[1] == 3 else x.repeat(1, 3, 1, 1))
         inputs = processor(text=list(labels), images=list(images), return_tensors="pt", padding=True)

@@ -16,7 +16,7 @@ import torch
 
 from genunlearn.data.dataset import concept_slot, cond_to_prompt
 from genunlearn.eval import metrics
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 
 
 def prompts_for(attributes) -> torch.Tensor:

@@ -94,7 +94,7 @@ def judge_config(task: str, data) -> tuple[dict, dict]:
 
 def judge_key(task: str, train_data) -> str:
     """The cache key of ``task``'s judge: its data's fingerprint, network, training and seed."""
-    from genunlearn.cache import config_hash
+    from genunlearn.io.cache import config_hash
     from genunlearn.data.fingerprint import data_identity
 
     net_cfg, train_cfg = judge_config(task, train_data)
@@ -105,7 +105,7 @@ def judge_key(task: str, train_data) -> str:
 
 def load_judge(task: str, *, progress: bool = True, verbose: bool = True):
     """The task's judge: analytic for 2D, else a cached classifier (trained on first use)."""
-    from genunlearn.cache import cache_root, read_entry, store_network
+    from genunlearn.io.cache import cache_root, read_entry, store_network
     from genunlearn.data import TOY_TASKS, load_dataset
     from genunlearn.data.fingerprint import data_identity
     from genunlearn.data.toy2d import TOYS

@@ -42,9 +42,9 @@ def family_for_kind(kind: str):
 
 def folder_family(path) -> str:
     """The family a saved folder says it holds (reads JSON only). diffusers pipeline and model
-    folders are generative models (``diffusers_io``)."""
-    from genunlearn.checkpoint import read_config
-    from genunlearn.diffusers_io import is_diffusers_folder
+    folders are generative models (``interop.diffusers.folders``)."""
+    from genunlearn.io.weights import read_config
+    from genunlearn.interop.diffusers.folders import is_diffusers_folder
 
     if Path(path).is_dir() and is_diffusers_folder(path):
         return "generative"

@@ -67,7 +67,7 @@ class Family:
 
     def reference(self, model):
         """The base model ``model`` is judged against (itself for a base model), from the cache; None if unknown."""
-        from genunlearn.cache import cache_root
+        from genunlearn.io.cache import cache_root
 
         info = model.info
         if info.get("role") in ("base", "original"):

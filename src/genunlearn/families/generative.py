@@ -45,14 +45,14 @@ class GenerativeFamily(Family):
 
     @property
     def model_class(self):
-        from genunlearn.generative import GenerativeModel
+        from genunlearn.generative.model import GenerativeModel
 
         return GenerativeModel
 
     def load(self, path, *, task=None, scheduler=None, **options):
         """A genunlearn folder, or a diffusers pipeline/model folder (``task``: its data; ``scheduler``:
         the scheduler folder of a bare model folder)."""
-        from genunlearn.diffusers_io import DiffusersModel, is_diffusers_folder
+        from genunlearn.interop.diffusers.folders import DiffusersModel, is_diffusers_folder
 
         reject_options(self.name, options)
         if is_diffusers_folder(path):
@@ -61,12 +61,12 @@ class GenerativeFamily(Family):
         return self.model_class.from_pretrained(path)
 
     def job(self, task, kind, *, forget=None, steps=None, seed=0, options=None):
-        from genunlearn.recipes import TrainJob
+        from genunlearn.generative.recipes import TrainJob
 
         options = dict(options or {})
         overrides = {"conditional": False} if options.pop("unconditional", False) else {}
         if options.pop("network", "builtin") == "unet2d":
-            from genunlearn.recipes import UNET2D
+            from genunlearn.generative.recipes import UNET2D
 
             from genunlearn.data import load_dataset
 
@@ -84,12 +84,12 @@ class GenerativeFamily(Family):
         return TrainJob(task, kind, forget=forget, steps=steps, seed=seed, overrides=overrides)
 
     def train(self, job, *, use_cache=True, progress=True):
-        from genunlearn.recipes import train_cached
+        from genunlearn.generative.recipes import train_cached
 
         return train_cached(job, use_cache=use_cache, progress=progress)
 
     def bench_steps(self, task, kind, scale):
-        from genunlearn.recipes import recipe_for
+        from genunlearn.generative.recipes import recipe_for
 
         return max(50, int(recipe_for(task, kind).train["steps"] * scale))
 
@@ -120,7 +120,7 @@ class GenerativeFamily(Family):
         """Images uint8 ``(N, H, W, C)`` or points float32 ``(N, 2)``, plus the labels asked for."""
         import numpy as np
 
-        from genunlearn.sampling import conditions, to_uint8_images
+        from genunlearn.io.samples import conditions, to_uint8_images
 
         reject_options(self.name, options)
         cond, lab = conditions(model, n, labels, prompt)
@@ -132,7 +132,7 @@ class GenerativeFamily(Family):
 
     def preview(self, model, request):
         """Fixed-seed samples: 8 per class for conditional models, 2,000 points for 2D."""
-        from genunlearn.sampling import to_uint8_images
+        from genunlearn.io.samples import to_uint8_images
 
         g = torch.Generator().manual_seed(SAMPLE_SEED)
         if model.data["kind"] == "points":

@@ -114,7 +114,7 @@ class I2IFamily(Family):
         uint8 ``(N, H, W, C)``, and ``labels``."""
         from genunlearn.data import load_dataset
         from genunlearn.i2i.masks import task_mask
-        from genunlearn.sampling import to_uint8_images
+        from genunlearn.io.samples import to_uint8_images
 
         reject_options(self.name, options)
         mask = mask or "inpaint"
@@ -142,7 +142,7 @@ class I2IFamily(Family):
         """Centre-inpainting completions of the first 8 held-out forget and 8 retain images."""
         from genunlearn.eval.i2i import held_out_splits
         from genunlearn.i2i.masks import task_mask
-        from genunlearn.sampling import to_uint8_images
+        from genunlearn.io.samples import to_uint8_images
 
         splits = held_out_splits(model.info.get("task", model.data["name"]), request)
         x = torch.cat([splits["forget"].x[:8], splits["retain"].x[:8]])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from genunlearn.device import batched
-from genunlearn.model_folder import ModelFolder
+from genunlearn.io.model_folder import ModelFolder
 from genunlearn.models.i2i import I2INet
 
 

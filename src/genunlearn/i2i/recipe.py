@@ -13,7 +13,7 @@ import torch
 
 from genunlearn.device import place
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class I2IJob:
         return replace(self.recipe, train=train)
 
     def key(self) -> str:
-        from genunlearn.cache import config_hash
+        from genunlearn.io.cache import config_hash
         from genunlearn.data.fingerprint import task_fingerprint
 
         split = {"split": self.split} if self.split != "train" else {}  # keys of "train" models unchanged
@@ -128,7 +128,7 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
 def train_cached(job: I2IJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it (resumable)."""
     from genunlearn.i2i.model import I2IModel
-    from genunlearn.cache import cached
+    from genunlearn.io.cache import cached
 
     from genunlearn.data.fingerprint import data_identity
 

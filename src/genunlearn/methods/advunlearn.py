@@ -74,8 +74,8 @@ def _words(text: str) -> set[str]:
 
 def kept_prompts(model, request, limit: int, seed: int) -> list[str]:
     """The preserved prompts: the request's, else a seeded pick of the task's row prompts naming no concept."""
-    from genunlearn.forget import erase_prompts
-    from genunlearn.models.text_unet import row_prompts
+    from genunlearn.forget.request import erase_prompts
+    from genunlearn.interop.diffusers.text_unet import row_prompts
 
     preserve = erase_prompts(request).preserve
     if preserve:
@@ -96,7 +96,7 @@ class AdvUnlearn(Method):
 
     def check(self, model, request) -> None:
         """Also the prompts (each fits the tokenizer with the soft tokens) and the preserved prompts, before any work."""
-        from genunlearn.forget import erase_prompts
+        from genunlearn.forget.request import erase_prompts
         from genunlearn.methods.concepts import is_text_model
         from genunlearn.models.soft_prompt import prefixed_ids
 
@@ -111,7 +111,7 @@ class AdvUnlearn(Method):
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.eval.probes.prompt_attack import AttackTarget, optimise_prefix
-        from genunlearn.forget import erase_prompts
+        from genunlearn.forget.request import erase_prompts
         from genunlearn.models.soft_prompt import random_prefix
         from genunlearn.training import TrainConfig, train
 

@@ -21,7 +21,7 @@ import torch
 
 from genunlearn.data.dataset import concept_slot
 from genunlearn.errors import GenUnlearnError
-from genunlearn.forget import ErasePrompts, erase_prompts
+from genunlearn.forget.request import ErasePrompts, erase_prompts
 
 
 def is_text_model(model) -> bool:

@@ -4,7 +4,7 @@ Target q̃(x) ∝ q0(x)·σ(−λF(x)): the pretrained model's own distribution 
 (high energy F) subtracted. The loss is the flow process's per-sample loss on samples x1 of a
 pool drawn once from the frozen pretrained model, weighted by w = σ(−λF(x1)) and normalised by
 Σw. The unlearning stage never reads data: only the energy stage does (``classes`` requests train
-a retain-vs-forget proxy first, see ``genunlearn.energy``).
+a retain-vs-forget proxy first, see ``genunlearn.forget.energy``).
 
 Modes. ``finetune`` (default, a project choice): the pretrained network is fine-tuned in place from
 noise to q̃, so sampling is unchanged. ``composed`` (the reference code): a new network transports
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from genunlearn import device
-from genunlearn.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
+from genunlearn.forget.energy import ENERGY_FORMS, Energy, energy_for_request, restore_energy
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method

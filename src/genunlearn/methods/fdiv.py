@@ -33,7 +33,7 @@ from torch import nn
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import divergences
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.progress import stage

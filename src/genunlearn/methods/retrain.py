@@ -16,7 +16,7 @@ class Retrain(Method):
     Config = RetrainConfig
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        from genunlearn.recipes import TrainJob, train_cached
+        from genunlearn.generative.recipes import TrainJob, train_cached
 
         info = model.info
         job = TrainJob(

@@ -69,7 +69,7 @@ def encode(tokenizer, text_encoder, prompts: list[str]) -> tuple[torch.Tensor, l
     """Hidden states ``(n, L, d)`` of prompts padded to the tokenizer's length L, as the Stable
     Diffusion pipeline encodes them, and each prompt's unpadded token ids. A prompt longer than L or
     holding a word the tokenizer does not know fails with one line."""
-    from genunlearn.diffusers_io import quiet
+    from genunlearn.interop.diffusers.folders import quiet
     from genunlearn.models.soft_prompt import tokenize
 
     length = tokenizer.model_max_length

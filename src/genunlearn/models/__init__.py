@@ -10,7 +10,7 @@ from genunlearn.errors import GenUnlearnError
 NETWORKS = {
     "MLPNet": "genunlearn.models.mlp",
     "ConvUNet": "genunlearn.models.unet",
-    "DiffusersUNet": "genunlearn.models.diffusers_unet",
+    "DiffusersUNet": "genunlearn.interop.diffusers.unet",
     "ConvClassifier": "genunlearn.models.classifier",
     "MLPClassifier": "genunlearn.models.classifier",
     "ComposedNet": "genunlearn.models.composed",
@@ -44,14 +44,14 @@ def build_network(cfg: dict):
 
 def save_network(folder: Path, net, name: str = "network") -> dict:
     """Write ``<name>.safetensors`` into ``folder``; return the config entry to store."""
-    from genunlearn.checkpoint import save_tensors
+    from genunlearn.io.weights import save_tensors
 
     save_tensors(Path(folder) / f"{name}.safetensors", net.state_dict())
     return network_config(net)
 
 
 def load_network(folder: Path, cfg: dict, name: str = "network"):
-    from genunlearn.checkpoint import load_tensors
+    from genunlearn.io.weights import load_tensors
 
     net = build_network(cfg)
     state = load_tensors(Path(folder) / f"{name}.safetensors")

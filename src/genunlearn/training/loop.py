@@ -52,7 +52,7 @@ from typing import Callable
 
 import torch
 
-from genunlearn.checkpoint import atomic_dir, load_tensors, save_tensors
+from genunlearn.io.weights import atomic_dir, load_tensors, save_tensors
 from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError
 
@@ -77,7 +77,7 @@ _RUN: dict | None = None  # the active resumable_run: {"dir": Path, "calls": int
 
 def _content_hash(folder) -> str:
     """SHA-256 of a saved model's config.json and weights (what an unlearning run starts from)."""
-    from genunlearn.checkpoint import resolve_out
+    from genunlearn.io.weights import resolve_out
 
     folder = resolve_out(folder)
     h = hashlib.sha256()
@@ -96,7 +96,7 @@ def resumable_run(kind: str, model_dir, *parts):
     ``work/<kind>-<key>`` (the key: the input model's content and ``parts``), resumed when the same
     command is rerun; removed when the run ends well."""
     global _RUN
-    from genunlearn.cache import cache_root, config_hash
+    from genunlearn.io.cache import cache_root, config_hash
     from genunlearn.distributed import is_main_process, num_processes
 
     key = config_hash(

@@ -111,7 +111,7 @@ def npz_arrays(model, x: torch.Tensor, labels: torch.Tensor) -> dict:
     """The ``sample`` command's ``.npz`` format: images uint8 (N, H, W, C) or points float32 (N, 2), labels."""
     import numpy as np
 
-    from genunlearn.sampling import to_uint8_images
+    from genunlearn.io.samples import to_uint8_images
 
     if model.data["kind"] == "points":
         return {"samples": x.detach().numpy().astype(np.float32), "labels": labels.numpy().astype(np.int64)}

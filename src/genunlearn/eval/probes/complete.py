@@ -75,7 +75,7 @@ def complete_probe(model, request, cfg: CompleteConfig | None = None, *, counter
     classes, plus ``hidden``, 255 = generated)."""
     import numpy as np
 
-    from genunlearn.sampling import to_uint8_images
+    from genunlearn.io.samples import to_uint8_images
 
     cfg = cfg or CompleteConfig()
     cfg.check()

@@ -81,7 +81,7 @@ def task_word(model, text: str) -> tuple[int, int] | None:
 def concept_prompts(model, request) -> dict[str, list[str]]:
     """Each concept's prompts (test split), a task word written as the task's row prompt."""
     from genunlearn.data.dataset import cond_to_prompt
-    from genunlearn.forget import erase_prompts
+    from genunlearn.forget.request import erase_prompts
 
     p = erase_prompts(request, "test")
     out: dict[str, list[str]] = {c: [] for c in request.concepts}

@@ -7,7 +7,7 @@ without a null class, or unconditional) with a DDPM-family scheduler (any ``beta
 ``processes.diffusion.BETA_SCHEDULES``, ``prediction_type`` epsilon / v_prediction / sample) or
 ``FlowMatchEulerDiscreteScheduler`` (σ convention and ``shift``); and the Stable Diffusion v1.x layout
 (``UNet2DConditionModel`` + ``CLIPTextModel`` + ``CLIPTokenizer`` + ``AutoencoderKL`` + a DDPM-family
-scheduler), which runs in latent space with prompts as text (``models.text_unet``; a pipeline loaded
+scheduler), which runs in latent space with prompts as text (``interop.diffusers.text_unet``; a pipeline loaded
 without ``--task`` has prompts only, no training data). On
 output only the changed component is rewritten (the UNet: ``diffusion_pytorch_model.safetensors`` +
 ``config.json``; the text encoder after a method that trains it); every other component is copied
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from genunlearn.checkpoint import atomic_dir, header, read_json, write_json
+from genunlearn.io.weights import atomic_dir, header, read_json, write_json
 from genunlearn.data.dataset import PROMPT_ATTRIBUTES
 from genunlearn.device import current, place
 from genunlearn.errors import GenUnlearnError
 from genunlearn.extras import require
-from genunlearn.generative import GenerativeModel
+from genunlearn.generative.model import GenerativeModel
 from genunlearn.processes import build_process
 
 RECORD = "genunlearn.json"
@@ -392,7 +392,7 @@ def _from_pretrained(cls, folder: Path, what: str, **kw):
 def _load_unet(path: Path, layout: dict, data):
     from diffusers import UNet2DModel
 
-    from genunlearn.models.diffusers_view import UNetView
+    from genunlearn.interop.diffusers.view import UNetView
 
     unet = _from_pretrained(UNet2DModel, path / layout["unet"], "UNet2DModel", use_safetensors=True).eval()
     num_classes = data.num_classes if unet.config.num_class_embeds else None
@@ -412,7 +412,7 @@ def _load_text_to_image(path: Path, layout: dict, attributes):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from genunlearn.models.text_unet import TextUNetView
+    from genunlearn.interop.diffusers.text_unet import TextUNetView
 
     if layout["scheduler"].get("_class_name") in FLOW_SCHEDULERS:
         raise GenUnlearnError(f"{path}: a UNet2DConditionModel with a flow-matching scheduler is not supported")

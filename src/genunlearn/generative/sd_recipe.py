@@ -7,7 +7,7 @@ stages, both in the one training loop: the autoencoder (reconstruction + a small
 latent-diffusion autoencoders), then the UNet and the text encoder together on the autoencoder's
 latents (posterior means × ``scaling_factor`` = 1 / their std, diffusers' convention), with the
 task's prompt dropout so the empty prompt is the unconditional input for guidance. The result is a
-``DiffusersModel`` (``diffusers_io``) saved with ``StableDiffusionPipeline.save_pretrained``: diffusers
+``DiffusersModel`` (``interop.diffusers.folders``) saved with ``StableDiffusionPipeline.save_pretrained``: diffusers
 loads it unchanged, and the same ``unlearn`` path serves a real Stable Diffusion folder.
 """
 
@@ -97,12 +97,12 @@ class CaptionBank:
     """Every training caption of every condition row, for a task with many per row (``caption_pool``):
     ``texts`` is the row prompts (so a row index is still its own prompt) followed by each row's
     captions; ``sample`` turns condition rows into one drawn caption each, named as the text view
-    names any prompt (``[-(j + 1), unspecified...]``, ``text_unet``)."""
+    names any prompt (``[-(j + 1), unspecified...]``, ``interop.diffusers.text_unet``)."""
 
     def __init__(self, attributes, pool):
         from itertools import product
 
-        from genunlearn.models.text_unet import row_prompts
+        from genunlearn.interop.diffusers.text_unet import row_prompts
 
         self.texts, start, count, heldout = row_prompts(attributes), [], [], set()
         for row in product(*(range(len(a.values) + 1) for a in attributes)):
@@ -167,9 +167,9 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     from pathlib import Path
 
     from genunlearn.data import caption_pool
-    from genunlearn.diffusers_io import DiffusersModel, encode_latents
+    from genunlearn.interop.diffusers.folders import DiffusersModel, encode_latents
     from genunlearn.models.soft_prompt import tokenize
-    from genunlearn.models.text_unet import TextUNetView, row_prompts
+    from genunlearn.interop.diffusers.text_unet import TextUNetView, row_prompts
     from genunlearn.processes import build_process
     from genunlearn.processes.conditioning import drop_condition
     from genunlearn.training import TrainConfig, train

@@ -131,7 +131,7 @@ def classifier_energy(
     Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
     A seeded tenth of the data is held out for the sign check and the proxy's accuracy.
     """
-    from genunlearn.cache import cache_root, config_hash, read_entry, store_network
+    from genunlearn.io.cache import cache_root, config_hash, read_entry, store_network
     from genunlearn.data.dataset import Attribute, Dataset
     from genunlearn.data.fingerprint import dataset_hash
     from genunlearn.models import build_network, load_network

@@ -73,7 +73,7 @@ def check_sample_request(model, n: int, out) -> None:
     import math
     import shutil
 
-    from genunlearn.checkpoint import resolve_out
+    from genunlearn.io.weights import resolve_out
 
     if n > MAX_SAMPLES:
         raise GenUnlearnError(
@@ -98,7 +98,7 @@ def check_sample_request(model, n: int, out) -> None:
 def write_npz(out, arrays: dict) -> Path:
     """Write ``arrays`` to ``out`` through a temporary file and a rename (a symlinked ``out`` is
     followed; the file gets the user's umask)."""
-    from genunlearn.checkpoint import _chmod_default, _mkdirs, resolve_out
+    from genunlearn.io.weights import _chmod_default, _mkdirs, resolve_out
 
     out = Path(out)
     target = resolve_out(out)

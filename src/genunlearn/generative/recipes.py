@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
-from genunlearn.cache import cached, config_hash
+from genunlearn.io.cache import cached, config_hash
 from genunlearn.errors import GenUnlearnError
 from genunlearn.extras import require
-from genunlearn.forget import ForgetRequest
+from genunlearn.forget.request import ForgetRequest
 
 MODEL_KINDS = ("flow", "diffusion", "sd")
 
@@ -85,7 +85,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
-# Stable Diffusion v1.x layout, tiny (sd_pipeline): SD's scheduler (scaled-linear betas 0.00085–0.012, ε),
+# Stable Diffusion v1.x layout, tiny (``generative.sd_recipe``): SD's scheduler (scaled-linear betas 0.00085–0.012, ε),
 # a 2-layer CLIP text encoder, an AutoencoderKL with one 2× downsampling (16×16×3 → 8×8×4), a cross-attention UNet
 _SD_NETWORK = {
     "text_encoder": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2},
@@ -201,7 +201,7 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
     import torch
 
     from genunlearn.data import load_dataset
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
     from genunlearn.models import build_network
     from genunlearn.processes import build_process
     from genunlearn.training import TrainConfig, train
@@ -212,7 +212,7 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
         _, data = data.split(job.forget)
     recipe = job.recipe()
     if job.kind == "sd":
-        from genunlearn.sd_pipeline import train_sd
+        from genunlearn.generative.sd_recipe import train_sd
 
         model = train_sd(job, recipe, data, meta, out_dir=out_dir, resume=resume, progress=progress)
         model.info = {**model.info, **_job_info(job, recipe), "role": "retrain" if job.forget else "base"}
@@ -274,11 +274,11 @@ def _job_info(job: TrainJob, recipe: Recipe) -> dict:
 def train_cached(job: TrainJob, *, progress: bool = True, use_cache: bool = True):
     """Load the model for ``job`` from the cache, or train and cache it."""
     from genunlearn.data.fingerprint import data_identity
-    from genunlearn.generative import GenerativeModel
+    from genunlearn.generative.model import GenerativeModel
 
     load = GenerativeModel.from_pretrained
     if job.kind == "sd":
-        from genunlearn.diffusers_io import DiffusersModel
+        from genunlearn.interop.diffusers.folders import DiffusersModel
 
         load = DiffusersModel.from_pretrained
     return cached(

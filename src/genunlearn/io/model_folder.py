@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import torch
 
-from genunlearn.checkpoint import atomic_dir, header, read_config, write_json
+from genunlearn.io.weights import atomic_dir, header, read_config, write_json
 from genunlearn.data.dataset import Attribute
 from genunlearn.device import current
 from genunlearn.errors import GenUnlearnError

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from genunlearn.distributed import is_main_process
 from genunlearn.progress import stage
-from genunlearn.released import install
+from genunlearn.io.released import install
 
 
 def cache_root() -> Path:
@@ -86,7 +86,7 @@ def cached(key: str, train, load, *, use_cache: bool = True, data: dict | None =
 def read_entry(folder: Path, kind: str, key: str, data: dict | None):
     """The config of a cached helper network (judge, proxy) if it is present, readable and made
     for ``key`` from ``data``; else None (after one line saying why, when an entry was there)."""
-    from genunlearn.checkpoint import read_config
+    from genunlearn.io.weights import read_config
     from genunlearn.errors import GenUnlearnError
 
     if not ((folder / "config.json").is_file() or install(folder.parent.name, folder.name, folder)):
@@ -107,7 +107,7 @@ def store_network(folder: Path, kind: str, net, *, key: str | None = None, data:
     """Cache a trained helper network (a judge, an energy proxy) as ``config.json`` + weights,
     recording its ``key`` and the data's source and fingerprint; under accelerate launch only the
     main process writes."""
-    from genunlearn.checkpoint import atomic_dir, header, write_json
+    from genunlearn.io.weights import atomic_dir, header, write_json
     from genunlearn.models import save_network
 
     if not is_main_process():

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from genunlearn.device import current
-from genunlearn.model_folder import ModelFolder
+from genunlearn.io.model_folder import ModelFolder
 from genunlearn.processes import build_process
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from genunlearn.errors import GenUnlearnError
-from genunlearn.models.diffusers_view import ViewConfig
+from genunlearn.interop.diffusers.view import ViewConfig
 from genunlearn.models.soft_prompt import encode_with_prefix, tokenize
 
 

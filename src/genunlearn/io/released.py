@@ -21,7 +21,7 @@ from pathlib import Path
 
 from genunlearn.distributed import is_main_process
 
-RELEASED_DIR = Path(__file__).parent / "released_models"
+RELEASED_DIR = Path(__file__).parent.parent / "released_models"
 
 
 def sha256(path: Path) -> str:
@@ -53,7 +53,7 @@ def install(section: str, name: str, folder: Path) -> bool:
     sha256; False (and one line if a check failed) when there is none or it is damaged. Under
     accelerate launch every rank installs the same checked bytes (atomic swaps), so none reads a
     half-copied folder; the main process alone speaks."""
-    from genunlearn.checkpoint import atomic_dir
+    from genunlearn.io.weights import atomic_dir
 
     record = lookup(section, name)
     if record is None:

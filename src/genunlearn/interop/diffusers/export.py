@@ -14,7 +14,7 @@ something else), and the built-in networks (``MLPNet``, ``ConvUNet``) are not di
 
 from __future__ import annotations
 
-from genunlearn.checkpoint import atomic_dir, header, write_json
+from genunlearn.io.weights import atomic_dir, header, write_json
 from genunlearn.errors import GenUnlearnError
 
 SCHEDULER_FIELDS = ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type", "clip_sample")
@@ -47,7 +47,7 @@ def export_diffusers(model, path) -> None:
     """Write ``model`` as a ``DDPMPipeline`` folder at ``path`` (atomically), plus ``genunlearn.json``."""
     from diffusers import DDPMPipeline, DDPMScheduler
 
-    from genunlearn.diffusers_io import RECORD, quiet
+    from genunlearn.interop.diffusers.folders import RECORD, quiet
 
     check_exportable(model)
     scheduler = DDPMScheduler(**scheduler_config(model.process))

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genunlearn.checkpoint import atomic_file, load_tensors, read_json, save_tensors
-from genunlearn.diffusers_io import UNETS
+from genunlearn.io.weights import atomic_file, load_tensors, read_json, save_tensors
+from genunlearn.interop.diffusers.folders import UNETS
 from genunlearn.errors import GenUnlearnError
 
 FORMAT = "genunlearn-unet-delta"

@@ -1,0 +1,1 @@
+"""What to forget: requests and their parser (``request``), energies over samples (``energy``)."""

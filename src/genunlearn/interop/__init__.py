@@ -1,0 +1,1 @@
+"""Other libraries' formats genunlearn reads and writes (``diffusers``)."""
