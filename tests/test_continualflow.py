@@ -107,7 +107,7 @@ def test_bad_requests_and_configs_fail_clearly(ring8):
     ):
         with pytest.raises(GenUnlearnError, match="does not accept"):
             method.unlearn(ring8, request, NoData())
-    with pytest.raises(GenUnlearnError, match="unknown mode"):
+    with pytest.raises(GenUnlearnError, match="mode must be one of finetune, composed, not 'sideways'"):
         get_method("continualflow", {"mode": "sideways"})
     for name in ("continualflow", "finetune"):  # schedule typos fail before any proxy, pool or training
         with pytest.raises(GenUnlearnError, match="unknown lr_schedule 'cos'"):

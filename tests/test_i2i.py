@@ -11,6 +11,7 @@ import torch
 
 from genunlearn.io.weights import header, write_json
 from genunlearn.data import load_dataset
+from genunlearn.config import build_config
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget.request import ForgetRequest, parse_forget
 from genunlearn.i2i.masks import MASKS, centre, task_mask, training_mask
@@ -186,9 +187,14 @@ def test_bad_splits_fail_with_one_line(original, digits, spec, cfg, message):
 
 
 def test_bad_options_fail_with_one_line():
-    for bad in ({"alpha": 0.0}, {"warmup": 0.5}, {"noise": "pink"}, {"retain": "maybe"}):
-        with pytest.raises(GenUnlearnError):
-            I2IConfig(**bad)
+    for bad, match in (
+        ({"alpha": 0.0}, "alpha must be > 0"),
+        ({"warmup": 0.5}, "warmup is a fraction"),
+        ({"noise": "pink"}, "noise must be one of gaussian, uniform, constant, not 'pink'"),
+        ({"retain": "maybe"}, "retain must be one of real, proxy, mix, not 'maybe'"),
+    ):
+        with pytest.raises(GenUnlearnError, match=match):
+            build_config(I2IConfig, bad)
 
 
 def completion_error(model, x, task="inpaint"):

@@ -48,6 +48,10 @@ def parse_overrides(items: typing.Iterable[str]) -> dict:
 def _coerce(name: str, value, typ):
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
+    if origin is typing.Literal:  # a typed choice: the value must be one of the listed ones
+        if value in args:
+            return value
+        raise GenUnlearnError(f"{name} must be one of {', '.join(str(a) for a in args)}, not {value!r}")
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             if type(None) in args:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 
 from genunlearn.classify.model import Batch, epoch_batches, fit
 from genunlearn.config import check_bounds
 from genunlearn.device import place
-from genunlearn.errors import GenUnlearnError
 
 
 @dataclass(frozen=True)
@@ -47,19 +47,17 @@ class UnlearnConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     mask_ratio: float = 0.5  # SalUn: fraction of weights updated; soft: fraction held at θ_o at the start
-    mask: str = "hard"  # SalUn: "hard" (0/1 saliency mask) or "soft" (SalUn-soft, proximal soft-thresholding)
+    # SalUn: hard (0/1 saliency mask) or soft (SalUn-soft, proximal soft-thresholding)
+    mask: Literal["hard", "soft"] = "hard"
     mask_batch_size: int = 256
     alpha: float = 1.0  # weight of the retain term (SalUn, RL)
     l1: float = 1e-4  # ℓ1-sparse: α, decayed linearly to 0 over the epochs
     allow_true_label: bool = False  # the reference code's random labels may equal the true one
-    schedule: str = "sequential"  # or "mixed": D_f (relabelled) and D_r in one shuffled loader
+    # mixed: D_f (relabelled) and D_r in one shuffled loader
+    schedule: Literal["sequential", "mixed"] = "sequential"
     seed: int = 0
 
     def __post_init__(self):
-        if self.schedule not in ("sequential", "mixed"):
-            raise GenUnlearnError(f"schedule must be 'sequential' or 'mixed', not {self.schedule!r}")
-        if self.mask not in ("hard", "soft"):
-            raise GenUnlearnError(f"mask must be 'hard' or 'soft', not {self.mask!r}")
         check_bounds(
             "classifier unlearning",
             lr=(self.lr, 0, None, "()"),

@@ -16,7 +16,6 @@ from genunlearn.errors import GenUnlearnError
 
 TASKS = ("inpaint", "outpaint")
 MASKS = ("inpaint_small", *TASKS)  # every evaluation mask (the sweep's); TASKS are the reported ones
-NOISE_KINDS = ("gaussian", "uniform", "constant")
 RANDOM_RATIO = (0.5, 0.75)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Literal, get_args
 
 import torch
 
@@ -16,7 +17,8 @@ CONDITIONING_PARAMS = (".cond.", ".film.", ".class_embedding.", ".attn2.to_k.", 
 CONDITIONED_PARAMS = (*CONDITIONING_PARAMS, ".attn2.")
 # the trainable-parameter choices of the papers: every weight; the conditioning path (cross-attention
 # K/V: ESD-x, Concept Ablation, f-DMU); everything but it (ESD-u's "non-cross-attention")
-PARAM_GROUPS = ("all", "conditioning", "non_conditioning")
+ParamGroup = Literal["all", "conditioning", "non_conditioning"]
+PARAM_GROUPS = get_args(ParamGroup)
 
 
 def check_conditional(method, model) -> None:

@@ -21,19 +21,17 @@ said in one line and recorded in ``info["unlearn"]`` (``sample_guidance``, ``gui
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params, without_null
+from genunlearn.methods.common import ParamGroup, check_conditional, copy_net, select_params, without_null
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.processes.conditioning import unwrap
 from genunlearn.training.loop import Objective
-
-
-GUIDES = ("null", "anchor", "others")
 
 
 @dataclass
@@ -44,20 +42,15 @@ class ESDConfig:
     eta: float = 1.0  # negative-guidance strength
     sample_steps: int = 50  # DDIM steps of the sampler that produces x_t
     sample_guidance: float = 3.0
-    sample_with: str = "frozen"  # "frozen" (ESD 2025) or "trained" (original ESD code)
-    params: str = (
-        "all"  # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
-    )
-    guide: str = "null"  # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor) | others (towards a random other class)
+    sample_with: Literal["frozen", "trained"] = "frozen"  # frozen (ESD 2025) or trained (original ESD code)
+    # all (every weight) | conditioning (ESD-x: the conditioning path, as fdiv's) | non_conditioning (ESD-u)
+    params: ParamGroup = "all"
+    # null (ESD: away from the concept, towards ∅) | anchor (towards the request's anchor) | others (towards a random other class)
+    guide: Literal["null", "anchor", "others"] = "null"
     grad_clip: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
-        if self.sample_with not in ("frozen", "trained"):
-            raise GenUnlearnError(f"sample_with must be 'frozen' or 'trained', not {self.sample_with!r}")
-        if self.guide not in GUIDES:
-            raise GenUnlearnError(f"guide must be one of {', '.join(GUIDES)}, not {self.guide!r}")
-        check_param_group(self.params)
         check_bounds(
             "esd",
             steps=(self.steps, 1, None),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -38,29 +39,29 @@ from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.progress import stage
 from genunlearn.training.loop import Objective, Optim
-from genunlearn.methods.common import check_conditional, check_param_group, copy_net, select_params
+from genunlearn.methods.common import ParamGroup, check_conditional, copy_net, select_params
 
 DEFAULT_LR = {"all": 1e-4, "conditioning": 1e-3, "non_conditioning": 1e-4}
 
 
 @dataclass
 class FDivConfig:
-    divergence: str = (
-        "hellinger"  # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
-    )
-    form: str = "closed"  # closed | variational
-    div_scale: str = "mean"  # mean: K = per-element-mean MSE / 2 (reference) | exact: Gaussian KL ω_t Σ Δε²
-    params: str = "all"  # all | conditioning (condition embeddings, FiLM projections, cross-attention K/V) | non_conditioning (the rest)
+    # closed: mse|kl|jeffreys|hellinger|chi2|alpha:A; variational: kl|rkl|js|hellinger|chi2|tv
+    divergence: str = "hellinger"
+    form: Literal["closed", "variational"] = "closed"
+    # mean: K = per-element-mean MSE / 2 (reference) | exact: Gaussian KL ω_t Σ Δε²
+    div_scale: Literal["mean", "exact"] = "mean"
+    # all | conditioning (condition embeddings, FiLM projections, cross-attention K/V) | non_conditioning (the rest)
+    params: ParamGroup = "all"
     steps: int = 400
     lr: float | None = None  # None: 1e-3 for params=conditioning, else 1e-4
     batch_size: int = 32
     weight_decay: float = 1e-2  # AdamW
     grad_clip: float | None = 1.0
     max_exponent: float = 30.0  # clamp of the exponent in chi2 / alpha closed forms
-    t_sampling: str = "uniform"  # uniform | importance (mostly t in [0.2T, 0.4T])
-    anchor_images: int = (
-        1000  # in all, drawn from the original model, spread evenly over the anchor prompts (at least one each)
-    )
+    t_sampling: Literal["uniform", "importance"] = "uniform"  # importance: mostly t in [0.2T, 0.4T]
+    # in all, drawn from the original model, spread evenly over the anchor prompts (at least one each)
+    anchor_images: int = 1000
     anchor_sampler_steps: int = 25
     anchor_guidance: float = 3.0
     anchor_from_live_model: bool = False  # Concept Ablation's diffusers code: target from the live model (no_grad)
@@ -68,24 +69,15 @@ class FDivConfig:
     critic_channels: int = 32
     critic_warmup: int = 30
     critic_steps: int = 1  # critic updates per model update (each on a fresh batch; the model uses the last)
-    critic_conditioning: str = "none"  # none | xt_t (concatenate x_t and a t/T channel)
+    critic_conditioning: Literal["none", "xt_t"] = "none"  # xt_t: concatenate x_t and a t/T channel
     seed: int = 0
 
     def __post_init__(self):
-        if self.form not in ("closed", "variational"):
-            raise GenUnlearnError(f"form must be 'closed' or 'variational', not {self.form!r}")
         self.divergence = self.divergence.strip().lower()
         if self.form == "closed":
             divergences.closed_form(self.divergence)
         else:
             divergences.variational(self.divergence)
-        if self.div_scale not in ("mean", "exact"):
-            raise GenUnlearnError(f"div_scale must be 'mean' or 'exact', not {self.div_scale!r}")
-        check_param_group(self.params)
-        if self.t_sampling not in ("uniform", "importance"):
-            raise GenUnlearnError(f"t_sampling must be 'uniform' or 'importance', not {self.t_sampling!r}")
-        if self.critic_conditioning not in ("none", "xt_t"):
-            raise GenUnlearnError(f"critic_conditioning must be 'none' or 'xt_t', not {self.critic_conditioning!r}")
         check_bounds(
             "fdiv",
             steps=(self.steps, 1, None),

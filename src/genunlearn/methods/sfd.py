@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 
@@ -34,7 +34,6 @@ from genunlearn.methods.lifecycle import split_snapshots
 from genunlearn.methods.common import check_conditional, class_ids, copy_net, set_dropout
 from genunlearn.processes.one_step import OneStep
 
-OVERRIDE_MODES = ("fixed", "random", "classifier")
 DEFAULT_OVERRIDE = {("digits", 3): 8}  # a look-alike safe class; otherwise the next retained class
 
 
@@ -55,24 +54,19 @@ class SFDConfig:
     adam_beta2: float = 0.999  # Adam β1 is 0 (reference)
     grad_clip: float = 1.0  # by value (reference), both networks
     ema_decay: float | None = 0.99  # EMA of G (paper 0.9999 over 50k iterations)
-    guidance: float | None = (
-        None  # guidance scale of the teacher f_φ only; None: the teacher's own sampler's; 1 = none (reference)
-    )
+    # guidance scale of the teacher f_φ only; None: the teacher's own sampler's; 1 = none (reference)
+    guidance: float | None = None
     override: int | str | None = None  # c_o for mode "fixed"; None: 3 → 8 on digits, else the next retained class
-    override_mode: str = "fixed"  # fixed | random (uniform over retained classes per sample) | classifier
+    # fixed | random (uniform over retained classes per sample) | classifier
+    override_mode: Literal["fixed", "random", "classifier"] = "fixed"
     override_classifier: str | None = None  # folder of a saved classifier (mode "classifier"; not the judge)
     forget_warmup: float = 0.0  # fraction of iterations whose forget branches draw t from [0.02T, 0.98T)
-    dropout: float | None = (
-        0.0  # dropout of G and f_ψ while distilling; None: the networks' own, in train mode (reference)
-    )
+    # dropout of G and f_ψ while distilling; None: the networks' own, in train mode (reference)
+    dropout: float | None = 0.0
     distill_only: bool = False  # plain SiD distillation of every class (no forgetting; the request is ignored)
     seed: int = 0
 
     def __post_init__(self):
-        if self.override_mode not in OVERRIDE_MODES:
-            raise GenUnlearnError(
-                f"sfd: override_mode must be one of {', '.join(OVERRIDE_MODES)}, not {self.override_mode!r}"
-            )
         if self.override_mode == "classifier" and not self.override_classifier:
             raise GenUnlearnError("sfd: override_mode=classifier needs override_classifier (a saved classifier folder)")
         check_bounds(
