@@ -247,7 +247,7 @@ def test_cli_train_sample_unlearn_evaluate(tmp_path, cli):
         str(tmp_path / "u"),
     )
     assert code == 0 and "saved unlearned model (i2i" in out, err
-    assert I2IModel.from_pretrained(tmp_path / "u").info["unlearn"]["retain"] == "proxy"
+    assert I2IModel.from_pretrained(tmp_path / "u").info["unlearn"]["config"]["retain"] == "proxy"
     code, _, err = cli(
         "unlearn",
         str(tmp_path / "m"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from genunlearn.i2i.model import I2IModel
 from genunlearn.i2i.unlearn import I2IConfig, unlearn_i2i
 from genunlearn.methods.base import Method
 
@@ -17,7 +18,11 @@ class _I2IMethod(Method):
     loss: ClassVar[str]
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
-        return unlearn_i2i(model, request, data, self.config, self.loss, budget=budget, callbacks=callbacks)
+        out = unlearn_i2i(model, request, data, self.config, self.loss, budget=budget, callbacks=callbacks)
+        run = out.info["unlearn"]
+        extra = {k: run[k] for k in ("encoder_only", "losses")}
+        info = self.unlearned_info(model.info, steps=run["steps"], seconds=run["seconds"], loss=self.loss, **extra)
+        return I2IModel(out.net, out.data, {**info, "forget": out.info["forget"]})
 
 
 class I2I(_I2IMethod):
