@@ -29,7 +29,7 @@ import torch
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.base import Method
-from genunlearn.methods.common import copy_net
+from genunlearn.methods.common import copy_net, partly_sampled
 
 
 @dataclass
@@ -142,24 +142,11 @@ class AdvUnlearn(Method):
             )
             erase = target.prompts_for(torch.randint(len(concept), (cfg.batch_size,), generator=gen))
             keep = [kept[i] for i in torch.randint(len(kept), (cfg.batch_size,), generator=gen).tolist()]
-            k = int(torch.randint(cfg.sample_steps, (1,), generator=gen))
             rows = model.prompt_cond(erase + keep)
-            xt, t = process.sample_until(
-                original,
-                len(rows),
-                rows,
-                k,
-                shape=model.sample_shape,
-                steps=cfg.sample_steps,
-                sampler="ddim",
-                guidance=cfg.sample_guidance,
-                generator=gen,
-            )
+            xt, t = partly_sampled(model, original, rows, cfg.sample_steps, cfg.sample_guidance, gen)
             n = cfg.batch_size
-            with torch.no_grad():
-                away = process.predict(
-                    original, xt[:n], t[:n], rows[:n], guidance=-cfg.eta
-                )  # out_∅ − η (out_c − out_∅)
+            with torch.no_grad():  # ESD's target out_∅ − η (out_c − out_∅) for the concept; kept prompts: their own
+                away = process.predict(original, xt[:n], t[:n], rows[:n], guidance=-cfg.eta)
                 same = process.predict(original, xt[n:], t[n:], rows[n:])
             attacked = original.denoise(
                 xt[:n], process.net_time(t[:n]), original.prompt_states(erase, prefix, text_encoder=enc)
@@ -168,16 +155,8 @@ class AdvUnlearn(Method):
             return (attacked - away).pow(2).mean() + cfg.retain_weight * (kept_out - same).pow(2).mean()
 
         steps = budget or cfg.steps
-        tc = TrainConfig(
-            steps=steps,
-            lr=cfg.lr,
-            optimizer="adam",
-            weight_decay=0.0,
-            grad_clip=cfg.grad_clip,
-            ema_decay=None,
-            seed=cfg.seed,
-            log_every=max(1, steps // 10),
-        )
+        adam = {"lr": cfg.lr, "optimizer": "adam", "weight_decay": 0.0, "grad_clip": cfg.grad_clip}
+        tc = TrainConfig(steps=steps, seed=cfg.seed, log_every=max(1, steps // 10), **adam)
         train(encoder, step_loss, tc, desc=self.name, callbacks=callbacks)
         encoder.eval().requires_grad_(False)
         info = self.unlearned_info(

@@ -94,3 +94,16 @@ def select_params(net: torch.nn.Module, group: str) -> list[torch.nn.Parameter]:
     for n in chosen:
         params[n].requires_grad_(True)
     return [params[n] for n in chosen]
+
+
+def partly_sampled(model, sampler, c, steps: int, guidance: float, g) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_t, t): ``sampler`` run from noise to a random step k of a ``steps``-step DDIM schedule
+    (in eval mode, its mode restored): ESD's x_t, drawn from the model's own samples."""
+    k = int(torch.randint(steps, (1,), generator=g))
+    was_training = sampler.training
+    sampler.eval()
+    xt, t = model.process.sample_until(
+        sampler, len(c), c, k, shape=model.sample_shape, steps=steps, sampler="ddim", guidance=guidance, generator=g
+    )
+    sampler.train(was_training)
+    return xt, t

@@ -27,7 +27,14 @@ import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
-from genunlearn.methods.common import ParamGroup, check_conditional, copy_net, select_params, without_null
+from genunlearn.methods.common import (
+    ParamGroup,
+    check_conditional,
+    copy_net,
+    partly_sampled,
+    select_params,
+    without_null,
+)
 from genunlearn.methods.concepts import as_text, text_conditions, word_slots
 from genunlearn.methods.lifecycle import Plan, TrainedMethod
 from genunlearn.processes.conditioning import unwrap
@@ -169,26 +176,10 @@ class ESD(TrainedMethod):
         params = select_params(net, cfg.params)
 
         def x_t(m, c, g):
-            """x_t drawn by running the sampler from noise to a random step k of ``sample_steps``
-            (with the frozen model, or the one being trained: its plain module, as ranks sample
-            different lengths)."""
-            k = int(torch.randint(cfg.sample_steps, (1,), generator=g))
-            sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)
-            was_training = sampler.training
-            sampler.eval()
-            xt, t = process.sample_until(
-                sampler,
-                len(c),
-                c,
-                k,
-                shape=model.sample_shape,
-                steps=cfg.sample_steps,
-                sampler="ddim",
-                guidance=used["sample_guidance"],
-                generator=g,
-            )
-            sampler.train(was_training)
-            return xt, t
+            sampler = (
+                frozen if cfg.sample_with == "frozen" else unwrap(m)
+            )  # plain module: ranks sample different lengths
+            return partly_sampled(model, sampler, c, cfg.sample_steps, used["sample_guidance"], g)
 
         @torch.no_grad()
         def target(xt, t, c, i, g):

@@ -147,15 +147,7 @@ class Overrides:
 class SFD(Method):
     Config = SFDConfig
 
-    def unlearn(
-        self,
-        model,
-        request,
-        data=None,
-        *,
-        budget=None,
-        callbacks=(),
-    ):
+    def unlearn(self, model, request, data=None, *, budget=None, callbacks=()):
         """Distil ``model`` into a one-step generator that has forgotten ``request``. ``data`` is never
         read. A ``Snapshots`` among ``callbacks`` receives the generator after each of its ``steps``
         iterations: raw weights before the last iteration, the returned (EMA) model at the last."""
@@ -165,113 +157,128 @@ class SFD(Method):
         check_conditional(self, model)
         cfg = self.config
         process = OneStep.for_teacher(model.process, cfg.t_star)
-        T = process.num_train_timesteps
-        guidance = getattr(model.process, "guidance", 1.0) if cfg.guidance is None else cfg.guidance
-        if cfg.t_max > T:
-            raise GenUnlearnError(f"sfd: t_max={cfg.t_max} exceeds the teacher's {T} timesteps")
-        num_classes = len(model.attributes[0].values)
+        if cfg.t_max > process.num_train_timesteps:
+            raise GenUnlearnError(
+                f"sfd: t_max={cfg.t_max} exceeds the teacher's {process.num_train_timesteps} timesteps"
+            )
         forget = [] if cfg.distill_only else sorted(set(class_ids(model, request.classes)))
-        retained = [c for c in range(num_classes) if c not in forget]
+        retained = [c for c in range(len(model.attributes[0].values)) if c not in forget]
         if not retained:
             raise GenUnlearnError("sfd: cannot forget every class (no retained class to distil)")
-        forgetting = bool(forget) and cfg.lambda_gen_forget + cfg.lambda_fake_forget > 0
-        overrides = Overrides(cfg, model, forget, retained) if forgetting else None
-
-        teacher = copy_net(model.net, trainable=False).eval()
-        fake = copy_net(model.net, trainable=True)
-        gen = copy_net(model.net, trainable=True)
-        if cfg.dropout is not None:
-            for net in (fake, gen):
-                set_dropout(net, cfg.dropout)
-        opt_cfg = dict(
-            optimizer="adam",
-            betas=(0.0, cfg.adam_beta2),
-            weight_decay=0.0,
-            grad_clip=cfg.grad_clip,
-            clip_mode="value",
-            fused=True,
-        )
         steps = budget or cfg.steps
         callbacks, snaps = split_snapshots(callbacks)
-        shape = tuple(model.sample_shape)
-        B = cfg.batch_size
-        warmup_until = cfg.forget_warmup * steps
-        iteration = [0]
-        info = {**model.info, "model": "one_step", "teacher_model": model.info.get("model") or model.process.name}
-
-        def conditions(g):
-            """Retained conditions (uniform over retained classes), then forget conditions if forgetting."""
-            labels = torch.tensor(retained)[torch.randint(len(retained), (B,), generator=g)]
-            if forgetting:
-                labels = torch.cat([labels, torch.tensor(forget)[torch.randint(len(forget), (B,), generator=g)]])
-            return model.cond_for_labels(labels)
-
-        def times(n, g):
-            t = torch.randint(cfg.t_min, cfg.t_max, (n,), generator=g)
-            if forgetting and iteration[0] < warmup_until:
-                t[B:] = torch.randint(int(0.02 * T), int(0.98 * T), (n - B,), generator=g)
-            return t
-
-        def weighted(per_sample, w_retain, w_forget):
-            out = w_retain * per_sample[:B].mean()
-            return out + w_forget * per_sample[B:].mean() if forgetting else out
-
-        def fake_loss(f_net, g):
-            """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
-            for snap in snaps:
-                if snap.due(iteration[0], steps) and iteration[0] < steps:
-                    snap.fn(
-                        iteration[0],
-                        model.with_net(
-                            copy.deepcopy(gen).eval(), process=process, info={**info, "snapshot": iteration[0]}
-                        ),
-                    )
-            cond = conditions(g)
-            with torch.no_grad():
-                x_g = process.generate(gen, device.randn((cond.shape[0], *shape), g, device=device.of(gen)), cond)
-            dsm = process.score_loss(f_net, x_g, cond, t=times(x_g.shape[0], g), generator=g)
-            return weighted(dsm, cfg.lambda_fake_retain, cfg.lambda_fake_forget)
-
-        def gen_loss(g_net, g):
-            """SiD loss of G through the frozen teacher and fake score (the plain modules)."""
-            cond = conditions(g)
-            x_g = process.generate(g_net, device.randn((cond.shape[0], *shape), g, device=device.of(g_net)), cond)
-            t, eps = times(x_g.shape[0], g), device.randn(x_g.shape, g, device=x_g.device)
-            t_cond = cond
-            if forgetting:  # the teacher sees the override c_o where the fake score sees c_f
-                f = slice(B, None)
-                c_o = overrides(
-                    B, g, lambda: process.denoise(fake, process.corrupt(x_g[f], t=t[f], noise=eps[f])[0], t[f], cond[f])
-                )
-                t_cond = torch.cat([cond[:B], model.cond_for_labels(c_o)])
-            per = sid_terms(process, teacher, fake, x_g, t, eps, cond, t_cond, cfg.alpha, guidance)
-            iteration[0] += 1
-            logs = {"gen_retain": per[:B].mean().item()}
-            if forgetting:
-                logs["gen_forget"] = per[B:].mean().item()
-            return weighted(per, cfg.lambda_gen_retain, cfg.lambda_gen_forget), logs
-
+        run = Distillation(cfg, model, process, forget, retained, steps, snaps)
+        opt = dict(optimizer="adam", betas=(0.0, cfg.adam_beta2), weight_decay=0.0, grad_clip=cfg.grad_clip)
+        opt |= {"clip_mode": "value", "fused": True}
         objectives = [
-            Objective("fake", fake, fake_loss, Optim(lr=cfg.lr_fake, **opt_cfg)),
-            Objective("generator", gen, gen_loss, Optim(lr=cfg.lr_gen, **opt_cfg), ema_decay=cfg.ema_decay),
+            Objective("fake", run.fake, run.fake_loss, Optim(lr=cfg.lr_fake, **opt), takes_update=True),
+            Objective(
+                "generator",
+                run.gen,
+                run.gen_loss,
+                Optim(lr=cfg.lr_gen, **opt),
+                ema_decay=cfg.ema_decay,
+                takes_update=True,
+            ),
         ]
         t0 = time.perf_counter()
         train_objectives(
             objectives, steps=steps, seed=cfg.seed, log_every=max(1, steps // 20), desc=self.name, callbacks=callbacks
         )
-        seconds = time.perf_counter() - t0
         info = self.unlearned_info(
-            info,
+            run.info,
             steps=steps,
-            seconds=seconds,
+            seconds=time.perf_counter() - t0,
             forget_classes=forget,
             retained_classes=retained,
-            override=overrides.describe() if overrides else None,
-            teacher_guidance=guidance,
+            override=run.overrides.describe() if run.overrides else None,
+            teacher_guidance=run.guidance,
             data_free=True,
         )
-        result = model.with_net(gen, process=process, info=info)
+        result = model.with_net(run.gen, process=process, info=info)
         for snap in snaps:
             if snap.due(steps, steps):
                 snap.fn(steps, result)
         return result
+
+
+class Distillation:
+    """One SFD run: the frozen teacher, the fake score and the generator (copies of the model's
+    network), and the two losses the loop alternates (fake score first in each iteration). A loss is
+    given its update index, the iteration."""
+
+    def __init__(self, cfg: SFDConfig, model, process, forget: list[int], retained: list[int], steps: int, snaps):
+        self.cfg, self.model, self.process, self.steps, self.snaps = cfg, model, process, steps, snaps
+        self.forget, self.retained = forget, retained
+        self.forgetting = bool(forget) and cfg.lambda_gen_forget + cfg.lambda_fake_forget > 0
+        self.overrides = Overrides(cfg, model, forget, retained) if self.forgetting else None
+        self.guidance = getattr(model.process, "guidance", 1.0) if cfg.guidance is None else cfg.guidance
+        self.teacher = copy_net(model.net, trainable=False).eval()
+        self.fake = copy_net(model.net, trainable=True)
+        self.gen = copy_net(model.net, trainable=True)
+        if cfg.dropout is not None:
+            for net in (self.fake, self.gen):
+                set_dropout(net, cfg.dropout)
+        self.warmup_until = cfg.forget_warmup * steps
+        self.info = {**model.info, "model": "one_step", "teacher_model": model.info.get("model") or model.process.name}
+
+    def conditions(self, g):
+        """Retained conditions (uniform over retained classes), then forget conditions if forgetting."""
+        B, retained, forget = self.cfg.batch_size, self.retained, self.forget
+        labels = torch.tensor(retained)[torch.randint(len(retained), (B,), generator=g)]
+        if self.forgetting:
+            labels = torch.cat([labels, torch.tensor(forget)[torch.randint(len(forget), (B,), generator=g)]])
+        return self.model.cond_for_labels(labels)
+
+    def times(self, n, g, iteration):
+        """t ~ U{t_min, …, t_max − 1}; forget rows from [0.02T, 0.98T) during the forget warm-up."""
+        T, B = self.process.num_train_timesteps, self.cfg.batch_size
+        t = torch.randint(self.cfg.t_min, self.cfg.t_max, (n,), generator=g)
+        if self.forgetting and iteration < self.warmup_until:
+            t[B:] = torch.randint(int(0.02 * T), int(0.98 * T), (n - B,), generator=g)
+        return t
+
+    def weighted(self, per_sample, w_retain, w_forget):
+        B = self.cfg.batch_size
+        out = w_retain * per_sample[:B].mean()
+        return out + w_forget * per_sample[B:].mean() if self.forgetting else out
+
+    def snapshot(self, iteration):
+        for snap in self.snaps:
+            if snap.due(iteration, self.steps) and iteration < self.steps:
+                info = {**self.info, "snapshot": iteration}
+                snap.fn(iteration, self.model.with_net(copy.deepcopy(self.gen).eval(), process=self.process, info=info))
+
+    def fake_loss(self, f_net, g, iteration):
+        """Denoising score matching of f_ψ on sg[G(z, c)] (first in each iteration)."""
+        self.snapshot(iteration)
+        cond, process, gen = self.conditions(g), self.process, self.gen
+        with torch.no_grad():
+            x_g = process.generate(
+                gen, device.randn((cond.shape[0], *self.model.sample_shape), g, device=device.of(gen)), cond
+            )
+        dsm = process.score_loss(f_net, x_g, cond, t=self.times(x_g.shape[0], g, iteration), generator=g)
+        return self.weighted(dsm, self.cfg.lambda_fake_retain, self.cfg.lambda_fake_forget)
+
+    def gen_loss(self, g_net, g, iteration):
+        """SiD loss of G through the frozen teacher and fake score (the plain modules)."""
+        cfg, process, B = self.cfg, self.process, self.cfg.batch_size
+        cond = self.conditions(g)
+        x_g = process.generate(
+            g_net, device.randn((cond.shape[0], *self.model.sample_shape), g, device=device.of(g_net)), cond
+        )
+        t, eps = self.times(x_g.shape[0], g, iteration), device.randn(x_g.shape, g, device=x_g.device)
+        t_cond = cond
+        if self.forgetting:  # the teacher sees the override c_o where the fake score sees c_f
+            f = slice(B, None)
+            c_o = self.overrides(
+                B,
+                g,
+                lambda: process.denoise(self.fake, process.corrupt(x_g[f], t=t[f], noise=eps[f])[0], t[f], cond[f]),
+            )
+            t_cond = torch.cat([cond[:B], self.model.cond_for_labels(c_o)])
+        per = sid_terms(process, self.teacher, self.fake, x_g, t, eps, cond, t_cond, cfg.alpha, self.guidance)
+        logs = {"gen_retain": per[:B].mean().item()}
+        if self.forgetting:
+            logs["gen_forget"] = per[B:].mean().item()
+        return self.weighted(per, cfg.lambda_gen_retain, cfg.lambda_gen_forget), logs
