@@ -161,9 +161,20 @@ def train_autoencoder(vae, x: torch.Tensor, cfg: dict, *, out_dir, resume: bool,
     )
 
 
+def task_tokenizer(data, bank):
+    """A CLIP BPE tokenizer learnt from the task's captions (or row prompts), held-out words reserved;
+    read into memory (it is saved with the pipeline)."""
+    import tempfile
+
+    from genunlearn.interop.diffusers.text_unet import row_prompts
+
+    with tempfile.TemporaryDirectory(prefix="genunlearn-tokenizer-") as folder:
+        texts = bank.texts if bank else row_prompts(data.attributes)
+        return build_tokenizer([p for p in texts if p], folder, reserve=bank.heldout if bank else ())
+
+
 def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
     """Both stages for ``job`` on ``data`` (already the retain split for a retrain); a ``DiffusersModel``."""
-    import tempfile
     from pathlib import Path
 
     from genunlearn.data import caption_pool
@@ -175,19 +186,10 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     from genunlearn.training import TrainConfig, train
 
     torch.manual_seed(job.seed)
-    stage_dir = (
-        (lambda name: Path(out_dir) / name) if out_dir is not None else (lambda name: None)
-    )  # checkpoints per stage
+    stage_dir = lambda name: Path(out_dir) / name if out_dir is not None else None  # checkpoints per stage
     pool = caption_pool(job.task)
     bank = CaptionBank(data.attributes, pool) if pool else None
-    with tempfile.TemporaryDirectory(
-        prefix="genunlearn-tokenizer-"
-    ) as folder:  # read into memory; saved with the pipeline
-        tokenizer = build_tokenizer(
-            [p for p in (bank.texts if bank else row_prompts(data.attributes)) if p],
-            folder,
-            reserve=bank.heldout if bank else (),
-        )
+    tokenizer = task_tokenizer(data, bank)
     text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
     scheduler = scheduler_for(recipe.process)
     what = "retrain" if job.forget else "base"
@@ -218,9 +220,8 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         idx = torch.randint(len(z), (batch,), generator=g)
         if bank is None:
             return process.loss(model, z[idx], cond[idx], generator=g).mean()
-        dropped = drop_condition(
-            net, cond[idx], process.cond_dropout, process.attr_dropout, g
-        )  # then a caption of what is left
+        # condition dropout, then a caption of what is left
+        dropped = drop_condition(net, cond[idx], process.cond_dropout, process.attr_dropout, g)
         return process.loss(model, z[idx], bank.sample(net, dropped, g), generator=g, drop_cond=False).mean()
 
     result = train(
@@ -233,9 +234,8 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         progress=progress,
     )
     net.eval()
-    text_encoder.requires_grad_(
-        False
-    )  # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
+    # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
+    text_encoder.requires_grad_(False)
     view = TextUNetView.frozen(
         unet, data.attributes, tokenizer, text_encoder, num_train_timesteps=scheduler.config.num_train_timesteps
     )
