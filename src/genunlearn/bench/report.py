@@ -307,10 +307,33 @@ def _relearn_plot(rows: dict[str, dict], path: Path) -> Path | None:
     return save_figure(fig, path)
 
 
+def _samples_figure(runs: Path, task: str, cells: dict, first: dict) -> list[str]:
+    """The task's sample figure (2D scatter, or image grids with rows labelled and forgotten rows
+    framed in red) and its markdown lines; none when no cell saved samples."""
+    from genunlearn.bench.figures import save_sample_grids, save_scatter
+
+    samples = {c: _load_samples(p) for c, p in cells.items() if (p / "samples.npz").is_file()}
+    if not samples:
+        return []
+    fig = runs / f"{task}-samples.png"
+    preview = next(iter(samples.values()))
+    if preview["x"].dim() == 2:
+        save_scatter({c: p["x"] for c, p in samples.items()}, fig)
+        caption = "samples of every model, same seeds"
+    else:
+        rows_n = max(1, len(preview["x"]) // 8)
+        preview["forget_ids"] = preview["forget_ids"] or spec_forget_ids(first.get("forget"), preview["names"])
+        labels, marked = row_legend(preview, rows_n)
+        grids = {c: p["x"] for c, p in samples.items()}
+        save_sample_grids(grids, rows=rows_n, path=fig, row_labels=labels, marked=marked)
+        framed = "; forgotten rows framed in red" if any(marked) else ""
+        caption = "rows labelled with the classes they show, same seeds in every panel" + framed
+    return [f"![{task} samples: {caption}]({fig.name})", ""]
+
+
 def build_report(runs: str | Path) -> Path:
     """Write ``runs/report.md``, ``runs/report.html`` and the PNGs from every ``runs/<task>/<cell>/``
     folder found."""
-    from genunlearn.bench.figures import save_sample_grids, save_scatter
     from genunlearn.bench.html import markdown_to_html
     from genunlearn.io.weights import atomic_write_text, check_writable
     from genunlearn.errors import GenUnlearnError
@@ -356,26 +379,7 @@ def build_report(runs: str | Path) -> Path:
         rows = task_rows[task_dir.name]
         first = next(iter(rows.values()))
         parts += [f"## {task_dir.name}", "", f"Forget request: `{first.get('forget')}`.", "", leaderboard(rows), ""]
-        samples = {c: _load_samples(p) for c, p in cells.items() if (p / "samples.npz").is_file()}
-        if samples:
-            fig = runs / f"{task_dir.name}-samples.png"
-            first_preview = next(iter(samples.values()))
-            if first_preview["x"].dim() == 2:
-                save_scatter({c: p["x"] for c, p in samples.items()}, fig)
-                caption = "samples of every model, same seeds"
-            else:
-                rows_n = max(1, len(first_preview["x"]) // 8)
-                first_preview["forget_ids"] = first_preview["forget_ids"] or spec_forget_ids(
-                    first.get("forget"), first_preview["names"]
-                )
-                labels, marked = row_legend(first_preview, rows_n)
-                save_sample_grids(
-                    {c: p["x"] for c, p in samples.items()}, rows=rows_n, path=fig, row_labels=labels, marked=marked
-                )
-                caption = "rows labelled with the classes they show, same seeds in every panel" + (
-                    "; forgotten rows framed in red" if any(marked) else ""
-                )
-            parts += [f"![{task_dir.name} samples: {caption}]({fig.name})", ""]
+        parts += _samples_figure(runs, task_dir.name, cells, first)
         for kind, plot in (("trade-off", _tradeoff_plot), ("relearning curves", _relearn_plot)):
             made = plot(rows, runs / f"{task_dir.name}-{kind.split()[0].replace('-', '')}.png")
             if made is not None:

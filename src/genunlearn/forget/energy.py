@@ -116,43 +116,14 @@ def _shape_energy(gap: Callable, form: str) -> Callable:
     return lambda x: torch.nn.functional.softplus(gap(x))  # −log P(retain) = softplus(l_f − l_r)
 
 
-def classifier_energy(
-    data,
-    classes,
-    *,
-    form: str = "logodds",
-    task: str | None = None,
-    seed: int = PROXY_SEED,
-    use_cache: bool = True,
-    progress: bool = True,
-) -> Energy:
-    """Train (or reload) a retain-vs-forget proxy on ``data``'s labels and return its energy.
-
-    Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
-    A seeded tenth of the data is held out for the sign check and the proxy's accuracy.
-    """
-    from genunlearn.io.cache import cache_root, config_hash, read_entry, store_network
-    from genunlearn.data.dataset import Attribute, Dataset
+def _trained_proxy(data, binary, ids: list[int], *, task, seed: int, use_cache: bool, progress: bool):
+    """(the retain-vs-forget proxy trained on ``binary``, its training seconds), from the cache when an
+    entry for the same labelled data, classes, network, training and seed is there."""
     from genunlearn.data.fingerprint import dataset_hash
+    from genunlearn.io.cache import cache_root, config_hash, read_entry, store_network
     from genunlearn.models import build_network, load_network
     from genunlearn.training.classifier import fit_on_data
 
-    if form not in ENERGY_FORMS:
-        raise GenUnlearnError(f"unknown energy form {form!r}; expected one of {', '.join(ENERGY_FORMS)}")
-    ids = sorted({data.class_id(c) for c in classes})
-    is_forget = torch.isin(data.labels, torch.tensor(ids))
-    if is_forget.all() or not is_forget.any():
-        raise GenUnlearnError(
-            f"cannot train an energy proxy: classes {ids} cover {'all' if is_forget.all() else 'none'} of {data.name}"
-        )
-    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-    n_hold = max(2, int(HOLDOUT_FRACTION * len(data)))
-    hold, fit = perm[:n_hold], perm[n_hold:]
-    # balanced classes: repeat forget examples until they match the retain count
-    f_idx, r_idx = fit[is_forget[fit]], fit[~is_forget[fit]]
-    reps = max(1, round(len(r_idx) / max(1, len(f_idx))))
-    idx = torch.cat([r_idx, f_idx.repeat(reps)])
-    binary = Dataset(data.name, data.x[idx], is_forget[idx].long(), (Attribute("forget", ("retain", "forget")),))
     net_cfg = _proxy_network(data)
     data_id = {"source": task or data.name, "fingerprint": dataset_hash(data)}  # the labelled data's content
     train_cfg = PROXY_TRAIN[data.kind]
@@ -180,6 +151,43 @@ def classifier_energy(
         store_network(
             folder, "proxy", net, key=key, data=data_id, task=task or data.name, classes=ids, train_seconds=seconds
         )
+    return net, seconds
+
+
+def classifier_energy(
+    data,
+    classes,
+    *,
+    form: str = "logodds",
+    task: str | None = None,
+    seed: int = PROXY_SEED,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> Energy:
+    """Train (or reload) a retain-vs-forget proxy on ``data``'s labels and return its energy.
+
+    Reads the labelled data, forget examples included: this is the energy stage, before unlearning.
+    A seeded tenth of the data is held out for the sign check and the proxy's accuracy.
+    """
+    from genunlearn.data.dataset import Attribute, Dataset
+
+    if form not in ENERGY_FORMS:
+        raise GenUnlearnError(f"unknown energy form {form!r}; expected one of {', '.join(ENERGY_FORMS)}")
+    ids = sorted({data.class_id(c) for c in classes})
+    is_forget = torch.isin(data.labels, torch.tensor(ids))
+    if is_forget.all() or not is_forget.any():
+        raise GenUnlearnError(
+            f"cannot train an energy proxy: classes {ids} cover {'all' if is_forget.all() else 'none'} of {data.name}"
+        )
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    n_hold = max(2, int(HOLDOUT_FRACTION * len(data)))
+    hold, fit = perm[:n_hold], perm[n_hold:]
+    # balanced classes: repeat forget examples until they match the retain count
+    f_idx, r_idx = fit[is_forget[fit]], fit[~is_forget[fit]]
+    reps = max(1, round(len(r_idx) / max(1, len(f_idx))))
+    idx = torch.cat([r_idx, f_idx.repeat(reps)])
+    binary = Dataset(data.name, data.x[idx], is_forget[idx].long(), (Attribute("forget", ("retain", "forget")),))
+    net, seconds = _trained_proxy(data, binary, ids, task=task, seed=seed, use_cache=use_cache, progress=progress)
     net.eval()
     gap = _logit_gap(net)
     energy = Energy(
