@@ -660,16 +660,14 @@ def _save_checkpoint(ckpt, runs, rng, step, elapsed, losses, seed, steps=None) -
         )
 
 
-def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None, processes=None):
-    """Restore every objective, EMA, optimiser and RNG from ``ckpt``; any problem (unreadable,
-    other objectives, steps, seed or process count) raises GenUnlearnError with the state untouched."""
-    import copy
-
+def _checked_state(ckpt, runs, *, steps, seed, processes) -> dict:
+    """``state.json`` of ``ckpt`` when it belongs to this run (objectives, steps, seed, process count
+    and a step inside the run), else GenUnlearnError naming what differs."""
     try:
         state = json.loads((ckpt / "state.json").read_text())
         if not isinstance(state, dict):
             raise ValueError("state.json is not an object")
-        start, elapsed, losses = int(state["step"]), float(state["elapsed"]), list(state["losses"])
+        start, _, _ = int(state["step"]), float(state["elapsed"]), list(state["losses"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise GenUnlearnError(f"state.json unreadable ({e.__class__.__name__})") from None
     names = sorted(state.get("objectives") or {})
@@ -683,6 +681,16 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
         raise GenUnlearnError(f"it was written by {state.get('processes')} process(es), this run has {processes}")
     if not 0 < start < (steps or float("inf")):
         raise GenUnlearnError(f"it records step {start}")
+    return state
+
+
+def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None, processes=None):
+    """Restore every objective, EMA, optimiser and RNG from ``ckpt``; any problem (unreadable,
+    other objectives, steps, seed or process count) raises GenUnlearnError with the state untouched."""
+    import copy
+
+    state = _checked_state(ckpt, runs, steps=steps, seed=seed, processes=processes)
+    start, elapsed, losses = int(state["step"]), float(state["elapsed"]), list(state["losses"])
     rng = load_tensors(ckpt / "rng.safetensors")
     if f"generator.{rank}" not in rng or f"torch.{rank}" not in rng:
         raise GenUnlearnError(f"no RNG state for rank {rank}")
@@ -692,9 +700,8 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
         weights = load_tensors(ckpt / f"{name}.safetensors")
         ema = load_tensors(ckpt / f"{name}.ema.safetensors") if r.ema is not None else None
         try:
-            opt = torch.load(
-                ckpt / f"{name}.optimizer.pt", weights_only=True, map_location="cpu"
-            )  # the optimizer moves it to its weights' device
+            # the optimizer moves it to its weights' device
+            opt = torch.load(ckpt / f"{name}.optimizer.pt", weights_only=True, map_location="cpu")
         except Exception as e:  # any unreadable optimizer state means the checkpoint is unusable
             raise GenUnlearnError(f"{name} optimizer state unreadable ({e.__class__.__name__})") from None
         loaded.append((r, weights, ema, opt, state["objectives"][name].get("updates")))
