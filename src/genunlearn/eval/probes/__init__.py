@@ -168,49 +168,57 @@ def format_probe(result: dict) -> str:
         from genunlearn.eval.probes.prompt import format_prompt_probe
 
         return format_prompt_probe(result)
-    lines = []
-    if name == "relearn":
-        cols = [("model", result["model"])] + ([("reference", result["reference"])] if "reference" in result else [])
+    table = {"relearn": _relearn_table, "complete": _completion_table}.get(name, _attack_table)
+    return "\n".join(table(result))
+
+
+def _relearn_table(result: dict) -> list[str]:
+    cols = [("model", result["model"])] + ([("reference", result["reference"])] if "reference" in result else [])
+    lines = [
+        f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged share of forgotten content drawn (lower: less came back), n={result['model']['n']} per point",
+        f"{'step':>6}  " + "  ".join(f"{c:>10}" for c, _ in cols),
+    ]
+    for i, s in enumerate(result["model"]["steps"]):
+        lines.append(f"{s:>6}  " + "  ".join(f"{r['forgotten_content_drawn'][i]:>10.1%}" for _, r in cols))
+    lines.append(f"{'AUC':>6}  " + "  ".join(f"{r['auc']:>10.3f}" for _, r in cols))
+    if "auc_ratio" in result:
         lines.append(
-            f"relearning on k={result['model']['k']} forget samples ({result['forget']}); judged share of forgotten content drawn (lower: less came back), n={result['model']['n']} per point"
+            f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)"
         )
-        lines.append(f"{'step':>6}  " + "  ".join(f"{c:>10}" for c, _ in cols))
-        for i, s in enumerate(result["model"]["steps"]):
-            lines.append(f"{s:>6}  " + "  ".join(f"{r['forgotten_content_drawn'][i]:>10.1%}" for _, r in cols))
-        lines.append(f"{'AUC':>6}  " + "  ".join(f"{r['auc']:>10.3f}" for _, r in cols))
-        if "auc_ratio" in result:
-            lines.append(
-                f"AUC ratio (model / reference): {result['auc_ratio']:.2f}  (> 1: the forgotten content comes back faster than from scratch)"
-            )
-        return "\n".join(lines)
+    return lines
+
+
+def _completion_table(result: dict) -> list[str]:
     ref = result.get("reference")
-    if name == "complete":
+    lines = [
+        f"completion attack ({result['forget']}): judged share of forgotten classes among completions of n={result['n']} held-out forget images",
+        f"{'visible':>8}  {'model':>8}" + (f"  {'reference':>9}" if ref else "") + f"  {'fill':>6}  {'MSE':>7}",
+    ]
+    for i, share in enumerate(result["visible"]):
         lines.append(
-            f"completion attack ({result['forget']}): judged share of forgotten classes among completions of n={result['n']} held-out forget images"
+            f"{share:>8.1%}  {result['asr'][i]:>8.1%}"
+            + (f"  {ref['asr'][i]:>9.1%}" if ref else "")
+            + f"  {result['asr_fill'][i]:>6.1%}  {result['mse'][i]:>7.4f}"
         )
-        lines.append(
-            f"{'visible':>8}  {'model':>8}" + (f"  {'reference':>9}" if ref else "") + f"  {'fill':>6}  {'MSE':>7}"
-        )
-        for i, share in enumerate(result["visible"]):
-            lines.append(
-                f"{share:>8.1%}  {result['asr'][i]:>8.1%}"
-                + (f"  {ref['asr'][i]:>9.1%}" if ref else "")
-                + f"  {result['asr_fill'][i]:>6.1%}  {result['mse'][i]:>7.4f}"
-            )
-        lines.append(
-            "fill: hidden pixels set to the image mean, no model (what the visible area alone shows); MSE: the model's hidden pixels"
-        )
-        return "\n".join(lines)
+    lines.append(
+        "fill: hidden pixels set to the image mean, no model (what the visible area alone shows); MSE: the model's hidden pixels"
+    )
+    return lines
+
+
+def _attack_table(result: dict) -> list[str]:
+    """The conditioning attack and the noise search: success rate without, with a random and with the attack."""
+    name, ref = result["probe"], result.get("reference")
     arms = (
         [("no attack", "asr_no_attack")]
         + ([("random conditioning", "asr_random")] if name == "cond" else [])
         + [("attack", "asr_attack")]
     )
     budget = f"{result['steps']} steps" if name == "cond" else f"{result['rounds']} rounds × {result['n']} samples"
-    lines.append(
-        f"{name} attack ({result['forget']}, budget {budget}); attack success rate = judged share of forgotten content, n={result['n']}"
-    )
-    lines.append(f"{'arm':>20}  {'model':>8}" + (f"  {'reference':>9}" if ref else ""))
+    lines = [
+        f"{name} attack ({result['forget']}, budget {budget}); attack success rate = judged share of forgotten content, n={result['n']}",
+        f"{'arm':>20}  {'model':>8}" + (f"  {'reference':>9}" if ref else ""),
+    ]
     for label, key in arms:
         lines.append(f"{label:>20}  {result[key]:>8.1%}" + (f"  {ref[key]:>9.1%}" if ref else ""))
     if name == "cond":
@@ -221,4 +229,4 @@ def format_probe(result: dict) -> str:
         lines.append(
             f"mean distance to the nearest forget sample: no attack {result['distance_no_attack']:.4f}, attack {result['distance_attack']:.4f}"
         )
-    return "\n".join(lines)
+    return lines

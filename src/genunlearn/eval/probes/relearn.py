@@ -110,6 +110,15 @@ def _i2i_parts(model, request, cfg: RelearnConfig, counter: Counter):
     return net, list(net.encoder.parameters()), step_loss, lambda n: inpaint_rate(model, test, counter, net=n), len(x)
 
 
+def _recipe_optim(model, cfg: RelearnConfig) -> dict:
+    """The model's own recipe optimiser (at ``cfg.lr`` when given), constant rate, no warm-up, no EMA."""
+    recipe = (model.info.get("recipe") or {}).get("train") or {}
+    optim = {k: recipe[k] for k in OPTIM_KEYS if k in recipe}
+    if isinstance(optim.get("betas"), list):
+        optim["betas"] = tuple(optim["betas"])
+    return {**optim, "lr": cfg.lr or optim.get("lr", 1e-3), "lr_schedule": "constant", "warmup": 0, "ema_decay": None}
+
+
 def relearn_curve(
     model, request, cfg: RelearnConfig | None = None, *, counter: Counter | None = None, progress: bool = False
 ) -> dict:
@@ -141,15 +150,8 @@ def relearn_curve(
     if cps[0] == 0:
         measure(0)
     if cps[-1] > 0:
-        recipe = (model.info.get("recipe") or {}).get("train") or {}
-        optim = {k: recipe[k] for k in OPTIM_KEYS if k in recipe}
-        if isinstance(optim.get("betas"), list):
-            optim["betas"] = tuple(optim["betas"])
-        optim["lr"] = cfg.lr or optim.get("lr", 1e-3)
         every = math.gcd(*[c for c in cps if c > 0])
-        tc = TrainConfig(
-            **optim, steps=cps[-1], seed=cfg.seed, log_every=every, lr_schedule="constant", warmup=0, ema_decay=None
-        )
+        tc = TrainConfig(**_recipe_optim(model, cfg), steps=cps[-1], seed=cfg.seed, log_every=every)
         net.train()
         train(
             net,
