@@ -173,16 +173,41 @@ def task_tokenizer(data, bank):
         return build_tokenizer([p for p in texts if p], folder, reserve=bank.heldout if bank else ())
 
 
+def scaled_latents(vae, x: torch.Tensor) -> torch.Tensor:
+    """The trained autoencoder frozen, its latents of ``x`` scaled to unit standard deviation (the
+    factor recorded in its config, as Stable Diffusion's is)."""
+    from genunlearn.interop.diffusers.folders import encode_latents
+
+    vae.eval().requires_grad_(False)
+    latents = encode_latents(vae, x)
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    return latents * vae.config.scaling_factor
+
+
+def latent_loss(process, net, z: torch.Tensor, cond: torch.Tensor, batch: int, bank):
+    """The UNet stage's step loss on a batch of latents: the rows' conditions, or (captioned task)
+    condition dropout and then a caption drawn for what is left of each row."""
+    from genunlearn.processes.conditioning import drop_condition
+
+    def step_loss(model, g):
+        idx = torch.randint(len(z), (batch,), generator=g)
+        if bank is None:
+            return process.loss(model, z[idx], cond[idx], generator=g).mean()
+        dropped = drop_condition(net, cond[idx], process.cond_dropout, process.attr_dropout, g)
+        return process.loss(model, z[idx], bank.sample(net, dropped, g), generator=g, drop_cond=False).mean()
+
+    return step_loss
+
+
 def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = False, progress: bool = True):
     """Both stages for ``job`` on ``data`` (already the retain split for a retrain); a ``DiffusersModel``."""
     from pathlib import Path
 
     from genunlearn.data import caption_pool
-    from genunlearn.interop.diffusers.folders import DiffusersModel, encode_latents
+    from genunlearn.interop.diffusers.folders import DiffusersModel
     from genunlearn.models.soft_prompt import tokenize
     from genunlearn.interop.diffusers.text_unet import TextUNetView, row_prompts
     from genunlearn.processes import build_process
-    from genunlearn.processes.conditioning import drop_condition
     from genunlearn.training import TrainConfig, train
 
     torch.manual_seed(job.seed)
@@ -192,7 +217,7 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
     tokenizer = task_tokenizer(data, bank)
     text_encoder, vae, unet = build_components(recipe.network, tokenizer, data.sample_shape)
     scheduler = scheduler_for(recipe.process)
-    what = "retrain" if job.forget else "base"
+    label = f"{'retrain' if job.forget else 'base'} {job.task}/sd"
     ae = train_autoencoder(
         vae,
         data.x,
@@ -200,12 +225,9 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         out_dir=stage_dir("vae"),
         resume=resume,
         progress=progress,
-        label=f"{what} {job.task}/sd",
+        label=label,
     )
-    vae.eval().requires_grad_(False)
-    latents = encode_latents(vae, data.x)
-    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-    z = latents * vae.config.scaling_factor
+    z = scaled_latents(vae, data.x)
     process = build_process(recipe.process)
     net = TextUNetView(
         unet,
@@ -214,25 +236,9 @@ def train_sd(job, recipe, data, meta: dict, *, out_dir=None, resume: bool = Fals
         num_train_timesteps=scheduler.config.num_train_timesteps,
         text_encoder=text_encoder,
     )
-    cond, batch = data.cond(), min(recipe.batch_size, len(data))
-
-    def step_loss(model, g):
-        idx = torch.randint(len(z), (batch,), generator=g)
-        if bank is None:
-            return process.loss(model, z[idx], cond[idx], generator=g).mean()
-        # condition dropout, then a caption of what is left
-        dropped = drop_condition(net, cond[idx], process.cond_dropout, process.attr_dropout, g)
-        return process.loss(model, z[idx], bank.sample(net, dropped, g), generator=g, drop_cond=False).mean()
-
-    result = train(
-        net,
-        step_loss,
-        TrainConfig(**recipe.train),
-        out_dir=stage_dir("unet"),
-        resume=resume,
-        desc=f"{what} {job.task}/sd",
-        progress=progress,
-    )
+    step_loss = latent_loss(process, net, z, data.cond(), min(recipe.batch_size, len(data)), bank)
+    tc = TrainConfig(**recipe.train)
+    result = train(net, step_loss, tc, out_dir=stage_dir("unet"), resume=resume, desc=label, progress=progress)
     net.eval()
     # encoded once into the view's states; the UNet stays trainable, as when the pipeline is loaded
     text_encoder.requires_grad_(False)
