@@ -71,6 +71,20 @@ def test_ua_ira_cra_and_generality_read_what_they_say():
     assert broke_objects["UA"] == 1.0 and broke_objects["IRA"] < 0.3 and broke_objects["CRA"] == 1.0
 
 
+def test_evaluate_judges_a_canvas_pipeline_by_the_protocol(monkeypatch):
+    """``genunlearn evaluate --concept`` on a captioned task reads UA, IRA, CRA and generality."""
+    from genunlearn.eval import judge as judge_module
+    from genunlearn.families import get_family
+    from genunlearn.forget.request import ForgetRequest
+
+    monkeypatch.setattr(judge_module, "load_judge", lambda task, **kw: Judge())
+    request = ForgetRequest("concept", concept="circle", anchor="object")
+    evaluate = get_family("generative").evaluator("canvas", request, reference=Pipeline())
+    m = evaluate(Pipeline(circles_become_squares()))
+    assert (m["UA"], m["IRA"], m["CRA"], m["generality"]) == (1.0, 1.0, 1.0, 1.0) and m["base"]["UA"] == 0.0
+    assert "UA" in get_family("generative").format(m) and "↑" in get_family("generative").format(m)
+
+
 def test_many_concepts_and_the_splits():
     ev = ErasureEvaluator(Pipeline(), ["circle", "red"], Judge(), rows_per_concept=8, retained_rows=20, n_per_row=2)
     assert ev.in_domain == [0, 2] and ev.cross_domain == [1] and len(ev.target.captions) == 32

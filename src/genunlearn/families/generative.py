@@ -28,6 +28,10 @@ class GenerativeFamily(Family):
     metrics = (
         MetricSpec("forgotten_class_still_drawn", "forgotten class still drawn ↓", "{:.1%}", "lower", 100),
         MetricSpec("concept_still_shown", "concept still shown ↓", "{:.1%}", "lower", 100),
+        MetricSpec("UA", "erased concept gone (UA) ↑", "{:.1%}", "higher", 100),
+        MetricSpec("IRA", "same-kind concepts kept (IRA) ↑", "{:.1%}", "higher", 100),
+        MetricSpec("CRA", "other attributes kept (CRA) ↑", "{:.1%}", "higher", 100),
+        MetricSpec("generality", "gone on paraphrases ↑", "{:.1%}", "higher", 100),
         MetricSpec("anchor_rate", "drawn as the anchor", "{:.1%}"),
         MetricSpec("attribute_preservation", "other attributes kept ↑", "{:.1%}", "higher", 100),
         MetricSpec("shape_accuracy_delta_points", "Δ shape acc, other prompts (pts) ↑", "{:+.1f}", "higher"),
@@ -99,7 +103,10 @@ class GenerativeFamily(Family):
     def evaluator(self, task, request, *, reference=None, n_per_prompt=100, seed=0, split="test", progress=True):
         """Forgotten class still drawn, retained accuracy and FD/KID (images) or mass/MMD (2D); for
         concept requests, concept still shown, attribute preservation and collateral damage against
-        ``reference`` (the base model) samples on the same prompts."""
+        ``reference`` (the base model) samples on the same prompts; on a captioned task (canvas),
+        UnlearnCanvas's UA, IRA, CRA, generality and FD vs base (``eval.erasure``, its own sample
+        sizes: ``n_per_prompt`` does not apply)."""
+        from genunlearn.data import caption_pool
         from genunlearn.eval.judge import load_judge
 
         judge = load_judge(task, progress=progress, verbose=False)
@@ -110,6 +117,11 @@ class GenerativeFamily(Family):
                 raise GenUnlearnError(
                     "concept erasure is judged against the base model's samples: pass --reference BASE_MODEL"
                 )
+            if caption_pool(task) is not None:  # a captioned task (canvas): UnlearnCanvas's protocol
+                from genunlearn.eval.erasure import ErasureEvaluator
+
+                erasure = ErasureEvaluator(reference, list(request.concepts), judge, split=split, noise=seed)
+                return lambda model: {**erasure(model), "base": erasure.base}
             ref = concept_reference(reference, request, judge, n_per_prompt=n_per_prompt, seed=seed, split=split)
             return lambda model: evaluate_concept(model, request, ref, judge)
         from genunlearn.eval.evaluate import evaluate
