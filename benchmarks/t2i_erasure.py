@@ -51,8 +51,9 @@ GRID = {
     ),
     "fdiv": ("fdiv", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
     "advunlearn": ("advunlearn", {"sample_steps": 25}, [{"lr": 1e-4}, {"lr": 3e-4}, {"lr": 1e-3}]),
-    "uce": ("uce", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "erase_scale": 2.0}]),
-    "rece": ("rece", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "rounds": 5}]),
+    # preserve=siblings: the attribute's other values are preserved prompts (UCE's preservation term)
+    "uce": ("uce", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "preserve": "siblings"}]),
+    "rece": ("rece", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "preserve": "siblings"}]),
 }
 # many concepts at once (MACE's setting): objects, styles and colours mixed, one generic guide
 MULTI = {
@@ -110,9 +111,21 @@ def changed_bytes(folder: Path, base: Path) -> int:
     return total
 
 
-def options(settings: dict, seed: int | None) -> list[str]:
-    values = {**settings, **({"seed": seed} if seed is not None else {})}
-    return [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+def siblings(concepts: str) -> str:
+    """The values of the erased concepts' attributes that are not erased, as a --preserve list."""
+    from genunlearn.data.canvas import ATTRIBUTES
+
+    erased = set(concepts.split("; "))
+    kinds = [a for a in ATTRIBUTES if erased & set(a.values)]
+    return "; ".join(v for a in kinds for v in a.values if v not in erased)
+
+
+def options(settings: dict, seed: int | None, concept: str) -> list[str]:
+    """The CLI options of one setting: ``--set`` for the method's options, ``--preserve`` for
+    ``preserve=siblings``."""
+    values = {k: v for k, v in settings.items() if k != "preserve"} | ({"seed": seed} if seed is not None else {})
+    preserve = ["--preserve", siblings(concept)] if settings.get("preserve") == "siblings" else []
+    return preserve + [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
 
 
 def percent(values: list[float]) -> str:
@@ -206,7 +219,7 @@ def main() -> None:
                     "--concept",
                     concept,
                     *anchor_args(method, kind),
-                    *options({**fixed, **grid[i]}, seed),
+                    *options({**fixed, **grid[i]}, seed, concept),
                     *extra,
                     "--out",
                     str(folder),
@@ -245,7 +258,10 @@ def main() -> None:
         record = json.loads(PICKS.read_text()) if PICKS.is_file() else {}
         record["sd"] = {
             **record.get("sd", {}),
-            **{GRID[m][0]: {**GRID[m][1], **GRID[m][2][i]} for m, i in picked.items()},
+            **{
+                GRID[m][0]: {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k != "preserve"}
+                for m, i in picked.items()
+            },  # preserve=siblings is a request (--preserve), not a method option
         }
         atomic_write_text(PICKS, json.dumps(record, indent=1, sort_keys=True) + "\n")
     print(
