@@ -270,9 +270,10 @@ def test_interrupted_run_resumes_inside_resumable_run(tmp_path, monkeypatch, cap
     def run(callbacks=()):
         first, _, _ = _tiny_objective(1)
         net, loss, cfg = _tiny_objective()
-        with resumable_run("unlearn", tmp_path / "model", "finetune", {"lr": 1}, "classes=0", None):
-            train(first, loss, cfg, progress=False)  # an earlier call in the same run (redone: deterministic)
-            train(net, loss, cfg, progress=False, callbacks=callbacks)
+        with resumable_run("unlearn", tmp_path / "model", "finetune", {"lr": 1}, "classes=0", None) as folder:
+            # an earlier call in the same run (redone: deterministic)
+            train(first, loss, cfg, progress=False, callbacks=(folder,))
+            train(net, loss, cfg, progress=False, callbacks=(*callbacks, folder))
         return net
 
     reference = run().state_dict()

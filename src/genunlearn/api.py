@@ -94,10 +94,11 @@ def family_of(model):
 
 
 @_placed
-def unlearn(model, method, request, *, steps: int | None = None, **options):
+def unlearn(model, method, request, *, steps: int | None = None, callbacks=(), **options):
     """``model`` with ``request`` forgotten by ``method`` (a name from ``gu.list_methods()`` or a
-    ``Method``); ``options`` are the method's config values, ``steps`` its budget. The result's
-    ``info`` records the method and the request, as ``genunlearn unlearn`` does."""
+    ``Method``); ``options`` are the method's config values, ``steps`` its budget; ``callbacks`` go to
+    its training loop (``(step, record)`` functions, ``Snapshots``, a ``RunFolder`` to checkpoint in).
+    The result's ``info`` records the method and the request, as ``genunlearn unlearn`` does."""
     from genunlearn.catalogue import CATALOGUE
     from genunlearn.data.fingerprint import model_dataset
     from genunlearn.methods import get_method
@@ -123,7 +124,7 @@ def unlearn(model, method, request, *, steps: int | None = None, **options):
     what = next((e.summary for e in CATALOGUE if (e.family, e.name) == (m.family, m.name)), None)
     stage(f"{m.name}: forgetting {request.spec()}" + (f" in {count} {unit}" if count else ""), what)
     with StepBar(count if unit == "steps" else None, m.name) as bar:
-        result = m.unlearn(model, request, data, budget=steps, callbacks=(bar,))
+        result = m.unlearn(model, request, data, budget=steps, callbacks=(bar, *callbacks))
     result.info = {**result.info, "method": m.name, "forget": request.spec()}
     return result
 

@@ -394,8 +394,8 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
     get_method(method, values, family=folder_family(model_dir))  # the options, checked before the model is read
     _, model = _open_model(model_dir, task=task, scheduler=scheduler)
     m = get_method(method, values, family=model.family, model=model)  # over the defaults picked for this model kind
-    with resumable_run("unlearn", model_dir, method, values, request.spec(), steps):  # checkpoints; a rerun resumes
-        result = api_unlearn(model, m, request, steps=steps)
+    with resumable_run("unlearn", model_dir, method, values, request.spec(), steps) as run:  # a rerun resumes
+        result = api_unlearn(model, m, request, steps=steps, callbacks=(run,))
     _check_ranks(result, trained=not m.closed_form)
     if is_main_process():
         result.save_pretrained(out_path)

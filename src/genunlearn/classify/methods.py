@@ -27,7 +27,7 @@ class _ClassifierMethod(Method):
         forget, retain = data.split(request)
         cfg = self.config if budget is None else replace(self.config, epochs=budget)
         net, run = unlearn_classifier(
-            copy.deepcopy(model.net), forget, retain, cfg, self.plan, num_classes=data.num_classes
+            copy.deepcopy(model.net), forget, retain, cfg, self.plan, num_classes=data.num_classes, callbacks=callbacks
         )
         info = self.unlearned_info(
             model.info,

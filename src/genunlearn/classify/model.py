@@ -78,6 +78,7 @@ def fit(
     extra: Callable | None = None,
     before: Callable | None = None,
     desc: str = "classifier",
+    callbacks=(),
 ) -> float:
     """SGD over a precomputed schedule, one minibatch per step, through the one classifier trainer;
     ``extra(net, epoch)`` adds a regulariser; ``before(update)`` runs ahead of each step's forward pass
@@ -104,7 +105,7 @@ def fit(
         return source(g, update)
 
     return fit_classifier(
-        net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc
+        net, source if before is None else draw, cfg, extra=extra, grad_mask=grad_mask, desc=desc, callbacks=callbacks
     ).seconds
 
 

@@ -135,7 +135,7 @@ def soft_threshold_steps(net, batches: list[Batch], ratio: float, epochs: int):
     return before, lambda: prox(len(batches) - 1)
 
 
-def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, *, num_classes: int):
+def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, *, num_classes: int, callbacks=()):
     """Unlearn in place by the plan ``plan_name``. Returns (net, info) with the wall-clock seconds
     (mask included)."""
     plan = PLANS[plan_name]
@@ -162,6 +162,7 @@ def unlearn_classifier(net, forget, retain, cfg: UnlearnConfig, plan_name: str, 
         extra=extra,
         before=before,
         desc=plan_name,
+        callbacks=callbacks,
     )
     if finish is not None:
         finish()

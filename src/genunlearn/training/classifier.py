@@ -59,9 +59,10 @@ def fit_classifier(
     grad_mask=None,
     desc: str = "classifier",
     progress: bool = False,
+    callbacks=(),
 ):
     """Cross-entropy on every head of ``net`` for ``cfg.steps`` steps (a ``TrainConfig``), through
-    the shared loop. Returns its ``TrainResult``."""
+    the shared loop (``callbacks`` go to it). Returns its ``TrainResult``."""
     from genunlearn.training import train
 
     if cfg.steps < 1:
@@ -78,7 +79,9 @@ def fit_classifier(
             loss = sum((w * F.cross_entropy(h, ys[:, a], reduction="none")).mean() for a, h in enumerate(heads))
         return loss + extra(model, epoch) if extra is not None else loss
 
-    return train(net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=progress, takes_update=True)
+    return train(
+        net, step_loss, cfg, grad_mask=grad_mask, desc=desc, progress=progress, takes_update=True, callbacks=callbacks
+    )
 
 
 def fit_on_data(net, data, cfg: dict, *, seed: int, augment: bool, progress: bool = False, desc: str = "classifier"):

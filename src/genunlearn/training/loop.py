@@ -24,9 +24,10 @@ step, so a resumed run continues bit-identically.
 
 Checkpoints by default: a run with an ``out_dir`` (cached base/retrain trainings run in the cache's
 ``work/<key>``) checkpoints every ``GENUNLEARN_CHECKPOINT_SECONDS`` (default 180) seconds of
-work, besides any ``checkpoint_every`` steps; inside ``resumable_run(...)`` (the CLI's ``unlearn``)
-every training call gets its own folder under the cache's ``work/run-<key>``, keyed by the input
-model's content, method, options, request and budget. Rerunning the same command resumes from the
+work, besides any ``checkpoint_every`` steps; given a ``RunFolder`` among its callbacks (the CLI's
+``unlearn`` makes one with ``resumable_run(...)`` and hands it to the method), every training call
+gets its own folder under the cache's ``work/unlearn-<key>``, keyed by the input model's content,
+method, options, request and budget. Rerunning the same command resumes from the
 last checkpoint (one line says so); a checkpoint that cannot be used (corrupt, from other
 objectives, steps or process count) is named in one line and the run starts fresh.
 
@@ -72,9 +73,6 @@ def checkpoint_seconds() -> float:
     return value
 
 
-_RUN: dict | None = None  # the active resumable_run: {"dir": Path, "calls": int}
-
-
 def _content_hash(folder) -> str:
     """SHA-256 of a saved model's config.json and weights (what an unlearning run starts from)."""
     from genunlearn.io.weights import resolve_out
@@ -90,12 +88,24 @@ def _content_hash(folder) -> str:
     return h.hexdigest()[:16]
 
 
+@dataclass
+class RunFolder:
+    """Where one command's training calls checkpoint: passed among a training call's ``callbacks``,
+    it gives each call, in order, its own folder under ``dir`` (resumed when the command is rerun)."""
+
+    dir: Path
+    calls: int = 0
+
+    def next(self, desc: str) -> Path:
+        slug = "".join(c if c.isalnum() else "-" for c in desc)[:40]
+        self.calls += 1
+        return self.dir / f"{self.calls - 1:02d}-{slug}"
+
+
 @contextmanager
 def resumable_run(kind: str, model_dir, *parts):
-    """Give every training call inside a checkpoint folder of its own under the cache's
-    ``work/<kind>-<key>`` (the key: the input model's content and ``parts``), resumed when the same
-    command is rerun; removed when the run ends well."""
-    global _RUN
+    """A ``RunFolder`` under the cache's ``work/<kind>-<key>`` (the key: the input model's content and
+    ``parts``) for the training calls of one command; removed when the run ends well."""
     from genunlearn.io.cache import cache_root, config_hash
     from genunlearn.distributed import is_main_process, num_processes
 
@@ -108,11 +118,7 @@ def resumable_run(kind: str, model_dir, *parts):
         }
     )
     work = cache_root() / "work" / f"{kind}-{key}"
-    previous, _RUN = _RUN, {"dir": work, "calls": 0}
-    try:
-        yield work
-    finally:
-        _RUN = previous
+    yield RunFolder(work)
     if is_main_process():
         shutil.rmtree(work, ignore_errors=True)
 
@@ -343,10 +349,10 @@ def train_objectives(
         raise GenUnlearnError("the loop needs at least one objective, with distinct names")
     if steps < 1:
         raise GenUnlearnError("training needs steps >= 1")
-    if out_dir is None and _RUN is not None:  # inside resumable_run: this call's own checkpoint folder
-        slug = "".join(c if c.isalnum() else "-" for c in desc)[:40]
-        out_dir, resume = _RUN["dir"] / f"{_RUN['calls']:02d}-{slug}", True
-        _RUN["calls"] += 1
+    folders = [c for c in callbacks if isinstance(c, RunFolder)]
+    callbacks = tuple(c for c in callbacks if not isinstance(c, RunFolder))
+    if out_dir is None and folders:  # inside resumable_run: this call's own checkpoint folder
+        out_dir, resume = folders[0].next(desc), True
     run = _Run(
         objectives,
         steps=steps,
