@@ -172,9 +172,14 @@ def evaluate(
         ref = reference or family.reference(model)
     task = model.info.get("task", model.data["name"])
     judge = family.evaluator(task, request, reference=ref, n_per_prompt=n_per_prompt, seed=seed, split=split)
+    from genunlearn.data import caption_pool
+    from genunlearn.eval.erasure import RETAINED_ROWS, ROWS_PER_CONCEPT
+
+    protocol = request is not None and request.kind == "concept" and caption_pool(task) is not None
+    how = f"UnlearnCanvas's protocol: {ROWS_PER_CONCEPT} prompts per erased concept, {RETAINED_ROWS} retained, one sample each"
     stage(
         f"evaluating the {model.info.get('role', model.kind)} model",
-        f"{n_per_prompt} samples per prompt, judged by the {task} judge",
+        f"{how if protocol else f'{n_per_prompt} samples per prompt'}, judged by the {task} judge",
     )
     return {**judge(model), "reference_split": split}
 

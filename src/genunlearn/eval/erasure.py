@@ -34,6 +34,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.eval import metrics
 
 SPLIT_SEEDS = {"val": 1, "test": 0}
+ROWS_PER_CONCEPT, RETAINED_ROWS = 24, 96  # the protocol's sample: rows showing each erased concept, rows showing none
 
 
 @dataclass
@@ -116,8 +117,8 @@ class ErasureEvaluator:
         *,
         split: str = "test",
         noise: int = 0,
-        rows_per_concept: int = 24,
-        retained_rows: int = 96,
+        rows_per_concept: int = ROWS_PER_CONCEPT,
+        retained_rows: int = RETAINED_ROWS,
         n_per_row: int = 1,
     ):
         task = base.info.get("task") or base.data["name"]
