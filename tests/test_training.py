@@ -197,6 +197,36 @@ def test_objective_checks():
         train_objectives([Objective("a", net, loss), Objective("a", net, loss)], steps=1, progress=False)
 
 
+def test_the_loop_hands_a_drawn_batch_to_the_objective_that_reuses_it():
+    """f-DMU's shape: the critic draws a batch per update; the model's update gets the critic's last."""
+    from genunlearn.training import Objective, train_objectives
+
+    critic, model = nn.Linear(1, 1), nn.Linear(1, 1)
+    drawn, seen = [], []
+
+    def draw(g):
+        drawn.append(torch.rand(1, generator=g).item())
+        return drawn[-1]
+
+    def critic_loss(net, g, batch):
+        return net(torch.tensor([[batch]])).pow(2).mean()
+
+    def model_loss(net, g, batch):
+        seen.append(batch)
+        return net(torch.tensor([[batch]])).pow(2).mean()
+
+    objectives = [
+        Objective("critic", critic, critic_loss, every=2, warmup_updates=1, batch=draw),
+        Objective("model", model, model_loss, batch_of="critic"),
+    ]
+    train_objectives(objectives, steps=3, progress=False)
+    assert len(drawn) == 1 + 2 * 3 and seen == [drawn[2], drawn[4], drawn[6]]
+    with pytest.raises(GenUnlearnError, match="must come before it and draw one"):
+        train_objectives(objectives[::-1], steps=1, progress=False)
+    with pytest.raises(GenUnlearnError, match="not both"):
+        Objective("x", model, model_loss, batch=draw, batch_of="critic")
+
+
 def test_train_generative_on_replacement_data_keeps_the_task():
     """A benchmark that grows a task's data trains on it; the model still names the task (its judge
     and held-out splits), and a retrain splits the replacement data, not the task's."""

@@ -267,11 +267,19 @@ class FDiv(TrainedMethod):
                 per_sample, k, mse = closed_loss(cfg, process.predict_eps(m, xt, t, c_target), target, t, omega)
                 return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
 
-        else:
-            critic, loss = self.variational(model, net, batch, frozen_target)
+        else:  # the critic draws a batch per update; the model's update reuses the critic's last
+            critic, critic_loss, loss = self.variational(model, net, frozen_target)
             critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
             before = (
-                Objective("critic", *critic, critic_optim, every=cfg.critic_steps, warmup_updates=cfg.critic_warmup),
+                Objective(
+                    "critic",
+                    critic,
+                    critic_loss,
+                    critic_optim,
+                    every=cfg.critic_steps,
+                    warmup_updates=cfg.critic_warmup,
+                    batch=batch,
+                ),
             )
 
         def record(result):
@@ -283,11 +291,12 @@ class FDiv(TrainedMethod):
             }
 
         optim = Optim(lr=cfg.lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
-        return Plan(Objective("model", net, loss, optim, params=params), before=before, record=record)
+        model_objective = Objective("model", net, loss, optim, params=params, batch_of="critic" if before else None)
+        return Plan(model_objective, before=before, record=record)
 
-    def variational(self, model, net, batch, frozen_target):
-        """The variational form: ((critic, its f-GAN loss), the model's loss against the critic). The
-        critic is updated first each step on a fresh batch, which the model's update then reuses."""
+    def variational(self, model, net, frozen_target):
+        """The variational form: (the critic, its f-GAN loss, the model's loss against it); both losses
+        take the batch the loop drew for the critic's update."""
         cfg, process = self.config, model.process
         fgan = divergences.variational(cfg.divergence)
         extra = 1 + model.sample_shape[0] if cfg.critic_conditioning == "xt_t" else 0
@@ -301,24 +310,22 @@ class FDiv(TrainedMethod):
             tt = process.net_time(t).view(-1, 1, 1, 1).expand(-1, 1, *xt.shape[2:])
             return torch.cat([eps, xt, tt], 1)
 
-        drawn = {}
-
-        def critic_loss(c_net, gen):
+        def critic_loss(c_net, gen, batch):
             """f-GAN critic loss: real = the frozen anchor target, fake = the model's prediction (no gradient)."""
-            xt, t, c_anchor, c_target = drawn["batch"] = batch(gen)
+            xt, t, c_anchor, c_target = batch
             real = frozen_target(net, xt, t, c_anchor)
             with torch.no_grad():
                 pred = process.predict_eps(net, xt, t, c_target)
             return divergences.critic_loss(fgan, c_net(critic_input(real, xt, t)), c_net(critic_input(pred, xt, t)))
 
-        def loss(m, gen):
+        def loss(m, gen, batch):
             """The generator side of the f-GAN bound, through the plain (frozen) critic."""
-            xt, t, _, c_target = drawn.pop("batch")
+            xt, t, _, c_target = batch
             return divergences.generator_loss(
                 fgan, critic(critic_input(process.predict_eps(m, xt, t, c_target), xt, t))
             )
 
-        return (critic, critic_loss), loss
+        return critic, critic_loss, loss
 
 
 class ConceptAblation(FDiv):

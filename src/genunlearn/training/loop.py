@@ -192,12 +192,18 @@ class Objective:
     every: int = 1  # updates per loop step
     warmup_updates: int = 0  # extra updates before step 0 (fresh runs only)
     takes_update: bool = False  # the loss is called ``loss(model, generator, update)``: the update's index (from 0, warm-up included; a resumed run continues it), for precomputed batch schedules
+    # one batch per update, drawn by the loop as ``batch(generator)`` and handed to the loss as its last argument
+    batch: Callable | None = None
+    # the loss is handed the last batch drawn for the objective named here (f-DMU's model reuses its critic's)
+    batch_of: str | None = None
 
     def __post_init__(self):
         if not self.name or "/" in self.name:
             raise GenUnlearnError(f"objective name must be non-empty without '/', got {self.name!r}")
         if self.every < 1 or self.warmup_updates < 0:
             raise GenUnlearnError(f"objective {self.name!r}: every must be >= 1 and warmup_updates >= 0")
+        if self.batch is not None and self.batch_of is not None:
+            raise GenUnlearnError(f"objective {self.name!r}: draw its own batch or reuse another's, not both")
         check_schedule(self.optim.lr_schedule, self.ema_decay)
 
 
@@ -292,6 +298,7 @@ class _Prepared:
         )
         self.running, self.count, self.logs = 0.0, 0, {}
         self.updates = 0  # updates done (warm-up included): what a ``takes_update`` loss is given
+        self.last_batch = None  # the batch its last update drew (``Objective.batch``)
 
     def set_trainable(self, flag: bool) -> None:
         for p in self.trainable:
@@ -347,6 +354,11 @@ def train_objectives(
     between log steps): snapshots, the kill tests."""
     if not objectives or len({o.name for o in objectives}) != len(objectives):
         raise GenUnlearnError("the loop needs at least one objective, with distinct names")
+    for i, o in enumerate(objectives):
+        if o.batch_of is not None and not any(p.name == o.batch_of and p.batch for p in objectives[:i]):
+            raise GenUnlearnError(
+                f"objective {o.name!r} reuses {o.batch_of!r}'s batch: that objective must come before it and draw one"
+            )
     if steps < 1:
         raise GenUnlearnError("training needs steps >= 1")
     folders = [c for c in callbacks if isinstance(c, RunFolder)]
@@ -399,6 +411,7 @@ class _Run:
             seed * 1009 + self.rank
         )  # on the CPU: draws move to the networks' device (genunlearn.device)
         self.runs = [_Prepared(o, self.accelerator) for o in objectives]
+        self.by_name = {r.obj.name: r for r in self.runs}
         self.several = len(self.runs) > 1
         self.main = self.accelerator.is_main_process
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -459,11 +472,13 @@ class _Run:
                 other.set_trainable(other is r)
         for group in r.optimizer.param_groups:
             group["lr"] = r.obj.optim.lr * lr_factor(step, r.obj.optim, self.steps)
-        out = (
-            r.obj.loss(r.model, self.generator, r.updates)
-            if r.obj.takes_update
-            else r.obj.loss(r.model, self.generator)
-        )
+        args = [r.model, self.generator, *([r.updates] if r.obj.takes_update else [])]
+        if r.obj.batch is not None:
+            r.last_batch = r.obj.batch(self.generator)
+            args.append(r.last_batch)
+        elif r.obj.batch_of is not None:
+            args.append(self.by_name[r.obj.batch_of].last_batch)
+        out = r.obj.loss(*args)
         loss, logs = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss):
             what = f"{self.desc} ({r.obj.name})" if self.several else self.desc
