@@ -268,19 +268,8 @@ class FDiv(TrainedMethod):
                 return per_sample.mean(), {"mse": mse.mean().item(), "k_mean": k.mean().item(), "k_max": k.max().item()}
 
         else:  # the critic draws a batch per update; the model's update reuses the critic's last
-            critic, critic_loss, loss = self.variational(model, net, frozen_target)
-            critic_optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
-            before = (
-                Objective(
-                    "critic",
-                    critic,
-                    critic_loss,
-                    critic_optim,
-                    every=cfg.critic_steps,
-                    warmup_updates=cfg.critic_warmup,
-                    batch=batch,
-                ),
-            )
+            critic, loss = self.variational(model, net, frozen_target, batch)
+            before = (critic,)
 
         def record(result):
             return {
@@ -294,9 +283,9 @@ class FDiv(TrainedMethod):
         model_objective = Objective("model", net, loss, optim, params=params, batch_of="critic" if before else None)
         return Plan(model_objective, before=before, record=record)
 
-    def variational(self, model, net, frozen_target):
-        """The variational form: (the critic, its f-GAN loss, the model's loss against it); both losses
-        take the batch the loop drew for the critic's update."""
+    def variational(self, model, net, frozen_target, batch):
+        """The variational form: (the critic's objective, the model's loss against the critic); both
+        losses take the batch the loop drew (``batch``) for the critic's update."""
         cfg, process = self.config, model.process
         fgan = divergences.variational(cfg.divergence)
         extra = 1 + model.sample_shape[0] if cfg.critic_conditioning == "xt_t" else 0
@@ -325,7 +314,9 @@ class FDiv(TrainedMethod):
                 fgan, critic(critic_input(process.predict_eps(m, xt, t, c_target), xt, t))
             )
 
-        return critic, critic_loss, loss
+        optim = Optim(lr=cfg.critic_lr, optimizer="adamw", weight_decay=cfg.weight_decay, grad_clip=None)
+        every, warmup = cfg.critic_steps, cfg.critic_warmup
+        return Objective("critic", critic, critic_loss, optim, every=every, warmup_updates=warmup, batch=batch), loss
 
 
 class ConceptAblation(FDiv):
