@@ -21,15 +21,16 @@ import statistics
 import sys
 from pathlib import Path
 
+from common import fmt_mean_sd  # benchmarks/common.py (the script's folder is on the path)
+
 from genunlearn.io.weights import atomic_write_text
 
 QUICK = {"steps": 2, "n": 4, "images": 2, "batch_size": 2}
 
 
 def pct(values: list[float]) -> str:
-    """ "mean ± sample std" in %, the std left out for one value."""
-    m = 100 * statistics.mean(values)
-    return f"{m:5.1f} ± {100 * statistics.stdev(values):4.1f}" if len(values) > 1 else f"{m:5.1f}"
+    """ "mean ± sample std" in % (``common.fmt_mean_sd``), the std left out for one value."""
+    return fmt_mean_sd([100 * v for v in values], ".1f")
 
 
 def label_of(arg: str) -> tuple[str, str]:
