@@ -10,6 +10,8 @@ import copy
 
 import pytest
 import torch
+from test_fdiv import tiny  # noqa: F401  (an untrained tiny ConvUNet DDPM on the shapes attributes)
+from test_i2i import one_thread  # noqa: F401  (one intra-op thread for this module)
 from test_sd import sd_pipe  # noqa: F401  (the tiny Stable-Diffusion-layout pipeline fixture)
 
 from genunlearn.catalogue import CATALOGUE
@@ -44,14 +46,6 @@ SMALL_I2I = {"batch_size": 16}
 NEW_KIND = {"sfd": "one_step"}  # SFD distils the model into a one-step generator of the same family
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return load_dataset("digits")
@@ -62,21 +56,6 @@ def mlp(kind, digits):
     net = build_network({"_class_name": "MLPNet", "dim": 64, "hidden": 32, "depth": 1, "cond_vocab": (10,)})
     process = Diffusion(steps=10) if kind == "diffusion" else FlowMatching(steps=3)
     return GenerativeModel(net, process, digits.meta(), {"task": "digits", "model": kind})
-
-
-def shapes_model():
-    from genunlearn.data.shapes import ATTRIBUTES
-    from genunlearn.models.unet import ConvUNet
-
-    torch.manual_seed(0)
-    net = ConvUNet(in_channels=3, base_channels=8, channel_mult=(1,), emb_dim=16, cond_vocab=(4, 4)).eval()
-    meta = {
-        "name": "shapes",
-        "kind": "images",
-        "sample_shape": [3, 8, 8],
-        "attributes": [{"name": a.name, "values": list(a.values)} for a in ATTRIBUTES],
-    }
-    return GenerativeModel(net, Diffusion(steps=3), meta, {"task": "shapes", "model": "diffusion"})
 
 
 def cases():
@@ -102,7 +81,7 @@ def cases():
 
 
 @pytest.fixture(scope="module")
-def models(digits, sd_pipe, tmp_path_factory):  # noqa: F811
+def models(digits, sd_pipe, tiny, tmp_path_factory):  # noqa: F811
     """Each tiny model and its data, built once (the i2i one trained a few steps)."""
     from genunlearn.classify.model import ClassifierModel, Recipe, train_classifier
     from genunlearn.families import open_model
@@ -116,7 +95,7 @@ def models(digits, sd_pipe, tmp_path_factory):  # noqa: F811
     return {
         "flow": (mlp("flow", digits), digits),
         "diffusion": (mlp("diffusion", digits), digits),
-        "shapes": (shapes_model(), load_dataset("shapes")),
+        "shapes": (tiny, load_dataset("shapes")),
         "sd": (open_model(sd_pipe, task="shapes")[1], None),
         "classifier": (ClassifierModel(classifier, small.meta(), {"task": "digits"}), small),
         "i2i": (train_i2i(I2IJob(steps=2, recipe=i2i_recipe), progress=False), digits),
