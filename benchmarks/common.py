@@ -1,5 +1,5 @@
 """What every benchmark script shares: the row cache, mean ± sample standard deviation over seeds,
-and the rule that picks a setting on validation.
+the rule that picks a setting on validation, and the record of the picks (the methods' defaults).
 
 Scripts import it as ``from common import ...`` (Python puts the script's folder on the path).
 """
@@ -69,3 +69,16 @@ def pick_setting(candidates, score, constraints=(), fallback=None):
         if ok:
             return min(ok, key=score)
     return min(candidates, key=fallback or score)
+
+
+PICKS = Path(__file__).parents[1] / "src" / "genunlearn" / "methods" / "picks.json"
+
+
+def record_pick(kind: str, method: str, setting: dict, by: str) -> None:
+    """Record ``setting``, picked on validation by the benchmark ``by``, as method ``method``'s defaults
+    for models of ``kind`` (what ``genunlearn unlearn`` then uses with no options); written atomically."""
+    from genunlearn.io.weights import atomic_write_text
+
+    record = json.loads(PICKS.read_text()) if PICKS.is_file() else {}
+    record.setdefault(kind, {})[method] = {"by": by, "setting": setting}
+    atomic_write_text(PICKS, json.dumps(record, indent=1, sort_keys=True) + "\n")

@@ -30,9 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import Rows, fmt_mean_sd, pick_setting
+from common import Rows, fmt_mean_sd, pick_setting, record_pick
 
-from genunlearn.io.weights import atomic_write_text
 
 CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
@@ -62,7 +61,6 @@ MULTI = {
     10: ["circle", "square", "triangle", "striped", "dotted", "checkered", "red", "green", "blue", "yellow"],
 }
 MULTI_ANCHOR = "shape"
-PICKS = Path(__file__).parent / "picks.json"  # what each benchmark picked: the methods' defaults for that model kind
 SEEDED = {"esd", "concept_ablation", "fdiv", "advunlearn"}
 KEYS = ("UA", "IRA", "CRA", "generality", "fd_vs_base")
 
@@ -254,16 +252,10 @@ def main() -> None:
                 + " |",
                 flush=True,
             )
-    if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines (a test checks they agree)
-        record = json.loads(PICKS.read_text()) if PICKS.is_file() else {}
-        record["sd"] = {
-            **record.get("sd", {}),
-            **{
-                GRID[m][0]: {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k != "preserve"}
-                for m, i in picked.items()
-            },  # preserve=siblings is a request (--preserve), not a method option
-        }
-        atomic_write_text(PICKS, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines
+        for m, i in picked.items():  # preserve=siblings is a request (--preserve), not a method option
+            setting = {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k != "preserve"}
+            record_pick("sd", GRID[m][0], setting, "benchmarks/t2i_erasure.py (canvas)")
     print(
         f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std"
     )

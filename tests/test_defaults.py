@@ -1,46 +1,68 @@
 """A method's defaults for a model kind are what its benchmark picked on validation
-(benchmarks/picks.json, written by the benchmark's full run), and a model of that kind gets them."""
+(``methods/picks.json``, written by the benchmarks' full runs), and a model of that kind gets them."""
 
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from genunlearn.catalogue import CATALOGUE
+from genunlearn.errors import GenUnlearnError
 from genunlearn.methods import get_method
-from genunlearn.methods.base import defaults_kind, method_class, registry
+from genunlearn.methods.base import defaults_kind, picks
 
-PICKS = json.loads((Path(__file__).parents[1] / "benchmarks" / "picks.json").read_text())
-
-
-@pytest.mark.parametrize(("kind", "name"), [(kind, name) for kind, methods in PICKS.items() for name in methods])
-def test_defaults_are_the_recorded_picks(kind, name):
-    assert method_class(name, "generative").kind_defaults[kind] == PICKS[kind][name]
-
-
-def test_every_kind_default_was_picked_by_a_benchmark():
-    unrecorded = [
-        (f, n, kind) for (f, n), cls in registry().items() for kind in cls.kind_defaults if n not in PICKS.get(kind, {})
-    ]
-    assert not unrecorded
+FAMILY_OF_KIND = {
+    "flow": "generative",
+    "diffusion": "generative",
+    "sd": "generative",
+    "classifier": "classifier",
+    "i2i": "i2i",
+}
+PICKED = [(kind, name) for kind, methods in picks().items() for name in methods]
 
 
-def test_a_model_gets_its_kinds_defaults_and_options_win(monkeypatch):
-    sd = SimpleNamespace(prompt_cond=None, net=SimpleNamespace(prompt_cond=None), kind="diffusion")
-    ddpm = SimpleNamespace(kind="diffusion", net=None)
-    assert defaults_kind(sd) == "sd" and defaults_kind(ddpm) == "diffusion"
-    monkeypatch.setattr(
-        method_class("esd", "generative"), "kind_defaults", {"sd": {"sample_steps": 25, "params": "conditioning"}}
+def model_of(kind: str):
+    """The attributes ``defaults_kind`` reads, for a model of ``kind``."""
+    if kind == "sd":
+        return SimpleNamespace(
+            kind="diffusion", family="generative", prompt_cond=None, net=SimpleNamespace(prompt_cond=None)
+        )
+    if kind in ("flow", "diffusion"):
+        return SimpleNamespace(kind=kind, family="generative", net=None)
+    return SimpleNamespace(kind=kind, family=kind)
+
+
+@pytest.mark.parametrize(("kind", "name"), PICKED)
+def test_a_model_of_the_kind_gets_the_recorded_pick(kind, name):
+    entry = picks()[kind][name]
+    assert entry["by"].startswith("benchmarks/") and entry["setting"]
+    config = get_method(name, family=FAMILY_OF_KIND[kind], model=model_of(kind)).config
+    assert {k: getattr(config, k) for k in entry["setting"]} == entry["setting"]
+
+
+@pytest.mark.parametrize(("kind", "name"), PICKED)
+def test_every_pick_names_a_registered_method_of_that_kind(kind, name):
+    rows = [r for r in CATALOGUE if r.name == name and r.family == FAMILY_OF_KIND[kind]]
+    assert rows and (kind in ("sd", "classifier", "i2i") or kind in rows[0].model_kinds)
+
+
+def test_kinds_are_told_apart_and_options_win():
+    assert [defaults_kind(model_of(k)) for k in FAMILY_OF_KIND] == list(FAMILY_OF_KIND)
+    flow = model_of("flow")
+    assert (
+        get_method("continualflow", family="generative", model=flow).config.pool
+        == picks()["flow"]["continualflow"]["setting"]["pool"]
     )
+    assert get_method("continualflow", family="generative").config.pool == 10000  # no model: the Config's own
     assert (
-        get_method("esd", family="generative", model=sd).config.sample_steps,
-        get_method("esd", family="generative", model=sd).config.params,
-    ) == (25, "conditioning")
-    assert (
-        get_method("esd", family="generative", model=ddpm).config.sample_steps
-        == get_method("esd", family="generative").config.sample_steps
-        == 50
-    )
-    assert (
-        get_method("esd", {"sample_steps": 10}, family="generative", model=sd).config.sample_steps == 10
+        get_method("continualflow", {"pool": 64}, family="generative", model=flow).config.pool == 64
     )  # the user's option wins
+    # ESD's pick differs between a DDPM and a text-to-image pipeline
+    assert (
+        get_method("esd", family="generative", model=model_of("diffusion")).config.lr
+        != get_method("esd", family="generative", model=model_of("sd")).config.lr
+    )
+
+
+def test_a_bad_option_is_still_refused_over_the_picks():
+    with pytest.raises(GenUnlearnError, match="pool"):
+        get_method("continualflow", {"pool": 1}, family="generative", model=model_of("flow"))

@@ -49,10 +49,11 @@ class TaskCells:
         self._base = self._evaluate = self._retrain_relearn = None
 
     def method(self, name: str, config: dict):
-        """(method, budget): the budget is the method's configured steps scaled like the recipes."""
+        """(method, budget): ``config`` over the defaults picked for the base model's kind, as a user's
+        ``genunlearn unlearn`` gets them; the budget is the method's steps scaled like the recipes."""
         from genunlearn.methods import get_method
 
-        m = get_method(name, config, family=self.family.name)
+        m = get_method(name, config, family=self.family.name, model=self.base())
         budget = max(1, int(m.config.steps * self.scale)) if hasattr(m.config, "steps") else None
         return m, budget
 

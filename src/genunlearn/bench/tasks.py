@@ -23,21 +23,16 @@ class Task:
     n_per_prompt: int = 100
 
 
-_CF_DIGITS = {"continualflow": {"lam": 5.0}}
 _DEMO_STEPS = 200  # per method: what fits the demo's 90 s on 2 cores (benchmarks/demo_time.py)
-# ContinualFlow's pool: 2,000 samples of the base model (10,000 by default took 23 s of the demo's 90)
-_DEMO_METHODS = {
-    "finetune": {"steps": _DEMO_STEPS},
-    "continualflow": {**_CF_DIGITS["continualflow"], "steps": _DEMO_STEPS, "pool": 2000},
-}
-# picked on the validation split by Avg. Gap, 6 settings per method (benchmarks/salun.py, class-wise 3;
-# FT and ℓ1-sparse tie over their whole grid, so the grid's first LR)
+_DEMO_METHODS = {"finetune": {"steps": _DEMO_STEPS}, "continualflow": {"steps": _DEMO_STEPS}}
+# the classifier baselines under the names of the SalUn paper's tables; each runs with the settings
+# benchmarks/salun.py picked on validation (methods/picks.json)
 _CLASSIFY = {
-    "salun": {"lr": 0.1, "mask_ratio": 0.5},
-    "rl": {"method": "random_label", "lr": 0.1},
-    "ft": {"method": "finetune", "lr": 0.002},
-    "ga": {"method": "grad_ascent", "lr": 0.001},
-    "l1_sparse": {"lr": 0.002},
+    "salun": {},
+    "rl": {"method": "random_label"},
+    "ft": {"method": "finetune"},
+    "ga": {"method": "grad_ascent"},
+    "l1_sparse": {},
 }
 _CLASSIFY_TASK = Task(
     "digits-classifier-forget3", "digits", "classifier", "classes=3", tuple(_CLASSIFY), method_config=_CLASSIFY
@@ -92,7 +87,6 @@ SUITES: dict[str, dict] = {
                 "flow",
                 "classes=3",
                 ("finetune", "continualflow"),
-                method_config=_CF_DIGITS,
                 n_per_prompt=50,
             ),
             _CLASSIFY_TASK,
@@ -112,7 +106,6 @@ SUITES: dict[str, dict] = {
                 "flow",
                 "classes=3",
                 ("finetune", "continualflow", "sfd"),
-                method_config=_CF_DIGITS,
             ),
             Task(
                 "digits-diffusion-forget3",

@@ -10,7 +10,10 @@ only the module of the method asked for.
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, ClassVar
 
 from genunlearn.catalogue import BY_TARGET, CATALOGUE
@@ -30,8 +33,6 @@ class Method:
     Config: ClassVar[type] = EmptyConfig
     # True: ``unlearn`` is handed ``data=None`` (the request is not resolved against data)
     data_free: ClassVar[bool] = False
-    # model kind (``defaults_kind``) → the settings its benchmark picked on validation, where they differ from ``Config``'s
-    kind_defaults: ClassVar[dict[str, dict]] = {}
     # True: one computed edit, no training steps (no batches drawn, no gradients averaged)
     closed_form: ClassVar[bool] = False
     # False: a concept request may leave the anchor out (the method has a default guide)
@@ -105,17 +106,31 @@ def registry() -> dict[tuple[str, str], type[Method]]:
 
 
 def defaults_kind(model) -> str:
-    """Which defaults a model gets: ``sd`` for a text-to-image pipeline, else its kind (flow, diffusion, ...)."""
+    """Which defaults a model gets: ``sd`` for a text-to-image pipeline, else its kind (flow, diffusion,
+    classifier, i2i)."""
     from genunlearn.methods.concepts import is_text_model
 
     return "sd" if is_text_model(model) else getattr(model, "kind", "")
 
 
+@functools.cache
+def picks() -> dict[str, dict[str, dict]]:
+    """Model kind → method name → ``{"setting": ..., "by": ...}``: the settings each method's benchmark
+    picked on validation for that kind of model (``methods/picks.json``, written by the benchmarks'
+    full runs through ``benchmarks/common.record_pick``)."""
+    return json.loads((Path(__file__).parent / "picks.json").read_text())
+
+
+def kind_defaults(name: str, kind: str) -> dict:
+    """The picked settings of method ``name`` for models of ``kind`` (empty where none was picked)."""
+    return dict(picks().get(kind, {}).get(name, {}).get("setting", {}))
+
+
 def get_method(name: str, values: dict | None = None, *, family: str | None = None, model=None) -> Method:
     """An instance of method ``name`` configured from ``values`` (validated before any work) over the
-    defaults for ``model``'s kind (``kind_defaults``; the ``Config``'s own without a model)."""
+    defaults picked for ``model``'s kind (``kind_defaults``; the ``Config``'s own without a model)."""
     from genunlearn.config import build_config
 
     cls = method_class(name, family)
-    picked = cls.kind_defaults.get(defaults_kind(model), {}) if model is not None else {}
+    picked = kind_defaults(cls.name, defaults_kind(model)) if model is not None else {}
     return cls(build_config(cls.Config, {**picked, **(values or {})}))

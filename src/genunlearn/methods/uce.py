@@ -154,8 +154,6 @@ class UCE(Method):
     data_free = True  # prompts are free text for the pipeline's tokenizer, not the task's words
     closed_form = True
     needs_anchor = False  # no anchor: every concept is sent to the empty prompt, UCE's own default guide
-    # benchmarks/t2i_erasure.py's validation pick on the canvas pipeline (picks.json); RECE's too
-    kind_defaults = {"sd": {"tokens": "last"}}
 
     def check(self, model, request) -> None:
         super().check(model, request)
