@@ -38,7 +38,12 @@ from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig
 from genunlearn.methods.finetune import Finetune, FinetuneConfig
 from genunlearn.generative.recipes import TrainJob, train_cached
-from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
+from common import (
+    Rows,
+    fmt_mean_sd,
+    pick_setting,
+    record_pick,
+)  # benchmarks/common.py (the script's folder is on the path)
 
 TASKS = {
     "ring8": ("ring8", ForgetRequest.of_classes(0, 1), {}),
@@ -282,6 +287,8 @@ def digits_part(name: str, rows: Rows) -> dict:
             flush=True,
         )
     cfg = grid[pick(tried, val_retrain["fd_retain"])]
+    if name == "digits-cond":  # the class-conditional image flow is the kind's default
+        record_pick("flow", "continualflow", cfg, "benchmarks/continualflow.py (conditional digits flow, forget 3)")
     print(f"  picked: {json.dumps(cfg)}", flush=True)
     test = {
         "base (seed 0)": [

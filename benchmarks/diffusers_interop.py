@@ -38,7 +38,7 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-from common import Rows, fmt_mean_sd, pick_setting  # noqa: E402
+from common import Rows, fmt_mean_sd, pick_setting, record_pick  # noqa: E402
 from diffusers_train_ddpm import ddim_sample  # noqa: E402  (the user's own diffusers code)
 
 FORGET = 3
@@ -371,6 +371,13 @@ def sd_table(args, methods: list[str]) -> None:
             for lr in lrs
         }
         chosen[method] = choose(val)
+        if not args.sd_set:  # the plain grid (no --sd-set): its pick is the method's default for SD-layout pipelines
+            record_pick(
+                "sd",
+                method,
+                {"lr": float(chosen[method]), "steps": args.sd_steps},
+                "benchmarks/diffusers_interop.py (SD-format shapes, circle -> shape)",
+            )
         for lr, m in val.items():
             mark = " ←" if lr == chosen[method] else ""
             print(

@@ -35,7 +35,7 @@ from genunlearn.eval.i2i import evaluate_i2i
 from genunlearn.forget.request import ForgetRequest
 from genunlearn.i2i.masks import MASKS, TASKS
 from genunlearn.i2i.unlearn import proxy_classes
-from common import Rows, mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
+from common import Rows, mean_sd, pick_setting, record_pick  # benchmarks/common.py (the script's folder is on the path)
 
 REQUEST = ForgetRequest.of_classes(0, 1, 2, 3, 4)
 METHODS = (  # (row label, method, options)
@@ -345,6 +345,8 @@ def claims(args, out: Path) -> list[str]:
         for a, rows in tuned.items():
             lines.append(f"{method:<17} {a:>6} " + " ".join(pm(rows, t, s, k, 16) for t in TASKS for s, k in ACC_COLS))
         picked[method] = pick_alpha(tuned, orig_val)
+        if not args.quick:
+            record_pick("i2i", method, {"alpha": picked[method][0]}, "benchmarks/i2i.py (digits, forget 0-4)")
     lines += [f"picked for {m}: alpha = {a} ({rule})" for m, (a, rule) in picked.items()]
     report.append("\n".join(lines))
     print("\n\n".join(report), flush=True)

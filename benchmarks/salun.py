@@ -36,7 +36,12 @@ from genunlearn.eval.classification import METRICS, avg_gap, classification_metr
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget.request import ForgetRequest
 from genunlearn.classify.model import ClassifierModel
-from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
+from common import (
+    Rows,
+    fmt_mean_sd,
+    pick_setting,
+    record_pick,
+)  # benchmarks/common.py (the script's folder is on the path)
 
 TUNE_SEED = 0  # original/Retrain/unlearning seed of the validation runs; reported seeds are 1..N
 BUDGET = 6  # settings tried per method (classification)
@@ -56,6 +61,8 @@ CLS_METHODS = {  # row → (plan in classify/unlearn.py, fixed options, the sett
     "SalUn-soft r=0.5": ("salun", {"mask": "soft", "mask_ratio": 0.5}, [{"lr": lr} for lr in LRS]),
 }
 assert all(len(grid) == BUDGET for *_, grid in CLS_METHODS.values())
+# the rows whose picks become the methods' defaults (methods/picks.json); the others are variants
+RECORDED = {"FT", "RL", "GA", "l1-sparse", "SalUn", "ESD"}
 
 
 # --- classification ---------------------------------------------------------------------------
@@ -138,6 +145,10 @@ def classification(scenario: str, seeds: int, out: Path, rows: Rows) -> dict:
             for o in grid
         ]
         best[name] = grid[pick_setting(range(len(grid)), lambda i: gaps[i])]
+        if scenario == "classwise" and name in RECORDED:  # a class is what users forget most: its pick is the default
+            record_pick(
+                "classifier", plan, {**fixed, **best[name]}, "benchmarks/salun.py (class-wise, Avg. Gap on val)"
+            )
         print(
             f"  {name}: "
             + ", ".join(f"{setting_name(o)}: {g:.2f}" for o, g in zip(grid, gaps))
@@ -286,6 +297,8 @@ def diffusion(seeds: int, n: int, rows: Rows) -> dict:
             rows.get(f"diff/tune/{name}/{setting_name(o)}", lambda: run(method, o, TUNE_SEED, "val")) for o in grid
         ]
         best[name] = grid[pick(scores)]
+        if name in RECORDED:
+            record_pick("diffusion", method, best[name], "benchmarks/salun.py (digits DDPM, forget 3)")
         print(
             f"  {name}: "
             + ", ".join(

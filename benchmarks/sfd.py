@@ -28,7 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import Rows, fmt_mean_sd, pick_setting  # benchmarks/common.py (the script's folder is on the path)
+from common import (
+    Rows,
+    fmt_mean_sd,
+    pick_setting,
+    record_pick,
+)  # benchmarks/common.py (the script's folder is on the path)
 from genunlearn.data import fit_split, load_dataset
 from genunlearn.eval.evaluate import evaluate
 from genunlearn.eval.judge import load_judge
@@ -206,6 +211,8 @@ def main() -> None:
         )
         i = pick(rows)
         picked[method] = grid[i]
+        if method == "SFD":  # SalUn's row here is a comparison; its default comes from benchmarks/salun.py
+            record_pick("diffusion", "sfd", grid[i][1], "benchmarks/sfd.py (digits DDPM, forget 3)")
         lines = [
             f"\n#### {method}: validation (split=val, seed {TUNE_SEED}; teacher FD below)\n",
             "| setting | UA % | retained acc % | FD retained | s |"

@@ -49,3 +49,19 @@ def test_rows_cache_resumes_and_reads_old_metric_names(tmp_path):
     }
     assert rows.get("val/1", lambda: {"concept_still_shown": 0.5}) == {"concept_still_shown": 0.5}
     assert json.loads(path.read_text())["val/1"] == {"concept_still_shown": 0.5}
+
+
+def test_record_pick_writes_the_file_the_library_reads_and_keeps_the_other_picks(tmp_path, monkeypatch):
+    from genunlearn.methods import base
+
+    assert common.PICKS == Path(base.__file__).parent / "picks.json"  # the file the library reads its defaults from
+    picks = tmp_path / "picks.json"
+    picks.write_text(json.dumps({"flow": {"finetune": {"by": "benchmarks/x.py", "setting": {"steps": 7}}}}))
+    monkeypatch.setattr(common, "PICKS", picks)
+    common.record_pick("flow", "continualflow", {"pool": 64}, "benchmarks/continualflow.py")
+    common.record_pick("flow", "continualflow", {"pool": 32}, "benchmarks/continualflow.py")  # a rerun replaces
+    record = json.loads(picks.read_text())
+    assert record["flow"] == {
+        "finetune": {"by": "benchmarks/x.py", "setting": {"steps": 7}},
+        "continualflow": {"by": "benchmarks/continualflow.py", "setting": {"pool": 32}},
+    }
