@@ -204,7 +204,7 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
     from genunlearn.generative.model import GenerativeModel
     from genunlearn.models import build_network
     from genunlearn.processes import build_process
-    from genunlearn.training import TrainConfig, train
+    from genunlearn.training import train_from_scratch
 
     data = load_dataset(job.task) if data is None else data
     meta = data.meta()
@@ -237,23 +237,11 @@ def train_generative(job: TrainJob, *, data=None, out_dir=None, resume: bool = F
         idx = torch.randint(len(x), (batch,), generator=g)
         return process.loss(model, x[idx], None if cond is None else cond[idx], generator=g).mean()
 
-    what = "retrain" if job.forget else "base"
-    result = train(
-        net,
-        step_loss,
-        TrainConfig(**recipe.train),
-        out_dir=out_dir,
-        resume=resume,
-        desc=f"{what} {job.task}/{job.kind}",
-        progress=progress,
+    role = "retrain" if job.forget else "base"
+    trained = train_from_scratch(
+        net, step_loss, recipe.train, f"{role} {job.task}/{job.kind}", out_dir=out_dir, resume=resume, progress=progress
     )
-    info = {
-        "model": job.kind,
-        "role": what,
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 3),
-        **_job_info(job, recipe),
-    }
+    info = {"model": job.kind, "role": role, **trained, **_job_info(job, recipe)}
     return GenerativeModel(net, process, meta, info)
 
 

@@ -76,7 +76,7 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
     from genunlearn.i2i.masks import training_mask
     from genunlearn.i2i.model import I2IModel, masked_mse
     from genunlearn.models.i2i import I2INet
-    from genunlearn.training import TrainConfig, train
+    from genunlearn.training import train_from_scratch
 
     if job.split not in ("train", "fit"):
         raise GenUnlearnError(f"an I2I model trains on the 'train' split or its 'fit' part, not {job.split!r}")
@@ -99,25 +99,18 @@ def train_i2i(job: I2IJob, *, out_dir=None, resume: bool = False, progress: bool
         xb, visible = place(model, xb, training_mask(batch, net.grid, g))
         return masked_mse(model(xb, visible), xb, net.hidden_pixels(visible)).mean()
 
-    what = "retrain" if job.forget else "original"
-    result = train(
-        net,
-        step_loss,
-        TrainConfig(**recipe.train),
-        out_dir=out_dir,
-        resume=resume,
-        desc=f"{what} {job.task}/i2i",
-        progress=progress,
+    role = "retrain" if job.forget else "original"
+    trained = train_from_scratch(
+        net, step_loss, recipe.train, f"{role} {job.task}/i2i", out_dir=out_dir, resume=resume, progress=progress
     )
     info = {
         "task": job.task,
         "model": "i2i",
-        "role": what,
+        "role": role,
         "forget": job.forget.spec() if job.forget else None,
         "seed": job.seed,
         "split": job.split,
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 3),
+        **trained,
         "recipe": asdict(recipe),
         "key": job.key(),
         "base_key": replace(job, forget=None).key(),

@@ -8,6 +8,7 @@ from genunlearn.training.loop import (
     TrainResult,
     check_schedule,
     train,
+    train_from_scratch,
     train_objectives,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "TrainResult",
     "check_schedule",
     "train",
+    "train_from_scratch",
     "train_objectives",
 ]

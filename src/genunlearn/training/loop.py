@@ -755,3 +755,12 @@ def _load_checkpoint(ckpt, runs, generator, rank: int, *, steps=None, seed=None,
             f"it does not fit this run's networks ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
         ) from None
     return start, elapsed, losses
+
+
+def train_from_scratch(net, step_loss, recipe_train: dict, desc: str, *, out_dir, resume, progress) -> dict:
+    """Train a recipe's model (``recipe_train``: ``TrainConfig`` fields) with ``train``; what the model
+    records of it: steps and seconds."""
+    result = train(
+        net, step_loss, TrainConfig(**recipe_train), out_dir=out_dir, resume=resume, desc=desc, progress=progress
+    )
+    return {"steps": result.steps, "train_seconds": round(result.seconds, 3)}
