@@ -18,7 +18,7 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.families import open_model
 from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import closed_form, get_method
-from genunlearn.methods.uce import edit_embeddings, encode
+from genunlearn.methods.edit_embeddings import edit_embeddings, encode
 
 TWO = ForgetRequest("concept", concept="circle; cross", anchor="shape")
 

@@ -142,3 +142,20 @@ def relative_error(rows: torch.Tensor, reference: torch.Tensor, G: torch.Tensor)
     and values rather than in embedding space."""
     energy = lambda x: torch.einsum("nd,de,ne->", x, G, x)
     return float(energy(rows).clamp_min(0).sqrt() / energy(reference).clamp_min(1e-30).sqrt())
+
+
+def edit_unet(unet, erase, guide, preserve, *, rounds: int = 0, reg: float = 0.0, **options) -> dict:
+    """Edit ``unet``'s cross-attention keys and values in place (UCE; RECE with ``rounds``; ``options``:
+    ``rece_factors``'); returns what the edit did."""
+    G = gram(p.weight for p in kv_projections(unet).values())
+    (U, Vt), erased = rece_factors(erase, guide, preserve, G, rounds=rounds, reg=reg, **options)
+    E, Gd, P = (x.to(torch.float64) for x in (erase, guide, preserve))
+    moved = lambda X: (X @ Vt.T) @ U.T  # noqa: E731 — what the edit adds to the keys/values of X
+    return {
+        "edited": apply_edit(unet, U, Vt),
+        "erase_vectors": len(erased),
+        "preserve_vectors": len(P),
+        # 0: the concepts' keys/values are the guides'; 1: unmoved
+        "erase_residual": round(relative_error(E + moved(E) - Gd, E - Gd, G), 6),
+        "preserve_drift": round(relative_error(moved(P), P, G), 6) if len(P) else None,
+    }

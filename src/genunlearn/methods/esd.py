@@ -1,21 +1,11 @@
 """ESD (Erased Stable Diffusion, Gandikota et al. 2023) for class- or prompt-conditioned diffusion.
 
-Frozen copy θ*, trainable θ. Per step: pick conditions c that carry the concept, run θ*'s DDIM
-sampler (guidance s) from noise to a random step t without gradients (``Diffusion.sample_until``), and regress
-ε_θ(x_t, t, c) onto the negatively guided e* = ε*(x_t, t, ∅) − η [ε*(x_t, t, c) − ε*(x_t, t, ∅)]
-(zero_grad → backward → clip → step). Conditions come from the data's condition rows, so the same
-code serves class labels (digits) and multi-attribute prompts (shapes: every prompt with the word);
-on a text-to-image pipeline a concept request may be free text (``methods.concepts``): its prompts,
-several concepts mixed in each batch. ``guide="anchor"`` replaces ∅ by the request's anchor
-(e* = ε*(x_t, a) − η [ε*(x_t, c) − ε*(x_t, a)], the guided variant of the ESD code), so the concept
-becomes the anchor rather than nothing; ``guide="others"`` replaces ∅ by a random other class (or
-other value of the concept's attribute) per row and step, the other classes' mean prediction in
-expectation (the loss is quadratic in the target). Preserved prompts (``--preserve``) are mixed into
-the batches with their own frozen prediction as the target, so their outputs stay where they were.
-
-A model without a null class (a diffusers UNet with exactly one embedding per class) has no ∅ to
-sample or guide with: the sampler then runs unguided and ``guide="null"`` becomes ``"others"``,
-said in one line and recorded in ``info["unlearn"]`` (``sample_guidance``, ``guide``).
+Per step: conditions c that carry the concept (``esd_conditions``: class rows, prompts with the word,
+or a pipeline's free-text prompts), x_t from the frozen model's DDIM sampler stopped at a random step,
+and ε_θ(x_t, c) regressed onto e* = ε*(x_t, g) − η [ε*(x_t, c) − ε*(x_t, g)], g = ∅ (ESD), the
+request's anchor (``guide="anchor"``) or a random other class (``guide="others"``). Preserved prompts
+are mixed into the batches with their own frozen prediction as the target. A model without a null
+class samples unguided and guides towards other classes, said in one line and recorded.
 """
 
 from __future__ import annotations
