@@ -10,12 +10,13 @@ task: the forget figure, the retained-quality figures, and the method's wall tim
 base model's, which follows the same recipe), beside the original and (where trained) the retrain
 model judged the same way. Rows are cached in ``--out``/rows.json (a rerun resumes).
 
-    python benchmarks/defaults.py [--only digits-ddpm,digits-flow] [--seeds 0,1,2] [--out runs/defaults]
+    python benchmarks/defaults.py [--only digits-ddpm,digits-flow] [--seeds 0,1,2] [--out runs/defaults] [--cached]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -137,8 +138,9 @@ def table(row: Row, results: dict[str, list[dict]]) -> list[str]:
         """The metric's own format; shares print as percentages."""
         fmt = specs[key].fmt[2:-1]  # "{:.1%}" -> ".1%"
         scale, fmt = (100, fmt[:-1] + "f") if fmt.endswith("%") else (1, fmt)
-        text = fmt_mean_sd([scale * r[key] for r in runs if key in r], fmt)
-        return text + (" %" if scale == 100 and text != "—" else "")
+        text = fmt_mean_sd([scale * r[key] for r in runs if key in r], fmt.lstrip("+"))
+        signed = fmt.startswith("+") and text != "—" and not text.startswith("-")
+        return ("+" if signed else "") + text + (" %" if scale == 100 and text != "—" else "")
 
     head = [specs[k].label for k in row.metrics]
     lines = [
@@ -164,6 +166,7 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="comma-separated row names (default: all, in order)")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", default="runs/defaults")
+    ap.add_argument("--cached", action="store_true", help="print the rows already measured; compute nothing")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     chosen = [r for r in ROWS if args.only is None or r.name in args.only.split(",")]
@@ -173,25 +176,25 @@ def main() -> None:
     tables = []
     for row in chosen:
         print(f"== {row.name}: {row.kind} on {row.task}, forget {row.forget}", flush=True)
-        task = Task(row)
-        results = {
-            "original (no unlearning)": [
-                rows.get(f"{row.name}/base/{s}", lambda s=s: task.evaluate(task.base, s)) for s in seeds
-            ]
-        }
-        if task.retrain is not None:  # the gold standard, judged the same way
-            results["retrain (gold standard)"] = [
-                rows.get(f"{row.name}/retrain/{s}", lambda s=s: task.evaluate(task.retrain, s)) for s in seeds
-            ]
+        task = functools.cache(lambda row=row: Task(row))  # built (models loaded) only when a row is computed
+
+        def measured(key: str, compute) -> list[dict]:
+            """The rows of ``key`` for every seed (with ``--cached``, only those already measured)."""
+            keys = [(f"{row.name}/{key}/{s}", s) for s in seeds]
+            return [rows.get(k, lambda s=s: compute(task(), s)) for k, s in keys if not args.cached or k in rows.rows]
+
+        results = {"original (no unlearning)": measured("base", lambda t, s: t.evaluate(t.base, s))}
+        if row.retrain:  # the gold standard, judged the same way
+            results["retrain (gold standard)"] = measured("retrain", lambda t, s: t.evaluate(t.retrain, s))
         for name in row.methods:
-            for s in seeds:
-                r = rows.get(f"{row.name}/{name}/{s}", lambda name=name, s=s: task.unlearn(name, s))
-                results.setdefault(name, []).append(r)
+            results[name] = measured(name, lambda t, s, name=name: t.unlearn(name, s))
+            for s, r in zip(seeds, results[name]):
                 print(
-                    f"  {name} seed {s}: " + ", ".join(f"{k} {r[k]:.4g}" for k in (*row.metrics, "seconds") if k in r),
-                    flush=True,
+                    f"  {name} seed {s}: " + ", ".join(f"{k} {r[k]:.4g}" for k in (*row.metrics, "seconds") if k in r)
                 )
-        tables.append("\n".join(table(row, results)))
+        measured_rows = {k: v for k, v in results.items() if v}
+        done = len(measured_rows) > 1  # more than the original
+        tables.append("\n".join(table(row, measured_rows)) if done else f"{row.name} ({row.forget}): not measured yet")
         print("\n" + tables[-1] + "\n", flush=True)
     print(f"\n## With no options, test split, seeds {args.seeds}, mean ± sample std\n")
     print("\n\n".join(tables))
