@@ -159,7 +159,7 @@ def test_z_ratio_test_redirects_forgotten_not_similar_retained():
         method._pool_stats(close)
 
 
-def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path):
+def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path, capsys):
     ring8.save_pretrained(tmp_path / "base")
     sets = [f"--set={k}={v}" for k, v in FAST.items()]
     cli_main(
@@ -175,6 +175,11 @@ def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path):
             *sets,
         ]
     )
+    said = capsys.readouterr().err  # the flow kind's picked defaults the options left in force, in one line
+    assert (
+        "continualflow on a flow model: lam=5.0, lr_schedule=cosine, vanishing_share=0.75 (picked on validation" in said
+    )
+    assert "pool=" not in said  # the user's --set pool wins and is not called a default
     cli_main(
         [
             "unlearn",

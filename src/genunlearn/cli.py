@@ -394,6 +394,7 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
     get_method(method, values, family=folder_family(model_dir))  # the options, checked before the model is read
     _, model = _open_model(model_dir, task=task, scheduler=scheduler)
     m = get_method(method, values, family=model.family, model=model)  # over the defaults picked for this model kind
+    _say_picked_defaults(m, model, {**values, "steps": steps} if steps else values)
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps) as run:  # a rerun resumes
         result = api_unlearn(model, m, request, steps=steps, callbacks=(run,))
     _check_ranks(result, trained=not m.closed_form)
@@ -401,6 +402,22 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
         result.save_pretrained(out_path)
         click.echo(f"saved unlearned model ({method}, {request.spec()}) to {out_path}")
         _describe_foreign_save(out_path)
+
+
+def _say_picked_defaults(method, model, values: dict) -> None:
+    """One line naming the defaults this model's kind got from a benchmark's validation pick (those the
+    user's options leave in force), so the settings of a run are never a surprise."""
+    from genunlearn.methods.base import defaults_kind, picks
+
+    kind = defaults_kind(model)
+    entry = picks().get(kind, {}).get(method.name)
+    kept = {k: v for k, v in (entry or {}).get("setting", {}).items() if k not in values}
+    if kept and is_main_process():
+        settings = ", ".join(f"{k}={v}" for k, v in kept.items())
+        click.echo(
+            f"{method.name} on a {kind} model: {settings} (picked on validation by {entry['by']}; --set overrides)",
+            err=True,
+        )
 
 
 def _describe_foreign_save(path) -> None:
