@@ -394,6 +394,7 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
     get_method(method, values, family=folder_family(model_dir))  # the options, checked before the model is read
     _, model = _open_model(model_dir, task=task, scheduler=scheduler)
     m = get_method(method, values, family=model.family, model=model)  # over the defaults picked for this model kind
+    m.check(model, request)  # a bad request is one line, before the note below
     _say_picked_defaults(m, model, {**values, "steps": steps} if steps else values)
     with resumable_run("unlearn", model_dir, method, values, request.spec(), steps) as run:  # a rerun resumes
         result = api_unlearn(model, m, request, steps=steps, callbacks=(run,))
