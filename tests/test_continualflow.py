@@ -177,7 +177,8 @@ def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path, caps
     )
     said = capsys.readouterr().err  # the flow kind's picked defaults the options left in force, in one line
     assert (
-        "continualflow on a flow model: lam=5.0, lr_schedule=cosine, vanishing_share=0.75 (picked on validation" in said
+        "continualflow defaults for flow models: lam=5.0, lr_schedule=cosine, vanishing_share=0.75 (picked by benchmarks/"
+        in said
     )
     assert "pool=" not in said  # the user's --set pool wins and is not called a default
     cli_main(

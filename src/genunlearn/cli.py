@@ -416,7 +416,7 @@ def _say_picked_defaults(method, model, values: dict) -> None:
     if kept and is_main_process():
         settings = ", ".join(f"{k}={v}" for k, v in kept.items())
         click.echo(
-            f"{method.name} on a {kind} model: {settings} (picked on validation by {entry['by']}; --set overrides)",
+            f"{method.name} defaults for {kind} models: {settings} (picked by {entry['by']}; --set overrides)",
             err=True,
         )
 
