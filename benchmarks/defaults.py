@@ -116,9 +116,10 @@ class Task:
     def unlearn(self, name: str, seed: int) -> dict:
         """The method with its defaults for this base model (and ``seed`` where it has one), judged."""
         from genunlearn.methods import get_method
+        from genunlearn.methods.base import method_class
 
-        cls = get_method(name, family=self.family.name).Config
-        options = {"seed": seed} if "seed" in {f.name for f in fields(cls)} else {}
+        config_class = method_class(name, self.family.name).Config
+        options = {"seed": seed} if "seed" in {f.name for f in fields(config_class)} else {}
         method = get_method(name, options, family=self.family.name, model=self.base)
         method.check(self.base, self.request)
         data = self.base.in_model_space(self.data) if method.reads_data(self.base, self.request) else None
@@ -168,6 +169,12 @@ def main() -> None:
     ap.add_argument("--out", default="runs/defaults")
     ap.add_argument("--cached", action="store_true", help="print the rows already measured; compute nothing")
     args = ap.parse_args()
+    names = [r.name for r in ROWS]
+    unknown = [n for n in (args.only or "").split(",") if n and n not in names]
+    if unknown:
+        ap.error(f"--only: unknown row {unknown[0]!r}; expected some of {', '.join(names)}")
+    if not all(s.strip().isdigit() for s in args.seeds.split(",")):
+        ap.error(f"--seeds: expected comma-separated non-negative integers, got {args.seeds!r}")
     seeds = [int(s) for s in args.seeds.split(",")]
     chosen = [r for r in ROWS if args.only is None or r.name in args.only.split(",")]
     out = Path(args.out)

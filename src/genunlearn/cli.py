@@ -408,12 +408,12 @@ def unlearn_model(model_dir, method, request, out, values: dict, *, steps=None, 
 def _say_picked_defaults(method, model, values: dict) -> None:
     """One line naming the defaults this model's kind got from a benchmark's validation pick (those the
     user's options leave in force), so the settings of a run are never a surprise."""
-    from genunlearn.methods.base import defaults_kind, picks
+    from genunlearn.methods.base import defaults_kind, kind_defaults, picks
 
     kind = defaults_kind(model)
-    entry = picks().get(kind, {}).get(method.name)
-    kept = {k: v for k, v in (entry or {}).get("setting", {}).items() if k not in values}
+    kept = {k: v for k, v in kind_defaults(method.name, kind).items() if k not in values}
     if kept and is_main_process():
+        entry = picks()[kind][method.name]
         settings = ", ".join(f"{k}={v}" for k, v in kept.items())
         click.echo(
             f"{method.name} defaults for {kind} models: {settings} (picked by {entry['by']}; --set overrides)",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from genunlearn.bench.cells import TaskCells
@@ -110,7 +110,7 @@ def run_suite(suite: str, out: str | Path, *, progress: bool = True, log=print, 
                 method, budget = family.method(config.get("method", method_name), options)
             else:
                 method, budget = None, None
-            settings = asdict(method.config) if method is not None and is_dataclass(method.config) else config
+            settings = asdict(method.config) if method is not None else config
             key = cell_key(task, cell, family.base_key, settings, budget, probes)  # a new pick reruns the cell
             if finished(folder, key):
                 metrics = current_names(json.loads((folder / "metrics.json").read_text()))
