@@ -86,15 +86,14 @@ ROWS = (
 
 
 class Task:
-    """A row's family, request, data, base model, retrain cost and one evaluator per seed."""
+    """A row's family, request, base model, retrain cost and one evaluator per seed."""
 
     def __init__(self, row: Row):
-        from genunlearn.data import load_dataset
         from genunlearn.families import family_for_kind
         from genunlearn.forget.request import parse_forget
 
         self.row, self.family = row, family_for_kind(row.kind)
-        self.request, self.data = parse_forget(row.forget), load_dataset(row.task)
+        self.request = parse_forget(row.forget)
         self.base = self.family.train(self.family.job(row.task, row.kind), progress=False)
         retrain = self.family.job(row.task, row.kind, forget=self.request)
         self.retrain = self.family.train(retrain, progress=False) if row.retrain else None
@@ -114,17 +113,15 @@ class Task:
         return self._evaluators[seed](model)
 
     def unlearn(self, name: str, seed: int) -> dict:
-        """The method with its defaults for this base model (and ``seed`` where it has one), judged."""
-        from genunlearn.methods import get_method
+        """The method with its defaults for this base model (and ``seed`` where it has one), run as
+        ``gu.unlearn`` (and so ``genunlearn unlearn``) runs it, and judged."""
+        import genunlearn as gu
         from genunlearn.methods.base import method_class
 
         config_class = method_class(name, self.family.name).Config
         options = {"seed": seed} if "seed" in {f.name for f in fields(config_class)} else {}
-        method = get_method(name, options, family=self.family.name, model=self.base)
-        method.check(self.base, self.request)
-        data = self.base.in_model_space(self.data) if method.reads_data(self.base, self.request) else None
         t0 = time.perf_counter()
-        model = method.unlearn(self.base, self.request, data)
+        model = gu.unlearn(self.base, name, self.request, **options)
         seconds = time.perf_counter() - t0
         return {**self.evaluate(model, seed), "seconds": seconds, "retrain_seconds": self.retrain_seconds}
 
