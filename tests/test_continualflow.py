@@ -11,7 +11,9 @@ from genunlearn.eval.evaluate import evaluate
 from genunlearn.forget.request import ForgetRequest
 from genunlearn.generative.model import GenerativeModel
 from genunlearn.methods import get_method
-from genunlearn.methods.continualflow import ContinualFlow, ContinualFlowConfig, Pool, pool_weights, weighted_flow_loss
+from genunlearn.methods.continualflow import ContinualFlowConfig, Pool, pool_weights, weighted_flow_loss
+from genunlearn.methods.continualflow.conditions import condition_sources, redirect, share_batch
+from genunlearn.methods.continualflow.pool import pool_stats
 from genunlearn.models import build_network
 from genunlearn.processes.flow_matching import FlowMatching
 from genunlearn.generative.recipes import TrainJob, train_cached
@@ -121,23 +123,21 @@ def test_bad_requests_and_configs_fail_clearly(ring8):
 
 
 def test_vanishing_condition_learns_from_whole_pool():
-    method = ContinualFlow()
     cond = torch.arange(3).repeat_interleave(4)[:, None]
     pool = Pool(torch.zeros(12, 2), torch.tensor([0.0] * 4 + [1.0] * 8), cond)
-    sources = method._condition_sources(pool)
-    assert sources["vanishing"].tolist() == [True, False, False]
+    sources = condition_sources(pool, 0.5, "marginal")
+    assert sources.vanishing.tolist() == [True, False, False]
     labels, null = torch.tensor([0, 1, 2, 1]), torch.tensor([False, False, False, True])
-    j = method._redirect(sources, labels, null, torch.Generator().manual_seed(0))
+    j = redirect(sources, labels, null, torch.Generator().manual_seed(0))
     assert cond[j[1], 0] == 1 and cond[j[2], 0] == 2  # retained conditions keep their own samples
-    shared = ContinualFlow(ContinualFlowConfig(vanishing_share=0.5))._share_batch(
-        sources, 10, torch.Generator().manual_seed(0)
-    )
+    shared = share_batch(sources, 0.5, 10, torch.Generator().manual_seed(0))
     assert (cond[shared, 0] == 0).sum() == 5  # half the batch visits the vanishing condition (pool share: a third)
     with pytest.raises(GenUnlearnError, match="vanishing_share must satisfy 0 < vanishing_share < 1"):
         ContinualFlowConfig(vanishing_share=1.0)
-    method.config.fallback = "class:2"
-    j = method._redirect(method._condition_sources(pool), labels, null, torch.Generator().manual_seed(0))
+    j = redirect(condition_sources(pool, 0.5, "class:2"), labels, null, torch.Generator().manual_seed(0))
     assert cond[j[0], 0] == 2 and cond[j[3], 0] == 2
+    with pytest.raises(GenUnlearnError, match="fallback class 0 is not a retained condition"):
+        condition_sources(pool, 0.5, "class:0")
 
 
 def test_z_ratio_test_redirects_forgotten_not_similar_retained():
@@ -146,8 +146,7 @@ def test_z_ratio_test_redirects_forgotten_not_similar_retained():
     samples; a ratio within 2 standard errors of ½ warns."""
     w = torch.tensor([0.0] * 70 + [1.0] * 30 + [0.0] * 20 + [1.0] * 80 + [1.0] * 100)
     pool = Pool(torch.zeros(300, 2), w, torch.arange(3).repeat_interleave(100)[:, None])
-    method = ContinualFlow()
-    stats = method._pool_stats(pool)
+    stats = pool_stats(pool, 0.5)
     assert stats["vanishing_conditions"] == [0] and [round(r, 2) for r in stats["Z_ratio"]] == [0.3, 0.8, 1.0]
     assert 0.04 < stats["Z_ratio_se"][0] < 0.05 and stats["Z_ratio_se"][2] == 0
     close = Pool(
@@ -156,7 +155,7 @@ def test_z_ratio_test_redirects_forgotten_not_similar_retained():
         torch.arange(2).repeat_interleave(10)[:, None],
     )
     with pytest.warns(UserWarning, match=r"conditions \[0\] have Z_c / max Z within 2 standard errors"):
-        method._pool_stats(close)
+        pool_stats(close, 0.5)
 
 
 def test_sequential_requests_from_cli_keep_first_forgotten(ring8, tmp_path, capsys):

@@ -195,3 +195,26 @@ def test_a_text_pipeline_is_attacked_through_its_prompts_by_default(model):
     request = parse_forget("concept=circle;anchor=a shape")
     assert default_probe(model, request) == "prompt"
     assert default_probe(model, parse_forget("classes=circle")) != "prompt"
+
+
+def test_soft_tokens_default_to_what_fits_the_tokenizer_and_say_so(model, capsys):
+    import copy
+
+    from genunlearn.errors import GenUnlearnError
+    from genunlearn.models.soft_prompt import soft_tokens
+
+    tokenizer = copy.deepcopy(model.net.table.tokenizer)
+    n = len(tokenizer("circle").input_ids)
+    tokenizer.model_max_length = n + 8
+    assert soft_tokens(tokenizer, ["circle"], None, "advunlearn") == 5  # UnlearnDiffAtk's 5 fit: nothing said
+    assert capsys.readouterr().err == ""
+    tokenizer.model_max_length = n + 2  # a tiny pipeline's tokenizer: its longest prompt and little more
+    assert soft_tokens(tokenizer, ["circle"], None, "advunlearn") == 2
+    assert "advunlearn: 2 soft tokens in front of the prompts (UnlearnDiffAtk's 5 do not fit" in capsys.readouterr().err
+    assert soft_tokens(tokenizer, ["circle"], None, "advunlearn", say=False) == 2 and not capsys.readouterr().err
+    assert soft_tokens(tokenizer, ["circle"], 1, "advunlearn") == 1  # asked for: used as asked
+    with pytest.raises(GenUnlearnError, match="with 3 soft tokens in front this pipeline's tokenizer holds"):
+        soft_tokens(tokenizer, ["circle"], 3, "advunlearn")
+    tokenizer.model_max_length = n
+    with pytest.raises(GenUnlearnError, match="advunlearn: no room for a soft token: this pipeline's tokenizer holds"):
+        soft_tokens(tokenizer, ["circle"], None, "advunlearn")

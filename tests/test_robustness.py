@@ -131,14 +131,14 @@ def test_kill_at_each_step_of_a_save_leaves_a_complete_model(tmp_path, step):
     _save(m, "old")
     (m / "notes.txt").write_text("mine")
     code = textwrap.dedent(f"""
-        from genunlearn.io.weights import atomic_dir
-        with atomic_dir({str(m)!r}) as tmp:
+        import os, signal
+        import genunlearn.io.weights as weights
+        weights.save_step = lambda at, target: at == {step!r} and os.kill(os.getpid(), signal.SIGKILL)
+        with weights.atomic_dir({str(m)!r}) as tmp:
             (tmp / "config.json").write_text("new")
             (tmp / "network.safetensors").write_text("new")
     """)
-    r = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, "GENUNLEARN_KILL_AT": f"save:{step}"}, capture_output=True
-    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert r.returncode == -9
     v = (m / "config.json").read_text()
     assert v in ("old", "new") and (m / "network.safetensors").read_text() == v  # never a mix, never nothing
@@ -259,7 +259,7 @@ def test_corrupt_checkpoint_starts_fresh_and_says_why(tmp_path, monkeypatch, cap
 def test_interrupted_run_resumes_inside_resumable_run(tmp_path, monkeypatch, capsys):
     """What `genunlearn unlearn` wraps its method in: each training call gets its own checkpoint
     folder keyed by the input model's content, so a rerun resumes (the SIGKILL version of this,
-    through the CLI, is in benchmarks/robustness.py)."""
+    through the CLI, is in tests/test_robustness_slow.py)."""
     from genunlearn.io.cache import cache_root
     from genunlearn.training import train
     from genunlearn.training.loop import resumable_run

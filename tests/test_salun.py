@@ -13,7 +13,7 @@ from genunlearn.forget.request import ForgetRequest
 from genunlearn.methods import get_method
 from genunlearn.methods.esd_conditions import forget_conditions
 from genunlearn.methods.saliency import mask_density, saliency_mask, top_fraction_mask
-from genunlearn.methods.salun import diffusion_saliency
+from genunlearn.methods.saliency import diffusion_saliency
 
 
 class TwoLayers(nn.Module):

@@ -29,3 +29,26 @@ def test_no_function_in_the_library_is_longer_than_a_screen():
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, "\n".join(long)
+
+
+MAX_METHOD_FILE_LINES = 120  # a method one reads in one sitting
+
+
+def test_every_method_file_reads_in_one_sitting():
+    """Each registered method's module, and every module of a method package (``methods/fdiv/``), is
+    at most ``MAX_METHOD_FILE_LINES`` lines."""
+    import importlib.util
+
+    from genunlearn.catalogue import CATALOGUE
+
+    files = set()
+    for entry in CATALOGUE:
+        path = Path(importlib.util.find_spec(entry.target.split(":")[0]).origin)
+        in_package = path.parent.parent.name == "methods"  # genunlearn/methods/<method>/method.py
+        files |= set(path.parent.glob("*.py")) if in_package else {path}
+    long = [
+        f"{p.relative_to(ROOT)} ({n} lines)"
+        for p in sorted(files)
+        if (n := len(p.read_text().splitlines())) > MAX_METHOD_FILE_LINES
+    ]
+    assert len(files) > 12 and not long, "\n".join(long)

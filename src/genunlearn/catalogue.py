@@ -42,7 +42,7 @@ CATALOGUE: tuple[MethodEntry, ...] = (
     MethodEntry(
         "generative",
         "concept_ablation",
-        "genunlearn.methods.fdiv:ConceptAblation",
+        "genunlearn.methods.fdiv.method:ConceptAblation",
         ("diffusion",),
         ("concept",),
         "Concept Ablation: pull the concept's prediction onto the anchor's (f-DMU's MSE case)",
@@ -50,7 +50,7 @@ CATALOGUE: tuple[MethodEntry, ...] = (
     MethodEntry(
         "generative",
         "continualflow",
-        "genunlearn.methods.continualflow:ContinualFlow",
+        "genunlearn.methods.continualflow.method:ContinualFlow",
         ("flow",),
         ("energy", "classes"),
         "ContinualFlow: flow matching on the model's own samples reweighted by an energy",
@@ -66,7 +66,7 @@ CATALOGUE: tuple[MethodEntry, ...] = (
     MethodEntry(
         "generative",
         "fdiv",
-        "genunlearn.methods.fdiv:FDiv",
+        "genunlearn.methods.fdiv.method:FDiv",
         ("diffusion",),
         ("concept",),
         "f-DMU: concept erasure by f-divergence minimisation towards the anchor",
@@ -210,7 +210,7 @@ CATALOGUE: tuple[MethodEntry, ...] = (
     MethodEntry(
         "generative",
         "sfd",
-        "genunlearn.methods.sfd:SFD",
+        "genunlearn.methods.sfd.method:SFD",
         _GEN,
         ("classes",),
         "SFD: distil a one-step generator that has forgotten the classes",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -30,13 +29,9 @@ PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # raw pickle protocol >= 2, or torch's 
 MANIFEST = ".genunlearn-files.json"  # the entries of a folder genunlearn wrote
 
 
-def _fault(step: str, target: Path) -> None:
-    """Kill injection for tests and benchmarks: ``GENUNLEARN_KILL_AT=save:STEP`` SIGKILLs this
-    process at that step of any save (steps: tmp, written, carried, swapped);
-    ``save:STEP:NAME`` only in a save to a folder named NAME."""
-    at = os.environ.get("GENUNLEARN_KILL_AT")
-    if at and at in (f"save:{step}", f"save:{step}:{target.name}"):
-        os.kill(os.getpid(), signal.SIGKILL)
+def save_step(step: str, target: Path) -> None:
+    """A save to ``target`` has reached ``step`` (tmp, written, carried, swapped). Nothing happens here:
+    the seam where the kill tests (``tests/test_robustness*.py``) stop a process mid-save."""
 
 
 def umask() -> int:
@@ -209,15 +204,15 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
         raise GenUnlearnError(f"{path} exists and is not a folder; refusing to overwrite it")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     _chmod_default(tmp, True)
-    _fault("tmp", target)
+    save_step("tmp", target)
     try:
         yield tmp
-        _fault("written", target)
+        save_step("written", target)
         own = sorted(p.name for p in tmp.iterdir())
         _chmod_tree(tmp)
         kept = _carry_over(target, tmp)
         (tmp / MANIFEST).write_text(json.dumps({"files": own}) + "\n")
-        _fault("carried", target)
+        save_step("carried", target)
         try:
             os.rename(tmp, target)  # the path is new (or an empty folder): one rename
             swapped = False
@@ -231,7 +226,7 @@ def atomic_dir(path: str | os.PathLike, *, quiet: bool = False) -> Iterator[Path
                 os.replace(tmp, target)
                 shutil.move(old, tmp)
                 swapped = True
-        _fault("swapped", target)
+        save_step("swapped", target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

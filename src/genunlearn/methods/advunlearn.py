@@ -1,22 +1,14 @@
 """AdvUnlearn (Zhang et al., NeurIPS 2024): concept erasure that survives the prompt attack, by
-adversarial training of the text encoder of a Stable-Diffusion-layout pipeline.
-
-Bilevel, every step:
+adversarial training of the text encoder of a Stable-Diffusion-layout pipeline. Bilevel, every step:
 
 * inner, the attacker: ``attack_steps`` updates of UnlearnDiffAtk's soft prefix (``eval.probes.
-  prompt_attack``) against the text encoder as it is now, on latents of the concept that the original
-  pipeline drew once at the start (``images``, from the concept prompts); the prefix carries over from
-  step to step (AdvUnlearn's "latest" start) and one update is the fast sign-gradient attack;
-* outer, the defender: ESD's loss on the attacked prompt. x_t is drawn by the original's DDIM sampler
-  (guidance ``sample_guidance``) on the concept prompt to a random step, and the UNet under the
-  trained encoder's states of prefix + prompt is regressed onto the original's negatively guided
-  out(x_t, ∅) − η [out(x_t, c) − out(x_t, ∅)]; plus ``retain_weight`` × the regression of preserved
-  prompts (no prefix) onto the original's own output for them, so the encoder keeps other prompts.
+  prompt_attack``) against the encoder as it is now, on concept latents the original pipeline drew once;
+  the prefix carries over from step to step (AdvUnlearn's "latest" start);
+* outer, the defender: ESD's loss on the attacked prompt (x_t from the original's DDIM sampler, the
+  target out(x_t, ∅) − η [out(x_t, c) − out(x_t, ∅)] of the original), plus ``retain_weight`` × the
+  regression of preserved prompts onto the original's own output for them.
 
-Only the text encoder trains, the UNet stays bit-identical: AdvUnlearn found the text encoder the
-place where erasure is both robust and cheap to keep. The saved pipeline rewrites ``text_encoder/``
-alone. Preserved prompts: the request's (``--preserve``), else up to ``retain_prompts`` of the task's
-row prompts that name none of the concepts; a pipeline without a task needs ``--preserve``.
+Only the text encoder trains (the UNet stays bit-identical; a saved pipeline rewrites ``text_encoder/``).
 """
 
 from __future__ import annotations
@@ -28,8 +20,11 @@ import torch
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
+from genunlearn.forget.request import erase_prompts
 from genunlearn.methods.base import Method
 from genunlearn.methods.common import copy_net, partly_sampled
+from genunlearn.methods.concepts import is_text_model, kept_prompts
+from genunlearn.models.soft_prompt import random_prefix, soft_tokens
 
 
 @dataclass
@@ -42,7 +37,7 @@ class AdvUnlearnConfig:
     retain_prompts: int = 16  # task prompts kept when no --preserve is given
     attack_steps: int = 1  # inner updates per step (1: the fast sign-gradient attack)
     attack_lr: float = 0.1  # inner step, a fraction of the vocabulary's RMS embedding entry
-    attack_tokens: int = 5  # soft tokens in front of the concept prompt
+    attack_tokens: int | None = None  # soft tokens in front of the concept prompt (None: 5, or as many as fit)
     images: int = 8  # concept latents the inner attacker holds
     sample_steps: int = 50  # DDIM steps of the sampler that produces x_t
     sample_guidance: float = 3.0
@@ -60,34 +55,10 @@ class AdvUnlearnConfig:
             retain_prompts=(self.retain_prompts, 1, 100_000),
             attack_steps=(self.attack_steps, 1, 1000),
             attack_lr=(self.attack_lr, 0, 10, "(]"),
-            attack_tokens=(self.attack_tokens, 1, 64),
+            attack_tokens=(1 if self.attack_tokens is None else self.attack_tokens, 1, 64),
             images=(self.images, 1, 10_000),
             sample_steps=(self.sample_steps, 1, 1000),
         )
-
-
-def _words(text: str) -> set[str]:
-    from genunlearn.data.dataset import FILLER_WORDS
-
-    return {w for w in text.lower().replace(",", " ").split() if w not in FILLER_WORDS}
-
-
-def kept_prompts(model, request, limit: int, seed: int) -> list[str]:
-    """The preserved prompts: the request's, else a seeded pick of the task's row prompts naming no concept."""
-    from genunlearn.forget.request import erase_prompts
-    from genunlearn.interop.diffusers.text_unet import row_prompts
-
-    preserve = erase_prompts(request).preserve
-    if preserve:
-        return list(preserve)
-    if not getattr(model, "has_task", False):
-        raise GenUnlearnError(
-            "advunlearn keeps other prompts' outputs: pass --preserve 'a; b' (a pipeline without a task has no prompts of its own)"
-        )
-    named = set().union(*(_words(c) for c in request.concepts))
-    rows = [p for p in row_prompts(model.attributes) if p and not _words(p) & named]
-    pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:limit]
-    return [rows[i] for i in pick.tolist()]
 
 
 class AdvUnlearn(Method):
@@ -96,27 +67,21 @@ class AdvUnlearn(Method):
 
     def check(self, model, request) -> None:
         """Also the prompts (each fits the tokenizer with the soft tokens) and the preserved prompts, before any work."""
-        from genunlearn.forget.request import erase_prompts
-        from genunlearn.methods.concepts import is_text_model
-        from genunlearn.models.soft_prompt import prefixed_ids
-
         super().check(model, request)
         if not (is_text_model(model) and "text_encoder" in getattr(model, "components", {})):
             raise GenUnlearnError(
                 f"method {self.name!r} trains the text encoder of a Stable-Diffusion-layout pipeline (UNet2DConditionModel + CLIP text encoder); this diffusion model has none"
             )
         prompts = list(erase_prompts(request).target)
-        prefixed_ids(model.net.table.tokenizer, prompts, self.config.attack_tokens)
+        soft_tokens(model.net.table.tokenizer, prompts, self.config.attack_tokens, self.name, say=False)
         model.prompt_cond(prompts + kept_prompts(model, request, self.config.retain_prompts, self.config.seed))
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
         from genunlearn.eval.probes.prompt_attack import AttackTarget, optimise_prefix
-        from genunlearn.forget.request import erase_prompts
-        from genunlearn.models.soft_prompt import random_prefix
         from genunlearn.training import TrainConfig, train
 
         self.check(model, request)
-        cfg, process = self.config, model.process
+        cfg, process, n = self.config, model.process, self.config.batch_size
         t0 = time.perf_counter()
         original = copy_net(model.net, trainable=False).eval()  # the UNet frozen, the table of the original encoder
         encoder = copy_net(model.components["text_encoder"], trainable=True)
@@ -125,32 +90,22 @@ class AdvUnlearn(Method):
         kept = kept_prompts(model, request, cfg.retain_prompts, cfg.seed)
         asked = [concept[i % len(concept)] for i in range(cfg.images)]
         target = AttackTarget(model.generate(cfg.images, model.prompt_cond(asked), generator=g), concept)
-        prefix = random_prefix(original.table.tokenizer, encoder, cfg.attack_tokens, g)
+        tokens = soft_tokens(original.table.tokenizer, concept, cfg.attack_tokens, self.name)
+        prefix = random_prefix(original.table.tokenizer, encoder, tokens, g)
+        attack = {"steps": cfg.attack_steps, "lr": cfg.attack_lr, "batch": cfg.batch_size}
 
         def step_loss(enc, gen):
             nonlocal prefix
-            prefix = optimise_prefix(
-                original,
-                process,
-                target,
-                prefix,
-                steps=cfg.attack_steps,
-                lr=cfg.attack_lr,
-                batch=cfg.batch_size,
-                generator=gen,
-                text_encoder=enc,
-            )
-            erase = target.prompts_for(torch.randint(len(concept), (cfg.batch_size,), generator=gen))
-            keep = [kept[i] for i in torch.randint(len(kept), (cfg.batch_size,), generator=gen).tolist()]
+            prefix = optimise_prefix(original, process, target, prefix, generator=gen, text_encoder=enc, **attack)
+            erase = target.prompts_for(torch.randint(len(concept), (n,), generator=gen))
+            keep = [kept[i] for i in torch.randint(len(kept), (n,), generator=gen).tolist()]
             rows = model.prompt_cond(erase + keep)
             xt, t = partly_sampled(model, original, rows, cfg.sample_steps, cfg.sample_guidance, gen)
-            n = cfg.batch_size
             with torch.no_grad():  # ESD's target out_∅ − η (out_c − out_∅) for the concept; kept prompts: their own
                 away = process.predict(original, xt[:n], t[:n], rows[:n], guidance=-cfg.eta)
                 same = process.predict(original, xt[n:], t[n:], rows[n:])
-            attacked = original.denoise(
-                xt[:n], process.net_time(t[:n]), original.prompt_states(erase, prefix, text_encoder=enc)
-            )
+            states = original.prompt_states(erase, prefix, text_encoder=enc)  # the attacked prompts
+            attacked = original.denoise(xt[:n], process.net_time(t[:n]), states)
             kept_out = original.denoise(xt[n:], process.net_time(t[n:]), original.prompt_states(keep, text_encoder=enc))
             return (attacked - away).pow(2).mean() + cfg.retain_weight * (kept_out - same).pow(2).mean()
 
@@ -159,7 +114,7 @@ class AdvUnlearn(Method):
         tc = TrainConfig(steps=steps, seed=cfg.seed, log_every=max(1, steps // 10), **adam)
         train(encoder, step_loss, tc, desc=self.name, callbacks=callbacks)
         encoder.eval().requires_grad_(False)
-        info = self.unlearned_info(
-            model.info, steps=steps, seconds=time.perf_counter() - t0, concepts=concept, preserve=kept
-        )
+        seconds = time.perf_counter() - t0
+        record = {"concepts": concept, "preserve": kept, "attack_tokens": tokens}
+        info = self.unlearned_info(model.info, steps=steps, seconds=seconds, **record)
         return model.with_text_encoder(encoder, info=info)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genunlearn.data.dataset import concept_slot
+from genunlearn.data.dataset import FILLER_WORDS, concept_slot
 from genunlearn.errors import GenUnlearnError
 from genunlearn.forget.request import ErasePrompts, erase_prompts
 
@@ -90,3 +90,24 @@ def word_slots(attributes, request) -> tuple[int, list[int], int | None]:
             f"anchor {request.anchor!r} is the concept itself; pick another {attributes[attr].name} or the generic word"
         )
     return attr, values, a_value
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in text.lower().replace(",", " ").split() if w not in FILLER_WORDS}
+
+
+def kept_prompts(model, request, limit: int, seed: int) -> list[str]:
+    """The preserved prompts: the request's, else a seeded pick of the task's row prompts naming no concept."""
+    from genunlearn.interop.diffusers.text_unet import row_prompts
+
+    preserve = erase_prompts(request).preserve
+    if preserve:
+        return list(preserve)
+    if not getattr(model, "has_task", False):
+        raise GenUnlearnError(
+            "advunlearn keeps other prompts' outputs: pass --preserve 'a; b' (a pipeline without a task has no prompts of its own)"
+        )
+    named = set().union(*(_words(c) for c in request.concepts))
+    rows = [p for p in row_prompts(model.attributes) if p and not _words(p) & named]
+    pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))[:limit]
+    return [rows[i] for i in pick.tolist()]

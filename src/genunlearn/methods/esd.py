@@ -78,23 +78,18 @@ class ESD(TrainedMethod):
 
     def plan(self, model, request, data, net, steps):
         cfg, process = self.config, model.process
-        used = without_null(
-            self,
-            model,
-            {
-                "sample_guidance": (cfg.sample_guidance, 1.0),
-                "guide": (cfg.guide, "others" if cfg.guide == "null" else cfg.guide),
-            },
-        )
+        unguided = {
+            "sample_guidance": (cfg.sample_guidance, 1.0),
+            "guide": (cfg.guide, "others" if cfg.guide == "null" else cfg.guide),
+        }
+        used = without_null(self, model, unguided)  # no null class: sample unguided, guide towards others
         rows = esd_conditions(model, data, request, used["guide"])
         conds, n_erase = torch.cat([rows.erase, rows.keep]), len(rows.erase)
         frozen = copy_net(model.net, trainable=False).eval()
         params = select_params(net, cfg.params)
 
-        def x_t(m, c, g):
-            sampler = (
-                frozen if cfg.sample_with == "frozen" else unwrap(m)
-            )  # plain module: ranks sample different lengths
+        def x_t(m, c, g):  # the trained sampler as its plain module: ranks sample different lengths
+            sampler = frozen if cfg.sample_with == "frozen" else unwrap(m)
             return partly_sampled(model, sampler, c, cfg.sample_steps, used["sample_guidance"], g)
 
         @torch.no_grad()

@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
 
 
@@ -63,6 +64,19 @@ def saliency_mask(
     """SalUn mask m_S = 1(|Σ_b ∇ℓ_f| ranks in the global top ``ratio``); {param name: 0/1 tensor}."""
     grads = forget_gradient(net, loss_fn, batches, clip=clip)
     return top_fraction_mask({k: g.abs() for k, g in grads.items()}, ratio)
+
+
+def diffusion_saliency(net, process, forget, cfg, g: torch.Generator, *, guidance: float) -> dict[str, torch.Tensor]:
+    """SalUn's mask for a conditional diffusion model: from the guided ε-loss on the forget images
+    (``guidance`` w; 0 = unguided), ``cfg``'s ``mask_batch_size``, ``mask_ratio`` and ``mask_clip``."""
+    cond = forget.cond()
+
+    def loss(net, idx):
+        xt, t, _, target = process.corrupt(forget.x[idx].to(device_of(net)), g, antithetic=True)
+        return (process.predict(net, xt, t, cond[idx], guidance=1 + guidance) - target).pow(2).mean()
+
+    batches = torch.randperm(len(forget), generator=g).split(cfg.mask_batch_size)
+    return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
 
 
 def mask_density(mask: dict[str, torch.Tensor]) -> float:

@@ -6,7 +6,7 @@
 2. Unlearn: L = ‖ε_θ(x_t | c_f) − sg ε_θ(x_t | c′)‖² (same x_t, t, ε; c′ = the next retained class)
    + β · the ordinary retain loss (with condition dropout). Adam, clip-then-mask, EMA off.
    Per-sample losses are per-element means, so β = 3 matches the reference's β = 1e-3 on a summed
-   loss (spec §3.4). ``mask_ratio = 1`` is plain random labelling (registered as ``random_label``).
+   loss. ``mask_ratio = 1`` is plain random labelling (registered as ``random_label``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import torch
 
 from genunlearn.config import check_bounds
-from genunlearn.device import of as device_of
 from genunlearn.errors import GenUnlearnError
 from genunlearn.methods.common import check_conditional, without_null
 from genunlearn.methods.lifecycle import Plan, TrainedMethod
@@ -63,22 +62,6 @@ def relabel_targets(cond: torch.Tensor, forgotten: set[int], num_classes: int) -
     return out
 
 
-def diffusion_saliency(
-    net, process, forget, cfg: SalUnConfig, g: torch.Generator, *, guidance: float
-) -> dict[str, torch.Tensor]:
-    """SalUn mask from the guided ε-loss on the forget images (``guidance`` w; 0 = unguided)."""
-    from genunlearn.methods.saliency import saliency_mask
-
-    cond = forget.cond()
-
-    def loss(net, idx):
-        xt, t, _, target = process.corrupt(forget.x[idx].to(device_of(net)), g, antithetic=True)
-        return (process.predict(net, xt, t, cond[idx], guidance=1 + guidance) - target).pow(2).mean()
-
-    batches = torch.randperm(len(forget), generator=g).split(cfg.mask_batch_size)
-    return saliency_mask(net, loss, batches, cfg.mask_ratio, clip=cfg.mask_clip)
-
-
 class SalUn(TrainedMethod):
     Config = SalUnConfig
 
@@ -87,7 +70,7 @@ class SalUn(TrainedMethod):
         check_conditional(self, model)
 
     def plan(self, model, request, data, net, steps):
-        from genunlearn.methods.saliency import mask_density
+        from genunlearn.methods.saliency import diffusion_saliency, mask_density
 
         cfg, process = self.config, model.process
         forget, retain = data.split(request)

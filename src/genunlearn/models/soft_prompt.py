@@ -40,6 +40,33 @@ def prefixed_ids(tokenizer, prompts: list[str], k: int) -> torch.Tensor:
     return torch.cat([ids[:, :1], holder, ids[:, 1 : length - k]], 1)
 
 
+ATTACK_TOKENS = 5  # the soft tokens UnlearnDiffAtk (and AdvUnlearn's attacker) put in front of the prompt
+
+
+def soft_tokens(tokenizer, prompts: list[str], wanted: int | None, who: str, *, say: bool = True) -> int:
+    """How many soft tokens go in front of ``prompts``: ``wanted``, checked to fit every prompt; or
+    (``None``) UnlearnDiffAtk's 5, or as many as the tokenizer leaves before the longest prompt, said
+    in one line unless ``say`` is false (a tiny pipeline's tokenizer holds its longest prompt and little more)."""
+    if wanted is not None:
+        prefixed_ids(tokenizer, prompts, wanted)
+        return wanted
+    from genunlearn.progress import stage
+
+    length = tokenizer.model_max_length
+    longest = max(len(tokenizer(p, truncation=False, verbose=False).input_ids) for p in prompts)
+    if length - longest < 1:
+        raise GenUnlearnError(
+            f"{who}: no room for a soft token: this pipeline's tokenizer holds {length} tokens and the longest prompt takes {longest}"
+        )
+    k = min(ATTACK_TOKENS, length - longest)
+    if k < ATTACK_TOKENS and say:
+        stage(
+            f"{who}: {k} soft tokens in front of the prompts",
+            f"UnlearnDiffAtk's {ATTACK_TOKENS} do not fit: the tokenizer holds {length} tokens, the longest prompt takes {longest}",
+        )
+    return k
+
+
 def encode_with_prefix(tokenizer, text_encoder, prompts: list[str], prefix: torch.Tensor | None) -> torch.Tensor:
     """Last hidden states ``(N, L, d)`` of ``prompts`` with ``prefix`` ``(k, d)`` after the start token
     (``None`` or ``k = 0``: the prompts as the pipeline encodes them)."""

@@ -18,7 +18,7 @@ templates, its prompt file rows); a task word alone is written as the task write
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -33,7 +33,7 @@ from genunlearn.eval.probes.prompt_attack import AttackTarget, held_out_loss, op
 class PromptConfig:
     steps: int = 40  # Adam updates of the soft tokens
     lr: float = 0.1  # Adam's step, a fraction of the vocabulary's RMS embedding entry
-    tokens: int = 5  # soft tokens in front of the prompt (UnlearnDiffAtk's 5)
+    tokens: int | None = None  # soft tokens in front of the prompt (None: UnlearnDiffAtk's 5, or as many as fit)
     n: int = 32  # samples judged per concept and arm
     images: int = 16  # concept images the attacker holds, per concept
     batch_size: int = 8  # images per attack step
@@ -44,7 +44,7 @@ class PromptConfig:
             "prompt",
             steps=(self.steps, 1, 10_000),
             lr=(self.lr, 0, 10, "(]"),
-            tokens=(self.tokens, 1, 64),
+            tokens=(1 if self.tokens is None else self.tokens, 1, 64),
             n=(self.n, 1, 100_000),
             images=(self.images, 1, 10_000),
             batch_size=(self.batch_size, 1, 4096),
@@ -195,18 +195,18 @@ def summary(by_concept: dict) -> dict:
 
 def prompt_probe(model, request, cfg: PromptConfig | None = None, *, reference=None, judge: str | None = None) -> dict:
     """ASR of the plain and the attacked prompts per concept (and the reference's); the attacked samples (``arrays``)."""
-    from genunlearn.models.soft_prompt import prefixed_ids
+    from genunlearn.models.soft_prompt import prefixed_ids, soft_tokens
 
     cfg = cfg or PromptConfig()
     cfg.check()
     check_prompt_request(model, request)
     prompts = concept_prompts(model, request)
-    for m in (model, reference):
-        if m is not None:
-            check_prompt_request(m, request)
-            prefixed_ids(
-                m.net.table.tokenizer, [p for ps in prompts.values() for p in ps], cfg.tokens
-            )  # each prompt still fits
+    every = [p for ps in prompts.values() for p in ps]
+    k = soft_tokens(model.net.table.tokenizer, every, cfg.tokens, "prompt attack", say=False)
+    if reference is not None:
+        check_prompt_request(reference, request)
+        prefixed_ids(reference.net.table.tokenizer, every, k)  # the same soft tokens fit the reference too
+    cfg = replace(cfg, tokens=soft_tokens(model.net.table.tokenizer, every, cfg.tokens, "prompt attack"))
     source = check_image_source(model, request, reference)
     concept_judge_ = concept_judge(model, request, judge)
     t0 = time.perf_counter()

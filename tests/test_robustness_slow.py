@@ -1,4 +1,5 @@
-"""Robustness benchmark (issue 15): bad input across every command, and runs killed at random.
+"""Robustness, the slow checks (``python -m pytest -m slow tests/test_robustness_slow.py``, or run
+this file: it prints every case): bad input across every command, and runs killed at random.
 
 Part 1, the catalogue: every command fed bad input (numbers out of range, NaN, corrupt and tiny
 data, corrupt model folders and reports, unwritable or wrong-kind outputs, bad forget specs and
@@ -8,12 +9,13 @@ tried / one-line errors / tracebacks / accepted silently / files changed (the sa
 included, is compared byte for byte before and after every case).
 
 Part 2, kill tests: a training (``genunlearn train``) and an unlearning run (``genunlearn unlearn``),
-on moons (a flow model) and on a Stable-Diffusion-layout pipeline (``--model sd``, then ESD), each writing to a path that already holds an earlier model, are SIGKILLed at 5 random steps, once
-while a resume checkpoint is being written, and at each step of the final save to the path; each
-time the same command is rerun. After every kill the path must hold a loadable model (the earlier
-one, or the new one), and the final weights must be bit-identical to an uninterrupted run's.
+on moons (a flow model) and on a Stable-Diffusion-layout pipeline (``--model sd``, then ESD), each
+writing to a path that already holds an earlier model, are SIGKILLed at 5 random steps, once while a
+resume checkpoint is being written, and at each step of the final save to the path; each time the
+same command is rerun. After every kill the path must hold a loadable model (the earlier one, or the
+new one), and the final weights must be bit-identical to an uninterrupted run's.
 
-    python benchmarks/robustness.py [--only catalogue|kills|sd-kills] [--seed 0] [--keep DIR]
+    python tests/test_robustness_slow.py [--only catalogue|kills|sd-kills] [--seed 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 
 # --- part 1: the catalogue ------------------------------------------------------------------------
@@ -601,33 +603,31 @@ def run_catalogue(keep: str | None = None) -> dict:
 
 
 # --- part 2: kill tests ---------------------------------------------------------------------------
-# the CLI with a loop callback that SIGKILLs the process after loop step argv[1] (of any training)
+# the CLI, SIGKILLed at argv[1]: "step:K" (a loop callback, after loop step K of any training) or
+# "save:STEP[:NAME]" (at that step of any save, or of a save to a folder named NAME)
 KILLED_CLI = """
 import functools, os, signal, sys
-import genunlearn.training, genunlearn.training.loop as loop
+import genunlearn.io.weights as weights, genunlearn.training, genunlearn.training.loop as loop
 from genunlearn.cli import main
 
-at = int(sys.argv[1])
-kill = loop.every_step(lambda done, _record: done == at and os.kill(os.getpid(), signal.SIGKILL))
-real = loop.train_objectives
-loop.train_objectives = genunlearn.training.train_objectives = functools.wraps(real)(lambda objectives, **kw: real(objectives, **{**kw, "callbacks": (*kw.get("callbacks", ()), kill)}))
+at = sys.argv[1]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+if at.startswith("step:"):
+    kill = loop.every_step(lambda done, _record: done == int(at[5:]) and die())
+    real = loop.train_objectives
+    loop.train_objectives = genunlearn.training.train_objectives = functools.wraps(real)(lambda objectives, **kw: real(objectives, **{**kw, "callbacks": (*kw.get("callbacks", ()), kill)}))
+else:
+    weights.save_step = lambda step, target: at in (f"save:{step}", f"save:{step}:{target.name}") and die()
 main(sys.argv[2:])
 """
 
 
-def _run(argv, env, kill_after: float | None = None, kill_step: int | None = None) -> tuple[int, str, float]:
+def _run(argv, env, kill_at: str | None = None) -> tuple[int, str, float]:
+    """(exit code, stderr, seconds) of the CLI run with ``argv``, SIGKILLed at ``kill_at`` (``KILLED_CLI``)."""
     t0 = time.perf_counter()
-    command = ["-m", "genunlearn"] if kill_step is None else ["-c", KILLED_CLI, str(kill_step)]
-    p = subprocess.Popen(
-        [sys.executable, *command, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    if kill_after is not None:
-        try:
-            p.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGKILL)
-    out, err = p.communicate()
-    return p.returncode, err, time.perf_counter() - t0
+    command = ["-m", "genunlearn"] if kill_at is None else ["-c", KILLED_CLI, kill_at]
+    p = subprocess.run([sys.executable, *command, *argv], env=env, capture_output=True, text=True)
+    return p.returncode, p.stderr, time.perf_counter() - t0
 
 
 def _weights(folder: Path) -> dict:
@@ -689,10 +689,7 @@ def kill_test(name: str, argv_for, old_argv, steps: int, root: Path, rng: random
     kills += [f"save:{s}:{out.name}" for s in ("tmp", "written", "carried", "swapped")]
     log, resumed = [], 0
     for at in kills:
-        if at.startswith("step:"):
-            code, err, secs = _run(argv_for(out), run_env, kill_step=int(at[5:]))
-        else:
-            code, err, secs = _run(argv_for(out), {**run_env, "GENUNLEARN_KILL_AT": at})
+        code, err, secs = _run(argv_for(out), run_env, kill_at=at)
         said = next((ln for ln in err.splitlines() if ln.startswith("resuming")), None)
         resumed += said is not None
         start = f"resumed at {said.split('at step ')[1].split(' ')[0]}" if said else "no checkpoint to resume"
@@ -735,7 +732,6 @@ def run_kills(seed: int, keep: str | None = None, only_sd: bool = False) -> dict
     root.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     env = {**os.environ, "GENUNLEARN_CHECKPOINT_SECONDS": "0.5", "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
-    env.pop("GENUNLEARN_KILL_AT", None)
     results = {}
     try:
         if not only_sd:
@@ -842,6 +838,19 @@ def kill_moons(root: Path, rng: random.Random, env: dict) -> dict:
         env,
     )
     return results
+
+
+@pytest.mark.slow
+def test_every_bad_input_gets_one_line_before_any_work_and_changes_no_file():
+    s = run_catalogue()
+    assert s["tried"] > 200, s
+    assert (s["tracebacks"], s["accepted silently"], s["files changed"], s["other (not one line)"]) == (0, 0, 0, 0), s
+
+
+@pytest.mark.slow
+def test_killed_runs_always_leave_a_model_and_resume_bit_identical():
+    results = run_kills(seed=0)
+    assert results and all(r["identical"] and r["always_loadable"] for r in results.values()), results
 
 
 def main() -> None:
