@@ -37,6 +37,7 @@ CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # method label → (method, options every run gets, candidate settings tuned on validation). The options
 # every run gets are cost rules for this kind of model, recorded with the picks as its defaults: ESD draws
 # x_t with the pipeline's own 25 sampler steps (not 50).
+CLOSED_FORM = {"tokens": "tail", "templates": "captions", "preserve": "siblings"}
 GRID = {
     "esd": (
         "esd",
@@ -50,9 +51,11 @@ GRID = {
     ),
     "fdiv": ("fdiv", {}, [{"params": "all"}, {"params": "conditioning"}, {"params": "all", "lr": 3e-4}]),
     "advunlearn": ("advunlearn", {"sample_steps": 25}, [{"lr": 1e-4}, {"lr": 3e-4}, {"lr": 1e-3}]),
-    # preserve=siblings: the attribute's other values are preserved prompts (UCE's preservation term)
-    "uce": ("uce", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "preserve": "siblings"}]),
-    "rece": ("rece", {}, [{"tokens": "last"}, {"tokens": "all"}, {"tokens": "all", "preserve": "siblings"}]),
+    # the closed forms as UCE's erasing script runs them: the prompts from the concept's last token to the end
+    # (tokens=tail), the concept in the task's caption forms (templates=captions, its prompt augmentation)
+    # and the attribute's other values preserved (preserve=siblings); tuned: the weight of preservation
+    "uce": ("uce", CLOSED_FORM, [{"preserve_scale": 1.0}, {"preserve_scale": 0.3}, {"preserve_scale": 0.1}]),
+    "rece": ("rece", CLOSED_FORM, [{"preserve_scale": 1.0}, {"preserve_scale": 0.3}, {"preserve_scale": 0.1}]),
 }
 # many concepts at once (MACE's setting): objects, styles and colours mixed, one generic guide
 MULTI = {
@@ -118,12 +121,40 @@ def siblings(concepts: str) -> str:
     return "; ".join(v for a in kinds for v in a.values if v not in erased)
 
 
+def caption_templates(concepts: str) -> str:
+    """The canvas caption forms with the concepts' slot left open ("a {style} {colour} {}" for an object,
+    every style and colour), as a --templates list; none when the concepts are of several kinds."""
+    import itertools
+
+    from genunlearn.data.canvas import ATTRIBUTES
+
+    objects, styles, colours = (a.values for a in ATTRIBUTES)
+    forms = {
+        "object": [f"a {s} {c} {{}}" for s, c in itertools.product(styles, colours)],
+        "style": [f"a {{}} {c} {o}" for c, o in itertools.product(colours, objects)],
+        "colour": [f"a {s} {{}} {o}" for s, o in itertools.product(styles, objects)],
+    }
+    kinds = {a.name for a in ATTRIBUTES for c in concepts.split("; ") if c in a.values}
+    return "; ".join(["{}", *forms[kinds.pop()]]) if len(kinds) == 1 else ""
+
+
 def options(settings: dict, seed: int | None, concept: str) -> list[str]:
     """The CLI options of one setting: ``--set`` for the method's options, ``--preserve`` for
-    ``preserve=siblings``."""
-    values = {k: v for k, v in settings.items() if k != "preserve"} | ({"seed": seed} if seed is not None else {})
+    ``preserve=siblings``, ``--templates`` for ``templates=captions``."""
+    request = {"preserve", "templates"}
+    values = {k: v for k, v in settings.items() if k not in request} | ({"seed": seed} if seed is not None else {})
     preserve = ["--preserve", siblings(concept)] if settings.get("preserve") == "siblings" else []
-    return preserve + [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+    templates = caption_templates(concept) if settings.get("templates") == "captions" else ""
+    return (
+        preserve
+        + (["--templates", templates] if templates else [])
+        + [a for k, v in values.items() for a in ("--set", f"{k}={v}")]
+    )
+
+
+def setting_key(settings: dict) -> str:
+    """A row key's name for a setting (so a changed grid never reads another setting's rows)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(settings.items())) or "defaults"
 
 
 def percent(values: list[float]) -> str:
@@ -203,7 +234,7 @@ def main() -> None:
     def run(label: str, i: int, concept: str, kind: str, seed: int | None) -> tuple[Path, str, dict]:
         """The unlearned folder of one setting and seed, its row key and its cost (cached)."""
         method, fixed, grid = GRID[label]
-        key = f"{label}/{i}/{concept.replace('; ', '+')}/{seed}"
+        key = f"{label}/{setting_key({**fixed, **grid[i]})}/{concept.replace('; ', '+')}/{seed}"
         folder = out / "models" / key.replace("/", "-")
 
         def compute():
@@ -253,8 +284,8 @@ def main() -> None:
                 flush=True,
             )
     if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines
-        for m, i in picked.items():  # preserve=siblings is a request (--preserve), not a method option
-            setting = {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k != "preserve"}
+        for m, i in picked.items():  # preserve and templates belong to the request (--preserve, --templates)
+            setting = {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k not in ("preserve", "templates")}
             record_pick("sd", GRID[m][0], setting, "benchmarks/t2i_erasure.py (canvas)")
     print(
         f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std"

@@ -51,7 +51,7 @@ def test_prompts_are_encoded_as_the_pipeline_encodes_them(sd_pipe, model):  # no
     assert [len(i) for i in ids] == [5, 2]  # start, three words, end; start, end
 
 
-@pytest.mark.parametrize("tokens", ["last", "all"])
+@pytest.mark.parametrize("tokens", ["last", "tail", "all"])
 def test_the_edit_is_the_least_squares_optimum_and_moves_only_cross_attention_kv(model, tokens):
     lam, a_e, a_p = 0.5, 2.0, 0.7
     out = run(model, lam=lam, erase_scale=a_e, preserve_scale=a_p, preserve="square; a red triangle", tokens=tokens)
@@ -61,10 +61,19 @@ def test_the_edit_is_the_least_squares_optimum_and_moves_only_cross_attention_kv
     assert moved == set(kv(model)) and len(moved) == 8  # two attn2 blocks × to_k, to_v (and nothing else)
     E, G, P = rows(model, ["circle", "cross"], ["shape", "shape"], ["square", "a red triangle"], tokens)
     assert len(E) == (2 if tokens == "last" else 8) and out.info["unlearn"]["erase_vectors"] == len(E)
+    assert len(P) == {"last": 2, "all": 8, "tail": 15}[tokens]  # tail: every position, the empty prompt kept too
     for name, W0 in kv(model).items():
         W = kv(out)[name]
         grad = a_e * (W @ E.T - W0 @ G.T) @ E + a_p * (W - W0) @ P.T @ P + lam * (W - W0)  # ∂/∂W of the UCE objective
         assert grad.norm() < 1e-5 * (lam + a_e * E.norm() ** 2) * W0.norm(), name
+
+
+def test_tail_positions_run_from_the_last_word_to_the_end_right_trimmed_to_one_length():
+    from genunlearn.methods.edit_embeddings import aligned_positions
+
+    # [start, w1, w2, end] sent to [start, g1, end] in a tokenizer of 6 positions (UCE's erasing script)
+    assert aligned_positions([0, 5, 6, 1], [0, 7, 1], 6, "tail") == ([2, 3, 4, 5], [1, 2, 3, 4])
+    assert aligned_positions([0, 5, 1], [0, 1], 6, "tail") == ([1, 2, 3, 4, 5], [0, 1, 2, 3, 4])  # empty guide
 
 
 def test_a_small_lambda_sends_the_concepts_to_their_guides(model):
@@ -178,7 +187,7 @@ def test_without_an_anchor_the_concept_goes_to_the_empty_prompt_and_other_method
 @pytest.mark.parametrize(
     ("method", "values", "match"),
     [
-        ("uce", {"tokens": "mid"}, "tokens must be one of last, all, not 'mid'"),
+        ("uce", {"tokens": "mid"}, "tokens must be one of last, tail, all, not 'mid'"),
         ("uce", {"preserve_mode": "exact"}, "preserve_mode must be one of weighted, nullspace"),
         ("uce", {"lam": 0}, "lam must satisfy 0 < lam"),
         ("uce", {"nullspace_tol": 1}, "nullspace_tol must satisfy 0 < nullspace_tol < 1"),

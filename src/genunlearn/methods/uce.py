@@ -10,12 +10,13 @@ each is sent). Concepts come from the request (``concept``: several separated by
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 
 from genunlearn.config import check_bounds
 from genunlearn.errors import GenUnlearnError
+from genunlearn.forget.request import erase_prompts
 from genunlearn.methods import closed_form
 from genunlearn.methods.base import Method
 from genunlearn.methods.common import copy_net
@@ -27,7 +28,7 @@ class UCEConfig:
     lam: float = 0.5  # λ: pull towards the original weights
     erase_scale: float = 1.0  # α_e
     preserve_scale: float = 1.0  # α_p (weighted mode)
-    tokens: Literal["last", "all"] = "last"  # which token positions of a prompt enter the edit
+    tokens: Literal["last", "tail", "all"] = "last"  # which token positions of a prompt enter the edit
     # weighted (UCE's α_p term) | nullspace (SPEED: preserved keys/values exactly kept)
     preserve_mode: Literal["weighted", "nullspace"] = "weighted"
     nullspace_tol: float = 1e-6  # nullspace: eigenvalues ≤ tol × the largest count as outside the preserved span
@@ -56,22 +57,23 @@ class UCE(Method):
             )
 
     def prompts(self, request) -> tuple[list[str], list[str], list[str]]:
-        """(concepts, their guides, preserved prompts) from the request and the options."""
+        """(erased prompts, their guide prompts, preserved prompts): each concept with its guide (one
+        anchor for all, or one per concept; none: the empty prompt), expanded by the request's templates
+        and prompt file as ``forget.erase_prompts`` expands them."""
         concepts, guides = list(request.concepts), split_prompts(request.anchor) or [""]
-        if len(guides) == 1:
-            guides = guides * len(concepts)
-        if len(guides) != len(concepts):
+        if len(guides) not in (1, len(concepts)):
             raise GenUnlearnError(
                 f"{len(concepts)} concepts and {len(guides)} anchors: give one anchor, or one per concept (separated by ';')"
             )
-        return concepts, guides, list(request.preserved)
+        each = [replace(request, concept=c, anchor=g or None) for c, g in zip(concepts, guides * len(concepts))]
+        pairs = [erase_prompts(r) for r in each]
+        erased, guided = [p for e in pairs for p in e.target], [p for e in pairs for p in e.anchor]
+        return erased, guided, list(erase_prompts(request).preserve)
 
     def rounds(self, budget) -> tuple[int, float]:
         """(RECE rounds, RECE's ridge weight): none for one UCE edit, which has no step budget."""
         if budget is not None:
-            raise GenUnlearnError(
-                "uce is one closed-form edit: --steps does not apply (rece takes --steps as its rounds)"
-            )
+            raise GenUnlearnError("uce is one closed-form edit: --steps does not apply (rece takes it as its rounds)")
         return 0, 0.0
 
     def unlearn(self, model, request, data, *, budget=None, callbacks=()):
@@ -89,16 +91,14 @@ class UCE(Method):
         report = closed_form.edit_unet(
             net.unet, *embeddings, rounds=rounds, reg=reg, nullspace_tol=nullspace_tol, **options
         )
-        info = self.unlearned_info(
-            model.info,
-            steps=rounds,
-            seconds=time.perf_counter() - t0,
-            concepts=concepts,
-            guides=guides,
-            preserve=preserve,
-            **{k: v for k, v in report.items() if k != "edited"},
-            edited=len(report["edited"]),
-        )
+        record = {
+            "concepts": concepts,
+            "guides": guides,
+            "preserve": preserve,
+            **report,
+            "edited": len(report["edited"]),
+        }
+        info = self.unlearned_info(model.info, steps=rounds, seconds=time.perf_counter() - t0, **record)
         return model.with_net(net, info=info)
 
 
