@@ -95,7 +95,7 @@ def probe_row(model, retrain, counter, seed: int, args) -> dict:
         )
         return row
     c = (
-        run_probe("cond", model, REQUEST, config={"steps": args.cond_steps, "n": args.n, "seed": seed})
+        run_probe("cond", model, REQUEST, config={"steps": args.cond_steps, "n": args.n, "seed": seed, "space": "free"})
         if "cond" in args.probes
         else None
     )
