@@ -65,7 +65,7 @@ MULTI = {
 }
 MULTI_ANCHOR = "shape"
 SEEDED = {"esd", "concept_ablation", "fdiv", "advunlearn"}
-KEYS = ("UA", "IRA", "CRA", "generality", "fd_vs_base")
+REPORTED = ("UA", "IRA", "CRA", "generality", "UA_unnamed")  # the test tables' columns, in percent
 
 
 def run_cli(args: list[str]) -> tuple[float, float]:
@@ -160,6 +160,11 @@ def setting_key(settings: dict) -> str:
 def percent(values: list[float]) -> str:
     """mean ± sample standard deviation, in percent (``common.fmt_mean_sd``)."""
     return fmt_mean_sd([100 * v for v in values], ".1f")
+
+
+def reported(ms: list[dict]) -> str:
+    """The ``REPORTED`` cells of rows ``ms`` ("–" where a metric does not apply or a row predates it)."""
+    return " | ".join(percent([m[k] for m in ms]) if ms[0].get(k) is not None else "–" for k in REPORTED)
 
 
 def pick(rows: dict, base: dict, slack: float) -> int:
@@ -294,25 +299,17 @@ def main() -> None:
         b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
         print(
-            f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|"
+            f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | UA unnamed % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
         )
-        print(
-            "| base | – | "
-            + " | ".join(percent([m[k] for m in b]) for k in ("UA", "IRA", "CRA", "generality"))
-            + " | – | – | – | – |"
-        )
+        print(f"| base | – | {reported(b)} | – | – | – | – |")
         for label in methods:
             method, fixed, grid = GRID[label]
             i = picked[label]
             runs = [run(label, i, concept, kind, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, concept, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [
-                percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")
-            ]
             cost = [r[2] for r in runs]
             print(
-                f"| {label} | {json.dumps(grid[i])} | "
-                + " | ".join(cells)
+                f"| {label} | {json.dumps(grid[i])} | {reported(ms)}"
                 + f" | {statistics.fmean(m['fd_vs_base'] for m in ms):.2f} | {statistics.fmean(c['seconds'] for c in cost):.0f} | {statistics.fmean(c['peak_mib'] for c in cost):.0f} | {cost[0]['changed_mb']:.2f} |",
                 flush=True,
             )
@@ -321,7 +318,7 @@ def main() -> None:
     if multi:
         print(f"\n## Many concepts at once (guide '{MULTI_ANCHOR}'), test prompts, seeds {args.seeds}, mean ± std\n")
         print(
-            "| method | concepts | UA % | IRA % | CRA % | generality % | seconds | changed MB |\n|---|---|---|---|---|---|---|---|"
+            "| method | concepts | UA % | IRA % | CRA % | generality % | UA unnamed % | seconds | changed MB |\n|---|---|---|---|---|---|---|---|---|"
         )
     for label in multi:
         method, fixed, grid = GRID[label]
@@ -330,12 +327,8 @@ def main() -> None:
             names = "; ".join(concepts)
             runs = [run(label, i, names, MULTI_ANCHOR, s if method in SEEDED else None) for s in seeds]
             ms = [judged(folder, key, names, "test", s) for (folder, key, _), s in zip(runs, seeds)]
-            cells = [
-                percent([m[k] for m in ms]) if ms[0][k] is not None else "–" for k in ("UA", "IRA", "CRA", "generality")
-            ]
             print(
-                f"| {label} | {count} | "
-                + " | ".join(cells)
+                f"| {label} | {count} | {reported(ms)}"
                 + f" | {statistics.fmean(r[2]['seconds'] for r in runs):.0f} | {runs[0][2]['changed_mb']:.2f} |",
                 flush=True,
             )

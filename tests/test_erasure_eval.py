@@ -9,12 +9,16 @@ from genunlearn.errors import GenUnlearnError
 from genunlearn.eval.erasure import ErasureEvaluator
 
 FULL = [(o, s, c) for o in range(8) for s in range(6) for c in range(6)]
-TRAIN = {cap: row for row in FULL for cap in canvas.captions(row)}
+UNNAMED = [  # one attribute left unnamed: "a striped red object", "a red circle", "a striped circle"
+    tuple(n if a == k else v for a, v in enumerate(row)) for row in FULL for k, n in enumerate((8, 6, 6))
+]
+TRAIN = {cap: row for row in FULL + UNNAMED for cap in canvas.captions(row)}
 PARAPHRASE = {cap: row for row in FULL for cap in canvas_paraphrases.captions(row, "paraphrase")}
 
 
 class Pipeline:
-    """Draws the row of its caption as a (3, 1, 1) "image", after ``edit(row, paraphrased)``."""
+    """Draws the row of its caption as a (3, 1, 1) "image", after ``edit(row, paraphrased)``; an
+    unnamed object is drawn as a circle (a prior leaning to circles, as the canvas base's does)."""
 
     attributes = canvas.ATTRIBUTES
     info = {"task": "canvas"}
@@ -28,6 +32,8 @@ class Pipeline:
         )
 
     def sample(self, n, cond, generator):
+        cond = cond.clone()
+        cond[cond[:, 0] == 8, 0] = 0
         return cond[:, :3].float().view(n, 3, 1, 1) + 0.01 * torch.randn((n, 3, 1, 1), generator=generator)
 
 
@@ -54,6 +60,17 @@ def test_the_base_keeps_everything_and_erases_nothing():
     assert (ev.base["UA"], ev.base["IRA"], ev.base["CRA"], ev.base["generality"]) == (0.0, 1.0, 1.0, 0.0)
     assert len(ev.target.captions) == 12 and all(r[0] == 0 for r in ev.target.rows.tolist())
     assert all(r[0] != 0 for r in ev.kept.rows.tolist()) and set(ev.paraphrase.captions) <= set(PARAPHRASE)
+    assert ev.base["UA_unnamed"] == 0.0 and all(("object" in c or "shape" in c) for c in ev.unnamed.captions)
+
+
+def test_ua_unnamed_is_the_most_an_edit_to_the_generic_word_reaches():
+    """Sending circles to "object" erases them only where the prior does not draw circles for "object";
+    a model whose generic prompt no longer draws circles reaches it."""
+    ev = ErasureEvaluator(Pipeline(), ["circle"], Judge(), rows_per_concept=12, retained_rows=30, n_per_row=1)
+    to_generic = ev(Pipeline(lambda row, p: (8, *row[1:]) if row[0] == 0 else row))
+    assert to_generic["UA"] == 0.0 and to_generic["UA_unnamed"] == 0.0  # "object" still draws a circle
+    prior_fixed = ev(Pipeline(lambda row, p: (1, *row[1:]) if row[0] in (0, 8) else row))
+    assert prior_fixed["UA"] == 1.0 and prior_fixed["UA_unnamed"] == 1.0
 
 
 def test_ua_ira_cra_and_generality_read_what_they_say():

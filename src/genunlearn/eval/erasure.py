@@ -13,6 +13,9 @@ asked. For each model, judged by the task's judge:
   judged right (still striped, still red); None when every attribute had a value erased;
 * ``generality ↑``: UA on paraphrases of the erased rows, held-out templates of training words
   (``canvas_paraphrases``) that no method and no training step saw;
+* ``UA_unnamed ↑``: UA on the erased rows asked with the erased attribute left unnamed ("a striped
+  red object" for a striped red circle). The base's value is the most an edit that sends the concept
+  to its generic word can reach: the generic prompt draws the concept as often as the base's prior does;
 * ``fd_vs_base ↓``: Fréchet distance in the judge's features between the model's and the base's
   samples of the retained prompts (same captions, same noise), beside ``fd_vs_base_floor``, the base
   against itself drawn with other noise.
@@ -91,6 +94,18 @@ def erasure_prompts(
     )
 
 
+def unnamed_prompts(target: PromptSet, erased, attributes, task: str, split: str) -> PromptSet:
+    """``target``'s rows with each erased attribute left unnamed (its index past the values: "a red
+    object"), captions drawn with their own generator so the protocol's other prompts stay as they are."""
+    from genunlearn.data import caption_pool, draw_captions
+
+    rows = target.rows.clone()
+    for k, (attr, _) in enumerate(erased):
+        rows[target.concept == k, attr] = len(attributes[attr].values)
+    g = torch.Generator().manual_seed(SPLIT_SEEDS[split] + 7)
+    return PromptSet(target.rows, draw_captions(caption_pool(task), rows.tolist(), "train", g), target.concept)
+
+
 def _draw(model, prompts: PromptSet, seed: int) -> torch.Tensor:
     cond = model.prompt_cond(prompts.captions)
     return model.sample(len(cond), cond, generator=torch.Generator().manual_seed(seed))
@@ -133,6 +148,7 @@ class ErasureEvaluator:
             retained_rows=retained_rows,
             n_per_row=n_per_row,
         )
+        self.unnamed = unnamed_prompts(self.target, self.erased, base.attributes, task, split)
         hit = {a for a, _ in self.erased}
         self.in_domain, self.cross_domain = sorted(hit), [a for a in range(len(base.attributes)) if a not in hit]
         self.base_kept = _draw(base, self.kept, self.seed)
@@ -147,6 +163,7 @@ class ErasureEvaluator:
         """The metrics of ``model`` whose retained prompts drew ``x_kept``."""
         ua, by = _ua(self.judge.predict(_draw(model, self.target, self.seed)), self.target, self.erased)
         generality, _ = _ua(self.judge.predict(_draw(model, self.paraphrase, self.seed)), self.paraphrase, self.erased)
+        unnamed, _ = _ua(self.judge.predict(_draw(model, self.unnamed, self.seed)), self.unnamed, self.erased)
         pred = self.judge.predict(x_kept)
         return {
             "UA": ua,
@@ -154,6 +171,7 @@ class ErasureEvaluator:
             "IRA": _accuracy(pred, self.kept.rows, self.in_domain),
             "CRA": _accuracy(pred, self.kept.rows, self.cross_domain),
             "generality": generality,
+            "UA_unnamed": unnamed,
             "fd_vs_base": metrics.frechet_distance(self.judge, self.base_kept, x_kept),
             "fd_vs_base_floor": self.fd_floor,
         }

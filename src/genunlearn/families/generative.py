@@ -32,6 +32,7 @@ class GenerativeFamily(Family):
         MetricSpec("IRA", "same-kind concepts kept (IRA) ↑", "{:.1%}", "higher", 100),
         MetricSpec("CRA", "other attributes kept (CRA) ↑", "{:.1%}", "higher", 100),
         MetricSpec("generality", "gone on paraphrases ↑", "{:.1%}", "higher", 100),
+        MetricSpec("UA_unnamed", "gone when left unnamed ('a red object') ↑", "{:.1%}", "higher", 100),
         MetricSpec("anchor_rate", "drawn as the anchor", "{:.1%}"),
         MetricSpec("attribute_preservation", "other attributes kept ↑", "{:.1%}", "higher", 100),
         MetricSpec("shape_accuracy_delta_points", "Δ shape acc, other prompts (pts) ↑", "{:+.1f}", "higher"),
