@@ -239,7 +239,8 @@ def main() -> None:
     def run(label: str, i: int, concept: str, kind: str, seed: int | None) -> tuple[Path, str, dict]:
         """The unlearned folder of one setting and seed, its row key and its cost (cached)."""
         method, fixed, grid = GRID[label]
-        key = f"{label}/{setting_key({**fixed, **grid[i]})}/{concept.replace('; ', '+')}/{seed}"
+        guide = "" if kind in CONCEPTS else f"/guide={kind}"  # a many-concept run names its guide
+        key = f"{label}/{setting_key({**fixed, **grid[i]})}/{concept.replace('; ', '+')}{guide}/{seed}"
         folder = out / "models" / key.replace("/", "-")
 
         def compute():
