@@ -13,6 +13,8 @@ the setting with the highest mean UA over the three concepts among those whose I
 within ``--slack`` points of the base's on every concept (none does: the highest mean of UA, IRA
 and CRA). The picks are then run with seeds 0, 1, 2 and reported on the test prompts, mean ± std.
 A closed-form editor has no seed: its three test rows differ only in the sampling noise.
+The ``-sibling`` rows send the concept to a specific other value of its attribute instead of the generic
+word (replacement erasure; ``UA unnamed`` of the base bounds the generic guide's UA).
 
     python benchmarks/t2i_erasure.py [--methods esd,uce] [--quick] [--out runs/t2i]
 
@@ -38,6 +40,7 @@ CONCEPTS = {"object": "circle", "style": "striped", "colour": "red"}
 # every run gets are cost rules for this kind of model, recorded with the picks as its defaults: ESD draws
 # x_t with the pipeline's own 25 sampler steps (not 50).
 CLOSED_FORM = {"tokens": "tail", "templates": "captions", "preserve": "siblings"}
+GRID_PRESERVE = [{"preserve_scale": 1.0}, {"preserve_scale": 0.3}, {"preserve_scale": 0.1}]
 GRID = {
     "esd": (
         "esd",
@@ -54,8 +57,12 @@ GRID = {
     # the closed forms as UCE's erasing script runs them: the prompts from the concept's last token to the end
     # (tokens=tail), the concept in the task's caption forms (templates=captions, its prompt augmentation)
     # and the attribute's other values preserved (preserve=siblings); tuned: the weight of preservation
-    "uce": ("uce", CLOSED_FORM, [{"preserve_scale": 1.0}, {"preserve_scale": 0.3}, {"preserve_scale": 0.1}]),
-    "rece": ("rece", CLOSED_FORM, [{"preserve_scale": 1.0}, {"preserve_scale": 0.3}, {"preserve_scale": 0.1}]),
+    "uce": ("uce", CLOSED_FORM, GRID_PRESERVE),
+    "rece": ("rece", CLOSED_FORM, GRID_PRESERVE),
+    # replacement: the concept sent to a specific other value of its attribute (circle → square, striped →
+    # solid, red → yellow) instead of the generic word, whose prompts the base draws as the concept at the
+    # rate 1 − base UA unnamed; the defaults are not picked from these rows (the anchor is the request's)
+    **{f"{m}-sibling": (m, {**CLOSED_FORM, "guide": "sibling"}, GRID_PRESERVE) for m in ("uce", "rece")},
 }
 # many concepts at once (MACE's setting): objects, styles and colours mixed, one generic guide
 MULTI = {
@@ -86,14 +93,23 @@ def run_cli(args: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def anchor_args(method: str, kind: str) -> list[str]:
+def anchor_args(method: str, kind: str, concept: str, settings: dict) -> list[str]:
     """The guide: the generic word of the concept's kind (a row with that attribute unspecified) for the
     methods that read the task's rows; the closed forms encode text, where only "object" (and "shape")
     is a word the canvas pipeline knows, so a style or colour is sent to the empty prompt (UCE's own
-    default guide); a multi-concept ``kind`` is the guide itself."""
+    default guide); a multi-concept ``kind`` is the guide itself; ``guide=sibling``: ``sibling(concept)``."""
+    if settings.get("guide") == "sibling":
+        return ["--anchor", sibling(concept)]
     if method in SEEDED or kind in ("object", MULTI_ANCHOR):
         return ["--anchor", kind]
     return []
+
+
+def sibling(concept: str) -> str:
+    """The first value of the concept's attribute that is not the concept (circle → square)."""
+    from genunlearn.data.canvas import ATTRIBUTES
+
+    return next(v for a in ATTRIBUTES if concept in a.values for v in a.values if v != concept)
 
 
 def changed_bytes(folder: Path, base: Path) -> int:
@@ -141,9 +157,10 @@ def caption_templates(concepts: str) -> str:
 def options(settings: dict, seed: int | None, concept: str) -> list[str]:
     """The CLI options of one setting: ``--set`` for the method's options, ``--preserve`` for
     ``preserve=siblings``, ``--templates`` for ``templates=captions``."""
-    request = {"preserve", "templates"}
+    request = {"preserve", "templates", "guide"}
     values = {k: v for k, v in settings.items() if k not in request} | ({"seed": seed} if seed is not None else {})
-    preserve = ["--preserve", siblings(concept)] if settings.get("preserve") == "siblings" else []
+    kept = [v for v in siblings(concept).split("; ") if settings.get("guide") != "sibling" or v != sibling(concept)]
+    preserve = ["--preserve", "; ".join(kept)] if settings.get("preserve") == "siblings" else []
     templates = caption_templates(concept) if settings.get("templates") == "captions" else ""
     return (
         preserve
@@ -253,7 +270,7 @@ def main() -> None:
                     method,
                     "--concept",
                     concept,
-                    *anchor_args(method, kind),
+                    *anchor_args(method, kind, concept, {**fixed, **grid[i]}),
                     *options({**fixed, **grid[i]}, seed, concept),
                     *extra,
                     "--out",
@@ -290,8 +307,11 @@ def main() -> None:
                 flush=True,
             )
     if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines
-        for m, i in picked.items():  # preserve and templates belong to the request (--preserve, --templates)
-            setting = {k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k not in ("preserve", "templates")}
+        for m, i in ((m, i) for m, i in picked.items() if m == GRID[m][0]):  # a variant row picks no default
+            # preserve, templates and the guide belong to the request (--preserve, --templates, --anchor)
+            setting = {
+                k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k not in ("preserve", "templates", "guide")
+            }
             record_pick("sd", GRID[m][0], setting, "benchmarks/t2i_erasure.py (canvas)")
     print(
         f"\n## Test: the picks, seeds {args.seeds} (a closed form has no seed: the same edit, sampled with other noise), mean ± std"
