@@ -307,14 +307,14 @@ def print_table(results: dict, args) -> None:
         f"\ndigits, forget classes=3; ASR in % (judged share of 3s among n={args.n} samples), cond budget {args.cond_steps} steps; relearning: k=10, checkpoints {args.relearn_checkpoints or '0,10,25,50'}, lr {args.relearn_lr or 'of the recipe'}, AUC ratio to retrain; mean ± sample std over seeds\n"
     )
     print(
-        "| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn AUC | AUC ratio | s/model (attacks / relearn) |"
+        "| model | row | seeds | ASR no attack | ASR random | ASR attack (free) | ASR attack (mix) | ASR noise search | relearn curve (%) | relearn AUC | AUC ratio | s/model (attacks / relearn) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     groups: dict = {}
     for key, v in results.items():
         kind, row, seed = key.split("/")
         if seed == "skipped":
-            print(f"| {kind} | {row} | — | skipped: {v} | | | | | | | |")
+            print(f"| {kind} | {row} | — | skipped: {v} | | | | | | | | |")
             continue
         groups.setdefault((kind, row), []).append(v)
     for (kind, row), vs in groups.items():
@@ -322,9 +322,13 @@ def print_table(results: dict, args) -> None:
         def col(k, fmt=pct):
             return fmt([v[k] for v in vs]) if all(k in v for v in vs) else "—"
 
+        curves = [v["relearn_curve"] for v in vs if "relearn_curve" in v]
+        curve = (
+            " / ".join(pct([c[j] for c in curves]) for j in range(len(curves[0]))) if len(curves) == len(vs) else "—"
+        )
         secs = f"{np.mean([v['cond_seconds'] for v in vs]):.0f} / {np.mean([v.get('relearn_seconds', float('nan')) for v in vs]):.0f}"
         print(
-            f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {col('auc', fmt_mean_sd)} | {col('auc_ratio', fmt_mean_sd)} | {secs} |"
+            f"| {kind} | {row} | {len(vs)} | {col('asr_no_attack')} | {col('asr_random')} | {col('asr_attack')} | {col('asr_attack_mix')} | {col('asr_noise')} | {curve} | {col('auc', fmt_mean_sd)} | {col('auc_ratio', fmt_mean_sd)} | {secs} |"
         )
 
 
