@@ -202,11 +202,10 @@ def prompt_probe(model, request, cfg: PromptConfig | None = None, *, reference=N
     check_prompt_request(model, request)
     prompts = concept_prompts(model, request)
     every = [p for ps in prompts.values() for p in ps]
-    k = soft_tokens(model.net.table.tokenizer, every, cfg.tokens, "prompt attack", say=False)
+    cfg = replace(cfg, tokens=soft_tokens(model.net.table.tokenizer, every, cfg.tokens, "prompt attack"))
     if reference is not None:
         check_prompt_request(reference, request)
-        prefixed_ids(reference.net.table.tokenizer, every, k)  # the same soft tokens fit the reference too
-    cfg = replace(cfg, tokens=soft_tokens(model.net.table.tokenizer, every, cfg.tokens, "prompt attack"))
+        prefixed_ids(reference.net.table.tokenizer, every, cfg.tokens)  # the same soft tokens fit the reference too
     source = check_image_source(model, request, reference)
     concept_judge_ = concept_judge(model, request, judge)
     t0 = time.perf_counter()
