@@ -320,7 +320,7 @@ def main() -> None:
         b = [judged(base_dir, f"base/{concept}", concept, "test", s) for s in seeds]
         floor = statistics.fmean(m["fd_vs_base_floor"] for m in b)
         print(
-            f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'})\n\n| method | setting | UA % | IRA % | CRA % | generality % | UA unnamed % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
+            f"\n### erase the {kind} '{concept}' (guide: '{kind}'; the closed forms: {'object' if kind == 'object' else 'the empty prompt'}; -sibling rows: '{sibling(concept)}')\n\n| method | setting | UA % | IRA % | CRA % | generality % | UA unnamed % | FD vs base (floor {floor:.2f}) | seconds | peak MiB | changed MB |\n|---|---|---|---|---|---|---|---|---|---|---|"
         )
         print(f"| base | – | {reported(b)} | – | – | – | – |")
         for label in methods:
