@@ -99,17 +99,17 @@ def anchor_args(method: str, kind: str, concept: str, settings: dict) -> list[st
     is a word the canvas pipeline knows, so a style or colour is sent to the empty prompt (UCE's own
     default guide); a multi-concept ``kind`` is the guide itself; ``guide=sibling``: ``sibling(concept)``."""
     if settings.get("guide") == "sibling":
-        return ["--anchor", sibling(concept)]
+        return ["--anchor", "; ".join(sibling(c, concept.split("; ")) for c in concept.split("; "))]
     if method in SEEDED or kind in ("object", MULTI_ANCHOR):
         return ["--anchor", kind]
     return []
 
 
-def sibling(concept: str) -> str:
-    """The first value of the concept's attribute that is not the concept (circle → square)."""
+def sibling(concept: str, erased: list[str] = ()) -> str:
+    """The first value of the concept's attribute that is neither the concept nor erased (circle → square)."""
     from genunlearn.data.canvas import ATTRIBUTES
 
-    return next(v for a in ATTRIBUTES if concept in a.values for v in a.values if v != concept)
+    return next(v for a in ATTRIBUTES if concept in a.values for v in a.values if v != concept and v not in erased)
 
 
 def changed_bytes(folder: Path, base: Path) -> int:
@@ -159,7 +159,9 @@ def options(settings: dict, seed: int | None, concept: str) -> list[str]:
     ``preserve=siblings``, ``--templates`` for ``templates=captions``."""
     request = {"preserve", "templates", "guide"}
     values = {k: v for k, v in settings.items() if k not in request} | ({"seed": seed} if seed is not None else {})
-    kept = [v for v in siblings(concept).split("; ") if settings.get("guide") != "sibling" or v != sibling(concept)]
+    erased = concept.split("; ")
+    guides = {sibling(c, erased) for c in erased} if settings.get("guide") == "sibling" else set()
+    kept = [v for v in siblings(concept).split("; ") if v not in guides]
     preserve = ["--preserve", "; ".join(kept)] if settings.get("preserve") == "siblings" else []
     templates = caption_templates(concept) if settings.get("templates") == "captions" else ""
     return (

@@ -36,3 +36,14 @@ def test_a_replacement_row_sends_the_concept_to_a_sibling_it_does_not_preserve()
         assert guide not in flag(args, "--preserve").split("; ") and concept not in flag(args, "--preserve")
         assert not any(a.startswith("guide=") for a in args)  # the guide is the request's, not a --set
     assert method == "uce" and t2i.setting_key(setting) != t2i.setting_key({**t2i.GRID["uce"][1], **grid[0]})
+
+
+def test_many_concepts_replaced_each_by_a_value_not_erased():
+    method, fixed, grid = t2i.GRID["uce-sibling"]
+    setting = {**fixed, **grid[0]}
+    concepts = "; ".join(t2i.MULTI[10])
+    args = t2i.options(setting, None, concepts)
+    guides = t2i.anchor_args(method, t2i.MULTI_ANCHOR, concepts, setting)[1].split("; ")
+    assert len(guides) == 10 and set(guides) == {"diamond", "solid", "cyan"}
+    kept = flag(args, "--preserve").split("; ")
+    assert not set(kept) & (set(guides) | set(t2i.MULTI[10])) and "star" in kept and "magenta" in kept
