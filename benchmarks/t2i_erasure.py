@@ -309,7 +309,9 @@ def main() -> None:
                 flush=True,
             )
     if not args.quick:  # the methods' defaults for Stable-Diffusion-layout pipelines
-        for m, i in ((m, i) for m, i in picked.items() if m == GRID[m][0]):  # a variant row picks no default
+        for m, i in picked.items():
+            if m != GRID[m][0]:  # a variant row (uce-sibling) picks no default
+                continue
             # preserve, templates and the guide belong to the request (--preserve, --templates, --anchor)
             setting = {
                 k: v for k, v in {**GRID[m][1], **GRID[m][2][i]}.items() if k not in ("preserve", "templates", "guide")
